@@ -1,0 +1,200 @@
+/**
+ * The admin API (contract section 7), mounted under `ADMIN_PREFIX`. Every
+ * call needs `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured
+ * the whole API answers 404, as if it were not there.
+ * @module
+ */
+import { Hono } from "hono";
+import { countingKeyForValue } from "../core/counting-key";
+import type { Limiter } from "../core/limit";
+import { scaled } from "../core/limit";
+import type { CompiledPolicy } from "../config/compile";
+import { POLICY_KEY } from "../config/policy-store";
+import { TenantSchema, tenantKey } from "../config/tenants";
+import { validatePolicyText } from "../config/validate";
+import type { Env } from "../env";
+import { sha256Hex } from "../http/hash";
+import type { CounterSpec } from "../limiter/types";
+import { logEvent } from "../log";
+import { clientIpKey } from "../net/ip";
+import { constantTimeEqual } from "./constant-time";
+
+export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
+export const HISTORY_PREFIX = "policy:history:";
+const VERSION_KEY = "policy:version";
+
+type AdminEnv = { Bindings: Env; Variables: { actor: string } };
+
+export async function etagOf(text: string): Promise<string> {
+  return `"${(await sha256Hex(text)).slice(0, 32)}"`;
+}
+
+/** Error body of the admin API: `{ error, message }` plus `errors: [{path, message}]` for a bad document. */
+function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
+  return Response.json({ error, message, ...extra }, { status, headers: { "Cache-Control": "no-store" } });
+}
+
+export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
+  const admin = new Hono<AdminEnv>();
+
+  admin.use("*", async (c, next) => {
+    const token = c.env.ADMIN_TOKEN;
+    if (!token) return c.notFound();
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer[ ]+(.+)$/i.exec(header);
+    if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
+      logEvent("admin.unauthorized", { method: c.req.method, path: c.req.path }, "warn");
+      return problem(401, "unauthorized", "missing or wrong admin token", {});
+    }
+    c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
+    await next();
+  });
+
+  admin.get("/policy", async (c) => {
+    const inForce = await limiter.policies.get(c.env);
+    return new Response(inForce.text, {
+      headers: { "Content-Type": "application/json", ETag: await etagOf(inForce.text), "X-Sluice-Policy-Source": inForce.source, "Cache-Control": "no-store" },
+    });
+  });
+
+  admin.post("/policy/validate", async (c) => {
+    const result = validatePolicyText(await c.req.text());
+    if (!result.ok) return problem(400, "invalid_policy", "the policy document is invalid", { errors: result.errors });
+    return c.json({ valid: true, rules: result.policy.rules.map((r) => r.id) });
+  });
+
+  admin.put("/policy", async (c) => {
+    const text = await c.req.text();
+    const result = validatePolicyText(text);
+    if (!result.ok) return problem(400, "invalid_policy", "the policy document is invalid; nothing was stored", { errors: result.errors });
+    const ifMatch = c.req.header("if-match");
+    if (ifMatch !== undefined) {
+      const current = await currentStoredText(c.env, limiter);
+      if (ifMatch.trim() !== "*" && ifMatch.trim() !== (await etagOf(current))) {
+        return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", { etag: await etagOf(current) });
+      }
+    }
+    const version = await publish(c.env, limiter, result.compiled, text, c.get("actor"), "put");
+    return c.json({ stored: true, version, etag: await etagOf(text) }, 200, { ETag: await etagOf(text) });
+  });
+
+  admin.get("/policy/history", async (c) => {
+    const list = await c.env.POLICIES.list({ prefix: HISTORY_PREFIX });
+    const versions = list.keys.map((k) => ({ version: Number(k.name.slice(HISTORY_PREFIX.length)), ...(k.metadata as object | undefined) })).sort((a, b) => b.version - a.version);
+    return c.json({ versions });
+  });
+
+  admin.post("/policy/rollback", async (c) => {
+    const body = await c.req.json<{ version?: unknown }>().catch(() => ({}) as { version?: unknown });
+    const version = body.version;
+    if (typeof version !== "number" || !Number.isInteger(version) || version < 1) return problem(400, "bad_request", 'body must be { "version": <positive integer> }');
+    const stored = await c.env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
+    if (stored === null) return problem(404, "not_found", `no policy version ${version} in history`);
+    const { text } = JSON.parse(stored) as { text: string };
+    const result = validatePolicyText(text);
+    if (!result.ok) return problem(409, "invalid_policy", `version ${version} no longer validates`, { errors: result.errors });
+    const newVersion = await publish(c.env, limiter, result.compiled, text, c.get("actor"), `rollback:${version}`);
+    return c.json({ stored: true, version: newVersion, restored: version, etag: await etagOf(text) });
+  });
+
+  admin.put("/tenants", async (c) => {
+    const body = await c.req.json<Record<string, unknown>>().catch(() => null);
+    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0) return problem(400, "bad_request", "apiKey (a non-empty string) is required");
+    const { apiKey, ...record } = body;
+    const parsed = TenantSchema.safeParse(record);
+    if (!parsed.success) {
+      return problem(400, "invalid_tenant", "the tenant record is invalid", { errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) });
+    }
+    const hash = await sha256Hex(apiKey);
+    await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data));
+    limiter.tenants.forget(hash);
+    logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
+    return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
+  });
+
+  admin.delete("/tenants", async (c) => {
+    const body = await c.req.json<Record<string, unknown>>().catch(() => null);
+    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0) return problem(400, "bad_request", "apiKey (a non-empty string) is required");
+    const hash = await sha256Hex(body.apiKey);
+    const existed = (await c.env.POLICIES.get(tenantKey(hash))) !== null;
+    await c.env.POLICIES.delete(tenantKey(hash));
+    limiter.tenants.forget(hash);
+    logEvent("tenant.deleted", { key: `${tenantKey(hash).slice(0, 19)}…`, actor: c.get("actor") });
+    return c.json({ deleted: existed });
+  });
+
+  admin.get("/keys", async (c) => {
+    const target = await counterTarget(c.req.query("rule"), c.req.query("key"), c.req.query("tier"), c.req.query("sandbox"), c.env, limiter);
+    if (target instanceof Response) return target;
+    const { now, results } = await c.env.LIMITER.getByName(target.objectName).inspect(target.specs);
+    return c.json({
+      rule: target.rule,
+      object: target.objectName,
+      limits: results.map((r) => ({ name: r.name, limit: r.limit, remaining: r.remaining, reset: Math.ceil(r.resetAt / 1000), resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)) })),
+    });
+  });
+
+  admin.delete("/keys", async (c) => {
+    const target = await counterTarget(c.req.query("rule"), c.req.query("key"), c.req.query("tier"), c.req.query("sandbox"), c.env, limiter);
+    if (target instanceof Response) return target;
+    const removed = await c.env.LIMITER.getByName(target.objectName).reset(target.specs.map((s) => s.name));
+    logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
+    return c.json({ reset: true, removed });
+  });
+
+  admin.get("/stats", (c) => c.json({ minutes: limiter.stats.snapshot() }));
+
+  admin.notFound(() => problem(404, "not_found", "no such admin call"));
+  return admin;
+}
+
+/** The text in KV now (not the isolate's cached copy): what `If-Match` is checked against. */
+async function currentStoredText(env: Env, limiter: Limiter): Promise<string> {
+  const stored = await env.POLICIES.get(POLICY_KEY);
+  if (stored !== null) return stored;
+  return (await limiter.policies.get(env)).source === "builtin" ? (await limiter.policies.get(env)).text : "";
+}
+
+async function publish(env: Env, limiter: Limiter, compiled: CompiledPolicy, text: string, actor: string, how: string): Promise<number> {
+  const version = Number((await env.POLICIES.get(VERSION_KEY)) ?? "0") + 1;
+  const at = new Date().toISOString();
+  await env.POLICIES.put(`${HISTORY_PREFIX}${version}`, JSON.stringify({ version, at, actor, how, text }), { metadata: { at, actor, how } });
+  await env.POLICIES.put(VERSION_KEY, String(version));
+  await env.POLICIES.put(POLICY_KEY, text);
+  limiter.policies.install(compiled, text);
+  logEvent("policy.published", { version, actor, how, rules: compiled.rules.map((r) => r.id) });
+  return version;
+}
+
+async function counterTarget(
+  ruleId: string | undefined,
+  value: string | undefined,
+  tier: string | undefined,
+  sandbox: string | undefined,
+  env: Env,
+  limiter: Limiter,
+): Promise<Response | { rule: string; objectName: string; specs: CounterSpec[] }> {
+  if (!ruleId || !value) return problem(400, "bad_request", "rule= and key= are required");
+  const policy = (await limiter.policies.get(env)).compiled;
+  const rule = policy.rules.find((r) => r.id === ruleId);
+  if (!rule) return problem(404, "not_found", `no rule "${ruleId}" in the policy in force`);
+  if (rule.limits.length === 0) return problem(400, "bad_request", `rule "${ruleId}" has no limits`);
+  // For ip and tenant rules an IP names that client (anonymous clients of a tenant rule are counted by IP).
+  const ipKey = rule.key.kind === "ip" || rule.key.kind === "tenant" ? clientIpKey(value, policy.ipv6Prefix) : undefined;
+  const isIp = ipKey !== undefined;
+  const ipValue = ipKey ?? value;
+  const inSandbox = sandbox === "true";
+  const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
+  const t = tier ?? policy.defaultTier;
+  const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
+  const specs = rule.limits.map((l): CounterSpec => ({
+    name: l.name,
+    algorithm: l.algorithm,
+    limit: scaled(l.limitFor(t), multiplier),
+    windowMs: l.windowMs,
+    cost: rule.cost,
+    ...(l.burst !== undefined ? { burst: scaled(l.burst, multiplier) } : {}),
+  }));
+  return { rule: rule.id, objectName, specs };
+}
+

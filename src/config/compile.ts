@@ -1,0 +1,188 @@
+/**
+ * Compiles a validated policy into what the request path needs: matchers
+ * built once, limit numbers looked up per tier without re-reading the
+ * document, counter names fixed. Nothing here runs per request but the
+ * closures it returns.
+ * @module
+ */
+import { compilePathPatterns } from "../http/normalize-path";
+import { type Cidr, type ParsedIp, cidrContains, parseCidr } from "../net/ip";
+import type { Algorithm } from "../limiter/types";
+import type { Policy, Rule } from "./schema";
+import { type ParsedWindow, parseWindow, windowInWords } from "./window";
+
+/** What a rule matches on, taken from the request once. */
+export interface RequestFacts {
+  method: string;
+  /** Normalised path (see `normalizePath`). */
+  path: string;
+  /** Lower-case host without port. */
+  host: string;
+  headers: Headers;
+  ip: ParsedIp | undefined;
+}
+
+export type KeySpec =
+  | { kind: "tenant" }
+  | { kind: "ip" }
+  | { kind: "header"; name: string }
+  | { kind: "query"; name: string }
+  | { kind: "body"; path: string[]; field: string };
+
+export interface CompiledLimit {
+  /** Counter name and `ietf` item name: `<rule>-<window>` or `<rule>-conc`. */
+  name: string;
+  algorithm: Algorithm;
+  windowMs: number;
+  window: ParsedWindow | undefined;
+  /** `"15 minutes"`; `"at once"` for concurrency. */
+  windowWords: string;
+  burst: number | undefined;
+  /** The number for a tier, before the sandbox multiplier. */
+  limitFor(tier: string): number;
+}
+
+export interface CompiledRule {
+  id: string;
+  action: Rule["action"];
+  key: KeySpec;
+  count: Rule["count"];
+  mode: Rule["mode"];
+  onError: Rule["onError"];
+  continue: boolean;
+  cost: number;
+  pageSize: Rule["pageSize"];
+  limits: CompiledLimit[];
+  /** True when any limit's number depends on the tier. */
+  tiered: boolean;
+  matches(facts: RequestFacts): boolean;
+}
+
+export interface CompiledPolicy {
+  document: Policy;
+  defaultTier: string;
+  sandboxMultiplier: number;
+  sandboxHosts: ReadonlySet<string>;
+  apiKeyHeader: string;
+  apiKeyScheme: string | undefined;
+  ipv6Prefix: number;
+  headerFamilies: { legacy: boolean; ietf: boolean; x: boolean };
+  legacyReset: Policy["legacyReset"];
+  response: Policy["response"];
+  rules: CompiledRule[];
+  /** Some limited rule needs the tenant (a tenant key or tiered numbers). */
+  needsTenant: boolean;
+  /** Some rule keys by the request body. */
+  readsBody: boolean;
+}
+
+export function compilePolicy(document: Policy): CompiledPolicy {
+  const rules = document.rules.map((r) => compileRule(r, document.defaultTier));
+  return {
+    document,
+    defaultTier: document.defaultTier,
+    sandboxMultiplier: document.sandbox.multiplier,
+    sandboxHosts: new Set(document.sandbox.hosts.map((h) => h.toLowerCase())),
+    apiKeyHeader: document.identity.apiKey.header.toLowerCase(),
+    apiKeyScheme: document.identity.apiKey.scheme,
+    ipv6Prefix: document.identity.ipv6Prefix,
+    headerFamilies: {
+      legacy: document.headers.includes("legacy"),
+      ietf: document.headers.includes("ietf"),
+      x: document.headers.includes("x"),
+    },
+    legacyReset: document.legacyReset,
+    response: document.response,
+    rules,
+    needsTenant: rules.some((r) => r.action === "limit" && (r.key.kind === "tenant" || r.tiered)),
+    readsBody: rules.some((r) => r.action === "limit" && r.key.kind === "body"),
+  };
+}
+
+function compileRule(rule: Rule, defaultTier: string): CompiledRule {
+  const limits = rule.limits.map((l): CompiledLimit => {
+    if (l.concurrency !== undefined) {
+      const slots = l.concurrency;
+      return { name: `${rule.id}-conc`, algorithm: "concurrency", windowMs: 0, window: undefined, windowWords: "at once", burst: undefined, limitFor: () => slots };
+    }
+    const window = parseWindow(l.window!)!;
+    return {
+      name: `${rule.id}-${l.window}`,
+      algorithm: l.algorithm ?? "fixed",
+      windowMs: window.ms,
+      window,
+      windowWords: windowInWords(window),
+      burst: l.burst,
+      limitFor: tierLookup(l.limit!, defaultTier),
+    };
+  });
+  return {
+    id: rule.id,
+    action: rule.action,
+    key: compileKey(rule.key),
+    count: rule.count,
+    mode: rule.mode,
+    onError: rule.onError,
+    continue: rule.continue,
+    cost: rule.cost,
+    pageSize: rule.pageSize,
+    limits,
+    tiered: rule.limits.some((l) => typeof l.limit === "object"),
+    matches: compileMatch(rule.match),
+  };
+}
+
+function tierLookup(limit: number | Record<string, number>, defaultTier: string): (tier: string) => number {
+  if (typeof limit === "number") return () => limit;
+  const table = new Map(Object.entries(limit));
+  const fallback = table.get(defaultTier)!;
+  return (tier) => table.get(tier) ?? fallback;
+}
+
+function compileKey(key: string): KeySpec {
+  if (key === "tenant" || key === "ip") return { kind: key };
+  const colon = key.indexOf(":");
+  const kind = key.slice(0, colon);
+  const name = key.slice(colon + 1);
+  if (kind === "header") return { kind, name: name.toLowerCase() };
+  if (kind === "query") return { kind, name };
+  return { kind: "body", path: name.split("."), field: name };
+}
+
+function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
+  const tests: Array<(f: RequestFacts) => boolean> = [];
+  if (match.methods) {
+    const methods = new Set(match.methods.map((m) => m.toUpperCase()));
+    // HEAD is served by the GET handler of an origin, so a GET rule covers it.
+    if (methods.has("GET")) methods.add("HEAD");
+    tests.push((f) => methods.has(f.method));
+  }
+  if (match.hosts) {
+    const exact = new Set<string>();
+    const suffixes: string[] = [];
+    for (const h of match.hosts.map((x) => x.toLowerCase())) {
+      if (h.startsWith("*.")) suffixes.push(h.slice(1));
+      else exact.add(h);
+    }
+    tests.push((f) => exact.has(f.host) || suffixes.some((s) => f.host.endsWith(s)));
+  }
+  if (match.paths) {
+    const matchPath = compilePathPatterns(match.paths);
+    tests.push((f) => matchPath(f.path));
+  }
+  if (match.headers) {
+    const wanted = Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v.toLowerCase()] as const);
+    tests.push((f) =>
+      wanted.every(([name, value]) => {
+        const got = f.headers.get(name);
+        // A list-valued header (Connection: keep-alive, Upgrade) matches on any member.
+        return got !== null && (got.toLowerCase() === value || got.toLowerCase().split(",").some((p) => p.trim() === value));
+      }),
+    );
+  }
+  if (match.ips) {
+    const ranges: Cidr[] = match.ips.map((c) => parseCidr(c)!);
+    tests.push((f) => f.ip !== undefined && ranges.some((r) => cidrContains(r, f.ip!)));
+  }
+  return (facts) => tests.every((t) => t(facts));
+}

@@ -1,0 +1,96 @@
+/**
+ * The policy in force in this isolate.
+ *
+ * KV `policy` is read at most every `POLICY_TTL_SECONDS`; a document that
+ * fails to parse or validate never replaces the one in force, and its errors
+ * are logged once per distinct stored text. While KV has no document, the
+ * built-in default is in force.
+ * @module
+ */
+import { type Env, numberVar } from "../env";
+import { logEvent } from "../log";
+import type { CompiledPolicy } from "./compile";
+import { DEFAULT_POLICY } from "./default-policy";
+import { validatePolicy, validatePolicyText } from "./validate";
+
+export const POLICY_KEY = "policy";
+const DEFAULT_TTL_SECONDS = 30;
+/** KV's own edge cache: its minimum is 60 s. */
+const KV_CACHE_TTL_SECONDS = 60;
+
+export type PolicySource = "builtin" | "kv" | "pushed";
+
+export interface PolicyInForce {
+  compiled: CompiledPolicy;
+  /** The text it was read from (KV's text, or the built-in default serialised). */
+  text: string;
+  source: PolicySource;
+}
+
+function builtin(): PolicyInForce {
+  const result = validatePolicy(DEFAULT_POLICY);
+  if (!result.ok) throw new Error(`built-in policy is invalid: ${JSON.stringify(result.errors)}`);
+  return { compiled: result.compiled, text: JSON.stringify(DEFAULT_POLICY, null, 2), source: "builtin" };
+}
+
+export class PolicyStore {
+  private inForce: PolicyInForce = builtin();
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  /** The last stored text we looked at, valid or not: a bad one is reported once. */
+  private lastSeenText: string | null | undefined = undefined;
+  private lastKvError: string | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  /** The policy in force, re-read from KV when the TTL has run out. */
+  async get(env: Env, now = Date.now()): Promise<PolicyInForce> {
+    const ttlMs = numberVar(env.POLICY_TTL_SECONDS, DEFAULT_TTL_SECONDS) * 1000;
+    if (now - this.checkedAt < ttlMs) return this.inForce;
+    this.refreshing ??= this.refresh(env, now).finally(() => {
+      this.refreshing = undefined;
+    });
+    await this.refreshing;
+    return this.inForce;
+  }
+
+  /** Puts a validated document in force at once (the admin API's PUT). */
+  install(compiled: CompiledPolicy, text: string, now = Date.now()): void {
+    this.inForce = { compiled, text, source: "pushed" };
+    this.lastSeenText = text;
+    this.checkedAt = now;
+  }
+
+  /** Forget what was read, so that the next `get` reads KV (tests, admin rollback). */
+  invalidate(): void {
+    this.checkedAt = Number.NEGATIVE_INFINITY;
+  }
+
+  private async refresh(env: Env, now: number): Promise<void> {
+    let text: string | null;
+    try {
+      text = await env.POLICIES.get(POLICY_KEY, { cacheTtl: KV_CACHE_TTL_SECONDS });
+    } catch (e) {
+      const message = (e as Error).message ?? String(e);
+      if (message !== this.lastKvError) logEvent("policy.load_failed", { message, keeping: this.inForce.source }, "error");
+      this.lastKvError = message;
+      // Try again after a TTL, not on every request, while KV is in trouble.
+      this.checkedAt = now;
+      return;
+    }
+    this.lastKvError = undefined;
+    this.checkedAt = now;
+    if (text === this.lastSeenText) return;
+    this.lastSeenText = text;
+    if (text === null) {
+      if (this.inForce.source !== "builtin") logEvent("policy.changed", { source: "builtin" });
+      this.inForce = builtin();
+      return;
+    }
+    const result = validatePolicyText(text);
+    if (!result.ok) {
+      logEvent("policy.invalid", { key: POLICY_KEY, errors: result.errors, keeping: this.inForce.source }, "error");
+      return;
+    }
+    this.inForce = { compiled: result.compiled, text, source: "kv" };
+    logEvent("policy.changed", { source: "kv", rules: result.policy.rules.length });
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The counting key of a rule for a request: the name of the Durable Object
+ * that holds its counters. Values taken from the request (a header, a query
+ * parameter, a body field) are trimmed, lower-cased and hashed first, so no
+ * raw value is stored, and `Foo@x.com` is `foo@x.com`. A request that lacks
+ * the value is counted by its IP.
+ * @module
+ */
+import type { KeySpec } from "../config/compile";
+import type { BodyFields } from "../http/body-fields";
+import { sha256Hex } from "../http/hash";
+import type { Identity } from "./identity";
+
+/** Values longer than this are cut before hashing: a key is not a payload. */
+const MAX_KEY_VALUE = 4096;
+
+export interface KeySources {
+  identity: Identity;
+  url: URL;
+  headers: Headers;
+  body(): Promise<BodyFields | undefined>;
+}
+
+export async function countingKey(key: KeySpec, sources: KeySources): Promise<string> {
+  const { identity } = sources;
+  const prefix = identity.sandbox ? "sandbox:" : "";
+  const byIp = `${prefix}ip:${identity.ipKey}`;
+  let value: string | null | undefined;
+  switch (key.kind) {
+    case "tenant":
+      return identity.tenant ? `${prefix}tenant:${identity.tenant.id}` : byIp;
+    case "ip":
+      return byIp;
+    case "header":
+      value = sources.headers.get(key.name);
+      return value ? `${prefix}header:${key.name}:${await hashValue(value)}` : byIp;
+    case "query":
+      value = sources.url.searchParams.get(key.name);
+      return value ? `${prefix}query:${key.name}:${await hashValue(value)}` : byIp;
+    case "body": {
+      const fields = await sources.body();
+      value = fields?.(key.path);
+      return value ? `${prefix}body:${key.field}:${await hashValue(value)}` : byIp;
+    }
+  }
+}
+
+/** The counting key an operator's plain value maps to (admin `key=`), without a request. */
+export async function countingKeyForValue(key: KeySpec, value: string, isIp: boolean): Promise<string> {
+  if (isIp) return `ip:${value}`;
+  switch (key.kind) {
+    case "tenant":
+      return `tenant:${value}`;
+    case "ip":
+      return `ip:${value}`;
+    case "header":
+      return `header:${key.name}:${await hashValue(value)}`;
+    case "query":
+      return `query:${key.name}:${await hashValue(value)}`;
+    case "body":
+      return `body:${key.field}:${await hashValue(value)}`;
+  }
+}
+
+function hashValue(value: string): Promise<string> {
+  return sha256Hex(value.slice(0, MAX_KEY_VALUE).trim().toLowerCase());
+}

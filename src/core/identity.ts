@@ -1,0 +1,62 @@
+/**
+ * Who a request is: its client IP (from `CF-Connecting-IP` only, IPv6 reduced
+ * to its prefix), its tenant (from the API key, looked up by hash), its tier
+ * and whether it gets the sandbox multiplier.
+ * @module
+ */
+import type { CompiledPolicy } from "../config/compile";
+import type { Tenant, TenantCache } from "../config/tenants";
+import type { Env } from "../env";
+import { sha256Hex } from "../http/hash";
+import { type ParsedIp, clientIpKey, parseIp } from "../net/ip";
+
+/** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
+export const UNKNOWN_IP = "unknown";
+
+export interface Identity {
+  /** `203.0.113.7`, `2001:db8:1::/64`, or {@link UNKNOWN_IP}. */
+  ipKey: string;
+  ip: ParsedIp | undefined;
+  tenant: Tenant | null;
+  tier: string;
+  sandbox: boolean;
+}
+
+/** The API key of a request, or undefined. With a scheme, only `<scheme> <key>` counts. */
+export function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
+  const value = headers.get(header);
+  if (value === null) return undefined;
+  if (scheme === undefined) return value.trim() || undefined;
+  const space = value.indexOf(" ");
+  if (space === -1 || value.slice(0, space).toLowerCase() !== scheme.toLowerCase()) return undefined;
+  return value.slice(space + 1).trim() || undefined;
+}
+
+export function clientIp(headers: Headers, policy: CompiledPolicy): { ipKey: string; ip: ParsedIp | undefined } {
+  const raw = headers.get("cf-connecting-ip");
+  if (raw === null) return { ipKey: UNKNOWN_IP, ip: undefined };
+  const ip = parseIp(raw.trim());
+  return { ipKey: clientIpKey(raw, policy.ipv6Prefix) ?? UNKNOWN_IP, ip };
+}
+
+export async function resolveIdentity(
+  request: Request,
+  host: string,
+  policy: CompiledPolicy,
+  env: Env,
+  tenants: TenantCache,
+  tenantTtlMs: number,
+  ip: { ipKey: string; ip: ParsedIp | undefined },
+): Promise<Identity> {
+  let tenant: Tenant | null = null;
+  if (policy.needsTenant) {
+    const apiKey = readApiKey(request.headers, policy.apiKeyHeader, policy.apiKeyScheme);
+    if (apiKey !== undefined) tenant = await tenants.lookup(env.POLICIES, await sha256Hex(apiKey), tenantTtlMs);
+  }
+  return {
+    ...ip,
+    tenant,
+    tier: tenant?.tier ?? policy.defaultTier,
+    sandbox: env.SANDBOX === "true" || tenant?.sandbox === true || policy.sandboxHosts.has(host),
+  };
+}

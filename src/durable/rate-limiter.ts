@@ -1,0 +1,212 @@
+/**
+ * The counter store: one object per counting key (a tenant, an IP, a hashed
+ * email address), holding every counter of that key in SQLite and a copy in
+ * memory. Called over RPC; it loads state, calls the pure `decide`, and
+ * stores the result. All of a request's counters for this key are checked
+ * and charged in one call, so the check-and-charge is atomic.
+ * @module
+ */
+import { DurableObject } from "cloudflare:workers";
+import { MIGRATIONS } from "../../migrations";
+import type { Env } from "../env";
+import { decide, giveBack, peekOne } from "../limiter/decide";
+import { stateExpiresAt } from "../limiter/expiry";
+import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import { applyMigrations } from "./migrations";
+
+/** At most this many counters in one object; a policy needs far fewer (rules × limits). */
+export const MAX_COUNTERS_PER_OBJECT = 1024;
+
+export interface CheckRequest {
+  /** Counters that must all have room. */
+  counters: CounterSpec[];
+  /** Counters of shadow rules: charged when they have room, never refusing. */
+  shadow?: CounterSpec[];
+}
+
+export interface CheckResponse extends CheckOutcome {
+  /** The object's clock, the one every result's times are on. */
+  now: number;
+  /** Results of the shadow counters (`allowed: false` = would have refused). */
+  shadowResults: CounterResult[];
+}
+
+interface Row {
+  name: string;
+  state: string;
+  expires_at: number;
+  [key: string]: SqlStorageValue;
+}
+
+export class RateLimiter extends DurableObject<Env> {
+  private readonly states = new Map<string, CounterState>();
+  private readonly expiries = new Map<string, number>();
+  private alarmAt: number | null = null;
+  private startupError: unknown;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      try {
+        this.load();
+        this.alarmAt = await ctx.storage.getAlarm();
+      } catch (e) {
+        // Keep the object usable: the error is rethrown to callers, and the next call tries again.
+        this.startupError = e;
+      }
+    });
+  }
+
+  /** Checks every counter; charges them all only when all have room. */
+  check(request: CheckRequest): CheckResponse {
+    this.ready();
+    const now = Date.now();
+    const leaseId = crypto.randomUUID();
+    const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
+    let shadowResults: CounterResult[] = [];
+    if (request.shadow && request.shadow.length > 0) {
+      shadowResults = [];
+      for (const spec of request.shadow) {
+        if (!outcome.allowed) {
+          shadowResults.push(peekOne(this.states, spec, now));
+          continue;
+        }
+        const one = decide(this.states, [spec], now, leaseId);
+        shadowResults.push(one.outcome.results[0]!);
+        if (one.outcome.allowed) {
+          for (const [k, v] of one.updates) updates.set(k, v);
+          outcome.charges.push(...one.outcome.charges);
+        }
+      }
+    }
+    this.store(updates, [...request.counters, ...(request.shadow ?? [])], now);
+    return { ...outcome, now, shadowResults };
+  }
+
+  /** Gives back charges (a refund, a released slot, or a rollback). */
+  release(charges: Charge[]): void {
+    this.ready();
+    const now = Date.now();
+    const updates = giveBack(this.states, charges, now);
+    this.store(
+      updates,
+      charges.map((c) => ({ name: c.name, algorithm: c.algorithm, limit: c.limit, windowMs: c.windowMs, cost: c.cost })),
+      now,
+    );
+  }
+
+  /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
+  inspect(counters: CounterSpec[]): { now: number; results: CounterResult[] } {
+    this.ready();
+    const now = Date.now();
+    return { now, results: counters.map((spec) => peekOne(this.states, spec, now)) };
+  }
+
+  /** Deletes the named counters, or all of them (admin `DELETE /keys`). */
+  reset(names?: string[]): number {
+    this.ready();
+    const targets = names ?? [...this.states.keys()];
+    let removed = 0;
+    for (const name of targets) {
+      if (this.states.delete(name)) removed++;
+      this.expiries.delete(name);
+      this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
+    }
+    return removed;
+  }
+
+  /** How many counters this object holds (tests, bounded-state checks). */
+  size(): number {
+    return this.states.size;
+  }
+
+  /** Removes counters that no longer matter, and wakes again for the next. */
+  override async alarm(): Promise<void> {
+    this.ready();
+    const now = Date.now();
+    this.ctx.storage.sql.exec("DELETE FROM counters WHERE expires_at <= ?", now);
+    for (const [name, at] of this.expiries) {
+      if (at <= now) {
+        this.expiries.delete(name);
+        this.states.delete(name);
+      }
+    }
+    this.alarmAt = null;
+    const next = this.nextExpiry();
+    if (next !== undefined) await this.schedule(next);
+  }
+
+  private ready(): void {
+    if (this.startupError === undefined) return;
+    try {
+      this.load();
+      this.startupError = undefined;
+    } catch (e) {
+      this.startupError = e;
+      throw e;
+    }
+  }
+
+  private load(): void {
+    applyMigrations(this.ctx.storage, MIGRATIONS);
+    this.states.clear();
+    this.expiries.clear();
+    for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
+      this.states.set(row.name, JSON.parse(row.state) as CounterState);
+      this.expiries.set(row.name, row.expires_at);
+    }
+  }
+
+  private store(updates: Map<string, CounterState>, specs: readonly CounterSpec[], now: number): void {
+    if (updates.size === 0) return;
+    const windowOf = new Map(specs.map((s) => [s.name, s.windowMs]));
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [name, state] of updates) {
+      if (!this.states.has(name)) this.makeRoom(now);
+      const expiresAt = stateExpiresAt(state, windowOf.get(name) ?? 0);
+      this.states.set(name, state);
+      this.expiries.set(name, expiresAt);
+      this.ctx.storage.sql.exec(
+        "INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
+        name,
+        JSON.stringify(state),
+        expiresAt,
+      );
+      earliest = Math.min(earliest, expiresAt);
+    }
+    if (this.alarmAt === null && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
+  }
+
+  /** Keeps the object bounded: drop what has expired, then the counter that expires first. */
+  private makeRoom(now: number): void {
+    if (this.states.size < MAX_COUNTERS_PER_OBJECT) return;
+    let victim: string | undefined;
+    let victimAt = Number.POSITIVE_INFINITY;
+    for (const [name, at] of this.expiries) {
+      if (at <= now) {
+        this.forget(name);
+      } else if (at < victimAt) {
+        victim = name;
+        victimAt = at;
+      }
+    }
+    if (this.states.size >= MAX_COUNTERS_PER_OBJECT && victim !== undefined) this.forget(victim);
+  }
+
+  private forget(name: string): void {
+    this.states.delete(name);
+    this.expiries.delete(name);
+    this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
+  }
+
+  private nextExpiry(): number | undefined {
+    let next: number | undefined;
+    for (const at of this.expiries.values()) if (next === undefined || at < next) next = at;
+    return next;
+  }
+
+  private async schedule(at: number): Promise<void> {
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The bindings and vars the Worker reads. Names are the contract's
+ * (`../shared/spec/policy.md` section 1): operators set them in wrangler.toml.
+ * @module
+ */
+import type { RateLimiter } from "./durable/rate-limiter";
+
+export interface Env {
+  /** Counters: one SQLite-backed object per counting key. */
+  LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Policy document (`policy`), history and tenant records (`tenant:<sha256>`). */
+  POLICIES: KVNamespace;
+  /** Base URL to forward to; empty: the request's own URL (route mode); `builtin:echo`: the demo echo. */
+  ORIGIN?: string;
+  /** Secret; unset: the admin API answers 404. */
+  ADMIN_TOKEN?: string;
+  /** Default `/__ratelimit`. */
+  ADMIN_PREFIX?: string;
+  /** How often an isolate re-reads KV `policy`, default 30. */
+  POLICY_TTL_SECONDS?: string;
+  /** `"true"`: the whole deployment gets the sandbox multiplier. */
+  SANDBOX?: string;
+  /** Time budget of one counter-store call, default 50. */
+  LIMITER_TIMEOUT_MS?: string;
+  /** Optional Workers Analytics Engine dataset for per-rule counts. */
+  ANALYTICS?: AnalyticsEngineDataset;
+}
+
+export function numberVar(value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === "") return fallback;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}

@@ -1,0 +1,20 @@
+/**
+ * When a counter's state stops mattering: past this time a fresh state would
+ * decide every request the same way, so the row can be deleted.
+ * @module
+ */
+import type { CounterState } from "./types";
+
+export function stateExpiresAt(state: CounterState, windowMs: number): number {
+  switch (state.algorithm) {
+    case "fixed":
+      return state.windowStart + windowMs;
+    case "sliding":
+      // The count weighs in for one more window after its own.
+      return state.windowStart + 2 * windowMs;
+    case "token-bucket":
+      return Math.ceil(state.tat);
+    case "concurrency":
+      return state.leases.reduce((max, l) => Math.max(max, l.expiresAt), 0);
+  }
+}

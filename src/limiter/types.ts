@@ -1,0 +1,90 @@
+/**
+ * The shapes the pure limiter works on. Everything here is plain data so it
+ * can cross the Durable Object's RPC boundary and be stored as JSON.
+ * @module
+ */
+
+export type Algorithm = "fixed" | "sliding" | "token-bucket" | "concurrency";
+
+/** One counter to check, with the numbers already resolved for this request (tier, sandbox). */
+export interface CounterSpec {
+  /** Counter name, unique within its object: the `ietf` item name, `<rule>-<window>` or `<rule>-conc`. */
+  name: string;
+  algorithm: Algorithm;
+  /** Requests per window; tokens per window for a bucket; slots for concurrency. */
+  limit: number;
+  /** Window length in ms (refill period for a bucket); 0 for concurrency. */
+  windowMs: number;
+  /** Bucket capacity (token bucket only); defaults to `limit`. */
+  burst?: number;
+  /** How much one request uses (concurrency always takes one slot). */
+  cost: number;
+}
+
+export interface FixedState {
+  algorithm: "fixed";
+  windowStart: number;
+  count: number;
+}
+
+export interface SlidingState {
+  algorithm: "sliding";
+  windowStart: number;
+  count: number;
+  previousCount: number;
+}
+
+export interface TokenBucketState {
+  algorithm: "token-bucket";
+  /** GCRA's theoretical arrival time: when the bucket would be full again. */
+  tat: number;
+}
+
+export interface ConcurrencyState {
+  algorithm: "concurrency";
+  leases: Lease[];
+}
+
+export interface Lease {
+  id: string;
+  expiresAt: number;
+}
+
+export type CounterState = FixedState | SlidingState | TokenBucketState | ConcurrencyState;
+
+/** What one counter says about one request. */
+export interface CounterResult {
+  name: string;
+  allowed: boolean;
+  limit: number;
+  /** Room left after this request (or now, when refused). Never negative. */
+  remaining: number;
+  /** Epoch ms when the counter has its full room again (window end; bucket full). */
+  resetAt: number;
+  /** Ms until a request of this cost could be admitted; 0 when allowed. */
+  retryAfterMs: number;
+}
+
+/** What a charged request must hand back to undo its charge (refund or rollback). */
+export interface Charge {
+  name: string;
+  algorithm: Algorithm;
+  cost: number;
+  /** The counter's window and limit when charged: a bucket's refill rate depends on them. */
+  windowMs: number;
+  limit: number;
+  /** The window (fixed/sliding) the charge went into; the bucket needs no anchor. */
+  windowStart?: number;
+  /** The concurrency slot taken. */
+  leaseId?: string;
+}
+
+export interface CheckOutcome {
+  allowed: boolean;
+  results: CounterResult[];
+  /** Present when allowed: every charge made, to be given back in part or whole later. */
+  charges: Charge[];
+}
+
+/** How long a concurrency slot is held when its release never comes. */
+export const LEASE_TTL_MS = 60_000;

@@ -1,0 +1,79 @@
+/**
+ * A real origin on loopback for the runtime and end-to-end tests. It records
+ * every request it sees by its `x-test-tag` header, so a test can prove the
+ * origin never saw a refused request, and it can answer with a chosen status
+ * or hold a streamed body open until told to finish it.
+ *
+ *   GET  /__origin/count?tag=T      → { count }     requests seen with x-test-tag: T
+ *   POST /__origin/release?id=I     → finishes the held body of /hold?id=I
+ *   ANY  /status/NNN                → answers NNN
+ *   ANY  /hold?id=I                 → sends headers and a first chunk, ends when released
+ *   ANY  anything else              → a JSON echo of the request
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface OriginServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startOriginServer(port = 0): Promise<OriginServer> {
+  const counts = new Map<string, number>();
+  const held = new Map<string, ServerResponse>();
+  const releasedEarly = new Set<string>();
+
+  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://origin.test");
+    if (url.pathname === "/__origin/count") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ count: counts.get(url.searchParams.get("tag") ?? "") ?? 0 }));
+      return;
+    }
+    if (url.pathname === "/__origin/release") {
+      const id = url.searchParams.get("id") ?? "";
+      const r = held.get(id);
+      if (r) {
+        held.delete(id);
+        r.end("done\n");
+      } else releasedEarly.add(id);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ released: Boolean(r) }));
+      return;
+    }
+    const tag = req.headers["x-test-tag"];
+    if (typeof tag === "string") counts.set(tag, (counts.get(tag) ?? 0) + 1);
+
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString("utf8");
+
+    const status = /^\/status\/([1-5][0-9][0-9])$/.exec(url.pathname);
+    if (status) {
+      res.writeHead(Number(status[1]), { "content-type": "application/json", "x-origin": "loopback" });
+      res.end(JSON.stringify({ status: Number(status[1]) }));
+      return;
+    }
+    if (url.pathname === "/hold") {
+      const id = url.searchParams.get("id") ?? "";
+      res.writeHead(200, { "content-type": "text/plain", "x-origin": "loopback" });
+      res.write("first\n");
+      if (releasedEarly.delete(id)) res.end("done\n");
+      else held.set(id, res);
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json", "x-origin": "loopback", "set-cookie": "origin=1" });
+    res.end(JSON.stringify({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body }));
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of held.values()) r.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,39 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export const ADMIN_TOKEN_FOR_TESTS = "test-admin-token-0123456789";
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Pure units: the algorithms, the config model, path and IP helpers. Plain Node.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+      },
+      {
+        // Through the Workers runtime: the Worker, the Durable Object, KV.
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
+                ORIGIN_PORT: String(inject("originPort")),
+                // Tests write KV and expect the next request to see it.
+                POLICY_TTL_SECONDS: "0",
+                // A cold object in a busy test run can take longer than the production budget.
+                LIMITER_TIMEOUT_MS: "5000",
+                ADMIN_TOKEN: ADMIN_TOKEN_FOR_TESTS,
+              },
+            },
+          })),
+        ],
+        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"] },
+      },
+      {
+        // End to end: `wrangler dev` driven over real HTTP.
+        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 120_000 },
+      },
+    ],
+  },
+});
