@@ -28,7 +28,7 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"] },
+        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"], silent: "passed-only" },
       },
       {
         // End to end: `wrangler dev` driven over real HTTP.
