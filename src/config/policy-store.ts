@@ -44,7 +44,8 @@ export class PolicyStore {
   /** The policy in force, re-read from KV when the TTL has run out. */
   async get(env: Env, now = Date.now()): Promise<PolicyInForce> {
     const ttlMs = numberVar(env.POLICY_TTL_SECONDS, DEFAULT_TTL_SECONDS) * 1000;
-    if (now - this.checkedAt < ttlMs) return this.inForce;
+    // A clock that went backwards (or a TTL of 0) reads again.
+    if (now >= this.checkedAt && now - this.checkedAt < ttlMs) return this.inForce;
     this.refreshing ??= this.refresh(env, now).finally(() => {
       this.refreshing = undefined;
     });
