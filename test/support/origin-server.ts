@@ -7,6 +7,7 @@
  *   GET  /__origin/count?tag=T      → { count }     requests seen with x-test-tag: T
  *   POST /__origin/release?id=I     → finishes the held body of /hold?id=I
  *   ANY  /status/NNN                → answers NNN
+ *   ANY  with header x-test-status: NNN → the echo, with status NNN
  *   ANY  /hold?id=I                 → sends headers and a first chunk, ends when released
  *   ANY  anything else              → a JSON echo of the request
  */
@@ -62,7 +63,8 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
       else held.set(id, res);
       return;
     }
-    res.writeHead(200, { "content-type": "application/json", "x-origin": "loopback", "set-cookie": "origin=1" });
+    const wanted = Number(req.headers["x-test-status"] ?? 200);
+    res.writeHead(wanted >= 200 && wanted <= 599 ? wanted : 200, { "content-type": "application/json", "x-origin": "loopback", "set-cookie": "origin=1" });
     res.end(JSON.stringify({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body }));
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
