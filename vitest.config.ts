@@ -5,6 +5,8 @@ export const ADMIN_TOKEN_FOR_TESTS = "test-admin-token-0123456789";
 
 export default defineConfig({
   test: {
+    // Structured log lines of passing tests are noise; a failing test still shows its own.
+    silent: "passed-only",
     projects: [
       {
         // Pure units: the algorithms, the config model, path and IP helpers. Plain Node.
@@ -28,7 +30,7 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"], silent: "passed-only" },
+        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"] },
       },
       {
         // End to end: `wrangler dev` driven over real HTTP.

@@ -138,6 +138,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     const target = await counterTarget(c.req.query("rule"), c.req.query("key"), c.req.query("tier"), c.req.query("sandbox"), c.env, limiter);
     if (target instanceof Response) return target;
     const removed = await c.env.LIMITER.getByName(target.objectName).reset(target.specs.map((s) => s.name));
+    limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
   });

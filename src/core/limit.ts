@@ -26,6 +26,7 @@ import { logEvent } from "../log";
 import { Stats, type Verdict } from "../observability/stats";
 import { onBodyEnd } from "./body-end";
 import { checkCounters, releaseCharges } from "./counter-client";
+import { RefusalCache } from "./refusal-cache";
 import { countingKey } from "./counting-key";
 import { type Identity, clientIp, resolveIdentity } from "./identity";
 import { applyPageSize } from "./page-size";
@@ -36,6 +37,7 @@ export type LimitReason =
   | "bypass" // a bypass rule applied
   | "allowed" // every limit had room
   | "limit" // a limit refused
+  | "cached" // refused from this isolate's memory of a refusal, without calling the counter store
   | "shadow" // a shadow rule would have refused; admitted
   | "block" // a block rule applied: 403
   | "page-size" // page size refused: 400
@@ -102,6 +104,7 @@ export interface Limiter {
   readonly policies: PolicyStore;
   readonly tenants: TenantCache;
   readonly stats: Stats;
+  readonly refusals: RefusalCache;
 }
 
 const DEFAULT_TIMEOUT_MS = 50;
@@ -110,13 +113,15 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
   const policies = new PolicyStore();
   const tenants = new TenantCache();
   const stats = new Stats();
+  const refusals = new RefusalCache();
   return {
     policies,
     tenants,
     stats,
+    refusals,
     async limit(request, env, ctx) {
       const inForce = options.policy ? await options.policy() : await policies.get(env);
-      const outcome = await decideRequest(request, env, ctx, inForce.compiled, tenants, options);
+      const outcome = await decideRequest(request, env, ctx, inForce.compiled, { tenants, refusals }, options);
       for (const [rule, verdict] of outcome.verdicts) stats.record(env, rule, verdict);
       return outcome;
     },
@@ -149,7 +154,7 @@ async function decideRequest(
   env: Env,
   ctx: ExecutionContext,
   policy: CompiledPolicy,
-  tenants: TenantCache,
+  { tenants, refusals }: { tenants: TenantCache; refusals: RefusalCache },
   options: LimiterOptions,
 ): Promise<LimitOutcome> {
   let url = new URL(original.url);
@@ -189,6 +194,19 @@ async function decideRequest(
 
   const identity = await resolveIdentity(request, host, policy, env, tenants, numberVar(env.POLICY_TTL_SECONDS, 30) * 1000, ip);
   const groups = await groupByCountingKey(limited, request, url, identity, policy, options);
+
+  // A refusal this isolate already knows about is answered without calling the object.
+  const startedAt = Date.now();
+  for (const group of groups.values()) {
+    const hit = refusals.find(group.objectName, group.counters, startedAt);
+    if (!hit) continue;
+    const refusedBy: LimitReport = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs: hit.until - startedAt } };
+    const reports = hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r));
+    const result: RateLimitResult = { success: false, limit: refusedBy.result.limit, remaining: 0, reset: refusedBy.result.resetAt, reason: "cached", rules: ruleIds };
+    let response = refusalResponse(policy, reports, refusedBy, startedAt);
+    if (options.onRefuse) response = await options.onRefuse(response, result);
+    return { result, response, request, finish: (r) => r, abandon: () => {}, verdicts: [[refusedBy.rule, "refused"]] };
+  }
 
   const timeoutMs = numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   const executed: Executed[] = await Promise.all(
@@ -244,6 +262,7 @@ async function decideRequest(
 
   if (refusedBy) {
     rollback();
+    rememberRefusal(refusals, executed, refusedBy, reports, startedAt);
     const result: RateLimitResult = { success: false, limit: refusedBy.result.limit, remaining: refusedBy.result.remaining, reset: refusedBy.result.resetAt, reason: "limit", rules: ruleIds };
     logEvent("request.refused", { rule: refusedBy.rule, policy: refusedBy.result.name, object: keyOf(executed, refusedBy), limit: refusedBy.result.limit, retryAfter: retryAfterSeconds(refusedBy.result.retryAfterMs) });
     let response = refusalResponse(policy, reports, refusedBy, now);
@@ -268,6 +287,18 @@ async function decideRequest(
     failed.some((f) => f.group.rules.includes(r)) ? "error_open" : shadowRefusals.some((s) => s.rule === r.id) ? "shadow_refused" : "admitted",
   ]);
   return admitted(request, env, ctx, policy, executed, reports, now, result, verdicts);
+}
+
+/** Remembers a refusal whose room cannot come back early (see RefusalCache). */
+function rememberRefusal(refusals: RefusalCache, executed: Executed[], refusedBy: LimitReport, reports: LimitReport[], startedAt: number): void {
+  if (refusedBy.concurrency) return;
+  for (const e of executed) {
+    const rule = e.group.rules.find((r) => r.id === refusedBy.rule);
+    if (!rule || rule.count !== "all" || rule.mode !== "enforce") continue;
+    const spec = e.group.counters.find((c) => c.name === refusedBy.result.name);
+    // The object decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
+    if (spec) refusals.remember(e.group.objectName, spec, { until: startedAt + refusedBy.result.retryAfterMs, reports, refusedBy });
+  }
 }
 
 async function groupByCountingKey(
