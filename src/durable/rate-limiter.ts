@@ -157,40 +157,40 @@ export class RateLimiter extends DurableObject<Env> {
     }
   }
 
+  /** Writes first, in one transaction, then updates memory: a failed write leaves both as they were. */
   private store(updates: Map<string, CounterState>, specs: readonly CounterSpec[], now: number): void {
     if (updates.size === 0) return;
     const windowOf = new Map(specs.map((s) => [s.name, s.windowMs]));
+    const rows = [...updates].map(([name, state]) => ({ name, state, expiresAt: stateExpiresAt(state, windowOf.get(name) ?? 0) }));
+    const fresh = rows.filter((r) => !this.states.has(r.name)).length;
+    if (fresh > 0) this.makeRoom(now, fresh);
+    this.ctx.storage.transactionSync(() => {
+      for (const r of rows) {
+        this.ctx.storage.sql.exec(
+          "INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
+          r.name,
+          JSON.stringify(r.state),
+          r.expiresAt,
+        );
+      }
+    });
     let earliest = Number.POSITIVE_INFINITY;
-    for (const [name, state] of updates) {
-      if (!this.states.has(name)) this.makeRoom(now);
-      const expiresAt = stateExpiresAt(state, windowOf.get(name) ?? 0);
-      this.states.set(name, state);
-      this.expiries.set(name, expiresAt);
-      this.ctx.storage.sql.exec(
-        "INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
-        name,
-        JSON.stringify(state),
-        expiresAt,
-      );
-      earliest = Math.min(earliest, expiresAt);
+    for (const r of rows) {
+      this.states.set(r.name, r.state);
+      this.expiries.set(r.name, r.expiresAt);
+      earliest = Math.min(earliest, r.expiresAt);
     }
     if (this.alarmAt === null && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
   }
 
-  /** Keeps the object bounded: drop what has expired, then the counter that expires first. */
-  private makeRoom(now: number): void {
-    if (this.states.size < MAX_COUNTERS_PER_OBJECT) return;
-    let victim: string | undefined;
-    let victimAt = Number.POSITIVE_INFINITY;
-    for (const [name, at] of this.expiries) {
-      if (at <= now) {
-        this.forget(name);
-      } else if (at < victimAt) {
-        victim = name;
-        victimAt = at;
-      }
-    }
-    if (this.states.size >= MAX_COUNTERS_PER_OBJECT && victim !== undefined) this.forget(victim);
+  /** Keeps the object bounded: drop what has expired, then the counters that expire first. */
+  private makeRoom(now: number, needed: number): void {
+    if (this.states.size + needed <= MAX_COUNTERS_PER_OBJECT) return;
+    for (const [name, at] of this.expiries) if (at <= now) this.forget(name);
+    const excess = this.states.size + needed - MAX_COUNTERS_PER_OBJECT;
+    if (excess <= 0) return;
+    const soonest = [...this.expiries].sort((a, b) => a[1] - b[1]).slice(0, excess);
+    for (const [name] of soonest) this.forget(name);
   }
 
   private forget(name: string): void {

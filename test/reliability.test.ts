@@ -1,0 +1,352 @@
+/**
+ * Faults, overload and hostile input: a failing counter store fails the way
+ * the rule says, a flood is refused from memory, state survives restarts and
+ * stays bounded, and no spelling or spoofed header gets around a rule.
+ */
+import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import fc from "fast-check";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MIGRATIONS } from "../migrations";
+import worker from "../src/index";
+import type { PolicyInput } from "../src/config/schema";
+import { TenantCache } from "../src/config/tenants";
+import { MAX_COUNTERS_PER_OBJECT } from "../src/durable/rate-limiter";
+import { applyMigrations, schemaVersion } from "../src/durable/migrations";
+import { call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+const oneRule = (extra: Record<string, unknown> = {}, limit = 3): PolicyInput => ({
+  version: 1,
+  rules: [{ id: "guarded", key: "ip", limits: [{ limit, window: "15m" }], ...extra }],
+});
+
+/** Calls the Worker with bindings of our choosing, and waits for its waitUntil work. */
+async function fetchWith(bindings: Partial<Cloudflare.Env>, path: string, ip: string, headers: Record<string, string> = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch!(
+    new Request(`http://api.example.com${path}`, { headers: { "cf-connecting-ip": ip, ...headers } }) as Request<unknown, IncomingRequestCfProperties>,
+    { ...env, ...bindings },
+    ctx,
+  );
+  await res.arrayBuffer().catch(() => {});
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** A LIMITER binding whose objects fail as told, then (optionally) pass calls to the real ones. */
+function faultyNamespace(fault: (attempt: number) => Error | undefined) {
+  let calls = 0;
+  const ns = {
+    getByName(name: string) {
+      const real = env.LIMITER.getByName(name);
+      return {
+        check(req: unknown) {
+          calls++;
+          const error = fault(calls);
+          if (error) return Promise.reject(error);
+          return real.check(req as never);
+        },
+        release: (c: never) => real.release(c),
+      };
+    },
+  } as unknown as DurableObjectNamespace;
+  return { ns: ns as Cloudflare.Env["LIMITER"], calls: () => calls };
+}
+
+describe("counter store failures", () => {
+  it("an object that throws: onError open forwards without headers, closed answers 503 with Retry-After", async () => {
+    for (const onError of ["open", "closed"] as const) {
+      await usePolicy(oneRule({ onError }));
+      const ip = uniqueIp();
+      expect(await callMany(1, "/x", { ip })).toEqual([200]);
+      // Break the object for real: its counters table is gone, so the next write fails.
+      await runInDurableObject(env.LIMITER.getByName(`ip:${ip}`), (_o, state) => {
+        state.storage.sql.exec("DROP TABLE counters");
+      });
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+      const tag = uniqueTag();
+      const res = await call("/x", { ip, headers: { "x-test-tag": tag } });
+      await res.arrayBuffer();
+      if (onError === "open") {
+        expect(res.status).toBe(200);
+        expect(res.headers.get("RateLimit-Limit")).toBeNull();
+        expect(await originCount(tag)).toBe(1);
+      } else {
+        expect(res.status).toBe(503);
+        expect(Number(res.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
+        expect(await originCount(tag)).toBe(0);
+      }
+      const line = errors.mock.calls.map((c) => String(c[0])).findLast((l) => l.includes("limiter.error"));
+      expect(JSON.parse(line!)).toMatchObject({ event: "limiter.error", onError, rules: ["guarded"] });
+    }
+  });
+
+  it("an object that hangs past LIMITER_TIMEOUT_MS: open forwards, closed answers 503", async () => {
+    for (const onError of ["open", "closed"] as const) {
+      await usePolicy(oneRule({ onError }));
+      const ip = uniqueIp();
+      expect(await callMany(1, "/x", { ip })).toEqual([200]);
+      vi.spyOn(console, "error").mockImplementation(() => {});
+      // Hold the object's input gate for 1.5 s, as a stuck object would.
+      const busy = runInDurableObject(env.LIMITER.getByName(`ip:${ip}`), (_o, state) =>
+        state.blockConcurrencyWhile(() => new Promise((r) => setTimeout(r, 1500))),
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      const res = await fetchWith({ LIMITER_TIMEOUT_MS: "100" }, "/x", ip);
+      expect(Date.now() - started).toBeLessThan(1400);
+      expect(res.status).toBe(onError === "open" ? 200 : 503);
+      expect(res.headers.get("RateLimit-Limit")).toBeNull();
+      await busy;
+    }
+  });
+
+  it("an overloaded object is not retried; the rule's onError decides", async () => {
+    await usePolicy(oneRule({ onError: "closed" }));
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const faulty = faultyNamespace(() => Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), { overloaded: true, retryable: true }));
+    const res = await fetchWith({ LIMITER: faulty.ns }, "/x", uniqueIp());
+    expect(res.status).toBe(503);
+    expect(faulty.calls()).toBe(1);
+  });
+
+  it("a retryable error is retried once, at once, on a fresh stub", async () => {
+    await usePolicy(oneRule());
+    const faulty = faultyNamespace((n) => (n === 1 ? Object.assign(new Error("Network connection lost."), { retryable: true }) : undefined));
+    const res = await fetchWith({ LIMITER: faulty.ns }, "/x", uniqueIp());
+    expect(res.status).toBe(200);
+    expect(res.headers.get("RateLimit-Remaining")).toBe("2");
+    expect(faulty.calls()).toBe(2);
+  });
+
+  it("a non-retryable error is not retried", async () => {
+    await usePolicy(oneRule());
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const faulty = faultyNamespace(() => new Error("boom"));
+    const res = await fetchWith({ LIMITER: faulty.ns }, "/x", uniqueIp());
+    expect(res.status).toBe(200);
+    expect(res.headers.get("RateLimit-Limit")).toBeNull();
+    expect(faulty.calls()).toBe(1);
+  });
+});
+
+describe("isolate-local refusal cache", () => {
+  it("refuses later requests of a refused key until its reset without calling the object", async () => {
+    await usePolicy(oneRule({}, 2));
+    const faulty = faultyNamespace(() => undefined);
+    const ip = uniqueIp();
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await fetchWith({ LIMITER: faulty.ns }, "/x", ip)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    expect(faulty.calls()).toBe(3);
+    for (let i = 0; i < 20; i++) {
+      const res = await fetchWith({ LIMITER: faulty.ns }, "/x", ip);
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
+      expect(res.headers.get("RateLimit-Remaining")).toBe("0");
+    }
+    expect(faulty.calls()).toBe(3);
+  });
+
+  it("never refuses what the object would admit, nor admits what it would refuse (property)", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    let base = Date.UTC(2032, 0, 1);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("fixed", "sliding", "token-bucket"),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2500 })), { minLength: 5, maxLength: 25 }),
+        async (algorithm, limit, steps) => {
+          base += 10 * 86_400_000;
+          let now = base;
+          vi.setSystemTime(now);
+          await usePolicy({ version: 1, rules: [{ id: "prop", key: "ip", limits: [{ limit, window: "2s", algorithm }] }] });
+          const ip = uniqueIp();
+          const stub = env.LIMITER.getByName(`ip:${ip}`);
+          const spec = { name: "prop-2s", algorithm, limit, windowMs: 2000, cost: 1 } as const;
+          for (const step of steps) {
+            now += step;
+            vi.setSystemTime(now);
+            const { results } = await stub.inspect([spec]);
+            const objectWouldAdmit = results[0]!.remaining >= 1;
+            const res = await call("/p", { ip });
+            await res.arrayBuffer();
+            expect(res.status).toBe(objectWouldAdmit ? 200 : 429);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe("restarts and migrations", () => {
+  it("keeps concurrency slots and reserved failure charges across a restart", async () => {
+    await usePolicy({
+      version: 1,
+      rules: [
+        { id: "slots", match: { paths: ["/hold"] }, key: "ip", limits: [{ concurrency: 1 }] },
+        { id: "fails", match: { paths: ["/f"] }, key: "ip", count: "failures", limits: [{ limit: 1, window: "15m" }] },
+      ],
+    });
+    const ip = uniqueIp();
+    const held = uniqueTag("hold");
+    const first = await call(`/hold?id=${held}`, { ip });
+    expect(first.status).toBe(200);
+    // A failures-only charge reserved by an in-flight request, then the object restarts.
+    const failing = await call(`/f`, { ip, headers: { "x-test-status": "500" } });
+    expect(failing.status).toBe(500);
+    await failing.arrayBuffer();
+    await evictDurableObject(env.LIMITER.getByName(`ip:${ip}`));
+    expect(await callMany(1, `/hold?id=${uniqueTag()}`, { ip })).toEqual([429]);
+    expect(await callMany(1, "/f", { ip })).toEqual([429]);
+    await releaseHeld(held);
+    await first.arrayBuffer();
+  });
+
+  it("applies migrations once, in order, in a transaction, and upgrades an older object without losing counters", async () => {
+    await usePolicy(oneRule({}, 5));
+    const ip = uniqueIp();
+    expect(await callMany(2, "/m", { ip })).toEqual([200, 200]);
+    const stub = env.LIMITER.getByName(`ip:${ip}`);
+    await runInDurableObject(stub, (_o, state) => {
+      expect(schemaVersion(state.storage)).toBe(MIGRATIONS.length);
+      expect(applyMigrations(state.storage, MIGRATIONS)).toEqual([]);
+      const next = [...MIGRATIONS, { version: 2, name: "0002_test_note", sql: "ALTER TABLE counters ADD COLUMN note TEXT; UPDATE counters SET note = 'kept';" }];
+      expect(applyMigrations(state.storage, next)).toEqual([2]);
+      expect(applyMigrations(state.storage, next)).toEqual([]);
+      const rows = state.storage.sql.exec<{ name: string; note: string }>("SELECT name, note FROM counters").toArray();
+      expect(rows).toEqual([{ name: "guarded-15m", note: "kept" }]);
+      // A failing migration leaves nothing behind: neither its change nor its bookkeeping row.
+      const broken = [...next, { version: 3, name: "0003_broken", sql: "ALTER TABLE counters ADD COLUMN half TEXT; THIS IS NOT SQL;" }];
+      expect(() => applyMigrations(state.storage, broken)).toThrow();
+      expect(schemaVersion(state.storage)).toBe(2);
+      const columns = state.storage.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('counters')").toArray().map((c) => c.name);
+      expect(columns).not.toContain("half");
+    });
+    await evictDurableObject(stub);
+    const after = await call("/m", { ip });
+    await after.arrayBuffer();
+    expect(after.headers.get("RateLimit-Remaining")).toBe("2");
+  });
+});
+
+describe("bounded state", () => {
+  it("removes idle counters in the alarm, not on requests", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.UTC(2033, 0, 1, 12, 0, 0));
+    await usePolicy({ version: 1, rules: [{ id: "idle", key: "ip", limits: [{ limit: 5, window: "1m" }] }] });
+    const ip = uniqueIp();
+    expect(await callMany(1, "/i", { ip })).toEqual([200]);
+    const stub = env.LIMITER.getByName(`ip:${ip}`);
+    expect(await stub.size()).toBe(1);
+    vi.setSystemTime(Date.UTC(2033, 0, 1, 12, 1, 0));
+    expect(await stub.size()).toBe(1);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.size()).toBe(0);
+    const rows = await runInDurableObject(stub, (_o, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM counters").one().n);
+    expect(rows).toBe(0);
+  });
+
+  it("holds at most MAX_COUNTERS_PER_OBJECT counters in one object", async () => {
+    const stub = env.LIMITER.getByName(`bounded:${uniqueTag()}`);
+    const counters = Array.from({ length: MAX_COUNTERS_PER_OBJECT + 100 }, (_, i) => ({ name: `c${i}`, algorithm: "fixed" as const, limit: 10, windowMs: 3_600_000, cost: 1 }));
+    for (let i = 0; i < counters.length; i += 100) await stub.check({ counters: counters.slice(i, i + 100) });
+    expect(await stub.size()).toBe(MAX_COUNTERS_PER_OBJECT);
+  });
+
+  it("counts every address of one IPv6 /64 on one counter", async () => {
+    await usePolicy(oneRule({}, 3));
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:1`;
+    const statuses = [];
+    for (const address of [`${prefix}::1`, `${prefix}::2`, `${prefix}:abcd:ef01:2345:6789`, `${prefix}:0:0:0:FFFF`]) {
+      statuses.push(...(await callMany(1, "/v6", { ip: address })));
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+
+  it("keeps the tenant cache bounded when a client invents API keys", async () => {
+    const cache = new TenantCache(100);
+    for (let i = 0; i < 250; i++) await cache.lookup(env.POLICIES, `${uniqueTag()}${i}`.padEnd(64, "0"), 30_000);
+    expect(cache.size).toBe(100);
+  });
+});
+
+describe("hostile input", () => {
+  const transfersPolicy: PolicyInput = {
+    version: 1,
+    rules: [
+      { id: "transfers", match: { methods: ["POST"], paths: ["/api/v1/transfers", "/api/v1/transfers/*"] }, key: "ip", limits: [{ limit: 1000, window: "15m" }] },
+      { id: "other", key: "ip", limits: [{ limit: 100000, window: "15m" }] },
+    ],
+  };
+
+  it("no spelling of a limited path escapes its counter (fuzzed)", async () => {
+    await usePolicy(transfersPolicy);
+    const ip = uniqueIp();
+    let expectedRemaining = 1000;
+    const segment = (s: string) =>
+      fc
+        .tuple(...[...s].map((ch) => fc.constantFrom(ch, ch.toUpperCase(), `%${ch.charCodeAt(0).toString(16)}`, `%${ch.charCodeAt(0).toString(16).toUpperCase()}`)))
+        .map((parts) => parts.join(""));
+    const sep = fc.constantFrom("/", "//", "/./", "/x/../", "\\", "/%2F", "/%2e/");
+    const spelling = fc
+      .tuple(sep, segment("api"), sep, segment("v1"), sep, segment("transfers"), fc.constantFrom("", "/", "//", "/.", "/9", "/9/"))
+      .map((p) => p.join(""));
+    await fc.assert(
+      fc.asyncProperty(spelling, fc.constantFrom("POST", "post"), async (path, method) => {
+        const res = await call(path, { ip, method });
+        await res.arrayBuffer();
+        expectedRemaining--;
+        expect(res.status, path).not.toBe(500);
+        expect(res.headers.get("RateLimit-Limit"), path).toBe("1000");
+        expect(res.headers.get("RateLimit-Remaining"), path).toBe(String(expectedRemaining));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("ignores X-Forwarded-For and True-Client-IP, and counts a missing client IP on one shared counter", async () => {
+    await usePolicy(oneRule({}, 2));
+    const ip = uniqueIp();
+    const spoofs = [{ "x-forwarded-for": uniqueIp() }, { "true-client-ip": uniqueIp() }, { "x-real-ip": uniqueIp() }];
+    const statuses = [];
+    for (const h of spoofs) statuses.push(...(await callMany(1, "/s", { ip, headers: h })));
+    expect(statuses).toEqual([200, 200, 429]);
+    const anonymous = await callMany(3, "/s", { headers: { "x-forwarded-for": uniqueIp() } });
+    expect(anonymous.filter((s) => s === 429).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("gives huge headers, odd API keys and odd methods the documented behaviour, never a 500", async () => {
+    await usePolicy({ ...oneRule({ key: "tenant" }, 50), identity: { apiKey: { header: "x-api-key" } } });
+    const ip = uniqueIp();
+    const keys = ["k", "x".repeat(8000), "ключ-🔑", "a b\tc", "' OR 1=1 --", "%00%ff"];
+    let remaining = 50;
+    for (const key of keys) {
+      const res = await call("/k", { ip, headers: { "x-api-key": key, "x-junk": "j".repeat(4_000) } });
+      await res.arrayBuffer();
+      remaining--;
+      expect(res.status, key.slice(0, 20)).toBe(200);
+      expect(res.headers.get("RateLimit-Remaining")).toBe(String(remaining)); // unknown keys: counted by IP
+    }
+    for (const method of ["OPTIONS", "HEAD", "PATCH", "DELETE"]) {
+      const res = await call("/k", { ip, method });
+      await res.arrayBuffer();
+      remaining--;
+      expect(res.status, method).toBe(200);
+      expect(res.headers.get("RateLimit-Remaining"), method).toBe(String(remaining));
+    }
+  });
+
+  it("lets a HEAD request count on a GET rule", async () => {
+    await usePolicy({ version: 1, rules: [{ id: "reads", match: { methods: ["GET"] }, key: "ip", limits: [{ limit: 2, window: "15m" }] }] });
+    const ip = uniqueIp();
+    expect(await callMany(1, "/r", { ip, method: "HEAD" })).toEqual([200]);
+    expect(await callMany(2, "/r", { ip })).toEqual([200, 429]);
+  });
+});
