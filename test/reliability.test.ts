@@ -54,8 +54,8 @@ function faultyNamespace(fault: (attempt: number) => Error | undefined) {
         release: (c: never) => real.release(c),
       };
     },
-  } as unknown as DurableObjectNamespace;
-  return { ns: ns as Cloudflare.Env["LIMITER"], calls: () => calls };
+  } as unknown as Cloudflare.Env["LIMITER"];
+  return { ns, calls: () => calls };
 }
 
 describe("counter store failures", () => {
@@ -314,7 +314,7 @@ describe("hostile input", () => {
   it("ignores X-Forwarded-For and True-Client-IP, and counts a missing client IP on one shared counter", async () => {
     await usePolicy(oneRule({}, 2));
     const ip = uniqueIp();
-    const spoofs = [{ "x-forwarded-for": uniqueIp() }, { "true-client-ip": uniqueIp() }, { "x-real-ip": uniqueIp() }];
+    const spoofs: Array<Record<string, string>> = [{ "x-forwarded-for": uniqueIp() }, { "true-client-ip": uniqueIp() }, { "x-real-ip": uniqueIp() }];
     const statuses = [];
     for (const h of spoofs) statuses.push(...(await callMany(1, "/s", { ip, headers: h })));
     expect(statuses).toEqual([200, 200, 429]);

@@ -18,7 +18,9 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
 const positiveInt = z.number().int().min(1);
 
-const tierLimit = z.union([positiveInt, z.record(z.string().min(1), positiveInt)]);
+const tierLimit = z.union([positiveInt, z.record(z.string().min(1), positiveInt)], {
+  error: "must be a positive integer, or an object from tier name to positive integer",
+});
 
 const windowString = z.string().refine((w) => parseWindow(w) !== undefined, {
   message: 'must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")',
@@ -110,7 +112,11 @@ export const RuleSchema = z
       const name = l.concurrency !== undefined ? `${r.id}-conc` : `${r.id}-${l.window}`;
       const seen = names.get(name);
       if (seen !== undefined) {
-        ctx.addIssue({ code: "custom", path: ["limits", i], message: `names the same counter "${name}" as limits[${seen}]; give each limit its own window` });
+        const message =
+          l.concurrency !== undefined
+            ? `a rule may have only one concurrency limit (also limits[${seen}])`
+            : `names the same counter "${name}" as limits[${seen}]; give each limit its own window`;
+        ctx.addIssue({ code: "custom", path: ["limits", i], message });
       } else names.set(name, i);
     });
   });

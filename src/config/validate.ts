@@ -45,6 +45,11 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): PolicyError[] {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: "unknown field" }));
     }
+    if (issue.code === "invalid_key") {
+      // A record key that failed its own check: say what the key must be, not just that it is invalid.
+      const inner = issue.issues[0]?.message;
+      return [{ path: formatPath(issue.path), message: inner ? `invalid name: ${inner}` : issue.message }];
+    }
     return [{ path: formatPath(issue.path), message: issue.message }];
   });
 }

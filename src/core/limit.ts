@@ -250,7 +250,8 @@ async function decideRequest(
       for (const l of rule.limits) {
         const result = byName.get(l.name);
         if (!result) continue;
-        const report: LimitReport = { result, concurrency: l.algorithm === "concurrency", windowSeconds: l.window ? l.window.ms / 1000 : undefined, windowWords: l.windowWords, rule: rule.id };
+        const spec = [...e.group.counters, ...e.group.shadow].find((c) => c.name === l.name);
+        const report: LimitReport = { result, concurrency: l.algorithm === "concurrency", windowSeconds: advertisedWindow(l.windowMs, spec), windowWords: l.windowWords, rule: rule.id };
         reports.push(report);
         if (!result.allowed) {
           if (rule.mode === "shadow") shadowRefusals.push(report);
@@ -340,6 +341,17 @@ async function groupByCountingKey(
     }
   }
   return groups;
+}
+
+/**
+ * The `w` of a limit's `ietf` item. A token bucket advertises its burst as `q`,
+ * so its `w` is the time that burst takes to refill: `q` per `w` is then its rate.
+ */
+function advertisedWindow(windowMs: number, spec: CounterSpec | undefined): number | undefined {
+  if (!spec || spec.algorithm === "concurrency") return undefined;
+  if (spec.algorithm !== "token-bucket") return windowMs / 1000;
+  const burst = spec.burst ?? spec.limit;
+  return Math.max(1, Math.ceil((burst * windowMs) / spec.limit / 1000));
 }
 
 /** The sandbox multiplier applied: rounded down, at least 1. */

@@ -43,6 +43,8 @@ export class RateLimiter extends DurableObject<Env> {
   private readonly expiries = new Map<string, number>();
   private alarmAt: number | null = null;
   private startupError: unknown;
+  /** The latest time this object has decided at: its clock never runs backwards. */
+  private lastNow = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -60,7 +62,7 @@ export class RateLimiter extends DurableObject<Env> {
   /** Checks every counter; charges them all only when all have room. */
   check(request: CheckRequest): CheckResponse {
     this.ready();
-    const now = Date.now();
+    const now = this.now();
     const leaseId = crypto.randomUUID();
     const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
     let shadowResults: CounterResult[] = [];
@@ -86,7 +88,7 @@ export class RateLimiter extends DurableObject<Env> {
   /** Gives back charges (a refund, a released slot, or a rollback). */
   release(charges: Charge[]): void {
     this.ready();
-    const now = Date.now();
+    const now = this.now();
     const updates = giveBack(this.states, charges, now);
     this.store(
       updates,
@@ -98,7 +100,7 @@ export class RateLimiter extends DurableObject<Env> {
   /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
   inspect(counters: CounterSpec[]): { now: number; results: CounterResult[] } {
     this.ready();
-    const now = Date.now();
+    const now = this.now();
     return { now, results: counters.map((spec) => peekOne(this.states, spec, now)) };
   }
 
@@ -134,6 +136,15 @@ export class RateLimiter extends DurableObject<Env> {
     this.alarmAt = null;
     const next = this.nextExpiry();
     if (next !== undefined) await this.schedule(next);
+  }
+
+  /**
+   * Time for decisions. A clock that steps back across a window boundary must
+   * not open a fresh window, so time here only moves forward.
+   */
+  private now(): number {
+    this.lastNow = Math.max(this.lastNow, Date.now());
+    return this.lastNow;
   }
 
   private ready(): void {

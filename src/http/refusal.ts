@@ -46,7 +46,7 @@ export function fillTemplate(template: unknown, values: Record<string, number | 
   return template;
 }
 
-export function jsonError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}): Response {
+export function jsonError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
   const h = new Headers(headers);
   h.set("Content-Type", "application/json");
   h.set("Cache-Control", "no-store");

@@ -36,8 +36,14 @@ export interface SlidingState {
 
 export interface TokenBucketState {
   algorithm: "token-bucket";
-  /** GCRA's theoretical arrival time: when the bucket would be full again. */
+  /** GCRA's theoretical arrival time: when the bucket would be full again (rounded up to a whole ms). */
   tat: number;
+  /**
+   * How far the exact arrival time lies before `tat`, in ms, in [0, 1): a
+   * bucket's interval need not be a whole ms, and an epoch-ms float cannot
+   * hold the fraction exactly. Absent in states written before it existed.
+   */
+  tatFraction?: number;
 }
 
 export interface ConcurrencyState {

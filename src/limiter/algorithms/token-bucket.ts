@@ -1,14 +1,15 @@
 /**
- * Token bucket, kept as GCRA: one number, the theoretical arrival time (`tat`),
- * the moment the bucket would be full again. `limit` tokens refill per window,
+ * Token bucket, kept as GCRA: the theoretical arrival time (`tat`), the
+ * moment the bucket would be full again. `limit` tokens refill per window,
  * up to `burst`; a request of cost c needs c tokens.
  *
  * The arithmetic is exact: `tat` only ever moves by whole tokens of
  * `windowMs / limit` ms from a whole-ms `now`, so how far it is ahead of `now`
  * is a whole number of `1/den` ms (`den` = `limit / gcd(limit, windowMs)`, the
- * interval's denominator). That number is recovered by rounding, decided on in
- * integers, and `tat` is stored again from it, so float error neither decides a
- * boundary (an epoch-ms `tat` has an ulp of ~0.0002 ms) nor builds up.
+ * interval's denominator). That number is decided on in integers, and stored
+ * as a whole-ms `tat` plus the fraction it overshoots by (`tatFraction`), so
+ * float error neither decides a boundary (an epoch-ms float has an ulp of
+ * ~0.0002 ms, coarser than 1/den for a large `den`) nor builds up.
  * @module
  */
 import type { Charge, CounterResult, CounterSpec, TokenBucketState } from "../types";
@@ -24,10 +25,31 @@ function interval(spec: CounterSpec): { num: number; den: number } {
   return { num: spec.windowMs / g, den: spec.limit / g };
 }
 
+/** ⌊a / b⌋ for whole a >= 0, b > 0, exact where float division may round across a whole number. */
+function floorDiv(a: number, b: number): number {
+  let q = Math.floor(a / b);
+  while (q * b > a) q--;
+  while ((q + 1) * b <= a) q++;
+  return q;
+}
+
+function ceilDiv(a: number, b: number): number {
+  const q = floorDiv(a, b);
+  return q * b === a ? q : q + 1;
+}
+
 /** How far `tat` is ahead of `now`, in whole `1/den` ms (0 when the bucket is full). */
 function debtAt(state: TokenBucketState | undefined, now: number, den: number): number {
   if (!state || !(state.tat > now)) return 0;
-  return Math.round((state.tat - now) * den);
+  // A state without tatFraction holds the fractional tat itself (close enough when den is small).
+  if (state.tatFraction === undefined) return Math.round((state.tat - now) * den);
+  return Math.max(0, Math.round((state.tat - now) * den) - Math.round(state.tatFraction * den));
+}
+
+/** The state `debt` units of 1/den ms ahead of `now`. */
+function stateAt(now: number, debt: number, den: number): TokenBucketState {
+  const ms = ceilDiv(debt, den);
+  return { algorithm: "token-bucket", tat: now + ms, tatFraction: (ms * den - debt) / den };
 }
 
 export function checkTokenBucket(
@@ -47,16 +69,15 @@ export function checkTokenBucket(
       name: spec.name,
       allowed,
       limit: burst,
-      remaining: Math.max(0, Math.floor((capacity - after) / num)),
-      resetAt: now + Math.ceil(after / den),
-      retryAfterMs: allowed ? 0 : Math.max(1, Math.ceil((newDebt - capacity) / den)),
+      remaining: Math.max(0, floorDiv(Math.max(0, capacity - after), num)),
+      resetAt: now + ceilDiv(after, den),
+      retryAfterMs: allowed ? 0 : Math.max(1, ceilDiv(newDebt - capacity, den)),
     },
-    charged: { algorithm: "token-bucket", tat: now + after / den },
+    charged: stateAt(now, after, den),
   };
 }
 
 export function refundTokenBucket(state: TokenBucketState | undefined, now: number, spec: CounterSpec, charge: Charge): TokenBucketState {
   const { num, den } = interval(spec);
-  const debt = Math.max(0, debtAt(state, now, den) - charge.cost * num);
-  return { algorithm: "token-bucket", tat: now + debt / den };
+  return stateAt(now, Math.max(0, debtAt(state, now, den) - charge.cost * num), den);
 }
