@@ -1,0 +1,283 @@
+/**
+ * The policy document: every invalid fixture is refused with an error at the
+ * field at fault; the example documents validate; defaults are filled in as
+ * the contract says.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { formatPath, validatePolicy, validatePolicyText } from "../../src/config/validate";
+
+const FIXTURES = new URL("../fixtures/invalid-policies/", import.meta.url);
+const EXAMPLES = new URL("../../examples/policies/", import.meta.url);
+
+/** Fixture file → the `path` of an error it must produce (`""` is the document itself). */
+const EXPECTED_PATH: Record<string, string> = {
+  "invalid-json.txt": "",
+  "empty.txt": "",
+  "not-an-object.json": "",
+  "wrong-version.json": "version",
+  "missing-version.json": "version",
+  "missing-rules.json": "rules",
+  "rules-not-array.json": "rules",
+  // unknown fields are errors, at every level
+  "unknown-top-field.json": "defaultTeir",
+  "unknown-rule-field.json": "rules[0].window",
+  "unknown-match-field.json": "rules[0].match.path",
+  "unknown-limit-field.json": "rules[0].limits[0].per",
+  "unknown-identity-field.json": "identity.ipv6prefix",
+  "unknown-sandbox-field.json": "sandbox.host",
+  "unknown-response-field.json": "response.headers",
+  "unknown-page-size-field.json": "rules[0].pageSize.min",
+  // top-level fields
+  "empty-default-tier.json": "defaultTier",
+  "bad-header-family.json": "headers[1]",
+  "bad-legacy-reset.json": "legacyReset",
+  "bad-response-status.json": "response.status",
+  "bad-ipv6-prefix.json": "identity.ipv6Prefix",
+  "bad-api-key-header.json": "identity.apiKey.header",
+  "bad-sandbox-multiplier.json": "sandbox.multiplier",
+  // rules
+  "duplicate-rule-id.json": "rules[1].id",
+  "bad-rule-id.json": "rules[0].id",
+  "rule-id-too-long.json": "rules[0].id",
+  "bad-key.json": "rules[0].key",
+  "bad-header-key.json": "rules[0].key",
+  "bad-body-key.json": "rules[0].key",
+  "bad-action.json": "rules[0].action",
+  "bad-count.json": "rules[0].count",
+  "bad-mode.json": "rules[0].mode",
+  "bad-on-error.json": "rules[0].onError",
+  "continue-not-boolean.json": "rules[0].continue",
+  "cost-zero.json": "rules[0].cost",
+  "limit-rule-without-limits.json": "rules[0].limits",
+  "bypass-with-limits.json": "rules[0].limits",
+  "block-with-limits.json": "rules[0].limits",
+  "page-size-default-over-max.json": "rules[0].pageSize.default",
+  "page-size-bad-mode.json": "rules[0].pageSize.mode",
+  // match
+  "bad-cidr.json": "rules[0].match.ips[0]",
+  "bad-cidr-text.json": "rules[0].match.ips[1]",
+  "path-not-absolute.json": "rules[0].match.paths[0]",
+  "path-partial-wildcard.json": "rules[0].match.paths[0]",
+  "empty-paths.json": "rules[0].match.paths",
+  "bad-method.json": "rules[0].match.methods[0]",
+  "bad-match-header-name.json": "rules[0].match.headers.x api",
+  // limits
+  "bad-window.json": "rules[0].limits[0].window",
+  "window-zero.json": "rules[0].limits[0].window",
+  "window-over-a-year.json": "rules[0].limits[0].window",
+  "window-number.json": "rules[0].limits[0].window",
+  "limit-not-integer.json": "rules[0].limits[0].limit",
+  "limit-zero.json": "rules[0].limits[0].limit",
+  "limit-string.json": "rules[0].limits[0].limit",
+  "tier-limit-negative.json": "rules[0].limits[0].limit.starter",
+  "tier-map-without-default-tier.json": "rules[0].limits[0].limit",
+  "limit-without-window.json": "rules[0].limits[0].window",
+  "window-without-limit.json": "rules[0].limits[0].limit",
+  "concurrency-with-window.json": "rules[0].limits[0].window",
+  "concurrency-with-limit.json": "rules[0].limits[0].limit",
+  "concurrency-not-integer.json": "rules[0].limits[0].concurrency",
+  "burst-without-token-bucket.json": "rules[0].limits[0].burst",
+  "burst-with-sliding.json": "rules[0].limits[0].burst",
+  "bad-algorithm.json": "rules[0].limits[0].algorithm",
+  "duplicate-counter-name.json": "rules[0].limits[1]",
+  "two-concurrency-limits.json": "rules[0].limits[1]",
+};
+
+const fixtureFiles = readdirSync(FIXTURES).sort();
+
+describe("invalid policy fixtures", () => {
+  it("has an expected error path for every fixture, and a fixture for every expectation", () => {
+    expect(fixtureFiles.length).toBeGreaterThanOrEqual(20);
+    expect(fixtureFiles).toEqual(Object.keys(EXPECTED_PATH).sort());
+  });
+
+  it.each(fixtureFiles)("%s is refused with an error at the field at fault", (file) => {
+    const result = validatePolicyText(readFileSync(new URL(file, FIXTURES), "utf8"));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.path)).toContain(EXPECTED_PATH[file]);
+    for (const e of result.errors) {
+      expect(typeof e.message).toBe("string");
+      expect(e.message.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("says which field is unknown", () => {
+    const result = validatePolicyText(readFileSync(new URL("unknown-rule-field.json", FIXTURES), "utf8"));
+    expect(result.ok ? [] : result.errors).toEqual([{ path: "rules[0].window", message: "unknown field" }]);
+  });
+
+  it("says the JSON is invalid", () => {
+    const result = validatePolicyText(readFileSync(new URL("invalid-json.txt", FIXTURES), "utf8"));
+    expect(result.ok ? "" : result.errors[0]!.message).toMatch(/^invalid JSON/);
+  });
+
+  it("reports every error of a document at once", () => {
+    const result = validatePolicy({
+      version: 1,
+      colour: "blue",
+      rules: [
+        { id: "A", limits: [{ limit: 0, window: "1m" }] },
+        { id: "b", limits: [{ concurrency: 2, window: "1s" }] },
+      ],
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.path).sort()).toEqual(["colour", "rules[0].id", "rules[0].limits[0].limit", "rules[1].limits[0].window"]);
+  });
+});
+
+describe("formatPath", () => {
+  it("writes JSON paths as an operator reads them", () => {
+    expect(formatPath([])).toBe("");
+    expect(formatPath(["version"])).toBe("version");
+    expect(formatPath(["rules", 0, "limits", 1, "window"])).toBe("rules[0].limits[1].window");
+    expect(formatPath([3])).toBe("[3]");
+  });
+});
+
+describe("example policies", () => {
+  const files = existsSync(EXAMPLES) ? readdirSync(EXAMPLES).filter((f) => f.endsWith(".json")).sort() : [];
+
+  it.each(files)("examples/policies/%s validates", (file) => {
+    const result = validatePolicyText(readFileSync(new URL(file, EXAMPLES), "utf8"));
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    expect(result.ok && result.compiled.rules.length).toBeGreaterThan(0);
+  });
+});
+
+describe("defaults", () => {
+  const minimal = { version: 1, rules: [{ id: "api", limits: [{ limit: 100, window: "1m" }] }] };
+
+  it("fills in every field the contract gives a default for", () => {
+    const result = validatePolicy(minimal);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    const p = result.policy;
+    expect(p.defaultTier).toBe("starter");
+    expect(p.sandbox).toEqual({ multiplier: 10, hosts: [] });
+    expect(p.identity).toEqual({ apiKey: { header: "authorization", scheme: "Bearer" }, ipv6Prefix: 64 });
+    expect(p.headers).toEqual(["legacy", "ietf"]);
+    expect(p.legacyReset).toBe("unix");
+    expect(p.response.status).toBe(429);
+    expect(p.response.body).toEqual({
+      success: false,
+      error: "Too many requests",
+      code: "RATE_LIMIT_EXCEEDED",
+      message: "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
+      retry_after: "{{retry_after}}",
+      limit: "{{limit}}",
+      window: "{{window}}",
+    });
+    expect(p.rules[0]).toEqual({
+      id: "api",
+      match: {},
+      action: "limit",
+      key: "tenant",
+      count: "all",
+      mode: "enforce",
+      onError: "open",
+      continue: false,
+      cost: 1,
+      limits: [{ limit: 100, window: "1m" }],
+    });
+  });
+
+  it("fills in the defaults inside a partly given object", () => {
+    const result = validatePolicy({
+      version: 1,
+      sandbox: { hosts: ["sandbox.api.example.com"] },
+      identity: { ipv6Prefix: 48 },
+      response: { status: 503 },
+      rules: [{ id: "list", pageSize: { default: 20, max: 1000 } }],
+    });
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.policy.sandbox).toEqual({ multiplier: 10, hosts: ["sandbox.api.example.com"] });
+    expect(result.policy.identity).toEqual({ apiKey: { header: "authorization", scheme: "Bearer" }, ipv6Prefix: 48 });
+    expect(result.policy.response.status).toBe(503);
+    expect(result.policy.response.body).toMatchObject({ code: "RATE_LIMIT_EXCEEDED", retry_after: "{{retry_after}}" });
+    expect(result.policy.rules[0]!.pageSize).toEqual({ param: "limit", default: 20, max: 1000, mode: "clamp" });
+  });
+
+  it("takes an API key header without a scheme as the whole header value", () => {
+    const result = validatePolicy({ ...minimal, identity: { apiKey: { header: "x-api-key" } } });
+    expect(result.ok && result.policy.identity.apiKey).toEqual({ header: "x-api-key" });
+  });
+
+  it("allows a sandbox multiplier below 1", () => {
+    const result = validatePolicy({ ...minimal, sandbox: { multiplier: 0.5 } });
+    expect(result.ok && result.policy.sandbox.multiplier).toBe(0.5);
+  });
+
+  it("accepts the contract's own example document", () => {
+    const result = validatePolicy({
+      version: 1,
+      defaultTier: "starter",
+      sandbox: { multiplier: 10, hosts: ["sandbox.api.example.com"] },
+      identity: { apiKey: { header: "authorization", scheme: "Bearer" }, ipv6Prefix: 64 },
+      headers: ["legacy", "ietf"],
+      legacyReset: "unix",
+      response: {
+        status: 429,
+        body: {
+          success: false,
+          error: "Too many requests",
+          code: "RATE_LIMIT_EXCEEDED",
+          message: "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
+          retry_after: "{{retry_after}}",
+          limit: "{{limit}}",
+          window: "{{window}}",
+        },
+      },
+      rules: [
+        {
+          id: "transfers",
+          match: {
+            methods: ["POST", "PUT"],
+            paths: ["/api/v1/transfers", "/api/v1/transfers/*", "/api/v1/bulk-transfers"],
+            hosts: ["api.example.com"],
+            headers: { upgrade: "websocket" },
+            ips: ["203.0.113.0/24", "2001:db8::/32"],
+          },
+          action: "limit",
+          key: "tenant",
+          count: "all",
+          mode: "enforce",
+          onError: "open",
+          continue: false,
+          pageSize: { param: "limit", default: 20, max: 1000, mode: "clamp" },
+          limits: [
+            { limit: { starter: 50, pro: 200, enterprise: 1000 }, window: "15m" },
+            { limit: 20, window: "1s", algorithm: "token-bucket", burst: 40 },
+            { limit: 250000, window: "1d" },
+            { concurrency: 5 },
+          ],
+        },
+      ],
+    });
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (!result.ok) return;
+    expect(result.compiled.rules[0]!.limits.map((l) => l.name)).toEqual(["transfers-15m", "transfers-1s", "transfers-1d", "transfers-conc"]);
+  });
+
+  it("accepts every kind of key the contract names", () => {
+    for (const key of ["tenant", "ip", "header:x-api-key", "query:email", "body:email", "body:user.email"]) {
+      const result = validatePolicy({ version: 1, rules: [{ id: "a", key, limits: [{ limit: 1, window: "1s" }] }] });
+      expect(result.ok ? [] : result.errors, key).toEqual([]);
+    }
+  });
+
+  it("accepts a bypass or block rule with no limits, and a limit rule with only a pageSize", () => {
+    const result = validatePolicy({
+      version: 1,
+      rules: [
+        { id: "ws", action: "bypass", match: { headers: { upgrade: "websocket" } } },
+        { id: "admin", action: "block", match: { paths: ["/admin/*"] } },
+        { id: "list", pageSize: { default: 20, max: 1000, mode: "reject" } },
+      ],
+    });
+    expect(result.ok ? [] : result.errors).toEqual([]);
+  });
+});
