@@ -391,3 +391,27 @@ describe("page size", () => {
     expect(await seenQuery(ok)).toEqual({ size: "1000" });
   });
 });
+
+describe("WebSocket upgrades on a limited rule", () => {
+  it("keep their socket: finish() passes a 101 on with the headers and gives the slot back", async () => {
+    const { createLimiter } = await import("../src/core/limit");
+    const { validatePolicy } = await import("../src/config/validate");
+    const { createExecutionContext, waitOnExecutionContext } = await import("cloudflare:test");
+    const checked = validatePolicy({ version: 1, headers: ["legacy"], rules: [{ id: "ws-conc", key: "ip", limits: [{ concurrency: 1 }] }] });
+    if (!checked.ok) throw new Error("policy should validate");
+    const limiter = createLimiter({ policy: () => ({ compiled: checked.compiled, text: "", source: "pushed" }) });
+    const ip = uniqueIp();
+    const request = () => new Request("http://api.example.com/socket", { headers: { "cf-connecting-ip": ip, upgrade: "websocket" } });
+    const ctx = createExecutionContext();
+    const outcome = await limiter.limit(request(), env, ctx);
+    expect(outcome.response).toBeUndefined();
+    const pair = new WebSocketPair();
+    const upgraded = outcome.finish(new Response(null, { status: 101, webSocket: pair[0] }));
+    expect(upgraded.status).toBe(101);
+    expect(upgraded.webSocket).toBe(pair[0]);
+    expect(upgraded.headers.get("RateLimit-Limit")).toBe("1");
+    await waitOnExecutionContext(ctx);
+    const next = await limiter.limit(request(), env, createExecutionContext());
+    expect(next.response).toBeUndefined();
+  });
+});

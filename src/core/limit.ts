@@ -403,6 +403,11 @@ function admitted(
         : reports;
       const headers = new Headers(response.headers);
       for (const [name, value] of rateLimitHeaders(policy, shown, now)) headers.set(name, value);
+      if (response.webSocket) {
+        // An accepted WebSocket upgrade (101): its slot is not held for the socket's life.
+        settle(response.status);
+        return new Response(null, { status: 101, headers, webSocket: response.webSocket });
+      }
       const holdsSlot = executed.some((e) => e.response?.charges.some((c) => c.algorithm === "concurrency"));
       if (!holdsSlot || !response.body) {
         settle(response.status);

@@ -42,6 +42,11 @@ export function rateLimit<E extends { Bindings: Env; Variables: RateLimitVariabl
       outcome.abandon();
       throw e;
     }
-    c.res = outcome.finish(c.res);
+    const finished = outcome.finish(c.res);
+    // Hono's res setter re-creates the response, which a 101 (WebSocket) response does not allow.
+    if (finished.status === 101) {
+      c.res = undefined;
+      c.res = finished;
+    } else c.res = finished;
   };
 }
