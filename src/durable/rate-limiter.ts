@@ -63,7 +63,7 @@ export class RateLimiter extends DurableObject<Env> {
   check(request: CheckRequest): CheckResponse {
     this.ready();
     const now = this.now();
-    const leaseId = crypto.randomUUID();
+    const leaseId = request.counters.some((c) => c.algorithm === "concurrency") || request.shadow?.some((c) => c.algorithm === "concurrency") ? crypto.randomUUID() : "";
     const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
     let shadowResults: CounterResult[] = [];
     if (request.shadow && request.shadow.length > 0) {

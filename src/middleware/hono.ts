@@ -43,10 +43,9 @@ export function rateLimit<E extends { Bindings: Env; Variables: RateLimitVariabl
       throw e;
     }
     const finished = outcome.finish(c.res);
-    // Hono's res setter re-creates the response, which a 101 (WebSocket) response does not allow.
-    if (finished.status === 101) {
-      c.res = undefined;
-      c.res = finished;
-    } else c.res = finished;
+    // finish() already carries every header of c.res. Clearing c.res first keeps Hono's setter from
+    // re-creating the response and copying them again (which a 101 WebSocket response would not survive).
+    c.res = undefined;
+    c.res = finished;
   };
 }
