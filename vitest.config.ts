@@ -3,6 +3,25 @@ import { defineConfig } from "vitest/config";
 
 export const ADMIN_TOKEN_FOR_TESTS = "test-admin-token-0123456789";
 
+function exampleProject(name: string, app: string) {
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: `./examples/${app}/wrangler.toml` },
+        miniflare: {
+          bindings: {
+            // Tests write KV and expect the next request to see it.
+            POLICY_TTL_SECONDS: "0",
+            // A cold object in a busy test run can take longer than the production budget.
+            LIMITER_TIMEOUT_MS: "5000",
+          },
+        },
+      }),
+    ],
+    test: { name, include: [`examples/${app}/test/**/*.test.ts`], globalSetup: ["test/support/build.ts"] },
+  };
+}
+
 export default defineConfig({
   test: {
     // Structured log lines of passing tests are noise; a failing test still shows its own.
@@ -32,6 +51,11 @@ export default defineConfig({
         ],
         test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"] },
       },
+      // The example apps (examples/*), each in workerd from its own wrangler.toml. They import
+      // "sluice" by name: the package's `exports` resolve it to the built dist/, which the global
+      // setup builds when it is not up to date with the sources.
+      exampleProject("example-hono", "hono-app"),
+      exampleProject("example-itty", "itty-app"),
       {
         // End to end: `wrangler dev` driven over real HTTP.
         test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 120_000 },
