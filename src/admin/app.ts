@@ -9,8 +9,8 @@ import { countingKeyForValue } from "../core/counting-key";
 import type { Limiter } from "../core/limit";
 import { scaled } from "../core/limit";
 import type { CompiledPolicy } from "../config/compile";
-import { POLICY_KEY } from "../config/policy-store";
-import { TenantSchema, tenantKey } from "../config/tenants";
+import { HISTORY_PREFIX, POLICY_KEY, VERSION_KEY, tenantKey } from "../config/kv-keys";
+import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import type { Env } from "../env";
 import { sha256Hex } from "../http/hash";
@@ -20,8 +20,7 @@ import { clientIpKey } from "../net/ip";
 import { constantTimeEqual } from "./constant-time";
 
 export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
-export const HISTORY_PREFIX = "policy:history:";
-const VERSION_KEY = "policy:version";
+export { HISTORY_PREFIX };
 
 type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 

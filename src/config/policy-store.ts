@@ -11,9 +11,10 @@ import { type Env, numberVar } from "../env";
 import { logEvent } from "../log";
 import type { CompiledPolicy } from "./compile";
 import { DEFAULT_POLICY } from "./default-policy";
+import { POLICY_KEY } from "./kv-keys";
 import { validatePolicy, validatePolicyText } from "./validate";
 
-export const POLICY_KEY = "policy";
+export { POLICY_KEY };
 const DEFAULT_TTL_SECONDS = 30;
 /** KV's own edge cache: its minimum is 60 s. */
 const KV_CACHE_TTL_SECONDS = 60;

@@ -7,19 +7,11 @@
  * grow the isolate's memory.
  * @module
  */
-import { z } from "zod";
 import { logEvent } from "../log";
+import { tenantKey } from "./kv-keys";
+import { type Tenant, TenantSchema } from "./tenant-record";
 
-export const TenantSchema = z.strictObject({
-  id: z.string().min(1).max(256),
-  tier: z.string().min(1).optional(),
-  sandbox: z.boolean().default(false),
-});
-export type Tenant = z.output<typeof TenantSchema>;
-
-export function tenantKey(apiKeyHash: string): string {
-  return `tenant:${apiKeyHash}`;
-}
+export { type Tenant, TenantSchema, tenantKey };
 
 const MAX_CACHED = 10_000;
 
