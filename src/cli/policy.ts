@@ -1,0 +1,399 @@
+/**
+ * `npm run policy -- <command>`: validate, diff and push policy documents, manage tenants and
+ * inspect or reset counters, through the admin API (`--url`) or through Workers KV with the
+ * project's wrangler (`--local` / `--remote`). Run with `--help` for the commands and exit codes.
+ * @module
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
+import { DEFAULT_POLICY } from "../config/default-policy";
+import { POLICY_KEY, tenantKey } from "../config/kv-keys";
+import { TenantSchema } from "../config/tenant-record";
+import { validatePolicyText } from "../config/validate";
+import { sha256Hex } from "../http/hash";
+import { type AdminTarget, DEFAULT_ADMIN_PREFIX, adminCall, answerJson, formatErrorLine } from "./admin-client";
+import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
+import { unifiedDiff } from "./line-diff";
+import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile } from "./wrangler";
+
+const EXIT_CODES = `
+Where it acts:
+  --url <base> (or SLUICE_URL)      the admin API of a running Worker, e.g. http://127.0.0.1:8787;
+                                    needs --token (or SLUICE_ADMIN_TOKEN), the Worker's ADMIN_TOKEN
+  --local [--persist-to <dir>]      Workers KV of \`wrangler dev\` on this machine, through wrangler
+  --remote                          Workers KV of the deployed Worker, through wrangler
+  --local/--remote win over SLUICE_URL; giving both --url and --local/--remote is an error.
+
+Exit codes:
+  0  done; the document is valid; diff found no differences
+  1  the document is invalid (nothing was pushed); diff found differences;
+     the admin API refused the change (invalid document, If-Match no longer matches)
+  2  could not do it: bad usage, unreadable file, network or HTTP error, wrangler failed`;
+
+type Out = { out: (line: string) => void; err: (line: string) => void };
+const io: Out = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** Relative paths are the user's: under `npm run policy` that is npm's INIT_CWD, not the project root. */
+function userPath(path: string): string {
+  if (isAbsolute(path)) return path;
+  const base = process.env.npm_lifecycle_event === "policy" && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
+  return resolve(base, path);
+}
+
+async function readPolicyFile(file: string): Promise<string> {
+  try {
+    return await readFile(userPath(file), "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "it is a directory" : err.code === "EACCES" ? "permission denied" : err.message;
+    throw new CliError(`cannot read ${file}: ${why}`);
+  }
+}
+
+// ---- where a command acts ---------------------------------------------------------------
+
+interface TargetOptions {
+  url?: string;
+  token?: string;
+  adminPrefix: string;
+  local?: boolean;
+  remote?: boolean;
+  persistTo?: string;
+  config?: string;
+}
+
+type Target = { kind: "api"; api: AdminTarget } | { kind: "kv"; kv: KvTarget };
+
+function addApiOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--url <base>", "base URL of the Worker (its admin API)").env("SLUICE_URL"))
+    .addOption(new Option("--token <token>", "admin token (the Worker's ADMIN_TOKEN)").env("SLUICE_ADMIN_TOKEN"))
+    .addOption(new Option("--admin-prefix <prefix>", "admin API prefix (the Worker's ADMIN_PREFIX)").env("SLUICE_ADMIN_PREFIX").default(DEFAULT_ADMIN_PREFIX));
+}
+
+function addKvOptions(cmd: Command): Command {
+  return cmd
+    .option("--local", "Workers KV of wrangler dev on this machine (through wrangler)")
+    .option("--remote", "Workers KV of the deployed Worker (through wrangler)")
+    .option("--persist-to <dir>", "with --local: wrangler dev's --persist-to directory")
+    .option("-c, --config <path>", "with --local/--remote: a wrangler config other than the project's wrangler.toml");
+}
+
+function apiTarget(opts: TargetOptions): AdminTarget {
+  if (!opts.url) throw new CliError("no Worker URL: give --url <base> or set SLUICE_URL");
+  if (!opts.token) throw new CliError("no admin token: give --token <token> or set SLUICE_ADMIN_TOKEN");
+  return { url: opts.url, token: opts.token, prefix: opts.adminPrefix };
+}
+
+function resolveTarget(opts: TargetOptions, cmd: Command): Target {
+  const kv = Boolean(opts.local || opts.remote);
+  if (opts.local && opts.remote) throw new CliError("choose one of --local and --remote");
+  if (opts.persistTo !== undefined && !opts.local) throw new CliError("--persist-to only applies with --local");
+  if (opts.config !== undefined && !kv) throw new CliError("--config only applies with --local or --remote");
+  if (kv) {
+    if (cmd.getOptionValueSource("url") === "cli") throw new CliError("give either --url (the admin API) or --local/--remote (wrangler KV), not both");
+    return {
+      kind: "kv",
+      kv: {
+        mode: opts.local ? "local" : "remote",
+        ...(opts.persistTo !== undefined ? { persistTo: userPath(opts.persistTo) } : {}),
+        ...(opts.config !== undefined ? { config: userPath(opts.config) } : {}),
+      },
+    };
+  }
+  if (!opts.url) {
+    throw new CliError("where to? give --url <base> (or SLUICE_URL) for the admin API, or --local/--remote for Workers KV through wrangler");
+  }
+  return { kind: "api", api: apiTarget(opts) };
+}
+
+function kvLabel(kv: KvTarget): string {
+  return kv.mode === "local" ? `local KV${kv.persistTo ? ` (${kv.persistTo})` : ""}` : "remote KV";
+}
+
+// ---- validate ---------------------------------------------------------------------------
+
+async function validateCommand(file: string): Promise<number> {
+  const text = await readPolicyFile(file);
+  const result = validatePolicyText(text);
+  if (result.ok) {
+    const ids = result.policy.rules.map((r) => r.id);
+    io.out(`${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${ids.join(", ")}` : ""}`);
+    return EXIT_OK;
+  }
+  for (const e of result.errors) io.out(formatErrorLine(e.path, e.message));
+  io.err(`${file}: invalid policy (${result.errors.length} error${result.errors.length === 1 ? "" : "s"})`);
+  return EXIT_NO;
+}
+
+// ---- diff -------------------------------------------------------------------------------
+
+/** Pretty-printed with sorted keys, so only real changes show. */
+function canonical(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v !== null && typeof v === "object") {
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
+    }
+    return v;
+  };
+  return `${JSON.stringify(sort(value), null, 2)}\n`;
+}
+
+function canonicalText(text: string): string {
+  try {
+    return canonical(JSON.parse(text));
+  } catch {
+    return text.endsWith("\n") ? text : `${text}\n`;
+  }
+}
+
+async function policyInForce(target: Target): Promise<{ text: string; label: string }> {
+  if (target.kind === "api") {
+    const res = await adminCall(target.api, "GET", "/policy");
+    const source = res.headers.get("x-sluice-policy-source");
+    return { text: res.text, label: `in force at ${target.api.url}${source ? ` (${source === "builtin" ? "built-in default" : source})` : ""}` };
+  }
+  const stored = await kvGet(POLICY_KEY, target.kv);
+  if (stored === null) return { text: JSON.stringify(DEFAULT_POLICY), label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")` };
+  if (!validatePolicyText(stored).ok) io.err(`note: the document in ${kvLabel(target.kv)} is invalid; the Worker keeps the one it had before in force`);
+  return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
+}
+
+async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  const text = await readPolicyFile(file);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new CliError(`${file} is not JSON: ${(e as Error).message}`);
+  }
+  if (!validatePolicyText(text).ok) io.err(`note: ${file} is not a valid policy (see: policy validate ${file}); push would refuse it`);
+  const current = await policyInForce(target);
+  const diff = unifiedDiff(canonicalText(current.text), canonical(parsed), current.label, file);
+  if (diff === "") {
+    io.out(`no changes: ${file} is the policy ${current.label}`);
+    return EXIT_OK;
+  }
+  process.stdout.write(diff);
+  return EXIT_NO;
+}
+
+// ---- push -------------------------------------------------------------------------------
+
+async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  if (opts.ifMatch !== undefined && target.kind !== "api") throw new CliError("--if-match needs --url: only the admin API checks it");
+  const text = await readPolicyFile(file);
+  const result = validatePolicyText(text);
+  if (!result.ok) {
+    for (const e of result.errors) io.err(formatErrorLine(e.path, e.message));
+    io.err(`${file}: invalid policy (${result.errors.length} error${result.errors.length === 1 ? "" : "s"}); nothing was pushed`);
+    return EXIT_NO;
+  }
+  const rules = result.policy.rules.map((r) => r.id).join(", ") || "no rules";
+  if (target.kind === "api") {
+    const res = await adminCall(target.api, "PUT", "/policy", { body: text, headers: opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {} });
+    const answer = answerJson<{ version?: number; etag?: string }>(res);
+    io.out(`pushed ${file} (${rules}) to ${target.api.url}: version ${answer.version ?? "?"}, ETag ${answer.etag ?? res.headers.get("etag") ?? "?"}`);
+    io.out("in force at once in the isolate that answered; in the others within POLICY_TTL_SECONDS");
+    return EXIT_OK;
+  }
+  // Push exactly the text that was validated, even if the file changes meanwhile.
+  const dir = await mkdtemp(join(tmpdir(), "sluice-policy-"));
+  try {
+    const copy = join(dir, "policy.json");
+    await writeFile(copy, text, "utf8");
+    await kvPutFile(POLICY_KEY, copy, target.kv);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${POLICY_KEY}"`);
+  io.out("a running Worker puts it in force within POLICY_TTL_SECONDS (default 30 s)");
+  return EXIT_OK;
+}
+
+// ---- tenants ----------------------------------------------------------------------------
+
+async function tenantAddCommand(opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
+  const parsed = TenantSchema.safeParse({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
+  if (!parsed.success) throw new CliError(`invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`);
+  const record = parsed.data;
+  const key = tenantKey(await sha256Hex(opts.apiKey));
+  if (target.kind === "api") {
+    await adminCall(target.api, "PUT", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey, ...record }) });
+  } else {
+    await kvPut(key, JSON.stringify(record), target.kv);
+  }
+  const where = target.kind === "api" ? target.api.url : kvLabel(target.kv);
+  io.out(`stored tenant ${record.id} (tier ${record.tier}${record.sandbox ? ", sandbox" : ""}) as ${key} in ${where}`);
+  return EXIT_OK;
+}
+
+async function tenantRemoveCommand(opts: TargetOptions & { apiKey: string }, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
+  const key = tenantKey(await sha256Hex(opts.apiKey));
+  let existed: boolean;
+  if (target.kind === "api") {
+    const res = await adminCall(target.api, "DELETE", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey }) });
+    existed = answerJson<{ deleted?: boolean }>(res).deleted === true;
+  } else {
+    existed = (await kvGet(key, target.kv)) !== null;
+    if (existed) await kvDelete(key, target.kv);
+  }
+  io.out(existed ? `removed ${key}` : `no tenant has this API key (${key}); nothing to remove`);
+  return EXIT_OK;
+}
+
+// ---- counters ---------------------------------------------------------------------------
+
+interface KeyOptions extends TargetOptions {
+  rule: string;
+  key: string;
+  tier?: string;
+  sandbox?: boolean;
+  json?: boolean;
+}
+
+function keyQuery(opts: KeyOptions): Record<string, string> {
+  return { rule: opts.rule, key: opts.key, ...(opts.tier !== undefined ? { tier: opts.tier } : {}), ...(opts.sandbox ? { sandbox: "true" } : {}) };
+}
+
+async function keyShowCommand(opts: KeyOptions): Promise<number> {
+  const res = await adminCall(apiTarget(opts), "GET", "/keys", { query: keyQuery(opts) });
+  if (opts.json) {
+    io.out(res.text.trim());
+    return EXIT_OK;
+  }
+  const state = answerJson<{ rule: string; object: string; limits: Array<{ name: string; limit: number; remaining: number; reset: number; resetInSeconds: number }> }>(res);
+  io.out(`rule ${state.rule}, key ${opts.key} (counter object ${state.object})`);
+  for (const l of state.limits) {
+    io.out(`  ${l.name}: ${l.remaining} of ${l.limit} left, resets ${new Date(l.reset * 1000).toISOString()} (in ${l.resetInSeconds} s)`);
+  }
+  return EXIT_OK;
+}
+
+async function keyResetCommand(opts: KeyOptions): Promise<number> {
+  const res = await adminCall(apiTarget(opts), "DELETE", "/keys", { query: keyQuery(opts) });
+  const answer = answerJson<{ removed?: number }>(res);
+  io.out(`reset rule ${opts.rule} for key ${opts.key}: ${answer.removed ?? 0} counter${answer.removed === 1 ? "" : "s"} removed`);
+  return EXIT_OK;
+}
+
+// ---- the program ------------------------------------------------------------------------
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("policy")
+    .description("sluice policy tool: validate, diff and push policy documents; manage tenants; inspect and reset counters")
+    .usage("<command> [options]   (npm run policy -- <command> [options])")
+    .exitOverride()
+    .showHelpAfterError("(add --help for usage)")
+    .addHelpText("after", EXIT_CODES);
+  const run =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      setExit(await fn(...args));
+    };
+
+  program
+    .command("validate")
+    .description("check a policy document against the contract; prints `path: message` for each error")
+    .argument("<file>", "policy document (JSON)")
+    .action(run((file: string) => validateCommand(file)));
+
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("diff")
+        .description("show what pushing <file> would change in the policy in force (exit 0: no changes, 1: changes)")
+        .argument("<file>", "policy document (JSON)"),
+    ),
+  ).action(run((file: string, opts: TargetOptions, cmd: Command) => diffCommand(file, opts, cmd)));
+
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("push")
+        .description("validate <file> and, when valid, store it as KV `policy` (through the admin API or wrangler)")
+        .argument("<file>", "policy document (JSON)")
+        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag"),
+    ),
+  ).action(run((file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command) => pushCommand(file, opts, cmd)));
+
+  const tenant = program.command("tenant").description("tenant records: KV tenant:<sha256 of the API key>");
+  addKvOptions(
+    addApiOptions(
+      tenant
+        .command("add")
+        .description("store (or replace) the tenant record of an API key")
+        .requiredOption("--api-key <key>", "the tenant's API key (only its SHA-256 is stored)")
+        .requiredOption("--id <id>", "tenant id (names its counters)")
+        .requiredOption("--tier <tier>", "tier (a key of the policy's tiered limits)")
+        .option("--sandbox", "give this tenant the sandbox multiplier"),
+    ),
+  ).action(run((opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command) => tenantAddCommand(opts, cmd)));
+  addKvOptions(
+    addApiOptions(tenant.command("remove").description("delete the tenant record of an API key").requiredOption("--api-key <key>", "the tenant's API key")),
+  ).action(run((opts: TargetOptions & { apiKey: string }, cmd: Command) => tenantRemoveCommand(opts, cmd)));
+
+  const key = program.command("key").description("one counter of the policy in force, through the admin API (--url)");
+  for (const [name, description, fn] of [
+    ["show", "show a counter: each limit with limit, remaining and reset", keyShowCommand],
+    ["reset", "reset a counter (its next request starts afresh)", keyResetCommand],
+  ] as const) {
+    const sub = addApiOptions(
+      key
+        .command(name)
+        .description(description)
+        .requiredOption("--rule <id>", "rule id")
+        .requiredOption("--key <value>", "the value a request would give: an IP, a tenant id, a header/query/body value")
+        .option("--tier <tier>", "tier to size the limits for; give a tenant's own tier (default: the policy's defaultTier)")
+        .option("--sandbox", "the sandbox counter (with the sandbox multiplier)"),
+    );
+    if (name === "show") sub.option("--json", "print the admin API's JSON answer");
+    sub.action(run((opts: KeyOptions) => fn(opts)));
+  }
+  // Every command's --help ends with where it acts and what its exit code means.
+  const leaves = (cmd: Command): Command[] => (cmd.commands.length === 0 ? [cmd] : cmd.commands.flatMap(leaves));
+  for (const leaf of program.commands.flatMap(leaves)) leaf.addHelpText("after", EXIT_CODES);
+  return program;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let code = EXIT_OK;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    if (argv.length === 0) {
+      program.outputHelp();
+      return EXIT_TROUBLE;
+    }
+    await program.parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : EXIT_TROUBLE;
+    if (e instanceof CliError) {
+      io.err(`error: ${e.message}`);
+      for (const line of e.details) io.err(line);
+      return e.exitCode;
+    }
+    io.err(`error: ${(e as Error).stack ?? String(e)}`);
+    return EXIT_TROUBLE;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

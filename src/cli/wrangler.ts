@@ -1,0 +1,142 @@
+/**
+ * Workers KV through the project's own wrangler (`node_modules/.bin/wrangler`, never one from
+ * PATH), run from the project root so that it reads the project's wrangler.toml unless `--config`
+ * names another.
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CliError } from "./errors";
+
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN_DIR = join(PROJECT_ROOT, "node_modules", ".bin");
+export const WRANGLER_BIN = join(BIN_DIR, "wrangler");
+
+export interface KvTarget {
+  mode: "local" | "remote";
+  /** `--persist-to` of local mode (where `wrangler dev --persist-to` keeps its state). */
+  persistTo?: string;
+  /** A wrangler config other than the project's. */
+  config?: string;
+}
+
+export interface WranglerResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** What `wrangler kv key get` prints for a missing key (on stdout, exit code 0). */
+const NOT_FOUND = "Value not found";
+
+/** Local KV calls take a few seconds; wrangler can hang (an unwritable --persist-to, a stuck login). */
+const WRANGLER_TIMEOUT_MS = Number(process.env.SLUICE_WRANGLER_TIMEOUT_MS) || 120_000;
+
+/** Process groups of running wranglers: ended with this program, whatever way it ends. */
+const running = new Set<number>();
+function endAll(): void {
+  for (const pgid of running) {
+    try {
+      process.kill(-pgid, "SIGTERM");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+process.once("exit", endAll);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    endAll();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  });
+}
+
+export async function runWrangler(args: readonly string[]): Promise<WranglerResult> {
+  if (!existsSync(WRANGLER_BIN)) throw new CliError(`wrangler is not installed at ${WRANGLER_BIN}; run npm install in ${PROJECT_ROOT}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(WRANGLER_BIN, args, {
+      cwd: PROJECT_ROOT,
+      // The project's Node (node_modules/.bin/node) first: wrangler needs Node 22.
+      env: { ...process.env, PATH: `${BIN_DIR}:${process.env.PATH ?? ""}`, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group: wrangler runs its real work in a child, and a timeout must end both.
+      detached: true,
+    });
+    const pgid = child.pid;
+    if (pgid !== undefined) running.add(pgid);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (pgid !== undefined) {
+        try {
+          process.kill(-pgid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }, WRANGLER_TIMEOUT_MS);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      if (pgid !== undefined) running.delete(pgid);
+      reject(new CliError(`could not run ${WRANGLER_BIN}: ${e.message}`));
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      if (pgid !== undefined) running.delete(pgid);
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      if (code === 0) {
+        resolve({ stdout, stderr });
+        return;
+      }
+      const what = `wrangler ${args.slice(0, 3).join(" ")}`;
+      const said = wranglerSaid(stderr, stdout);
+      const details = said.length > 0 ? said : ["  (wrangler printed nothing)"];
+      if (timedOut) reject(new CliError(`${what} did not finish within ${WRANGLER_TIMEOUT_MS / 1000} s and was stopped`, 2, details));
+      else reject(new CliError(`${what} failed (${signal ? `signal ${signal}` : `exit code ${code}`})`, 2, details));
+    });
+  });
+}
+
+/** wrangler's own message, without its banner and blank lines. */
+function wranglerSaid(stderr: string, stdout: string): string[] {
+  return `${stderr}\n${stdout}`
+    .replace(/\u001b\[[0-9;]*m/g, "")
+    .split("\n")
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== "" && !/^\s*⛅️ wrangler|^─+$|Unknown user config "nodedir"/.test(l))
+    .map((l) => `  ${l}`);
+}
+
+function targetArgs(target: KvTarget): string[] {
+  const args = ["--binding", "POLICIES", target.mode === "local" ? "--local" : "--remote"];
+  if (target.persistTo !== undefined) args.push("--persist-to", target.persistTo);
+  if (target.config !== undefined) args.push("--config", target.config);
+  return args;
+}
+
+/** The value of a KV key, or `null` when there is none. */
+export async function kvGet(key: string, target: KvTarget): Promise<string | null> {
+  const { stdout } = await runWrangler(["kv", "key", "get", key, ...targetArgs(target)]);
+  // A value is written as is (no newline added); a missing key is the line "Value not found".
+  if (stdout === `${NOT_FOUND}\n` || stdout === NOT_FOUND) return null;
+  return stdout;
+}
+
+/** Writes the file at `path` as the value of `key`. */
+export async function kvPutFile(key: string, path: string, target: KvTarget): Promise<void> {
+  await runWrangler(["kv", "key", "put", key, "--path", path, ...targetArgs(target)]);
+}
+
+export async function kvPut(key: string, value: string, target: KvTarget): Promise<void> {
+  await runWrangler(["kv", "key", "put", key, value, ...targetArgs(target)]);
+}
+
+export async function kvDelete(key: string, target: KvTarget): Promise<void> {
+  await runWrangler(["kv", "key", "delete", key, ...targetArgs(target)]);
+}

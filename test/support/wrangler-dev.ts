@@ -1,0 +1,244 @@
+/**
+ * Starts and stops a real `wrangler dev` for the end-to-end tests (Node, not workerd).
+ *
+ * - wrangler is the project's own (`node_modules/.bin/wrangler`, found from this file, not from PATH),
+ *   run with the project's `node_modules/.bin` first on PATH so it runs under the project's Node 22;
+ * - each instance gets a free loopback port and its own `--persist-to` directory;
+ * - it runs in its own process group, and `stop()` ends the whole group (wrangler, esbuild, workerd);
+ * - start-ups are serialised across test files with a lock directory: several `wrangler dev` coming
+ *   up at the same moment from one project folder can fail.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const BIN_DIR = join(PROJECT_ROOT, "node_modules", ".bin");
+export const WRANGLER_BIN = join(BIN_DIR, "wrangler");
+
+/** The environment for anything the tests spawn: the project's Node first on PATH, no telemetry. */
+export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${BIN_DIR}:${process.env.PATH ?? ""}`,
+    WRANGLER_SEND_METRICS: "false",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+    ...extra,
+  };
+}
+
+/** A port nothing listens on right now: bind port 0 on loopback, read it, let it go. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      if (address === null || typeof address === "string") {
+        server.close();
+        reject(new Error("could not read the port of a loopback listener"));
+        return;
+      }
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+export async function freshDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `${prefix}-`));
+}
+
+export interface WranglerDev {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  persistTo: string;
+  /** Everything wrangler wrote so far (stdout and stderr interleaved). */
+  output(): string;
+  /** Ends wrangler and every process it started; removes the persist dir if this module created it. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** `--var NAME:value` pairs. */
+  vars?: Record<string, string>;
+  /**
+   * The whole argument list after `wrangler` (e.g. the `dev` script of package.json with its port
+   * replaced). When given, `vars` is ignored and the caller is responsible for `--port`/`--persist-to`.
+   */
+  args?: string[];
+  port?: number;
+  /** Defaults to a fresh temp dir, removed on stop. */
+  persistTo?: string;
+  /** How long to wait for the first HTTP answer. */
+  readyTimeoutMs?: number;
+}
+
+const MAX_OUTPUT = 256 * 1024;
+
+export async function startWranglerDev(options: StartOptions = {}): Promise<WranglerDev> {
+  const release = await acquireStartLock();
+  try {
+    return await start(options);
+  } finally {
+    await release();
+  }
+}
+
+async function start(options: StartOptions): Promise<WranglerDev> {
+  const port = options.port ?? (await freePort());
+  const ownDir = options.persistTo === undefined;
+  const persistTo = options.persistTo ?? (await freshDir("sluice-e2e-state"));
+  const args = options.args ?? [
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--persist-to",
+    persistTo,
+    "--show-interactive-dev-session=false",
+    ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+  ];
+
+  let output = "";
+  const child: ChildProcess = spawn(WRANGLER_BIN, args, {
+    cwd: PROJECT_ROOT,
+    env: childEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so that stop() reaches workerd and esbuild too.
+    detached: true,
+  });
+  const collect = (chunk: Buffer) => {
+    if (output.length < MAX_OUTPUT) output += chunk.toString("utf8");
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exitPromise = new Promise<void>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    });
+  });
+  let spawnError: Error | undefined;
+  child.once("error", (e) => {
+    spawnError = e;
+  });
+
+  const pgid = child.pid;
+  // Last resort if the test process dies without running afterAll.
+  const onExit = () => {
+    if (pgid !== undefined) killGroup(pgid, "SIGKILL");
+  };
+  process.once("exit", onExit);
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (pgid !== undefined) {
+      killGroup(pgid, "SIGTERM");
+      if (!(await groupGone(pgid, 5_000))) {
+        killGroup(pgid, "SIGKILL");
+        await groupGone(pgid, 5_000);
+      }
+    }
+    await Promise.race([exitPromise, delay(1_000)]);
+    process.removeListener("exit", onExit);
+    if (ownDir) await rm(persistTo, { recursive: true, force: true });
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  try {
+    for (;;) {
+      if (spawnError) throw new Error(`could not start ${WRANGLER_BIN}: ${spawnError.message}`);
+      if (exited) throw new Error(`wrangler dev exited (code ${exited.code}, signal ${exited.signal}) before it answered`);
+      // Any HTTP answer means the Worker is up. The admin prefix is never rate limited, so
+      // probing it does not use up any counter the tests then count exactly.
+      const answered = await fetch(`${url}/__ratelimit/`, { signal: AbortSignal.timeout(2_000) })
+        .then(async (res) => {
+          await res.arrayBuffer();
+          return true;
+        })
+        .catch(() => false);
+      if (answered) break;
+      if (Date.now() > deadline) throw new Error(`wrangler dev did not answer on ${url} within ${options.readyTimeoutMs ?? 60_000} ms`);
+      await delay(150);
+    }
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}\n--- wrangler ${args.join(" ")} ---\n${stripAnsi(output)}`);
+  }
+  return { url, port, persistTo, output: () => output, stop };
+}
+
+function stripAnsi(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, "");
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: nothing left in the group.
+  }
+}
+
+async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(-pgid, 0);
+    } catch {
+      return true;
+    }
+    if (Date.now() > deadline) return false;
+    await delay(50);
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Fixed windows are aligned to multiples of their length: when fewer than `neededMs` are left
+ * in the current window, wait for the next one, so that a run of requests is counted in one
+ * window. (workerd runs on this machine's clock.)
+ */
+export async function roomInWindow(windowMs: number, neededMs: number): Promise<void> {
+  const left = windowMs - (Date.now() % windowMs);
+  if (left < neededMs) await delay(left + 50);
+}
+
+const LOCK_DIR = join(tmpdir(), "sluice-e2e-wrangler-start.lock");
+const STALE_LOCK_MS = 120_000;
+
+/** One `wrangler dev` start-up at a time across test files (workers of one vitest run). */
+async function acquireStartLock(): Promise<() => Promise<void>> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      await mkdir(LOCK_DIR);
+      return async () => {
+        await rm(LOCK_DIR, { recursive: true, force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const age = await stat(LOCK_DIR).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > STALE_LOCK_MS) await rm(LOCK_DIR, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK_DIR}`);
+      await delay(200);
+    }
+  }
+}
