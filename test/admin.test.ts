@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import type { PolicyInput } from "../src/config/schema";
+import { PolicyStore } from "../src/config/policy-store";
 import { sha256Hex } from "../src/http/hash";
 import { call, callMany, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "./support/client";
 
@@ -146,6 +147,30 @@ describe("policy loading from KV", () => {
     expect((await fetchWith({ POLICY_TTL_SECONDS: "10" }, req())).headers.get("RateLimit-Limit")).toBe("21");
     vi.setSystemTime(Date.UTC(2034, 0, 1) + 10_000);
     expect((await fetchWith({ POLICY_TTL_SECONDS: "10" }, req())).headers.get("RateLimit-Limit")).toBe("22");
+  });
+
+  it("never shares a KV read between requests: before the first load each reads; after the TTL one reads and the others go on", async () => {
+    await usePolicy(policy(31));
+    let reads = 0;
+    const counting = {
+      get: (key: string, options?: unknown) => {
+        reads++;
+        return env.POLICIES.get(key, options as KVNamespaceGetOptions<"text">);
+      },
+    } as unknown as KVNamespace;
+    const bindings = { ...env, POLICIES: counting, POLICY_TTL_SECONDS: "30" };
+    const store = new PolicyStore();
+    const first = await Promise.all(Array.from({ length: 5 }, () => store.get(bindings, 1_000_000)));
+    expect(first.map((p) => p.source)).toEqual(Array(5).fill("kv"));
+    expect(first.map((p) => p.compiled.rules[0]!.limits[0]!.limitFor("starter"))).toEqual(Array(5).fill(31));
+    expect(reads).toBe(5);
+    await Promise.all(Array.from({ length: 5 }, () => store.get(bindings, 1_000_000 + 29_999)));
+    expect(reads).toBe(5);
+    await usePolicy(policy(32));
+    const later = await Promise.all(Array.from({ length: 5 }, () => store.get(bindings, 1_000_000 + 30_000)));
+    expect(reads).toBe(6);
+    expect(later[0]!.compiled.rules[0]!.limits[0]!.limitFor("starter")).toBe(32);
+    expect((await store.get(bindings, 1_000_000 + 30_001)).compiled.rules[0]!.limits[0]!.limitFor("starter")).toBe(32);
   });
 
   it("keeps the last good document when KV throws, and logs it once", async () => {

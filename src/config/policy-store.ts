@@ -40,17 +40,24 @@ export class PolicyStore {
   /** The last stored text we looked at, valid or not: a bad one is reported once. */
   private lastSeenText: string | null | undefined = undefined;
   private lastKvError: string | undefined;
-  private refreshing: Promise<void> | undefined;
 
-  /** The policy in force, re-read from KV when the TTL has run out. */
+  /**
+   * The policy in force, re-read from KV when the TTL has run out.
+   *
+   * A read is never shared between requests: workerd does not let one request
+   * wait on I/O that another request started (it fails with "Cannot perform
+   * I/O on behalf of a different request", or hangs when that request has
+   * ended). So until a document has been read once, every request reads KV
+   * itself (none may run on the built-in default by mistake); after that, the
+   * first request past the TTL reads, and requests meanwhile go on with the
+   * document in force.
+   */
   async get(env: Env, now = Date.now()): Promise<PolicyInForce> {
     const ttlMs = numberVar(env.POLICY_TTL_SECONDS, DEFAULT_TTL_SECONDS) * 1000;
     // A clock that went backwards (or a TTL of 0) reads again.
     if (now >= this.checkedAt && now - this.checkedAt < ttlMs) return this.inForce;
-    this.refreshing ??= this.refresh(env, now).finally(() => {
-      this.refreshing = undefined;
-    });
-    await this.refreshing;
+    if (this.checkedAt !== Number.NEGATIVE_INFINITY && ttlMs > 0) this.checkedAt = now; // the others go on meanwhile
+    await this.refresh(env, now);
     return this.inForce;
   }
 
