@@ -1,0 +1,37 @@
+/**
+ * "hono-rate-limiter (Durable Object store)": `hono-rate-limiter` with
+ * `DurableObjectStore` from `@hono-rate-limiter/cloudflare`, set up as that
+ * package's README shows (a `rateLimiter(...)` made per request so that the
+ * store can reach `c.env`), in front of the same forwarding step.
+ * One middleware per benchmark path, because one `rateLimiter` has one limit.
+ * Benchmark fixture.
+ */
+import { DurableObjectRateLimiter, DurableObjectStore } from "@hono-rate-limiter/cloudflare";
+import { type Context, Hono, type Next } from "hono";
+import { rateLimiter } from "hono-rate-limiter";
+import { type ForwardEnv, KEY_HEADER, forward } from "./forward";
+import { LIMITS } from "./limits";
+
+type Bindings = ForwardEnv & {
+  CACHE: DurableObjectNamespace<DurableObjectRateLimiter>;
+};
+
+const app = new Hono<{ Bindings: Bindings }>();
+
+for (const [path, limit] of Object.entries(LIMITS)) {
+  app.use(path, (c: Context<{ Bindings: Bindings }>, next: Next) =>
+    rateLimiter<{ Bindings: Bindings }>({
+      windowMs: 60 * 60 * 1000, // 1 hour
+      limit,
+      standardHeaders: "draft-6",
+      keyGenerator: (c) => c.req.header(KEY_HEADER) ?? c.req.header("cf-connecting-ip") ?? "",
+      store: new DurableObjectStore({ namespace: c.env.CACHE }),
+    })(c, next),
+  );
+}
+
+app.all("*", (c) => forward(c.req.raw, c.env));
+
+export { DurableObjectRateLimiter };
+
+export default app;
