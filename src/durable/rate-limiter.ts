@@ -16,6 +16,8 @@ import { applyMigrations } from "./migrations";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
 export const MAX_COUNTERS_PER_OBJECT = 1024;
+/** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
+const ROWS_PER_STATEMENT = 32;
 
 export interface CheckRequest {
   /** Counters that must all have room. */
@@ -41,7 +43,8 @@ interface Row {
 export class RateLimiter extends DurableObject<Env> {
   private readonly states = new Map<string, CounterState>();
   private readonly expiries = new Map<string, number>();
-  private alarmAt: number | null = null;
+  /** When the alarm is set for; `undefined` until this activation has set one (it is not read at start, to keep activation cheap). */
+  private alarmAt: number | null | undefined = undefined;
   private startupError: unknown;
   /** The latest time this object has decided at: its clock never runs backwards. */
   private lastNow = 0;
@@ -51,7 +54,6 @@ export class RateLimiter extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       try {
         this.load();
-        this.alarmAt = await ctx.storage.getAlarm();
       } catch (e) {
         // Keep the object usable: the error is rethrown to callers, and the next call tries again.
         this.startupError = e;
@@ -168,30 +170,39 @@ export class RateLimiter extends DurableObject<Env> {
     }
   }
 
-  /** Writes first, in one transaction, then updates memory: a failed write leaves both as they were. */
+  /** Writes first, in one statement, then updates memory: a failed write leaves both as they were. */
   private store(updates: Map<string, CounterState>, specs: readonly CounterSpec[], now: number): void {
     if (updates.size === 0) return;
     const windowOf = new Map(specs.map((s) => [s.name, s.windowMs]));
     const rows = [...updates].map(([name, state]) => ({ name, state, expiresAt: stateExpiresAt(state, windowOf.get(name) ?? 0) }));
     const fresh = rows.filter((r) => !this.states.has(r.name)).length;
     if (fresh > 0) this.makeRoom(now, fresh);
-    this.ctx.storage.transactionSync(() => {
-      for (const r of rows) {
+    // Multi-row upserts: one statement for a request's counters keeps extra limits cheap, and a single
+    // statement is atomic. SQLite caps bound parameters per statement, so very large sets take several,
+    // in one transaction.
+    const chunks: (typeof rows)[] = [];
+    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) chunks.push(rows.slice(i, i + ROWS_PER_STATEMENT));
+    const write = () => {
+      for (const chunk of chunks) {
+        const bindings: SqlStorageValue[] = [];
+        for (const r of chunk) bindings.push(r.name, JSON.stringify(r.state), r.expiresAt);
         this.ctx.storage.sql.exec(
-          "INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at",
-          r.name,
-          JSON.stringify(r.state),
-          r.expiresAt,
+          `INSERT INTO counters (name, state, expires_at) VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")} ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
+          ...bindings,
         );
       }
-    });
+    };
+    if (chunks.length === 1) write();
+    else this.ctx.storage.transactionSync(write);
     let earliest = Number.POSITIVE_INFINITY;
     for (const r of rows) {
       this.states.set(r.name, r.state);
       this.expiries.set(r.name, r.expiresAt);
       earliest = Math.min(earliest, r.expiresAt);
     }
-    if (this.alarmAt === null && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
+    // Set once per activation (or when none is set): it goes out with this same write. An alarm set
+    // before this activation may be replaced by a later one; the alarm then cleans up a little later.
+    if (this.alarmAt == null && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
   }
 
   /** Keeps the object bounded: drop what has expired, then the counters that expire first. */
