@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { countingKeyForValue } from "../core/counting-key";
 import type { Limiter } from "../core/limit";
-import { scaled } from "../core/limit";
+import { counterSpec } from "../core/limit";
 import type { CompiledPolicy } from "../config/compile";
 import { HISTORY_PREFIX, POLICY_KEY, VERSION_KEY, tenantKey } from "../config/kv-keys";
 import { TenantSchema } from "../config/tenant-record";
@@ -187,14 +187,7 @@ async function counterTarget(
   const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
   const t = tier ?? policy.defaultTier;
   const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
-  const specs = rule.limits.map((l): CounterSpec => ({
-    name: l.name,
-    algorithm: l.algorithm,
-    limit: scaled(l.limitFor(t), multiplier),
-    windowMs: l.windowMs,
-    cost: rule.cost,
-    ...(l.burst !== undefined ? { burst: scaled(l.burst, multiplier) } : {}),
-  }));
+  const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
   return { rule: rule.id, objectName, specs };
 }
 

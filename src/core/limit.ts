@@ -12,7 +12,7 @@
  * return outcome.finish(await fetch(outcome.request));
  * @module
  */
-import type { CompiledPolicy, CompiledRule } from "../config/compile";
+import type { CompiledLimit, CompiledPolicy, CompiledRule } from "../config/compile";
 import { type PolicyInForce, PolicyStore } from "../config/policy-store";
 import { TenantCache } from "../config/tenants";
 import type { CheckRequest, CheckResponse } from "../durable/rate-limiter";
@@ -328,17 +328,7 @@ async function groupByCountingKey(
       groups.set(objectName, group);
     }
     group.rules.push(rule);
-    for (const l of rule.limits) {
-      const spec: CounterSpec = {
-        name: l.name,
-        algorithm: l.algorithm,
-        limit: scaled(l.limitFor(identity.tier), multiplier),
-        windowMs: l.windowMs,
-        cost: rule.cost,
-        ...(l.burst !== undefined ? { burst: scaled(l.burst, multiplier) } : {}),
-      };
-      (rule.mode === "shadow" ? group.shadow : group.counters).push(spec);
-    }
+    for (const l of rule.limits) (rule.mode === "shadow" ? group.shadow : group.counters).push(counterSpec(l, rule.cost, identity.tier, multiplier));
   }
   return groups;
 }
@@ -352,6 +342,18 @@ function advertisedWindow(windowMs: number, spec: CounterSpec | undefined): numb
   if (spec.algorithm !== "token-bucket") return windowMs / 1000;
   const burst = spec.burst ?? spec.limit;
   return Math.max(1, Math.ceil((burst * windowMs) / spec.limit / 1000));
+}
+
+/** What the counter store checks for one limit: the numbers of this tier, with the sandbox multiplier. */
+export function counterSpec(l: CompiledLimit, cost: number, tier: string, multiplier: number): CounterSpec {
+  return {
+    name: l.name,
+    algorithm: l.algorithm,
+    limit: scaled(l.limitFor(tier), multiplier),
+    windowMs: l.windowMs,
+    cost,
+    ...(l.burst !== undefined ? { burst: scaled(l.burst, multiplier) } : {}),
+  };
 }
 
 /** The sandbox multiplier applied: rounded down, at least 1. */

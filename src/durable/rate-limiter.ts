@@ -51,14 +51,15 @@ export class RateLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    void ctx.blockConcurrencyWhile(async () => {
-      try {
-        this.load();
-      } catch (e) {
-        // Keep the object usable: the error is rethrown to callers, and the next call tries again.
-        this.startupError = e;
-      }
-    });
+    // SQLite calls are synchronous, so loading here finishes before any call is delivered: no
+    // blockConcurrencyWhile (and its extra turn) is needed on this path, which every activation takes.
+    // A failure is kept and rethrown to callers rather than thrown here, so the object is not wedged;
+    // the next call tries again.
+    try {
+      this.load();
+    } catch (e) {
+      this.startupError = e;
+    }
   }
 
   /** Checks every counter; charges them all only when all have room. */
@@ -200,9 +201,11 @@ export class RateLimiter extends DurableObject<Env> {
       this.expiries.set(r.name, r.expiresAt);
       earliest = Math.min(earliest, r.expiresAt);
     }
-    // Set once per activation (or when none is set): it goes out with this same write. An alarm set
-    // before this activation may be replaced by a later one; the alarm then cleans up a little later.
-    if (this.alarmAt == null && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
+    // Every stored row has an alarm coming (the alarm reschedules itself while rows remain), so only a
+    // new row needs one: when none is set, or when this activation has not yet learnt whether one is.
+    // That replaces an earlier alarm with a later one at worst, which only delays the cleanup.
+    const needsAlarm = this.alarmAt === null || (this.alarmAt === undefined && fresh > 0);
+    if (needsAlarm && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
   }
 
   /** Keeps the object bounded: drop what has expired, then the counters that expire first. */
