@@ -21,7 +21,7 @@ const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();
 
 app.use("*", async (c, next) => {
   const prefix = (c.env.ADMIN_PREFIX || DEFAULT_ADMIN_PREFIX).replace(/\/+$/, "");
-  const path = new URL(c.req.url).pathname;
+  const path = c.req.path;
   if (path === prefix || path.startsWith(`${prefix}/`)) {
     const url = new URL(c.req.url);
     url.pathname = path.slice(prefix.length) || "/";

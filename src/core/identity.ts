@@ -8,7 +8,7 @@ import type { CompiledPolicy } from "../config/compile";
 import type { Tenant, TenantCache } from "../config/tenants";
 import type { Env } from "../env";
 import { sha256Hex } from "../http/hash";
-import { type ParsedIp, clientIpKey, parseIp } from "../net/ip";
+import { type ParsedIp, ipKeyOf, parseIp } from "../net/ip";
 
 /** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
 export const UNKNOWN_IP = "unknown";
@@ -36,7 +36,7 @@ export function clientIp(headers: Headers, policy: CompiledPolicy): { ipKey: str
   const raw = headers.get("cf-connecting-ip");
   if (raw === null) return { ipKey: UNKNOWN_IP, ip: undefined };
   const ip = parseIp(raw.trim());
-  return { ipKey: clientIpKey(raw, policy.ipv6Prefix) ?? UNKNOWN_IP, ip };
+  return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
 }
 
 export async function resolveIdentity(

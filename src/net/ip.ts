@@ -113,7 +113,11 @@ function mask(value: bigint, prefix: number, bits: number): bigint {
  */
 export function clientIpKey(text: string, ipv6Prefix: number): string | undefined {
   const ip = parseIp(text.trim());
-  if (!ip) return undefined;
+  return ip ? ipKeyOf(ip, ipv6Prefix) : undefined;
+}
+
+/** {@link clientIpKey} of an address already parsed. */
+export function ipKeyOf(ip: ParsedIp, ipv6Prefix: number): string {
   if (ip.version === 4) return formatIpv4(ip.value);
   const net = mask(ip.value, ipv6Prefix, 128);
   return `${formatIpv6(net)}/${ipv6Prefix}`;
