@@ -253,6 +253,23 @@ describe("stats and logs", () => {
     expect(counts.reduce((n, c) => n + c!.refused, 0)).toBe(2);
   });
 
+  it("writes each decision to the ANALYTICS dataset when it is bound, and works without it", async () => {
+    await usePolicy(policy(1, "analytics"));
+    const points: AnalyticsEngineDataPoint[] = [];
+    const dataset = { writeDataPoint: (p: AnalyticsEngineDataPoint) => points.push(p) } as AnalyticsEngineDataset;
+    const ip = uniqueIp();
+    for (let i = 0; i < 2; i++) {
+      const res = await fetchWith({ ANALYTICS: dataset }, new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": ip } }));
+      await res.arrayBuffer();
+    }
+    expect(points).toEqual([
+      { blobs: ["analytics", "admitted"], doubles: [1], indexes: ["analytics"] },
+      { blobs: ["analytics", "refused"], doubles: [1], indexes: ["analytics"] },
+    ]);
+    const without = await fetchWith({ ANALYTICS: undefined }, new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }));
+    expect(without.status).toBe(200);
+  });
+
   it("never writes the raw API key or the admin token to a log line or an error", async () => {
     const lines: string[] = [];
     for (const level of ["log", "warn", "error", "info", "debug"] as const) {

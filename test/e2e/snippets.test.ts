@@ -28,6 +28,15 @@ function tsc(project: string): Promise<{ code: number | null; output: string }> 
 beforeAll(() => ensureBuilt(), 120_000);
 
 describe("README snippets (docs/snippets)", () => {
+  it("stand in the README verbatim, each as a fenced ts block", async () => {
+    const readme = await readFile(join(PROJECT_ROOT, "README.md"), "utf8");
+    const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!.trimEnd());
+    for (const file of ["hono.ts", "itty.ts"]) {
+      const source = (await readFile(join(SNIPPETS, file), "utf8")).trimEnd();
+      expect(blocks, `${file} is not in README.md as written`).toContain(source);
+    }
+  });
+
   it("import the package by name, as a user would", async () => {
     const snippets = (await readdir(SNIPPETS)).filter((f) => f.endsWith(".ts"));
     expect(snippets.sort()).toEqual(["hono.ts", "itty.ts"]);
