@@ -19,6 +19,11 @@ const DEFAULT_TTL_SECONDS = 30;
 /** KV's own edge cache: its minimum is 60 s. */
 const KV_CACHE_TTL_SECONDS = 60;
 
+/** `POLICY_TTL_SECONDS` in ms: how long an isolate keeps what it read from KV (the policy, tenant records). */
+export function policyTtlMs(env: Env): number {
+  return numberVar(env.POLICY_TTL_SECONDS, DEFAULT_TTL_SECONDS) * 1000;
+}
+
 export type PolicySource = "builtin" | "kv" | "pushed";
 
 export interface PolicyInForce {
@@ -53,7 +58,7 @@ export class PolicyStore {
    * document in force.
    */
   async get(env: Env, now = Date.now()): Promise<PolicyInForce> {
-    const ttlMs = numberVar(env.POLICY_TTL_SECONDS, DEFAULT_TTL_SECONDS) * 1000;
+    const ttlMs = policyTtlMs(env);
     // A clock that went backwards (or a TTL of 0) reads again.
     if (now >= this.checkedAt && now - this.checkedAt < ttlMs) return this.inForce;
     if (this.checkedAt !== Number.NEGATIVE_INFINITY && ttlMs > 0) this.checkedAt = now; // the others go on meanwhile

@@ -13,7 +13,7 @@
  * @module
  */
 import type { CompiledLimit, CompiledPolicy, CompiledRule } from "../config/compile";
-import { type PolicyInForce, PolicyStore } from "../config/policy-store";
+import { type PolicyInForce, PolicyStore, policyTtlMs } from "../config/policy-store";
 import { TenantCache } from "../config/tenants";
 import type { CheckRequest, CheckResponse } from "../durable/rate-limiter";
 import { type Env, numberVar } from "../env";
@@ -192,7 +192,7 @@ async function decideRequest(
   const limited = applying.filter((r) => r.limits.length > 0);
   if (limited.length === 0) return passThrough(request, "allowed", ruleIds);
 
-  const identity = await resolveIdentity(request, host, policy, env, tenants, numberVar(env.POLICY_TTL_SECONDS, 30) * 1000, ip);
+  const identity = await resolveIdentity(request, host, policy, env, tenants, policyTtlMs(env), ip);
   const groups = await groupByCountingKey(limited, request, url, identity, policy, options);
 
   // A refusal this isolate already knows about is answered without calling the object.
@@ -202,10 +202,7 @@ async function decideRequest(
     if (!hit) continue;
     const refusedBy: LimitReport = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs: hit.until - startedAt } };
     const reports = hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r));
-    const result: RateLimitResult = { success: false, limit: refusedBy.result.limit, remaining: 0, reset: refusedBy.result.resetAt, reason: "cached", rules: ruleIds };
-    let response = refusalResponse(policy, reports, refusedBy, startedAt);
-    if (options.onRefuse) response = await options.onRefuse(response, result);
-    return { result, response, request, finish: (r) => r, abandon: () => {}, verdicts: [[refusedBy.rule, "refused"]] };
+    return refuse(request, policy, reports, refusedBy, startedAt, "cached", ruleIds, options);
   }
 
   const timeoutMs = numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
@@ -264,11 +261,8 @@ async function decideRequest(
   if (refusedBy) {
     rollback();
     rememberRefusal(refusals, executed, refusedBy, reports, startedAt);
-    const result: RateLimitResult = { success: false, limit: refusedBy.result.limit, remaining: refusedBy.result.remaining, reset: refusedBy.result.resetAt, reason: "limit", rules: ruleIds };
     logEvent("request.refused", { rule: refusedBy.rule, policy: refusedBy.result.name, object: keyOf(executed, refusedBy), limit: refusedBy.result.limit, retryAfter: retryAfterSeconds(refusedBy.result.retryAfterMs) });
-    let response = refusalResponse(policy, reports, refusedBy, now);
-    if (options.onRefuse) response = await options.onRefuse(response, result);
-    return { result, response, request, finish: (r) => r, abandon: () => {}, verdicts: [[refusedBy.rule, "refused"]] };
+    return refuse(request, policy, reports, refusedBy, now, "limit", ruleIds, options);
   }
 
   for (const s of shadowRefusals) {
@@ -288,6 +282,23 @@ async function decideRequest(
     failed.some((f) => f.group.rules.includes(r)) ? "error_open" : shadowRefusals.some((s) => s.rule === r.id) ? "shadow_refused" : "admitted",
   ]);
   return admitted(request, env, ctx, policy, executed, reports, now, result, verdicts);
+}
+
+/** The refusal outcome: the contract's response (shaped by `onRefuse` when given). */
+async function refuse(
+  request: Request,
+  policy: CompiledPolicy,
+  reports: LimitReport[],
+  refusedBy: LimitReport,
+  now: number,
+  reason: "limit" | "cached",
+  rules: string[],
+  options: LimiterOptions,
+): Promise<LimitOutcome> {
+  const result: RateLimitResult = { success: false, limit: refusedBy.result.limit, remaining: refusedBy.result.remaining, reset: refusedBy.result.resetAt, reason, rules };
+  let response = refusalResponse(policy, reports, refusedBy, now);
+  if (options.onRefuse) response = await options.onRefuse(response, result);
+  return { result, response, request, finish: (r) => r, abandon: () => {}, verdicts: [[refusedBy.rule, "refused"]] };
 }
 
 /** Remembers a refusal whose room cannot come back early (see RefusalCache). */
