@@ -23,41 +23,61 @@ export interface CachedRefusal {
   refusedBy: LimitReport;
 }
 
-export function refusalKey(objectName: string, spec: CounterSpec): string {
-  return `${objectName}\u0000${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}`;
+/** The counter and the numbers it was refused with: a tier or policy change is a different entry. */
+export function refusalKey(spec: CounterSpec): string {
+  return `${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}`;
 }
 
 export class RefusalCache {
-  private entries = new Map<string, CachedRefusal>();
+  /** Object name → counter key → refusal. Looked up by object first, so a request whose object has no refusal builds no key. */
+  private objects = new Map<string, Map<string, CachedRefusal>>();
+  private count = 0;
 
   constructor(private readonly maxEntries = MAX_ENTRIES) {}
 
   /** A live refusal for any of these counters of this object, if one is remembered. */
   find(objectName: string, specs: readonly CounterSpec[], now: number): CachedRefusal | undefined {
+    const entries = this.objects.get(objectName);
+    if (!entries) return undefined;
     for (const spec of specs) {
-      const key = refusalKey(objectName, spec);
-      const hit = this.entries.get(key);
+      const key = refusalKey(spec);
+      const hit = entries.get(key);
       if (!hit) continue;
       if (hit.until > now) return hit;
-      this.entries.delete(key);
+      this.remove(objectName, entries, key);
     }
     return undefined;
   }
 
   remember(objectName: string, spec: CounterSpec, refusal: CachedRefusal): void {
-    const key = refusalKey(objectName, spec);
-    this.entries.delete(key);
-    this.entries.set(key, refusal);
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    // Re-inserting the object moves it to the end of the eviction order.
+    const entries = this.objects.get(objectName) ?? new Map<string, CachedRefusal>();
+    this.objects.delete(objectName);
+    this.objects.set(objectName, entries);
+    const key = refusalKey(spec);
+    if (!entries.has(key)) this.count++;
+    entries.set(key, refusal);
+    while (this.count > this.maxEntries) {
+      const [oldestName, oldest] = this.objects.entries().next().value as [string, Map<string, CachedRefusal>];
+      this.count -= oldest.size;
+      this.objects.delete(oldestName);
+    }
   }
 
   /** Forget every refusal of an object (its counters were reset). */
   forgetObject(objectName: string): void {
-    const prefix = `${objectName}\u0000`;
-    for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
+    const entries = this.objects.get(objectName);
+    if (!entries) return;
+    this.count -= entries.size;
+    this.objects.delete(objectName);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
+  }
+
+  private remove(objectName: string, entries: Map<string, CachedRefusal>, key: string): void {
+    if (entries.delete(key)) this.count--;
+    if (entries.size === 0) this.objects.delete(objectName);
   }
 }
