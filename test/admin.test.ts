@@ -12,12 +12,12 @@ import { call, callMany, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from
 
 const PREFIX = "/__ratelimit";
 
-function admin(path: string, init: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string> } = {}): Promise<Response> {
+function admin(path: string, init: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string>; ip?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   const token = init.token === undefined ? env.ADMIN_TOKEN : init.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
   const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
-  return call(`${PREFIX}${path}`, { method: init.method ?? "GET", headers: Object.fromEntries(headers), body, ip: "192.0.2.1" });
+  return call(`${PREFIX}${path}`, { method: init.method ?? "GET", headers: Object.fromEntries(headers), body, ip: init.ip ?? uniqueIp() });
 }
 
 async function fetchWith(bindings: Partial<Cloudflare.Env>, request: Request): Promise<Response> {
@@ -61,6 +61,27 @@ describe("authentication", () => {
     expect(await env.POLICIES.get(`tenant:${await sha256Hex("k")}`)).toBeNull();
     const res = await call("/x", { ip: uniqueIp() });
     expect(res.headers.get("RateLimit-Limit")).toBe("300");
+  });
+});
+
+describe("guessing the token", () => {
+  it("refuses an address with 429 after 10 wrong tokens in 15 minutes, even with the right one, and no other address", async () => {
+    const ip = uniqueIp();
+    for (let i = 0; i < 10; i++) {
+      const res = await admin("/policy", { token: `wrong-${i}`, ip });
+      expect(res.status, `attempt ${i + 1}`).toBe(401);
+    }
+    const locked = await admin("/policy", { ip });
+    expect(locked.status).toBe(429);
+    const retryAfter = Number(locked.headers.get("Retry-After"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(900);
+    expect((await admin("/policy", { ip: uniqueIp() })).status).toBe(200);
+  });
+
+  it("does not count a right token against the address", async () => {
+    const ip = uniqueIp();
+    for (let i = 0; i < 12; i++) expect((await admin("/policy", { ip })).status).toBe(200);
   });
 });
 

@@ -16,6 +16,7 @@ import type { Env } from "../env";
 import { sha256Hex } from "../http/hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
+import { UNKNOWN_IP } from "../core/identity";
 import { clientIpKey } from "../net/ip";
 import { constantTimeEqual } from "./constant-time";
 
@@ -23,6 +24,18 @@ export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
 export { HISTORY_PREFIX };
 
 type AdminEnv = { Bindings: Env; Variables: { actor: string } };
+
+/** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
+export const ADMIN_FAILURES: CounterSpec = { name: "admin:auth-failures-15m", algorithm: "fixed", limit: 10, windowMs: 15 * 60_000, cost: 1 };
+
+function tooManyFailures(resetAt: number): Response {
+  const retryAfter = Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
+  logEvent("admin.locked_out", { retryAfter }, "warn");
+  return Response.json(
+    { error: "too_many_failures", message: "too many wrong admin tokens from this address; try again later" },
+    { status: 429, headers: { "Retry-After": String(retryAfter), "Cache-Control": "no-store" } },
+  );
+}
 
 export async function etagOf(text: string): Promise<string> {
   return `"${(await sha256Hex(text)).slice(0, 32)}"`;
@@ -39,10 +52,16 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   admin.use("*", async (c, next) => {
     const token = c.env.ADMIN_TOKEN;
     if (!token) return c.notFound();
+    // Failed attempts are counted per client IP in that IP's counter object, so the token cannot be
+    // guessed at the edge's speed: past the limit, the IP is refused before its token is even compared.
+    const attempts = c.env.LIMITER.getByName(`ip:${clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP}`);
+    const { results } = await attempts.inspect([ADMIN_FAILURES]);
+    if (results[0]!.remaining === 0) return tooManyFailures(results[0]!.resetAt);
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer[ ]+(.+)$/i.exec(header);
     if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
       logEvent("admin.unauthorized", { method: c.req.method, path: c.req.path }, "warn");
+      await attempts.check({ counters: [ADMIN_FAILURES] });
       return problem(401, "unauthorized", "missing or wrong admin token", {});
     }
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
