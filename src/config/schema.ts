@@ -9,22 +9,28 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { parseCidr } from "../net/ip";
 import { parseWindow } from "./window";
+
+// zod/mini keeps the Worker small (the classic API bundles to ~700 KiB, this to a few dozen);
+// it ships no messages of its own, so load the English ones.
+z.config(en());
 
 const RULE_ID = /^[a-z0-9_-]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
-const positiveInt = z.number().int().min(1);
+const positiveInt = z.int().check(z.gte(1));
+const nonEmpty = () => z.string().check(z.minLength(1));
 
-const tierLimit = z.union([positiveInt, z.record(z.string().min(1), positiveInt)], {
+const tierLimit = z.union([positiveInt, z.record(nonEmpty(), positiveInt)], {
   error: "must be a positive integer, or an object from tier name to positive integer",
 });
 
-const windowString = z.string().refine((w) => parseWindow(w) !== undefined, {
-  message: 'must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")',
-});
+const windowString = z.string().check(
+  z.refine((w) => parseWindow(w) !== undefined, 'must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")'),
+);
 
 /**
  * One entry of `limits`: a rate limit (`limit` + `window`, optional `algorithm`
@@ -34,143 +40,159 @@ const windowString = z.string().refine((w) => parseWindow(w) !== undefined, {
  */
 export const LimitSchema = z
   .strictObject({
-    limit: tierLimit.optional(),
-    window: windowString.optional(),
-    algorithm: z.enum(["fixed", "sliding", "token-bucket"]).optional(),
-    burst: positiveInt.optional(),
-    concurrency: positiveInt.optional(),
+    limit: z.optional(tierLimit),
+    window: z.optional(windowString),
+    algorithm: z.optional(z.enum(["fixed", "sliding", "token-bucket"])),
+    burst: z.optional(positiveInt),
+    concurrency: z.optional(positiveInt),
   })
-  .superRefine((l, ctx) => {
-    if (l.concurrency !== undefined) {
-      for (const field of ["limit", "window", "algorithm", "burst"] as const) {
-        if (l[field] !== undefined) {
-          ctx.addIssue({ code: "custom", path: [field], message: "not allowed next to concurrency" });
+  .check(
+    z.superRefine((l, ctx) => {
+      if (l.concurrency !== undefined) {
+        for (const field of ["limit", "window", "algorithm", "burst"] as const) {
+          if (l[field] !== undefined) {
+            ctx.addIssue({ code: "custom", path: [field], message: "not allowed next to concurrency" });
+          }
         }
+        return;
       }
-      return;
-    }
-    if (l.limit === undefined) ctx.addIssue({ code: "custom", path: ["limit"], message: "required (or give concurrency)" });
-    if (l.window === undefined) ctx.addIssue({ code: "custom", path: ["window"], message: "required with limit" });
-    if (l.burst !== undefined && l.algorithm !== "token-bucket") {
-      ctx.addIssue({ code: "custom", path: ["burst"], message: 'only allowed with algorithm "token-bucket"' });
-    }
-  });
+      if (l.limit === undefined) ctx.addIssue({ code: "custom", path: ["limit"], message: "required (or give concurrency)" });
+      if (l.window === undefined) ctx.addIssue({ code: "custom", path: ["window"], message: "required with limit" });
+      if (l.burst !== undefined && l.algorithm !== "token-bucket") {
+        ctx.addIssue({ code: "custom", path: ["burst"], message: 'only allowed with algorithm "token-bucket"' });
+      }
+    }),
+  );
 
-const cidr = z.string().refine((c) => parseCidr(c) !== undefined, { message: "must be an IPv4 or IPv6 CIDR range or address" });
+const cidr = z.string().check(z.refine((c) => parseCidr(c) !== undefined, "must be an IPv4 or IPv6 CIDR range or address"));
 
 const pathPattern = z
   .string()
-  .min(1)
-  .refine((p) => p.startsWith("/"), { message: "must start with /" })
-  .refine((p) => !/\*[^/]|[^/]\*/.test(p), { message: "* must stand for a whole segment" });
+  .check(
+    z.minLength(1),
+    z.refine((p) => p.startsWith("/"), "must start with /"),
+    z.refine((p) => !/\*[^/]|[^/]\*/.test(p), "* must stand for a whole segment"),
+  );
+
+const headerName = z.string().check(z.regex(HEADER_NAME, "must be a header name"));
 
 export const MatchSchema = z.strictObject({
-  methods: z.array(z.string().regex(/^[A-Za-z]+$/, "must be an HTTP method")).min(1).optional(),
-  paths: z.array(pathPattern).min(1).optional(),
-  hosts: z.array(z.string().min(1)).min(1).optional(),
-  headers: z.record(z.string().regex(HEADER_NAME, "must be a header name"), z.string()).optional(),
-  ips: z.array(cidr).min(1).optional(),
+  methods: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z]+$/, "must be an HTTP method"))).check(z.minLength(1))),
+  paths: z.optional(z.array(pathPattern).check(z.minLength(1))),
+  hosts: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
+  headers: z.optional(z.record(headerName, z.string())),
+  ips: z.optional(z.array(cidr).check(z.minLength(1))),
 });
 
-const ruleKey = z.string().refine(
-  (k) => k === "tenant" || k === "ip" || /^header:[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(k) || /^query:.+$/.test(k) || /^body:[^.\s][^\s]*$/.test(k),
-  { message: 'must be "tenant", "ip", "header:<name>", "query:<name>" or "body:<json field>"' },
+const ruleKey = z.string().check(
+  z.refine(
+    (k) => k === "tenant" || k === "ip" || /^header:[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(k) || /^query:.+$/.test(k) || /^body:[^.\s][^\s]*$/.test(k),
+    'must be "tenant", "ip", "header:<name>", "query:<name>" or "body:<json field>"',
+  ),
 );
 
 export const PageSizeSchema = z
   .strictObject({
-    param: z.string().min(1).default("limit"),
+    param: z._default(nonEmpty(), "limit"),
     default: positiveInt,
     max: positiveInt,
-    mode: z.enum(["clamp", "reject"]).default("clamp"),
+    mode: z._default(z.enum(["clamp", "reject"]), "clamp"),
   })
-  .refine((p) => p.default <= p.max, { message: "default must not exceed max", path: ["default"] });
+  .check(z.refine((p) => p.default <= p.max, { message: "default must not exceed max", path: ["default"] }));
 
 export const RuleSchema = z
   .strictObject({
-    id: z.string().regex(RULE_ID, "must match [a-z0-9_-]{1,64}"),
-    match: MatchSchema.default({}),
-    action: z.enum(["limit", "bypass", "block"]).default("limit"),
-    key: ruleKey.default("tenant"),
-    count: z.enum(["all", "failures"]).default("all"),
-    mode: z.enum(["enforce", "shadow"]).default("enforce"),
-    onError: z.enum(["open", "closed"]).default("open"),
-    continue: z.boolean().default(false),
-    cost: positiveInt.default(1),
-    pageSize: PageSizeSchema.optional(),
-    limits: z.array(LimitSchema).default([]),
+    id: z.string().check(z.regex(RULE_ID, "must match [a-z0-9_-]{1,64}")),
+    match: z._default(MatchSchema, {}),
+    action: z._default(z.enum(["limit", "bypass", "block"]), "limit"),
+    key: z._default(ruleKey, "tenant"),
+    count: z._default(z.enum(["all", "failures"]), "all"),
+    mode: z._default(z.enum(["enforce", "shadow"]), "enforce"),
+    onError: z._default(z.enum(["open", "closed"]), "open"),
+    continue: z._default(z.boolean(), false),
+    cost: z._default(positiveInt, 1),
+    pageSize: z.optional(PageSizeSchema),
+    limits: z._default(z.array(LimitSchema), []),
   })
-  .superRefine((r, ctx) => {
-    if (r.action === "limit" && r.limits.length === 0 && r.pageSize === undefined) {
-      ctx.addIssue({ code: "custom", path: ["limits"], message: 'a rule with action "limit" needs at least one limit (or a pageSize)' });
-    }
-    if (r.action !== "limit" && r.limits.length > 0) {
-      ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });
-    }
-    const names = new Map<string, number>();
-    r.limits.forEach((l, i) => {
-      const name = l.concurrency !== undefined ? `${r.id}-conc` : `${r.id}-${l.window}`;
-      const seen = names.get(name);
-      if (seen !== undefined) {
-        const message =
-          l.concurrency !== undefined
-            ? `a rule may have only one concurrency limit (also limits[${seen}])`
-            : `names the same counter "${name}" as limits[${seen}]; give each limit its own window`;
-        ctx.addIssue({ code: "custom", path: ["limits", i], message });
-      } else names.set(name, i);
-    });
-  });
+  .check(
+    z.superRefine((r, ctx) => {
+      if (r.action === "limit" && r.limits.length === 0 && r.pageSize === undefined) {
+        ctx.addIssue({ code: "custom", path: ["limits"], message: 'a rule with action "limit" needs at least one limit (or a pageSize)' });
+      }
+      if (r.action !== "limit" && r.limits.length > 0) {
+        ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });
+      }
+      const names = new Map<string, number>();
+      r.limits.forEach((l, i) => {
+        const name = l.concurrency !== undefined ? `${r.id}-conc` : `${r.id}-${l.window}`;
+        const seen = names.get(name);
+        if (seen !== undefined) {
+          const message =
+            l.concurrency !== undefined
+              ? `a rule may have only one concurrency limit (also limits[${seen}])`
+              : `names the same counter "${name}" as limits[${seen}]; give each limit its own window`;
+          ctx.addIssue({ code: "custom", path: ["limits", i], message });
+        } else names.set(name, i);
+      });
+    }),
+  );
 
 const HeaderFamily = z.enum(["legacy", "ietf", "x"]);
 
 export const PolicySchema = z
   .strictObject({
     version: z.literal(1),
-    defaultTier: z.string().min(1).default("starter"),
-    sandbox: z
-      .strictObject({
-        multiplier: z.number().positive().default(10),
-        hosts: z.array(z.string().min(1)).default([]),
-      })
-      .default({ multiplier: 10, hosts: [] }),
-    identity: z
-      .strictObject({
-        apiKey: z
-          .strictObject({
-            header: z.string().regex(HEADER_NAME, "must be a header name").default("authorization"),
-            scheme: z.string().min(1).optional(),
-          })
-          .default({ header: "authorization", scheme: "Bearer" }),
-        ipv6Prefix: z.number().int().min(0).max(128).default(64),
-      })
-      .default({ apiKey: { header: "authorization", scheme: "Bearer" }, ipv6Prefix: 64 }),
-    headers: z.array(HeaderFamily).default(["legacy", "ietf"]),
-    legacyReset: z.enum(["unix", "delta"]).default("unix"),
-    response: z
-      .strictObject({
-        status: z.number().int().min(400).max(599).default(429),
-        body: z.json().default(defaultBody()),
-      })
-      .default({ status: 429, body: defaultBody() }),
+    defaultTier: z._default(nonEmpty(), "starter"),
+    sandbox: z._default(
+      z.strictObject({
+        multiplier: z._default(z.number().check(z.positive()), 10),
+        hosts: z._default(z.array(nonEmpty()), []),
+      }),
+      { multiplier: 10, hosts: [] },
+    ),
+    identity: z._default(
+      z.strictObject({
+        apiKey: z._default(
+          z.strictObject({
+            header: z._default(headerName, "authorization"),
+            scheme: z.optional(nonEmpty()),
+          }),
+          { header: "authorization", scheme: "Bearer" },
+        ),
+        ipv6Prefix: z._default(z.int().check(z.gte(0), z.lte(128)), 64),
+      }),
+      { apiKey: { header: "authorization", scheme: "Bearer" }, ipv6Prefix: 64 },
+    ),
+    headers: z._default(z.array(HeaderFamily), ["legacy", "ietf"]),
+    legacyReset: z._default(z.enum(["unix", "delta"]), "unix"),
+    response: z._default(
+      z.strictObject({
+        status: z._default(z.int().check(z.gte(400), z.lte(599)), 429),
+        body: z._default(z.json(), defaultBody),
+      }),
+      () => ({ status: 429, body: defaultBody() }),
+    ),
     rules: z.array(RuleSchema),
   })
-  .superRefine((p, ctx) => {
-    const ids = new Map<string, number>();
-    p.rules.forEach((r, i) => {
-      const seen = ids.get(r.id);
-      if (seen !== undefined) ctx.addIssue({ code: "custom", path: ["rules", i, "id"], message: `duplicate rule id "${r.id}" (also rules[${seen}])` });
-      else ids.set(r.id, i);
-      r.limits.forEach((l, j) => {
-        if (typeof l.limit === "object" && !(p.defaultTier in l.limit)) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["rules", i, "limits", j, "limit"],
-            message: `must give a number for defaultTier "${p.defaultTier}"`,
-          });
-        }
+  .check(
+    z.superRefine((p, ctx) => {
+      const ids = new Map<string, number>();
+      p.rules.forEach((r, i) => {
+        const seen = ids.get(r.id);
+        if (seen !== undefined) ctx.addIssue({ code: "custom", path: ["rules", i, "id"], message: `duplicate rule id "${r.id}" (also rules[${seen}])` });
+        else ids.set(r.id, i);
+        r.limits.forEach((l, j) => {
+          if (typeof l.limit === "object" && !(p.defaultTier in l.limit)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["rules", i, "limits", j, "limit"],
+              message: `must give a number for defaultTier "${p.defaultTier}"`,
+            });
+          }
+        });
       });
-    });
-  });
+    }),
+  );
 
 /** The document as written by an operator (defaults not yet applied). */
 export type PolicyInput = z.input<typeof PolicySchema>;

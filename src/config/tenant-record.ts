@@ -2,11 +2,11 @@
  * A tenant record, as stored in KV `tenant:<sha256 hex of the API key>`.
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 
 export const TenantSchema = z.strictObject({
-  id: z.string().min(1).max(256),
-  tier: z.string().min(1).optional(),
-  sandbox: z.boolean().default(false),
+  id: z.string().check(z.minLength(1), z.maxLength(256)),
+  tier: z.optional(z.string().check(z.minLength(1))),
+  sandbox: z._default(z.boolean(), false),
 });
 export type Tenant = z.output<typeof TenantSchema>;
