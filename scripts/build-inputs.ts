@@ -27,7 +27,8 @@ export async function buildInputsHash(): Promise<string> {
   return hash.digest("hex");
 }
 
-async function listFiles(dir: string): Promise<string[]> {
+/** Every file under `dir`, recursively. */
+export async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

@@ -17,7 +17,7 @@ import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BUILD_STAMP, PROJECT_ROOT, buildInputsHash } from "./build-inputs";
+import { BUILD_STAMP, PROJECT_ROOT, buildInputsHash, listFiles } from "./build-inputs";
 
 const DIST = join(PROJECT_ROOT, "dist");
 
@@ -60,16 +60,6 @@ export function withExplicitFiles(source: string, file: string): string {
   return source
     .replace(/(\bfrom\s*|\bimport\s*)(["'])([^"']+)\2/g, (_m, lead: string, q: string, spec: string) => `${lead}${q}${resolve(spec)}${q}`)
     .replace(/(\bimport\(\s*)(["'])([^"']+)\2(\s*\))/g, (_m, lead: string, q: string, spec: string, tail: string) => `${lead}${q}${resolve(spec)}${q}${tail}`);
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await listFiles(path)));
-    else out.push(path);
-  }
-  return out;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
