@@ -36,6 +36,17 @@ afterEach(async () => {
   await useBuiltinPolicy();
 });
 
+// Every figure here is counted within one window. Time stands still at the middle of a minute, of a
+// quarter hour and of a day, so that no window rolls over while a test counts (tests that need time to
+// move set it themselves).
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(new Date("2035-06-15T12:07:30.000Z"));
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe("built-in default policy", () => {
   beforeEach(useBuiltinPolicy);
 

@@ -8,7 +8,7 @@
  * sending the last two requests through the Worker.
  */
 import { env } from "cloudflare:workers";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import fintech from "../examples/policies/fintech-tiered.json";
 import openBanking from "../examples/policies/open-banking.json";
 import partner from "../examples/policies/partner-api.json";
@@ -27,6 +27,17 @@ const DAY = 24 * 60 * MINUTE;
 afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
+});
+
+// Every figure here is counted within one window. Time stands still at the middle of a minute, of a
+// quarter hour and of a day, so that no window rolls over while a test counts (tests that need time to
+// move set it themselves).
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(new Date("2035-06-15T12:07:30.000Z"));
+});
+afterEach(() => {
+  vi.useRealTimers();
 });
 
 /** A tenant with its own API key; returns the Authorization header and the counting object's name. */
