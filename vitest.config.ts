@@ -58,7 +58,13 @@ export default defineConfig({
       exampleProject("example-itty", "itty-app"),
       {
         // End to end: `wrangler dev` driven over real HTTP.
-        test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], environment: "node", testTimeout: 120_000, hookTimeout: 120_000 },
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
       },
     ],
   },

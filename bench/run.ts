@@ -8,7 +8,20 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { type Stats, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  type Stats,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +29,16 @@ import { type BurstResult, type LoadResult, burst, load, loadAutocannon, request
 import { type Options, type Scenario, parseOptions } from "./lib/options";
 import { type Origin, startOrigin } from "./lib/origin";
 import { freePorts, groupCpuMs, killAll, killAllSync, killGroup, lastStartedPgid, startGroup, tail } from "./lib/procs";
-import { type Measurement, type ReportMeta, type WorkerInfo, fmtInt, fmtMs, markdown, notApplicable, summarize } from "./lib/report";
+import {
+  type Measurement,
+  type ReportMeta,
+  type WorkerInfo,
+  fmtInt,
+  fmtMs,
+  markdown,
+  notApplicable,
+  summarize,
+} from "./lib/report";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH_DIR, "..");
@@ -31,11 +53,39 @@ interface WorkerDef extends WorkerInfo {
 }
 
 const WORKERS: WorkerDef[] = [
-  { id: "passthrough", label: "passthrough (no limiter)", config: "bench/peers/passthrough.toml", limiter: false, multi: false, headers: false },
+  {
+    id: "passthrough",
+    label: "passthrough (no limiter)",
+    config: "bench/peers/passthrough.toml",
+    limiter: false,
+    multi: false,
+    headers: false,
+  },
   { id: "sluice", label: "sluice", config: "wrangler.toml", limiter: true, multi: true, headers: true },
-  { id: "hrl-do", label: "hono-rate-limiter (Durable Object store)", config: "bench/peers/hrl-durable-object.toml", limiter: true, multi: false, headers: false },
-  { id: "hrl-kv", label: "hono-rate-limiter (KV store)", config: "bench/peers/hrl-kv.toml", limiter: true, multi: false, headers: false },
-  { id: "cf-ratelimit", label: "Workers Rate Limiting binding", config: "bench/peers/cf-ratelimit.toml", limiter: true, multi: false, headers: false },
+  {
+    id: "hrl-do",
+    label: "hono-rate-limiter (Durable Object store)",
+    config: "bench/peers/hrl-durable-object.toml",
+    limiter: true,
+    multi: false,
+    headers: false,
+  },
+  {
+    id: "hrl-kv",
+    label: "hono-rate-limiter (KV store)",
+    config: "bench/peers/hrl-kv.toml",
+    limiter: true,
+    multi: false,
+    headers: false,
+  },
+  {
+    id: "cf-ratelimit",
+    label: "Workers Rate Limiting binding",
+    config: "bench/peers/cf-ratelimit.toml",
+    limiter: true,
+    multi: false,
+    headers: false,
+  },
 ];
 
 /** Limits of the benchmark paths: the same numbers as bench/peers/limits.ts and bench/peers/cf-ratelimit.toml. */
@@ -74,7 +124,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function checkNode(): void {
   const major = Number(process.versions.node.split(".")[0]);
   if (major < 22) {
-    throw new Error(`Node ${process.versions.node}: wrangler needs Node 22. Run through npm (npm run bench), which uses the project's node devDependency.`);
+    throw new Error(
+      `Node ${process.versions.node}: wrangler needs Node 22. Run through npm (npm run bench), which uses the project's node devDependency.`,
+    );
   }
 }
 
@@ -83,19 +135,25 @@ function ensureBenchDeps(): void {
   const missing = needed.filter((p) => !existsSync(path.join(BENCH_DIR, "node_modules", p, "package.json")));
   if (missing.length === 0) return;
   log(`bench: installing bench/ dependencies (missing: ${missing.join(", ")}) with npm ci --prefix bench …`);
-  const r = spawnSync("npm", ["ci", "--prefix", BENCH_DIR, "--no-audit", "--no-fund"], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  const r = spawnSync("npm", ["ci", "--prefix", BENCH_DIR, "--no-audit", "--no-fund"], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`npm ci --prefix bench failed (${r.error?.message ?? `exit ${r.status}`})`);
 }
 
 function wranglerEntry(): string {
   const bin = path.join(ROOT, "node_modules", ".bin", "wrangler");
-  if (!existsSync(bin)) throw new Error("node_modules/.bin/wrangler is missing: run `npm ci` in the repository root first");
+  if (!existsSync(bin))
+    throw new Error("node_modules/.bin/wrangler is missing: run `npm ci` in the repository root first");
   return realpathSync(bin);
 }
 
 function readVersion(pkg: string, from = ROOT): string {
   try {
-    return (JSON.parse(readFileSync(path.join(from, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(path.join(from, "node_modules", pkg, "package.json"), "utf8")) as { version: string }
+    ).version;
   } catch {
     return "?";
   }
@@ -132,7 +190,10 @@ function machine(): Record<string, unknown> {
     "hono-rate-limiter": readVersion("hono-rate-limiter", BENCH_DIR),
     "@hono-rate-limiter/cloudflare": readVersion("@hono-rate-limiter/cloudflare", BENCH_DIR),
     "sluice commit": `${git(["rev-parse", "--short", "HEAD"]) || "?"}${dirty ? " + uncommitted changes in src/" : ""}`,
-    "load average at start": os.loadavg().map((x) => x.toFixed(2)).join(" "),
+    "load average at start": os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" "),
     "CPU pressure at start (/proc/pressure/cpu)": cpuPressure(),
   };
 }
@@ -147,7 +208,8 @@ const SLUICE_SOURCES = ["src", "migrations", "wrangler.toml", "package.json", "t
 function snapshotSluice(tmp: string): string {
   const dir = path.join(tmp, "sluice-src");
   mkdirSync(dir, { recursive: true });
-  for (const p of SLUICE_SOURCES) if (existsSync(path.join(ROOT, p))) cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
+  for (const p of SLUICE_SOURCES)
+    if (existsSync(path.join(ROOT, p))) cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
   symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
   return dir;
 }
@@ -171,7 +233,10 @@ function sourcesFingerprint(): string {
 
 /** npm rewrites node_modules/.package-lock.json on every install: wrangler dev rebuilds a Worker whose bundled dependencies change. */
 function dependenciesFingerprint(): string {
-  return [path.join(ROOT, "node_modules", ".package-lock.json"), path.join(BENCH_DIR, "node_modules", ".package-lock.json")]
+  return [
+    path.join(ROOT, "node_modules", ".package-lock.json"),
+    path.join(BENCH_DIR, "node_modules", ".package-lock.json"),
+  ]
     .map((f) => {
       try {
         const st = statSync(f);
@@ -194,7 +259,15 @@ interface Running {
   hasExited(): boolean;
 }
 
-async function startWorker(def: WorkerDef, opts: Options, tmp: string, originPort: number, wrangler: string, adminToken: string, sluiceDir: string): Promise<Running> {
+async function startWorker(
+  def: WorkerDef,
+  opts: Options,
+  tmp: string,
+  originPort: number,
+  wrangler: string,
+  adminToken: string,
+  sluiceDir: string,
+): Promise<Running> {
   const [port, inspector] = await freePorts(2);
   const persist = path.join(tmp, `${def.id}-state`);
   mkdirSync(persist, { recursive: true });
@@ -220,12 +293,18 @@ async function startWorker(def: WorkerDef, opts: Options, tmp: string, originPor
     ...vars.flatMap((v) => ["--var", v]),
   ];
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
-  const started = startGroup(def.id, process.execPath, args, { cwd: def.id === "sluice" ? sluiceDir : ROOT, env, logFile });
+  const started = startGroup(def.id, process.execPath, args, {
+    cwd: def.id === "sluice" ? sluiceDir : ROOT,
+    env,
+    logFile,
+  });
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (started.hasExited()) throw new Error(`${def.id}: wrangler dev exited (${await started.exited}) before it answered:\n${tail(logFile)}`);
-    if (Date.now() > deadline) throw new Error(`${def.id}: wrangler dev did not answer within 120 s:\n${tail(logFile)}`);
+    if (started.hasExited())
+      throw new Error(`${def.id}: wrangler dev exited (${await started.exited}) before it answered:\n${tail(logFile)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${def.id}: wrangler dev did not answer within 120 s:\n${tail(logFile)}`);
     try {
       await request(baseUrl, "/__bench_ready", { timeoutMs: 5000 });
       break;
@@ -239,12 +318,19 @@ async function startWorker(def: WorkerDef, opts: Options, tmp: string, originPor
 async function setUpWorker(w: Running, opts: Options, adminToken: string): Promise<void> {
   if (w.def.id === "sluice") {
     const body = JSON.stringify(sluicePolicy(opts.burstLimit));
-    const r = await request(w.baseUrl, "/__ratelimit/policy", { method: "PUT", headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" }, body });
+    const r = await request(w.baseUrl, "/__ratelimit/policy", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body,
+    });
     if (r.status !== 200) throw new Error(`sluice: PUT /__ratelimit/policy answered ${r.status}: ${r.body}`);
   }
   // Every Worker must reach the origin, and a limiter must count.
   const r = await request(w.baseUrl, "/admitted", { headers: { "x-bench-key": "sanity" } });
-  if (r.status !== 200 || !r.body.includes("sluice-bench")) throw new Error(`${w.def.id}: GET /admitted answered ${r.status} ${r.body.slice(0, 200)} (expected the origin's 200):\n${tail(w.logFile)}`);
+  if (r.status !== 200 || !r.body.includes("sluice-bench"))
+    throw new Error(
+      `${w.def.id}: GET /admitted answered ${r.status} ${r.body.slice(0, 200)} (expected the origin's 200):\n${tail(w.logFile)}`,
+    );
   if (w.def.headers && !("ratelimit-limit" in r.headers || "ratelimit" in r.headers)) {
     throw new Error(`${w.def.id}: GET /admitted carried no RateLimit headers: ${JSON.stringify(r.headers)}`);
   }
@@ -264,7 +350,14 @@ async function clearOfMinuteBoundary(): Promise<void> {
   if (intoMinute > 56_000) await sleep(60_000 - intoMinute + 500);
 }
 
-async function measure(w: Running, scenario: Scenario, round: number, opts: Options, origin: Origin, runTag: string): Promise<Measurement> {
+async function measure(
+  w: Running,
+  scenario: Scenario,
+  round: number,
+  opts: Options,
+  origin: Origin,
+  runTag: string,
+): Promise<Measurement> {
   const at = new Date().toISOString();
   const base = { round, worker: w.def.id, scenario, at };
   if (w.hasExited()) throw new Error(`${w.def.id}: wrangler dev has exited:\n${tail(w.logFile)}`);
@@ -276,27 +369,46 @@ async function measure(w: Running, scenario: Scenario, round: number, opts: Opti
   }
   let key: string | (() => string);
   let precheck: string | undefined;
-  const pathOf: Record<Exclude<Scenario, "burst">, string> = { admitted: "/admitted", hot: "/hot", refused: "/refused", multi: "/multi", norule: "/norule" };
+  const pathOf: Record<Exclude<Scenario, "burst">, string> = {
+    admitted: "/admitted",
+    hot: "/hot",
+    refused: "/refused",
+    multi: "/multi",
+    norule: "/norule",
+  };
   if (scenario === "admitted" || scenario === "multi" || scenario === "norule") key = manyKeys(opts.keys);
   else if (scenario === "hot") key = `hot-${runTag}`;
   else {
     key = `refused-${runTag}-${round}`;
     if (w.def.limiter) {
       let last = 0;
-      for (let i = 0; i < REFUSED_LIMIT + 5; i++) last = (await request(w.baseUrl, "/refused", { headers: { "x-bench-key": key } })).status;
+      for (let i = 0; i < REFUSED_LIMIT + 5; i++)
+        last = (await request(w.baseUrl, "/refused", { headers: { "x-bench-key": key } })).status;
       precheck = `last of ${REFUSED_LIMIT + 5}: ${last}`;
-      if (last !== 429) log(`  ! ${w.def.id}: the key is not refused after ${REFUSED_LIMIT + 5} requests (last status ${last})`);
+      if (last !== 429)
+        log(`  ! ${w.def.id}: the key is not refused after ${REFUSED_LIMIT + 5} requests (last status ${last})`);
     }
   }
   const servedBefore = await origin.served();
   const cpuBefore = groupCpuMs(w.pgid);
-  const result: LoadResult = await load({ baseUrl: w.baseUrl, path: pathOf[scenario], connections: opts.connections, duration: opts.duration, key });
+  const result: LoadResult = await load({
+    baseUrl: w.baseUrl,
+    path: pathOf[scenario],
+    connections: opts.connections,
+    duration: opts.duration,
+    key,
+  });
   const cpuAfter = groupCpuMs(w.pgid);
   const originHits = (await origin.served()) - servedBefore;
   const workerCpuMs = cpuBefore !== null && cpuAfter !== null ? cpuAfter - cpuBefore : undefined;
-  return { ...base, load: result, originHits, ...(workerCpuMs !== undefined ? { workerCpuMs } : {}), ...(precheck ? { precheck } : {}) };
+  return {
+    ...base,
+    load: result,
+    originHits,
+    ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
+    ...(precheck ? { precheck } : {}),
+  };
 }
-
 
 function describe(m: Measurement, def: WorkerDef): string {
   if (m.burst) {
@@ -304,7 +416,9 @@ function describe(m: Measurement, def: WorkerDef): string {
     return `admitted ${b.admitted}, 429 ${b.refused}, other ${b.other}, errors ${b.errors}${def.headers && b.admittedWithoutHeaders ? `, admitted without RateLimit headers ${b.admittedWithoutHeaders}` : ""} (${fmtInt(b.ms)} ms)`;
   }
   const l = m.load!;
-  const codes = Object.entries(l.statuses).map(([c, n]) => `${c}:${n}`).join(" ");
+  const codes = Object.entries(l.statuses)
+    .map(([c, n]) => `${c}:${n}`)
+    .join(" ");
   const cpu = m.workerCpuMs !== undefined && l.responses ? `  cpu ${fmtMs(m.workerCpuMs / l.responses)} ms/resp` : "";
   return `${fmtInt(l.rps)} rps  p50 ${fmtMs(l.p50)} ms  p99 ${fmtMs(l.p99)} ms${cpu}  [${codes}${l.errors + l.timeouts ? ` errors:${l.errors + l.timeouts}` : ""}]`;
 }
@@ -334,7 +448,10 @@ async function main(): Promise<void> {
 
   const save = (why: string) => {
     const finishedAt = new Date();
-    machineInfo["load average at end"] = os.loadavg().map((x) => x.toFixed(2)).join(" ");
+    machineInfo["load average at end"] = os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
     machineInfo["CPU pressure at end (/proc/pressure/cpu)"] = cpuPressure();
     const summary = summarize(measurements, defs, opts.scenarios, opts.burstLimit);
     // A Worker that answered anything but 2xx/429, or whose requests failed: keep what its wrangler dev logged.
@@ -343,7 +460,8 @@ async function main(): Promise<void> {
       const odd: string[] = [];
       for (const m of measurements.filter((x) => x.worker === def.id)) {
         const statuses = m.load ? m.load.statuses : m.burst ? m.burst.otherStatuses : {};
-        for (const [code, n] of Object.entries(statuses)) if (!/^2\d\d$/.test(code) && code !== "429") odd.push(`${n}× ${code} (${m.scenario}, round ${m.round})`);
+        for (const [code, n] of Object.entries(statuses))
+          if (!/^2\d\d$/.test(code) && code !== "429") odd.push(`${n}× ${code} (${m.scenario}, round ${m.round})`);
         const errors = m.load ? m.load.errors + m.load.timeouts : (m.burst?.errors ?? 0);
         if (errors) odd.push(`${errors} failed requests (${m.scenario}, round ${m.round})`);
       }
@@ -357,11 +475,15 @@ async function main(): Promise<void> {
       logs[def.id] = lines.slice(-60).join("\n");
       keepTempForLogs = true;
       const first = lines.find((l) => /error|exception|fail/i.test(l));
-      const sample = measurements.filter((x) => x.worker === def.id).flatMap((x) => x.load?.unexpected ?? x.burst?.unexpected ?? [])[0];
+      const sample = measurements
+        .filter((x) => x.worker === def.id)
+        .flatMap((x) => x.load?.unexpected ?? x.burst?.unexpected ?? [])[0];
       const note =
         `${def.id} answered unexpectedly: ${odd.join("; ")}.` +
         (sample ? ` A sample: \`${sample.replace(/\s+/g, " ").slice(0, 300)}\`.` : "") +
-        (first ? ` First error its wrangler dev logged: \`${first.slice(0, 300)}\`` : " Its wrangler dev logged no error.") +
+        (first
+          ? ` First error its wrangler dev logged: \`${first.slice(0, 300)}\``
+          : " Its wrangler dev logged no error.") +
         " (log tail in the JSON, `logs`)";
       if (!notes.includes(note)) notes.push(note);
     }
@@ -376,11 +498,24 @@ async function main(): Promise<void> {
       notes,
     };
     const md = markdown(summary, defs, opts.scenarios, meta);
-    const json = JSON.stringify({ meta, workers: defs.map(({ id, label, config, limiter, multi }) => ({ id, label, config, limiter, multi })), summary, measurements, logs }, null, 2);
+    const json = JSON.stringify(
+      {
+        meta,
+        workers: defs.map(({ id, label, config, limiter, multi }) => ({ id, label, config, limiter, multi })),
+        summary,
+        measurements,
+        logs,
+      },
+      null,
+      2,
+    );
     process.stdout.write(`\n${md}\n`);
     if (!opts.save) return;
     mkdirSync(RESULTS_DIR, { recursive: true });
-    const stamp = startedAt.toISOString().replace(/[:]/g, "-").replace(/\.\d+Z$/, "Z");
+    const stamp = startedAt
+      .toISOString()
+      .replace(/[:]/g, "-")
+      .replace(/\.\d+Z$/, "Z");
     const names = opts.quick ? ["quick-latest"] : ["latest", stamp];
     for (const name of names) {
       writeFileSync(path.join(RESULTS_DIR, `${name}.json`), `${json}\n`);
@@ -392,7 +527,8 @@ async function main(): Promise<void> {
   const cleanup = async () => {
     await killAll();
     await origin?.close().catch(() => {});
-    if (opts.keepTemp || keepTempForLogs) log(`bench: kept ${tmp} (wrangler logs and state${keepTempForLogs ? "; a Worker answered unexpectedly" : ""})`);
+    if (opts.keepTemp || keepTempForLogs)
+      log(`bench: kept ${tmp} (wrangler logs and state${keepTempForLogs ? "; a Worker answered unexpectedly" : ""})`);
     else rmSync(tmp, { recursive: true, force: true });
   };
 
@@ -413,13 +549,20 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void abort("SIGTERM", 143));
   process.on("SIGHUP", () => void abort("SIGHUP", 129));
   process.on("exit", () => killAllSync());
-  const watchdog = setTimeout(() => void abort(`took longer than ${opts.timeout} s (BENCH_TIMEOUT)`, 1), opts.timeout * 1000);
+  const watchdog = setTimeout(
+    () => void abort(`took longer than ${opts.timeout} s (BENCH_TIMEOUT)`, 1),
+    opts.timeout * 1000,
+  );
 
   try {
-    log(`bench: ${defs.map((d) => d.id).join(", ")} × ${opts.scenarios.join(", ")}; ${opts.rounds} round(s) of ${opts.duration} s, ${opts.connections} connections, ${opts.keys} keys; temp ${tmp}`);
+    log(
+      `bench: ${defs.map((d) => d.id).join(", ")} × ${opts.scenarios.join(", ")}; ${opts.rounds} round(s) of ${opts.duration} s, ${opts.connections} connections, ${opts.keys} keys; temp ${tmp}`,
+    );
     dependenciesAtStart = dependenciesFingerprint();
     const sluiceDir = opts.liveSources ? ROOT : snapshotSluice(tmp);
-    machineInfo["sluice built from"] = opts.liveSources ? "the working tree, live (--live-sources)" : "a snapshot of the working tree taken at the start of the run";
+    machineInfo["sluice built from"] = opts.liveSources
+      ? "the working tree, live (--live-sources)"
+      : "a snapshot of the working tree taken at the start of the run";
     origin = await startOrigin();
     log(`bench: origin on 127.0.0.1:${origin.port}`);
 
@@ -450,10 +593,25 @@ async function main(): Promise<void> {
       if (opts.scenarios.includes("multi") && w.def.multi) warm.push("/multi");
       for (const p of warm) {
         keyCursor = 0;
-        await load({ baseUrl: w.baseUrl, path: p, connections: opts.connections, amount: opts.keys, key: manyKeys(opts.keys) });
+        await load({
+          baseUrl: w.baseUrl,
+          path: p,
+          connections: opts.connections,
+          amount: opts.keys,
+          key: manyKeys(opts.keys),
+        });
       }
-      if (opts.scenarios.includes("hot")) await load({ baseUrl: w.baseUrl, path: "/hot", connections: opts.connections, amount: 100, key: `hot-${runTag}` });
-      log(`bench: warmed ${w.def.id} (${warm.length ? `${opts.keys} keys on ${warm.join(", ")}` : "hot key"}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      if (opts.scenarios.includes("hot"))
+        await load({
+          baseUrl: w.baseUrl,
+          path: "/hot",
+          connections: opts.connections,
+          amount: 100,
+          key: `hot-${runTag}`,
+        });
+      log(
+        `bench: warmed ${w.def.id} (${warm.length ? `${opts.keys} keys on ${warm.join(", ")}` : "hot key"}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     }
 
     for (let round = 1; round <= opts.rounds; round++) {
@@ -469,17 +627,26 @@ async function main(): Promise<void> {
       }
     }
 
-    for (const w of running) if (w.hasExited()) notes.push(`${w.def.id}: wrangler dev exited during the run; see its log.`);
+    for (const w of running)
+      if (w.hasExited()) notes.push(`${w.def.id}: wrangler dev exited during the run; see its log.`);
     if (dependenciesFingerprint() !== dependenciesAtStart) {
-      notes.push("node_modules (the root's or bench/'s) was reinstalled during the run: wrangler dev rebuilds and reloads a Worker whose bundled dependencies change, so some figures may include a reload.");
-      log("bench: note: node_modules was reinstalled during the run (wrangler dev reloads on a change of a bundled dependency)");
+      notes.push(
+        "node_modules (the root's or bench/'s) was reinstalled during the run: wrangler dev rebuilds and reloads a Worker whose bundled dependencies change, so some figures may include a reload.",
+      );
+      log(
+        "bench: note: node_modules was reinstalled during the run (wrangler dev reloads on a change of a bundled dependency)",
+      );
     }
     if (sourcesFingerprint() !== sourcesAtStart) {
       if (opts.liveSources) {
-        notes.push("sluice's sources (src/, migrations/, wrangler.toml) changed during the run: wrangler dev rebuilt sluice at some point (--live-sources), and its figures may mix two builds.");
+        notes.push(
+          "sluice's sources (src/, migrations/, wrangler.toml) changed during the run: wrangler dev rebuilt sluice at some point (--live-sources), and its figures may mix two builds.",
+        );
         log("bench: note: sluice's sources changed during the run, and wrangler dev rebuilt it (--live-sources)");
       } else {
-        notes.push("sluice's sources in the working tree changed during the run; the run measured the snapshot taken at its start.");
+        notes.push(
+          "sluice's sources in the working tree changed during the run; the run measured the snapshot taken at its start.",
+        );
       }
     }
     notes.push(

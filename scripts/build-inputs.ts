@@ -12,7 +12,13 @@ export const PROJECT_ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const BUILD_STAMP = join(PROJECT_ROOT, "node_modules", ".cache", "sluice", "build-stamp");
 
 const INPUT_DIRS = ["src", "migrations"];
-const INPUT_FILES = ["tsconfig.json", "tsconfig.build.json", "scripts/build.ts", "scripts/build-inputs.ts", "package.json"];
+const INPUT_FILES = [
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "scripts/build.ts",
+  "scripts/build-inputs.ts",
+  "package.json",
+];
 
 export async function buildInputsHash(): Promise<string> {
   const files = [...INPUT_FILES.map((f) => join(PROJECT_ROOT, f))];

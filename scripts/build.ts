@@ -27,7 +27,11 @@ export async function build(): Promise<void> {
   try {
     const hash = await buildInputsHash();
     const tsc = join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc");
-    const run = spawnSync(process.execPath, [tsc, "-p", join(PROJECT_ROOT, "tsconfig.build.json"), "--outDir", staging], { cwd: PROJECT_ROOT, stdio: "inherit" });
+    const run = spawnSync(
+      process.execPath,
+      [tsc, "-p", join(PROJECT_ROOT, "tsconfig.build.json"), "--outDir", staging],
+      { cwd: PROJECT_ROOT, stdio: "inherit" },
+    );
     if (run.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${run.status ?? run.signal})`);
 
     const migrations = join(PROJECT_ROOT, "migrations");
@@ -35,7 +39,8 @@ export async function build(): Promise<void> {
       if (name.endsWith(".sql")) await cp(join(migrations, name), join(staging, "migrations", name));
     }
     for (const file of await listFiles(staging)) {
-      if (file.endsWith(".js") || file.endsWith(".d.ts")) await writeFile(file, withExplicitFiles(await readFile(file, "utf8"), file));
+      if (file.endsWith(".js") || file.endsWith(".d.ts"))
+        await writeFile(file, withExplicitFiles(await readFile(file, "utf8"), file));
     }
     await rm(DIST, { recursive: true, force: true });
     await rename(staging, DIST);
@@ -49,7 +54,8 @@ export async function build(): Promise<void> {
 /** `from "./x"` / `import("./x")` / `import "./x"` (or `"."`, which tsc writes for a folder's index) with a relative specifier that names no file gets one. */
 export function withExplicitFiles(source: string, file: string): string {
   const resolve = (specifier: string): string => {
-    const relativeSpecifier = specifier === "." || specifier === ".." || specifier.startsWith("./") || specifier.startsWith("../");
+    const relativeSpecifier =
+      specifier === "." || specifier === ".." || specifier.startsWith("./") || specifier.startsWith("../");
     if (!relativeSpecifier) return specifier;
     if (/\.(js|mjs|cjs|json|sql)$/.test(specifier)) return specifier;
     const base = join(dirname(file), specifier);
@@ -58,8 +64,14 @@ export function withExplicitFiles(source: string, file: string): string {
     throw new Error(`${relative(PROJECT_ROOT, file)}: cannot resolve the import "${specifier}"`);
   };
   return source
-    .replace(/(\bfrom\s*|\bimport\s*)(["'])([^"']+)\2/g, (_m, lead: string, q: string, spec: string) => `${lead}${q}${resolve(spec)}${q}`)
-    .replace(/(\bimport\(\s*)(["'])([^"']+)\2(\s*\))/g, (_m, lead: string, q: string, spec: string, tail: string) => `${lead}${q}${resolve(spec)}${q}${tail}`);
+    .replace(
+      /(\bfrom\s*|\bimport\s*)(["'])([^"']+)\2/g,
+      (_m, lead: string, q: string, spec: string) => `${lead}${q}${resolve(spec)}${q}`,
+    )
+    .replace(
+      /(\bimport\(\s*)(["'])([^"']+)\2(\s*\))/g,
+      (_m, lead: string, q: string, spec: string, tail: string) => `${lead}${q}${resolve(spec)}${q}${tail}`,
+    );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -68,4 +80,3 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(1);
   });
 }
-

@@ -3,7 +3,11 @@
  * `wrangler tail` and Logpush output can be filtered without parsing prose.
  * @module
  */
-export function logEvent(event: string, fields: Record<string, unknown> = {}, level: "info" | "warn" | "error" = "info"): void {
+export function logEvent(
+  event: string,
+  fields: Record<string, unknown> = {},
+  level: "info" | "warn" | "error" = "info",
+): void {
   const line = JSON.stringify({ event, ...fields });
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);

@@ -43,7 +43,9 @@ app.all("*", async (c) => {
 
 app.onError((e) => {
   logEvent("worker.error", { message: e.message }, "error");
-  return jsonError(500, "Internal Server Error", "The rate limiter failed on this request.", { code: "INTERNAL_ERROR" });
+  return jsonError(500, "Internal Server Error", "The rate limiter failed on this request.", {
+    code: "INTERNAL_ERROR",
+  });
 });
 
 export default app;

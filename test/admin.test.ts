@@ -12,22 +12,39 @@ import { call, callMany, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from
 
 const PREFIX = "/__ratelimit";
 
-function admin(path: string, init: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string>; ip?: string } = {}): Promise<Response> {
+function admin(
+  path: string,
+  init: { method?: string; body?: unknown; token?: string | null; headers?: Record<string, string>; ip?: string } = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   const token = init.token === undefined ? env.ADMIN_TOKEN : init.token;
   if (token !== null) headers.set("authorization", `Bearer ${token}`);
-  const body = init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
-  return call(`${PREFIX}${path}`, { method: init.method ?? "GET", headers: Object.fromEntries(headers), body, ip: init.ip ?? uniqueIp() });
+  const body =
+    init.body === undefined ? undefined : typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+  return call(`${PREFIX}${path}`, {
+    method: init.method ?? "GET",
+    headers: Object.fromEntries(headers),
+    body,
+    ip: init.ip ?? uniqueIp(),
+  });
 }
 
 async function fetchWith(bindings: Partial<Cloudflare.Env>, request: Request): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch!(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...bindings }, ctx);
+  const res = await worker.fetch!(
+    request as Request<unknown, IncomingRequestCfProperties>,
+    { ...env, ...bindings },
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return res;
 }
 
-const policy = (limit: number, id = "api"): PolicyInput => ({ version: 1, headers: ["legacy"], rules: [{ id, key: "ip", limits: [{ limit, window: "15m" }] }] });
+const policy = (limit: number, id = "api"): PolicyInput => ({
+  version: 1,
+  headers: ["legacy"],
+  rules: [{ id, key: "ip", limits: [{ limit, window: "15m" }] }],
+});
 
 beforeEach(useBuiltinPolicy);
 afterEach(() => {
@@ -37,7 +54,10 @@ afterEach(() => {
 
 describe("authentication", () => {
   it("answers 404 everywhere when no ADMIN_TOKEN is configured", async () => {
-    const res = await fetchWith({ ADMIN_TOKEN: undefined }, new Request(`http://api.example.com${PREFIX}/policy`, { headers: { authorization: "Bearer anything" } }));
+    const res = await fetchWith(
+      { ADMIN_TOKEN: undefined },
+      new Request(`http://api.example.com${PREFIX}/policy`, { headers: { authorization: "Bearer anything" } }),
+    );
     expect(res.status).toBe(404);
   });
 
@@ -54,7 +74,12 @@ describe("authentication", () => {
     for (const headers of attempts) {
       const put = await admin("/policy", { method: "PUT", token: null, headers, body: policy(1) });
       expect(put.status, JSON.stringify(headers)).toBe(401);
-      const tenants = await admin("/tenants", { method: "PUT", token: null, headers, body: { apiKey: "k", id: "x", tier: "pro" } });
+      const tenants = await admin("/tenants", {
+        method: "PUT",
+        token: null,
+        headers,
+        body: { apiKey: "k", id: "x", tier: "pro" },
+      });
       expect(tenants.status).toBe(401);
     }
     expect(await env.POLICIES.get("policy")).toBeNull();
@@ -100,9 +125,16 @@ describe("policy", () => {
     const { version } = (await put.json()) as { version: number };
     expect(version).toBeGreaterThanOrEqual(1);
     expect(JSON.parse((await env.POLICIES.get("policy"))!)).toEqual(policy(4));
-    const res = await fetchWith({ POLICY_TTL_SECONDS: "3600" }, new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }));
+    const res = await fetchWith(
+      { POLICY_TTL_SECONDS: "3600" },
+      new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }),
+    );
     expect(res.headers.get("RateLimit-Limit")).toBe("4");
-    const history = JSON.parse((await env.POLICIES.get(`policy:history:${version}`))!) as { text: string; actor: string; at: string };
+    const history = JSON.parse((await env.POLICIES.get(`policy:history:${version}`))!) as {
+      text: string;
+      actor: string;
+      at: string;
+    };
     expect(JSON.parse(history.text)).toEqual(policy(4));
     expect(history.actor).toBe("admin-api");
     expect(Date.parse(history.at)).toBeGreaterThan(Date.now() - 60_000);
@@ -114,7 +146,11 @@ describe("policy", () => {
     const res = await admin("/policy", { method: "PUT", body: bad });
     expect(res.status).toBe(400);
     const { errors } = (await res.json()) as { errors: Array<{ path: string; message: string }> };
-    expect(errors.map((e) => e.path).sort()).toEqual(["rules[0].id", "rules[0].limits[0].limit", "rules[0].limits[0].window"]);
+    expect(errors.map((e) => e.path).sort()).toEqual([
+      "rules[0].id",
+      "rules[0].limits[0].limit",
+      "rules[0].limits[0].window",
+    ]);
     expect(errors.every((e) => e.message.length > 0)).toBe(true);
     expect(JSON.parse((await env.POLICIES.get("policy"))!)).toEqual(policy(6));
     const req = await call("/x", { ip: uniqueIp() });
@@ -143,7 +179,8 @@ describe("policy", () => {
   });
 
   it("keeps every published document and rolls back to an earlier version", async () => {
-    const v1 = ((await (await admin("/policy", { method: "PUT", body: policy(11) })).json()) as { version: number }).version;
+    const v1 = ((await (await admin("/policy", { method: "PUT", body: policy(11) })).json()) as { version: number })
+      .version;
     await admin("/policy", { method: "PUT", body: policy(12) });
     const list = (await (await admin("/policy/history")).json()) as { versions: Array<{ version: number }> };
     expect(list.versions.map((v) => v.version)).toContain(v1);
@@ -200,7 +237,10 @@ describe("policy loading from KV", () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const failing = { get: () => Promise.reject(new Error("KV is down")) } as unknown as KVNamespace;
     for (let i = 0; i < 3; i++) {
-      const res = await fetchWith({ POLICIES: failing, POLICY_TTL_SECONDS: "0" }, new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }));
+      const res = await fetchWith(
+        { POLICIES: failing, POLICY_TTL_SECONDS: "0" },
+        new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }),
+      );
       expect(res.status).toBe(200);
       expect(res.headers.get("RateLimit-Limit")).toBe("23");
     }
@@ -210,7 +250,11 @@ describe("policy loading from KV", () => {
 
 describe("tenants", () => {
   it("stores only the hash of the API key, and the tenant's tier applies at once", async () => {
-    await usePolicy({ version: 1, headers: ["legacy"], rules: [{ id: "t", limits: [{ limit: { starter: 2, pro: 5 }, window: "15m" }] }] });
+    await usePolicy({
+      version: 1,
+      headers: ["legacy"],
+      rules: [{ id: "t", limits: [{ limit: { starter: 2, pro: 5 }, window: "15m" }] }],
+    });
     const apiKey = `sk_live_${uniqueTag()}`;
     const put = await admin("/tenants", { method: "PUT", body: { apiKey, id: "acme", tier: "pro", sandbox: false } });
     expect(put.status).toBe(200);
@@ -236,12 +280,26 @@ describe("tenants", () => {
 
 describe("counters", () => {
   it("GET /keys shows a counter's state and DELETE /keys resets it", async () => {
-    await usePolicy({ version: 1, rules: [{ id: "api", key: "ip", limits: [{ limit: 3, window: "15m" }, { limit: 10, window: "1d" }] }] });
+    await usePolicy({
+      version: 1,
+      rules: [
+        {
+          id: "api",
+          key: "ip",
+          limits: [
+            { limit: 3, window: "15m" },
+            { limit: 10, window: "1d" },
+          ],
+        },
+      ],
+    });
     const ip = uniqueIp();
     expect(await callMany(4, "/x", { ip })).toEqual([200, 200, 200, 429]);
     const shown = await admin(`/keys?rule=api&key=${ip}`);
     expect(shown.status).toBe(200);
-    const state = (await shown.json()) as { limits: Array<{ name: string; limit: number; remaining: number; reset: number }> };
+    const state = (await shown.json()) as {
+      limits: Array<{ name: string; limit: number; remaining: number; reset: number }>;
+    };
     expect(state.limits.map(({ name, limit, remaining }) => ({ name, limit, remaining }))).toEqual([
       { name: "api-15m", limit: 3, remaining: 0 },
       { name: "api-1d", limit: 10, remaining: 7 },
@@ -255,10 +313,20 @@ describe("counters", () => {
   });
 
   it("GET /keys takes the plain value of a body key, not its hash", async () => {
-    await usePolicy({ version: 1, rules: [{ id: "forgot", key: "body:email", limits: [{ limit: 10, window: "15m" }] }] });
+    await usePolicy({
+      version: 1,
+      rules: [{ id: "forgot", key: "body:email", limits: [{ limit: 10, window: "15m" }] }],
+    });
     const email = `${uniqueTag()}@example.com`;
-    await callMany(2, "/f", { ip: uniqueIp(), method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email }) });
-    const state = (await (await admin(`/keys?rule=forgot&key=${encodeURIComponent(email)}`)).json()) as { limits: Array<{ remaining: number }> };
+    await callMany(2, "/f", {
+      ip: uniqueIp(),
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email }),
+    });
+    const state = (await (await admin(`/keys?rule=forgot&key=${encodeURIComponent(email)}`)).json()) as {
+      limits: Array<{ remaining: number }>;
+    };
     expect(state.limits[0]!.remaining).toBe(8);
   });
 });
@@ -268,7 +336,9 @@ describe("stats and logs", () => {
     await usePolicy(policy(1, `stats-${Math.floor(Math.random() * 1e6)}`));
     const id = (JSON.parse((await env.POLICIES.get("policy"))!) as PolicyInput).rules[0]!.id;
     await callMany(3, "/x", { ip: uniqueIp() });
-    const stats = (await (await admin("/stats")).json()) as { minutes: Array<{ rules: Record<string, { admitted: number; refused: number }> }> };
+    const stats = (await (await admin("/stats")).json()) as {
+      minutes: Array<{ rules: Record<string, { admitted: number; refused: number }> }>;
+    };
     const counts = stats.minutes.map((m) => m.rules[id]).filter(Boolean);
     expect(counts.reduce((n, c) => n + c!.admitted, 0)).toBe(1);
     expect(counts.reduce((n, c) => n + c!.refused, 0)).toBe(2);
@@ -280,14 +350,20 @@ describe("stats and logs", () => {
     const dataset = { writeDataPoint: (p: AnalyticsEngineDataPoint) => points.push(p) } as AnalyticsEngineDataset;
     const ip = uniqueIp();
     for (let i = 0; i < 2; i++) {
-      const res = await fetchWith({ ANALYTICS: dataset }, new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": ip } }));
+      const res = await fetchWith(
+        { ANALYTICS: dataset },
+        new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": ip } }),
+      );
       await res.arrayBuffer();
     }
     expect(points).toEqual([
       { blobs: ["analytics", "admitted"], doubles: [1], indexes: ["analytics"] },
       { blobs: ["analytics", "refused"], doubles: [1], indexes: ["analytics"] },
     ]);
-    const without = await fetchWith({ ANALYTICS: undefined }, new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }));
+    const without = await fetchWith(
+      { ANALYTICS: undefined },
+      new Request("http://api.example.com/x", { headers: { "cf-connecting-ip": uniqueIp() } }),
+    );
     expect(without.status).toBe(200);
   });
 

@@ -17,7 +17,10 @@ describe("fixedPolicy()", () => {
   it("throws every fault of an invalid document at once", () => {
     let error: unknown;
     try {
-      fixedPolicy({ version: 1, rules: [{ id: "x", key: "ip", limits: [{ limit: 10, window: "10 minutes" }], extra: true }] });
+      fixedPolicy({
+        version: 1,
+        rules: [{ id: "x", key: "ip", limits: [{ limit: 10, window: "10 minutes" }], extra: true }],
+      });
     } catch (e) {
       error = e;
     }

@@ -140,7 +140,12 @@ describe("refusals", () => {
     expect(res.status).toBe(418);
     expect(res.headers.get("x-origin")).toBe("loopback");
     expect(await res.json()).toEqual({ status: 418 });
-    const echo = await call("/echo?a=1&b=two", { ip: uniqueIp(), method: "POST", body: "hello", headers: { "content-type": "text/plain" } });
+    const echo = await call("/echo?a=1&b=two", {
+      ip: uniqueIp(),
+      method: "POST",
+      body: "hello",
+      headers: { "content-type": "text/plain" },
+    });
     expect(echo.headers.get("set-cookie")).toBe("origin=1");
     const seen = (await echo.json()) as { method: string; path: string; query: Record<string, string>; body: string };
     expect(seen).toMatchObject({ method: "POST", path: "/echo", query: { a: "1", b: "two" }, body: "hello" });
@@ -219,7 +224,9 @@ describe("tiers and the sandbox", () => {
 
     const ctx = createExecutionContext();
     const whole = await worker.fetch!(
-      new Request("http://api.example.com/api/v1/transfers", { headers: { "cf-connecting-ip": uniqueIp() } }) as Request<unknown, IncomingRequestCfProperties>,
+      new Request("http://api.example.com/api/v1/transfers", {
+        headers: { "cf-connecting-ip": uniqueIp() },
+      }) as Request<unknown, IncomingRequestCfProperties>,
       { ...env, SANDBOX: "true" },
       ctx,
     );
@@ -282,7 +289,12 @@ describe("rule order and matching", () => {
     await usePolicy({
       version: 1,
       rules: [
-        { id: "transfers", match: { paths: ["/api/v1/transfers"] }, key: "ip", limits: [{ limit: spellings.length, window: "15m" }] },
+        {
+          id: "transfers",
+          match: { paths: ["/api/v1/transfers"] },
+          key: "ip",
+          limits: [{ limit: spellings.length, window: "15m" }],
+        },
         { id: "rest", match: { paths: ["/*"] }, key: "ip", limits: [{ limit: 1000, window: "15m" }] },
       ],
     });
@@ -307,7 +319,9 @@ describe("strong consistency", () => {
     await usePolicy({ version: 1, rules: [{ id: "burst", key: "ip", limits: [{ limit: 50, window: "15m" }] }] });
     const ip = uniqueIp();
     const tag = uniqueTag();
-    const responses = await Promise.all(Array.from({ length: 200 }, () => call("/burst", { ip, headers: { "x-test-tag": tag } })));
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, () => call("/burst", { ip, headers: { "x-test-tag": tag } })),
+    );
     const statuses = await Promise.all(responses.map(async (r) => (await r.arrayBuffer(), r.status)));
     expect(statuses.filter((s) => s === 200)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(150);
@@ -332,7 +346,11 @@ describe("a bad policy in KV", () => {
   const bad: Array<[string, string, string]> = [
     ["invalid JSON", "{ not json", ""],
     ["an unknown field", JSON.stringify({ ...good, colour: "blue" }), "colour"],
-    ["a wrong type", JSON.stringify({ ...good, rules: [{ id: "good", key: "ip", limits: [{ limit: "7", window: "1m" }] }] }), "rules[0].limits[0].limit"],
+    [
+      "a wrong type",
+      JSON.stringify({ ...good, rules: [{ id: "good", key: "ip", limits: [{ limit: "7", window: "1m" }] }] }),
+      "rules[0].limits[0].limit",
+    ],
   ];
 
   for (const [what, text, path] of bad) {

@@ -28,7 +28,11 @@ async function eventually(probe: () => Promise<boolean>): Promise<boolean> {
 }
 
 describe("concurrency", () => {
-  const policy: PolicyInput = { version: 1, headers: ["legacy", "ietf"], rules: [{ id: "conc", key: "ip", limits: [{ concurrency: 2 }] }] };
+  const policy: PolicyInput = {
+    version: 1,
+    headers: ["legacy", "ietf"],
+    rules: [{ id: "conc", key: "ip", limits: [{ concurrency: 2 }] }],
+  };
 
   it("admits exactly N in flight, and gives a slot back when the body has been sent", async () => {
     await usePolicy(policy);
@@ -88,7 +92,9 @@ describe("concurrency", () => {
     // expiry 60 s into the past, as if that time had passed, and restart the object.
     const stub = env.LIMITER.getByName(`ip:${ip}`);
     await runInDurableObject(stub, (_instance, state) => {
-      const row = state.storage.sql.exec<{ state: string }>("SELECT state FROM counters WHERE name = 'lost-conc'").one();
+      const row = state.storage.sql
+        .exec<{ state: string }>("SELECT state FROM counters WHERE name = 'lost-conc'")
+        .one();
       const s = JSON.parse(row.state) as { leases: Array<{ id: string; expiresAt: number }> };
       expect(s.leases).toHaveLength(1);
       s.leases[0]!.expiresAt = Date.now() - 1;
@@ -106,7 +112,15 @@ describe("concurrency", () => {
 describe("failures-only counting", () => {
   const login = (limit: number): PolicyInput => ({
     version: 1,
-    rules: [{ id: "login", match: { paths: ["/status/*"] }, key: "ip", count: "failures", limits: [{ limit, window: "15m" }] }],
+    rules: [
+      {
+        id: "login",
+        match: { paths: ["/status/*"] },
+        key: "ip",
+        count: "failures",
+        limits: [{ limit, window: "15m" }],
+      },
+    ],
   });
 
   it("never uses the limit up with successes, and refuses the failure after the limit", async () => {
@@ -133,7 +147,9 @@ describe("failures-only counting", () => {
     await usePolicy(login(50));
     const ip = uniqueIp();
     const tag = uniqueTag();
-    const statuses = await statusesOf(await Promise.all(Array.from({ length: 100 }, () => call("/status/401", { ip, headers: { "x-test-tag": tag } }))));
+    const statuses = await statusesOf(
+      await Promise.all(Array.from({ length: 100 }, () => call("/status/401", { ip, headers: { "x-test-tag": tag } }))),
+    );
     expect(statuses.filter((s) => s === 401)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(50);
     expect(await originCount(tag)).toBe(50);
@@ -162,7 +178,11 @@ describe("token bucket", () => {
   it("admits a burst, then refills at the rate", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(new Date("2030-01-01T00:00:00.000Z"));
-    await usePolicy({ version: 1, headers: ["legacy", "ietf"], rules: [{ id: "bucket", key: "ip", limits: [{ limit: 20, window: "1s", algorithm: "token-bucket", burst: 40 }] }] });
+    await usePolicy({
+      version: 1,
+      headers: ["legacy", "ietf"],
+      rules: [{ id: "bucket", key: "ip", limits: [{ limit: 20, window: "1s", algorithm: "token-bucket", burst: 40 }] }],
+    });
     const ip = uniqueIp();
     const statuses = await statusesOf(await Promise.all(Array.from({ length: 41 }, () => call("/b", { ip }))));
     expect(statuses.filter((s) => s === 200)).toHaveLength(40);
@@ -201,9 +221,20 @@ describe("day windows", () => {
 describe("keys from the request", () => {
   const forgot: PolicyInput = {
     version: 1,
-    rules: [{ id: "forgot", match: { methods: ["POST"], paths: ["/forgot"] }, key: "body:email", limits: [{ limit: 2, window: "15m" }] }],
+    rules: [
+      {
+        id: "forgot",
+        match: { methods: ["POST"], paths: ["/forgot"] },
+        key: "body:email",
+        limits: [{ limit: 2, window: "15m" }],
+      },
+    ],
   };
-  const json = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const json = (body: unknown) => ({
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 
   it("counts per email address across IPs, whatever its case, and leaves the body intact for the origin", async () => {
     await usePolicy(forgot);
@@ -219,7 +250,11 @@ describe("keys from the request", () => {
   it("reads a form body too", async () => {
     await usePolicy(forgot);
     const email = `${uniqueTag("form")}@example.com`;
-    const form = { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ email }).toString() };
+    const form = {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ email }).toString(),
+    };
     expect(await callMany(3, "/forgot", { ip: uniqueIp(), ...form })).toEqual([200, 200, 429]);
   });
 
@@ -227,15 +262,30 @@ describe("keys from the request", () => {
     await usePolicy(forgot);
     const ip = uniqueIp();
     const big = JSON.stringify({ email: "big@example.com", pad: "x".repeat(20 * 1024) });
-    const r1 = await call("/forgot", { ip, method: "POST", headers: { "content-type": "application/json" }, body: "not json at all" });
+    const r1 = await call("/forgot", {
+      ip,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "not json at all",
+    });
     expect(((await r1.json()) as { body: string }).body).toBe("not json at all");
     const r2 = await call("/forgot", { ip, ...json({ name: "no email here" }) });
     await r2.arrayBuffer();
     expect(r2.headers.get("RateLimit-Remaining")).toBe("0");
-    const r3 = await call("/forgot", { ip, method: "POST", headers: { "content-type": "application/json" }, body: big });
+    const r3 = await call("/forgot", {
+      ip,
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
     expect(r3.status).toBe(429);
     await r3.arrayBuffer();
-    const other = await call("/forgot", { ip: uniqueIp(), method: "POST", headers: { "content-type": "application/json" }, body: big });
+    const other = await call("/forgot", {
+      ip: uniqueIp(),
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
     expect(other.status).toBe(200);
     expect(((await other.json()) as { body: string }).body.length).toBe(big.length);
   });
@@ -254,7 +304,12 @@ describe("keys from the request", () => {
         },
       });
     for (const expected of [200, 200, 429]) {
-      const res = await call("/forgot", { ip: uniqueIp(), method: "POST", headers: { "content-type": "application/json" }, body: chunked() });
+      const res = await call("/forgot", {
+        ip: uniqueIp(),
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: chunked(),
+      });
       expect(res.status).toBe(expected);
       if (expected === 200) expect(((await res.json()) as { body: string }).body).toBe(text);
       else await res.arrayBuffer();
@@ -285,7 +340,10 @@ describe("keys from the request", () => {
 
 describe("cost, continue, bypass, block, shadow", () => {
   it("charges a rule's cost per request", async () => {
-    await usePolicy({ version: 1, rules: [{ id: "costly", key: "ip", cost: 2, limits: [{ limit: 5, window: "15m" }] }] });
+    await usePolicy({
+      version: 1,
+      rules: [{ id: "costly", key: "ip", cost: 2, limits: [{ limit: 5, window: "15m" }] }],
+    });
     const ip = uniqueIp();
     expect(await callMany(3, "/c", { ip })).toEqual([200, 200, 429]);
   });
@@ -349,7 +407,10 @@ describe("cost, continue, bypass, block, shadow", () => {
   });
 
   it("in shadow mode counts and sends headers, never refuses, and logs each would-be refusal as one JSON line", async () => {
-    await usePolicy({ version: 1, rules: [{ id: "trial", key: "ip", mode: "shadow", limits: [{ limit: 2, window: "15m" }] }] });
+    await usePolicy({
+      version: 1,
+      rules: [{ id: "trial", key: "ip", mode: "shadow", limits: [{ limit: 2, window: "15m" }] }],
+    });
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
     const ip = uniqueIp();
     expect(await callMany(2, "/s", { ip })).toEqual([200, 200]);
@@ -360,14 +421,27 @@ describe("cost, continue, bypass, block, shadow", () => {
     expect(third.headers.get("RateLimit-Remaining")).toBe("0");
     const lines = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes("shadow_refused"));
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ event: "request.shadow_refused", rule: "trial", policy: "trial-15m", limit: 2 });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      event: "request.shadow_refused",
+      rule: "trial",
+      policy: "trial-15m",
+      limit: 2,
+    });
   });
 });
 
 describe("page size", () => {
   const policy = (mode: "clamp" | "reject"): PolicyInput => ({
     version: 1,
-    rules: [{ id: "units", match: { methods: ["GET"], paths: ["/units"] }, key: "ip", pageSize: { param: "size", default: 20, max: 1000, mode }, limits: [{ limit: 100, window: "1m" }] }],
+    rules: [
+      {
+        id: "units",
+        match: { methods: ["GET"], paths: ["/units"] },
+        key: "ip",
+        pageSize: { param: "size", default: 20, max: 1000, mode },
+        limits: [{ limit: 100, window: "1m" }],
+      },
+    ],
   });
   const seenQuery = async (res: Response) => ((await res.json()) as { query: Record<string, string> }).query;
 
@@ -397,11 +471,16 @@ describe("WebSocket upgrades on a limited rule", () => {
     const { createLimiter } = await import("../src/core/limit");
     const { validatePolicy } = await import("../src/config/validate");
     const { createExecutionContext, waitOnExecutionContext } = await import("cloudflare:test");
-    const checked = validatePolicy({ version: 1, headers: ["legacy"], rules: [{ id: "ws-conc", key: "ip", limits: [{ concurrency: 1 }] }] });
+    const checked = validatePolicy({
+      version: 1,
+      headers: ["legacy"],
+      rules: [{ id: "ws-conc", key: "ip", limits: [{ concurrency: 1 }] }],
+    });
     if (!checked.ok) throw new Error("policy should validate");
     const limiter = createLimiter({ policy: () => ({ compiled: checked.compiled, text: "", source: "pushed" }) });
     const ip = uniqueIp();
-    const request = () => new Request("http://api.example.com/socket", { headers: { "cf-connecting-ip": ip, upgrade: "websocket" } });
+    const request = () =>
+      new Request("http://api.example.com/socket", { headers: { "cf-connecting-ip": ip, upgrade: "websocket" } });
     const ctx = createExecutionContext();
     const outcome = await limiter.limit(request(), env, ctx);
     expect(outcome.response).toBeUndefined();

@@ -18,7 +18,16 @@ import type { PolicyInput } from "../src/config/schema";
 import { validatePolicy } from "../src/config/validate";
 import { sha256Hex } from "../src/http/hash";
 import type { Algorithm } from "../src/limiter/types";
-import { type CallOptions, call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import {
+  type CallOptions,
+  call,
+  callMany,
+  originCount,
+  releaseHeld,
+  uniqueIp,
+  uniqueTag,
+  usePolicy,
+} from "./support/client";
 
 const MINUTE = 60_000;
 const QUARTER = 15 * MINUTE;
@@ -49,8 +58,17 @@ async function tenant(tier: string, sandbox = false) {
 }
 
 /** Uses up `used` of a counter in one real call to its object. */
-async function charge(object: string, counter: string, algorithm: Algorithm, windowMs: number, limit: number, used: number) {
-  const result = await env.LIMITER.getByName(object).check({ counters: [{ name: counter, algorithm, limit, windowMs, cost: used }] });
+async function charge(
+  object: string,
+  counter: string,
+  algorithm: Algorithm,
+  windowMs: number,
+  limit: number,
+  used: number,
+) {
+  const result = await env.LIMITER.getByName(object).check({
+    counters: [{ name: counter, algorithm, limit, windowMs, cost: used }],
+  });
   expect(result.allowed).toBe(true);
 }
 
@@ -86,11 +104,17 @@ describe("tiered fintech API (004)", () => {
   it("limits general endpoints per tenant to 100 / 500 / 2000 per 15 minutes", async () => {
     const starter = await tenant("starter");
     const tag = uniqueTag();
-    const statuses = await callMany(101, "/api/v1/accounts", { ip: uniqueIp(), headers: { ...starter.headers, "x-test-tag": tag } });
+    const statuses = await callMany(101, "/api/v1/accounts", {
+      ip: uniqueIp(),
+      headers: { ...starter.headers, "x-test-tag": tag },
+    });
     expect(statuses.slice(0, 100).every((s) => s === 200)).toBe(true);
     expect(statuses[100]).toBe(429);
     expect(await originCount(tag)).toBe(100);
-    for (const [tier, limit] of [["pro", 500], ["enterprise", 2000]] as const) {
+    for (const [tier, limit] of [
+      ["pro", 500],
+      ["enterprise", 2000],
+    ] as const) {
       const t = await tenant(tier);
       await charge(t.object, "general-15m", "fixed", QUARTER, limit, limit - 1);
       await expectBoundary("/api/v1/beneficiaries", { ip: uniqueIp(), headers: t.headers });
@@ -103,12 +127,17 @@ describe("tiered fintech API (004)", () => {
     const transfers = await callMany(51, "/api/v1/transfers", { ip, method: "POST", headers: starter.headers });
     expect(transfers.filter((s) => s === 200)).toHaveLength(50);
     expect(transfers[50]).toBe(429);
-    expect(await callMany(1, "/api/v1/bulk-transfers", { ip, method: "POST", headers: starter.headers })).toEqual([429]);
+    expect(await callMany(1, "/api/v1/bulk-transfers", { ip, method: "POST", headers: starter.headers })).toEqual([
+      429,
+    ]);
     expect(await callMany(1, "/api/v1/accounts", { ip, headers: starter.headers })).toEqual([200]);
     const auth = await callMany(51, "/api/v1/auth/logout", { ip, method: "POST", headers: starter.headers });
     expect(auth.filter((s) => s === 200)).toHaveLength(50);
     expect(auth[50]).toBe(429);
-    for (const [tier, transfersLimit, authLimit] of [["pro", 200, 100], ["enterprise", 1000, 500]] as const) {
+    for (const [tier, transfersLimit, authLimit] of [
+      ["pro", 200, 100],
+      ["enterprise", 1000, 500],
+    ] as const) {
       const t = await tenant(tier);
       await charge(t.object, "transfers-15m", "fixed", QUARTER, transfersLimit, transfersLimit - 1);
       await expectBoundary("/api/v1/transfers/42", { ip: uniqueIp(), method: "POST", headers: t.headers });
@@ -157,15 +186,36 @@ describe("tiered fintech API (004)", () => {
     const email = `${uniqueTag("who")}@example.com`;
     const forgot: number[] = [];
     for (let i = 0; i < 11; i++) {
-      forgot.push(...(await callMany(1, "/api/v1/registration/forgot-password", { ip: uniqueIp(), method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email }) })));
+      forgot.push(
+        ...(await callMany(1, "/api/v1/registration/forgot-password", {
+          ip: uniqueIp(),
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ email }),
+        })),
+      );
     }
     expect(forgot).toEqual([...Array(10).fill(200), 429]);
-    expect(await callMany(1, "/api/v1/registration/forgot-password", { ip: uniqueIp(), method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: `x${email}` }) })).toEqual([200]);
+    expect(
+      await callMany(1, "/api/v1/registration/forgot-password", {
+        ip: uniqueIp(),
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email: `x${email}` }),
+      }),
+    ).toEqual([200]);
 
     const token = uniqueTag("reset");
     const reset: number[] = [];
     for (let i = 0; i < 11; i++) {
-      reset.push(...(await callMany(1, "/api/v1/registration/reset-password", { ip: uniqueIp(), method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token, password: "n3w" }) })));
+      reset.push(
+        ...(await callMany(1, "/api/v1/registration/reset-password", {
+          ip: uniqueIp(),
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ token, password: "n3w" }),
+        })),
+      );
     }
     expect(reset).toEqual([...Array(10).fill(200), 429]);
   });
@@ -173,7 +223,10 @@ describe("tiered fintech API (004)", () => {
   it("does not limit WebSocket upgrades", async () => {
     const t = await tenant("starter");
     await charge(t.object, "general-15m", "fixed", QUARTER, 100, 100);
-    const res = await call("/api/v1/stream", { ip: uniqueIp(), headers: { ...t.headers, upgrade: "websocket", connection: "Upgrade" } });
+    const res = await call("/api/v1/stream", {
+      ip: uniqueIp(),
+      headers: { ...t.headers, upgrade: "websocket", connection: "Upgrade" },
+    });
     await res.arrayBuffer();
     expect(res.status).not.toBe(429);
     expect(res.headers.get("RateLimit-Limit")).toBeNull();
@@ -250,10 +303,14 @@ describe("property-management platform (001)", () => {
     vi.setSystemTime(new Date("2031-06-01T12:00:00.000Z"));
     const t = await tenant("customer");
     const statuses: number[] = [];
-    for (let i = 0; i < 21; i++) statuses.push(...(await callMany(1, "/v2/properties", { ip: uniqueIp(), headers: t.headers })));
+    for (let i = 0; i < 21; i++)
+      statuses.push(...(await callMany(1, "/v2/properties", { ip: uniqueIp(), headers: t.headers })));
     expect(statuses).toEqual([...Array(20).fill(200), 429]);
     vi.setSystemTime(new Date("2031-06-01T12:00:01.000Z"));
-    expect(await callMany(21, "/v2/properties", { ip: uniqueIp(), headers: t.headers })).toEqual([...Array(20).fill(200), 429]);
+    expect(await callMany(21, "/v2/properties", { ip: uniqueIp(), headers: t.headers })).toEqual([
+      ...Array(20).fill(200),
+      429,
+    ]);
   });
 
   it("allows at most 5 concurrent requests per customer", async () => {

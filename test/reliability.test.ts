@@ -3,7 +3,13 @@
  * the rule says, a flood is refused from memory, state survives restarts and
  * stays bounded, and no spelling or spoofed header gets around a rule.
  */
-import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  evictDurableObject,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -26,10 +32,18 @@ const oneRule = (extra: Record<string, unknown> = {}, limit = 3): PolicyInput =>
 });
 
 /** Calls the Worker with bindings of our choosing, and waits for its waitUntil work. */
-async function fetchWith(bindings: Partial<Cloudflare.Env>, path: string, ip: string, headers: Record<string, string> = {}): Promise<Response> {
+async function fetchWith(
+  bindings: Partial<Cloudflare.Env>,
+  path: string,
+  ip: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   const ctx = createExecutionContext();
   const res = await worker.fetch!(
-    new Request(`http://api.example.com${path}`, { headers: { "cf-connecting-ip": ip, ...headers } }) as Request<unknown, IncomingRequestCfProperties>,
+    new Request(`http://api.example.com${path}`, { headers: { "cf-connecting-ip": ip, ...headers } }) as Request<
+      unknown,
+      IncomingRequestCfProperties
+    >,
     { ...env, ...bindings },
     ctx,
   );
@@ -109,7 +123,12 @@ describe("counter store failures", () => {
   it("an overloaded object is not retried; the rule's onError decides", async () => {
     await usePolicy(oneRule({ onError: "closed" }));
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const faulty = faultyNamespace(() => Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), { overloaded: true, retryable: true }));
+    const faulty = faultyNamespace(() =>
+      Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), {
+        overloaded: true,
+        retryable: true,
+      }),
+    );
     const res = await fetchWith({ LIMITER: faulty.ns }, "/x", uniqueIp());
     expect(res.status).toBe(503);
     expect(faulty.calls()).toBe(1);
@@ -117,7 +136,9 @@ describe("counter store failures", () => {
 
   it("a retryable error is retried once, at once, on a fresh stub", async () => {
     await usePolicy(oneRule());
-    const faulty = faultyNamespace((n) => (n === 1 ? Object.assign(new Error("Network connection lost."), { retryable: true }) : undefined));
+    const faulty = faultyNamespace((n) =>
+      n === 1 ? Object.assign(new Error("Network connection lost."), { retryable: true }) : undefined,
+    );
     const res = await fetchWith({ LIMITER: faulty.ns }, "/x", uniqueIp());
     expect(res.status).toBe(200);
     expect(res.headers.get("RateLimit-Remaining")).toBe("2");
@@ -165,7 +186,10 @@ describe("isolate-local refusal cache", () => {
           base += 10 * 86_400_000;
           let now = base;
           vi.setSystemTime(now);
-          await usePolicy({ version: 1, rules: [{ id: "prop", key: "ip", limits: [{ limit, window: "2s", algorithm }] }] });
+          await usePolicy({
+            version: 1,
+            rules: [{ id: "prop", key: "ip", limits: [{ limit, window: "2s", algorithm }] }],
+          });
           const ip = uniqueIp();
           const stub = env.LIMITER.getByName(`ip:${ip}`);
           const spec = { name: "prop-2s", algorithm, limit, windowMs: 2000, cost: 1 } as const;
@@ -217,16 +241,29 @@ describe("restarts and migrations", () => {
     await runInDurableObject(stub, (_o, state) => {
       expect(schemaVersion(state.storage)).toBe(MIGRATIONS.length);
       expect(applyMigrations(state.storage, MIGRATIONS)).toEqual([]);
-      const next = [...MIGRATIONS, { version: 2, name: "0002_test_note", sql: "ALTER TABLE counters ADD COLUMN note TEXT; UPDATE counters SET note = 'kept';" }];
+      const next = [
+        ...MIGRATIONS,
+        {
+          version: 2,
+          name: "0002_test_note",
+          sql: "ALTER TABLE counters ADD COLUMN note TEXT; UPDATE counters SET note = 'kept';",
+        },
+      ];
       expect(applyMigrations(state.storage, next)).toEqual([2]);
       expect(applyMigrations(state.storage, next)).toEqual([]);
       const rows = state.storage.sql.exec<{ name: string; note: string }>("SELECT name, note FROM counters").toArray();
       expect(rows).toEqual([{ name: "guarded-15m", note: "kept" }]);
       // A failing migration leaves nothing behind: neither its change nor its bookkeeping row.
-      const broken = [...next, { version: 3, name: "0003_broken", sql: "ALTER TABLE counters ADD COLUMN half TEXT; THIS IS NOT SQL;" }];
+      const broken = [
+        ...next,
+        { version: 3, name: "0003_broken", sql: "ALTER TABLE counters ADD COLUMN half TEXT; THIS IS NOT SQL;" },
+      ];
       expect(() => applyMigrations(state.storage, broken)).toThrow();
       expect(schemaVersion(state.storage)).toBe(2);
-      const columns = state.storage.sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('counters')").toArray().map((c) => c.name);
+      const columns = state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('counters')")
+        .toArray()
+        .map((c) => c.name);
       expect(columns).not.toContain("half");
     });
     await evictDurableObject(stub);
@@ -249,13 +286,22 @@ describe("bounded state", () => {
     expect(await stub.size()).toBe(1);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.size()).toBe(0);
-    const rows = await runInDurableObject(stub, (_o, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM counters").one().n);
+    const rows = await runInDurableObject(
+      stub,
+      (_o, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM counters").one().n,
+    );
     expect(rows).toBe(0);
   });
 
   it("holds at most MAX_COUNTERS_PER_OBJECT counters in one object", async () => {
     const stub = env.LIMITER.getByName(`bounded:${uniqueTag()}`);
-    const counters = Array.from({ length: MAX_COUNTERS_PER_OBJECT + 100 }, (_, i) => ({ name: `c${i}`, algorithm: "fixed" as const, limit: 10, windowMs: 3_600_000, cost: 1 }));
+    const counters = Array.from({ length: MAX_COUNTERS_PER_OBJECT + 100 }, (_, i) => ({
+      name: `c${i}`,
+      algorithm: "fixed" as const,
+      limit: 10,
+      windowMs: 3_600_000,
+      cost: 1,
+    }));
     for (let i = 0; i < counters.length; i += 100) await stub.check({ counters: counters.slice(i, i + 100) });
     expect(await stub.size()).toBe(MAX_COUNTERS_PER_OBJECT);
   });
@@ -281,7 +327,12 @@ describe("hostile input", () => {
   const transfersPolicy: PolicyInput = {
     version: 1,
     rules: [
-      { id: "transfers", match: { methods: ["POST"], paths: ["/api/v1/transfers", "/api/v1/transfers/*"] }, key: "ip", limits: [{ limit: 1000, window: "15m" }] },
+      {
+        id: "transfers",
+        match: { methods: ["POST"], paths: ["/api/v1/transfers", "/api/v1/transfers/*"] },
+        key: "ip",
+        limits: [{ limit: 1000, window: "15m" }],
+      },
       { id: "other", key: "ip", limits: [{ limit: 100000, window: "15m" }] },
     ],
   };
@@ -292,11 +343,28 @@ describe("hostile input", () => {
     let expectedRemaining = 1000;
     const segment = (s: string) =>
       fc
-        .tuple(...[...s].map((ch) => fc.constantFrom(ch, ch.toUpperCase(), `%${ch.charCodeAt(0).toString(16)}`, `%${ch.charCodeAt(0).toString(16).toUpperCase()}`)))
+        .tuple(
+          ...[...s].map((ch) =>
+            fc.constantFrom(
+              ch,
+              ch.toUpperCase(),
+              `%${ch.charCodeAt(0).toString(16)}`,
+              `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
+            ),
+          ),
+        )
         .map((parts) => parts.join(""));
     const sep = fc.constantFrom("/", "//", "/./", "/x/../", "\\", "/%2F", "/%2e/");
     const spelling = fc
-      .tuple(sep, segment("api"), sep, segment("v1"), sep, segment("transfers"), fc.constantFrom("", "/", "//", "/.", "/9", "/9/"))
+      .tuple(
+        sep,
+        segment("api"),
+        sep,
+        segment("v1"),
+        sep,
+        segment("transfers"),
+        fc.constantFrom("", "/", "//", "/.", "/9", "/9/"),
+      )
       .map((p) => p.join(""));
     await fc.assert(
       fc.asyncProperty(spelling, fc.constantFrom("POST", "post"), async (path, method) => {
@@ -314,7 +382,11 @@ describe("hostile input", () => {
   it("ignores X-Forwarded-For and True-Client-IP, and counts a missing client IP on one shared counter", async () => {
     await usePolicy(oneRule({}, 2));
     const ip = uniqueIp();
-    const spoofs: Array<Record<string, string>> = [{ "x-forwarded-for": uniqueIp() }, { "true-client-ip": uniqueIp() }, { "x-real-ip": uniqueIp() }];
+    const spoofs: Array<Record<string, string>> = [
+      { "x-forwarded-for": uniqueIp() },
+      { "true-client-ip": uniqueIp() },
+      { "x-real-ip": uniqueIp() },
+    ];
     const statuses = [];
     for (const h of spoofs) statuses.push(...(await callMany(1, "/s", { ip, headers: h })));
     expect(statuses).toEqual([200, 200, 429]);
@@ -344,7 +416,10 @@ describe("hostile input", () => {
   });
 
   it("lets a HEAD request count on a GET rule", async () => {
-    await usePolicy({ version: 1, rules: [{ id: "reads", match: { methods: ["GET"] }, key: "ip", limits: [{ limit: 2, window: "15m" }] }] });
+    await usePolicy({
+      version: 1,
+      rules: [{ id: "reads", match: { methods: ["GET"] }, key: "ip", limits: [{ limit: 2, window: "15m" }] }],
+    });
     const ip = uniqueIp();
     expect(await callMany(1, "/r", { ip, method: "HEAD" })).toEqual([200]);
     expect(await callMany(2, "/r", { ip })).toEqual([200, 429]);

@@ -64,8 +64,18 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     path: spec.path,
     headers: typeof keyOf === "string" ? { [KEY_HEADER]: keyOf } : {},
     onResponse: (status: number, body: string, _context: unknown, headers?: Record<string, string | string[]>) => {
-      if ((status < 200 || status >= 300) && status !== 429 && unexpected.length < 3) unexpected.push(`${status} ${String(body ?? "").slice(0, 300)}`);
-      if (status >= 200 && status < 300 && headers && ("ratelimit-limit" in headers || "ratelimit" in headers || "RateLimit-Limit" in headers || "RateLimit" in headers)) withHeaders++;
+      if ((status < 200 || status >= 300) && status !== 429 && unexpected.length < 3)
+        unexpected.push(`${status} ${String(body ?? "").slice(0, 300)}`);
+      if (
+        status >= 200 &&
+        status < 300 &&
+        headers &&
+        ("ratelimit-limit" in headers ||
+          "ratelimit" in headers ||
+          "RateLimit-Limit" in headers ||
+          "RateLimit" in headers)
+      )
+        withHeaders++;
     },
   } as autocannonType.Request;
   if (typeof keyOf === "function") {
@@ -90,7 +100,8 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const sorted = Float64Array.from(latencies).sort();
   const statuses: Record<string, number> = {};
-  for (const [code, v] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = Number((v as { count: number | string }).count);
+  for (const [code, v] of Object.entries(result.statusCodeStats ?? {}))
+    statuses[code] = Number((v as { count: number | string }).count);
   const responses = latencies.length;
   return {
     rps: responses / (result.duration > 0 ? result.duration : seconds),
@@ -113,15 +124,33 @@ export interface OneResponse {
   body: string;
 }
 
-export function request(baseUrl: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent; timeoutMs?: number } = {}): Promise<OneResponse> {
+export function request(
+  baseUrl: string,
+  path: string,
+  init: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    agent?: http.Agent;
+    timeoutMs?: number;
+  } = {},
+): Promise<OneResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request(new URL(path, baseUrl), { method: init.method ?? "GET", headers: init.headers, agent: init.agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", reject);
-    });
-    req.setTimeout(init.timeoutMs ?? 30_000, () => req.destroy(new Error(`timeout after ${init.timeoutMs ?? 30_000} ms`)));
+    const req = http.request(
+      new URL(path, baseUrl),
+      { method: init.method ?? "GET", headers: init.headers, agent: init.agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.setTimeout(init.timeoutMs ?? 30_000, () =>
+      req.destroy(new Error(`timeout after ${init.timeoutMs ?? 30_000} ms`)),
+    );
     req.on("error", reject);
     req.end(init.body);
   });
@@ -145,10 +174,23 @@ export interface BurstResult {
 export async function burst(baseUrl: string, path: string, key: string, total: number): Promise<BurstResult> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   const started = process.hrtime.bigint();
-  const settled = await Promise.allSettled(Array.from({ length: total }, () => request(baseUrl, path, { headers: { [KEY_HEADER]: key }, agent, timeoutMs: 60_000 })));
+  const settled = await Promise.allSettled(
+    Array.from({ length: total }, () =>
+      request(baseUrl, path, { headers: { [KEY_HEADER]: key }, agent, timeoutMs: 60_000 }),
+    ),
+  );
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   agent.destroy();
-  const out: BurstResult = { admitted: 0, refused: 0, other: 0, errors: 0, admittedWithoutHeaders: 0, ms, otherStatuses: {}, unexpected: [] };
+  const out: BurstResult = {
+    admitted: 0,
+    refused: 0,
+    other: 0,
+    errors: 0,
+    admittedWithoutHeaders: 0,
+    ms,
+    otherStatuses: {},
+    unexpected: [],
+  };
   for (const s of settled) {
     if (s.status === "rejected") {
       out.errors++;

@@ -65,7 +65,10 @@ function positive(name: string, value: string | undefined, fallback: number): nu
 
 function list(value: string | undefined): string[] | undefined {
   if (value === undefined || value.trim() === "") return undefined;
-  return value.split(",").map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
@@ -92,20 +95,36 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     process.stdout.write(HELP);
     process.exit(0);
   }
-  const known = new Set(["quick", "duration", "rounds", "connections", "keys", "workers", "scenarios", "log-level", "timeout", "keep-temp", "no-save", "live-sources"]);
+  const known = new Set([
+    "quick",
+    "duration",
+    "rounds",
+    "connections",
+    "keys",
+    "workers",
+    "scenarios",
+    "log-level",
+    "timeout",
+    "keep-temp",
+    "no-save",
+    "live-sources",
+  ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n\n${HELP}`);
 
   const quick = flags.get("quick") === "true" || env.BENCH_QUICK === "1" || env.BENCH_QUICK === "true";
   const pick = (flag: string, envName: string) => flags.get(flag) ?? env[envName];
 
   const workers = list(pick("workers", "BENCH_WORKERS")) ?? ALL_WORKERS;
-  for (const w of workers) if (!ALL_WORKERS.includes(w)) throw new Error(`unknown worker "${w}"; known: ${ALL_WORKERS.join(", ")}`);
+  for (const w of workers)
+    if (!ALL_WORKERS.includes(w)) throw new Error(`unknown worker "${w}"; known: ${ALL_WORKERS.join(", ")}`);
   if (!workers.includes("passthrough")) workers.unshift("passthrough");
 
   const scenarios = (list(pick("scenarios", "BENCH_SCENARIOS")) ?? [...SCENARIOS]) as Scenario[];
-  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}"; known: ${SCENARIOS.join(", ")}`);
+  for (const s of scenarios)
+    if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}"; known: ${SCENARIOS.join(", ")}`);
 
-  for (const v of sluiceVars) if (!/^[A-Z_][A-Z0-9_]*:/.test(v)) throw new Error(`--sluice-var wants NAME:value, got "${v}"`);
+  for (const v of sluiceVars)
+    if (!/^[A-Z_][A-Z0-9_]*:/.test(v)) throw new Error(`--sluice-var wants NAME:value, got "${v}"`);
 
   return {
     quick,

@@ -26,7 +26,12 @@ export interface Started {
   hasExited(): boolean;
 }
 
-export function startGroup(name: string, command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; logFile: string }): Started {
+export function startGroup(
+  name: string,
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; logFile: string },
+): Started {
   const fd = openSync(options.logFile, "a");
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", fd, fd], detached: true });
   closeSync(fd);

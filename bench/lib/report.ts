@@ -77,7 +77,8 @@ export interface Summary {
 /** Whether a Worker takes part in a scenario, and why not. */
 export function notApplicable(w: WorkerInfo, scenario: Scenario): string | undefined {
   if (scenario === "multi" && w.limiter && !w.multi) return "cannot express several limits on one key checked together";
-  if (scenario === "norule" && w.id !== "sluice" && w.id !== "passthrough") return "diagnostic for sluice only (a path without a limit is the pass-through)";
+  if (scenario === "norule" && w.id !== "sluice" && w.id !== "passthrough")
+    return "diagnostic for sluice only (a path without a limit is the pass-through)";
   if (scenario === "burst" && !w.limiter) return "no limiter";
   return undefined;
 }
@@ -93,7 +94,12 @@ function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
-export function summarize(measurements: Measurement[], workers: WorkerInfo[], scenarios: Scenario[], burstLimit: number): Summary {
+export function summarize(
+  measurements: Measurement[],
+  workers: WorkerInfo[],
+  scenarios: Scenario[],
+  burstLimit: number,
+): Summary {
   const cells: Summary["cells"] = {};
   for (const scenario of scenarios) {
     cells[scenario] = {};
@@ -126,15 +132,27 @@ export function summarize(measurements: Measurement[], workers: WorkerInfo[], sc
       const ratios = (pick: (m: Measurement) => number) => {
         const r: number[] = [];
         for (const m of loads) {
-          const base = measurements.find((x) => x.worker === "passthrough" && x.scenario === scenario && x.round === m.round && x.load);
+          const base = measurements.find(
+            (x) => x.worker === "passthrough" && x.scenario === scenario && x.round === m.round && x.load,
+          );
           if (base && pick(base) > 0 && Number.isFinite(pick(m))) r.push(pick(m) / pick(base));
         }
         return r.length ? median(r) : null;
       };
-      const cpuPer = (m: Measurement) => (m.workerCpuMs !== undefined && m.load!.responses > 0 ? m.workerCpuMs / m.load!.responses : Number.NaN);
+      const cpuPer = (m: Measurement) =>
+        m.workerCpuMs !== undefined && m.load!.responses > 0 ? m.workerCpuMs / m.load!.responses : Number.NaN;
       const cpuValues = loads.map(cpuPer).filter(Number.isFinite);
       const responses = sum(loads.map((m) => m.load!.responses));
-      const count = (pred: (code: number) => boolean) => sum(loads.map((m) => sum(Object.entries(m.load!.statuses).filter(([c]) => pred(Number(c))).map(([, n]) => n))));
+      const count = (pred: (code: number) => boolean) =>
+        sum(
+          loads.map((m) =>
+            sum(
+              Object.entries(m.load!.statuses)
+                .filter(([c]) => pred(Number(c)))
+                .map(([, n]) => n),
+            ),
+          ),
+        );
       const n2xx = count((c) => c >= 200 && c < 300);
       const n429 = count((c) => c === 429);
       const withHeaders2xx = sum(loads.map((m) => m.load!.withRateLimitHeaders2xx));
@@ -155,8 +173,16 @@ export function summarize(measurements: Measurement[], workers: WorkerInfo[], sc
         shareOther: responses ? (responses - n2xx - n429) / responses : 0,
         share2xxWithHeaders: w.headers && n2xx && scenario !== "norule" ? withHeaders2xx / n2xx : null,
         errors: sum(loads.map((m) => m.load!.errors + m.load!.timeouts)),
-        originHitsPerResponse: hits.length && responses ? sum(hits.map((m) => m.originHits!)) / sum(hits.map((m) => m.load!.responses)) : null,
-        perRound: loads.map((m) => ({ rps: m.load!.rps, p50: m.load!.p50, p99: m.load!.p99, cpuMsPerResponse: cpuPer(m) })),
+        originHitsPerResponse:
+          hits.length && responses
+            ? sum(hits.map((m) => m.originHits!)) / sum(hits.map((m) => m.load!.responses))
+            : null,
+        perRound: loads.map((m) => ({
+          rps: m.load!.rps,
+          p50: m.load!.p50,
+          p99: m.load!.p99,
+          cpuMsPerResponse: cpuPer(m),
+        })),
       };
     }
   }
@@ -171,9 +197,20 @@ function targets(cells: Summary["cells"], workers: WorkerInfo[]): Summary["targe
   };
   const admitted = load("admitted", "sluice");
   if (admitted) {
-    out.push({ target: "admitted path: rps >= 0.85 x pass-through", value: fmtRatio(admitted.rpsRatio), pass: admitted.rpsRatio === null ? null : admitted.rpsRatio >= 0.85 });
-    out.push({ target: "admitted path: p99 <= 1.25 x pass-through p99", value: fmtRatio(admitted.p99Ratio), pass: admitted.p99Ratio === null ? null : admitted.p99Ratio <= 1.25 });
-    const peers = workers.filter((w) => w.limiter && w.id !== "sluice").map((w) => [w, load("admitted", w.id)] as const).filter(([, c]) => c);
+    out.push({
+      target: "admitted path: rps >= 0.85 x pass-through",
+      value: fmtRatio(admitted.rpsRatio),
+      pass: admitted.rpsRatio === null ? null : admitted.rpsRatio >= 0.85,
+    });
+    out.push({
+      target: "admitted path: p99 <= 1.25 x pass-through p99",
+      value: fmtRatio(admitted.p99Ratio),
+      pass: admitted.p99Ratio === null ? null : admitted.p99Ratio <= 1.25,
+    });
+    const peers = workers
+      .filter((w) => w.limiter && w.id !== "sluice")
+      .map((w) => [w, load("admitted", w.id)] as const)
+      .filter(([, c]) => c);
     if (peers.length) {
       const best = peers.reduce((a, b) => (b[1]!.rps > a[1]!.rps ? b : a));
       out.push({
@@ -184,9 +221,19 @@ function targets(cells: Summary["cells"], workers: WorkerInfo[]): Summary["targe
     }
   }
   const refused = load("refused", "sluice");
-  if (refused) out.push({ target: "refused path: rps >= 1.5 x pass-through", value: fmtRatio(refused.rpsRatio), pass: refused.rpsRatio === null ? null : refused.rpsRatio >= 1.5 });
+  if (refused)
+    out.push({
+      target: "refused path: rps >= 1.5 x pass-through",
+      value: fmtRatio(refused.rpsRatio),
+      pass: refused.rpsRatio === null ? null : refused.rpsRatio >= 1.5,
+    });
   const b = cells.burst?.sluice;
-  if (b?.kind === "burst") out.push({ target: "burst: exactly 50 of 200 admitted, every round", value: b.admitted.join(", "), pass: b.exactEveryRound });
+  if (b?.kind === "burst")
+    out.push({
+      target: "burst: exactly 50 of 200 admitted, every round",
+      value: b.admitted.join(", "),
+      pass: b.exactEveryRound,
+    });
   return out;
 }
 
@@ -200,7 +247,9 @@ export function fmtRatio(n: number | null | undefined): string {
   return n === null || n === undefined || !Number.isFinite(n) ? "–" : `${n.toFixed(2)}×`;
 }
 function fmtPct(n: number | null | undefined): string {
-  return n === null || n === undefined || !Number.isFinite(n) ? "–" : `${(n * 100).toFixed(n === 1 || n === 0 ? 0 : 1)}%`;
+  return n === null || n === undefined || !Number.isFinite(n)
+    ? "–"
+    : `${(n * 100).toFixed(n === 1 || n === 0 ? 0 : 1)}%`;
 }
 
 function table(head: string[], rows: string[][]): string {
@@ -250,7 +299,8 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
     const row = [label(w.id)];
     for (const s of loadScen) {
       const c = summary.cells[s]?.[w.id];
-      if (c?.kind === "load") row.push(`${fmtInt(c.rps)} (${fmtRatio(c.rpsRatio)})`, `${fmtMs(c.p99)} (${fmtRatio(c.p99Ratio)})`);
+      if (c?.kind === "load")
+        row.push(`${fmtInt(c.rps)} (${fmtRatio(c.rpsRatio)})`, `${fmtMs(c.p99)} (${fmtRatio(c.p99Ratio)})`);
       else row.push("n/a", "n/a");
     }
     if (scenarios.includes("admitted")) {
@@ -266,7 +316,15 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
   out.push("## Overview", "", table(head, rows), "");
 
   if (summary.targets.length) {
-    out.push("## sluice's targets", "", table(["target", "measured", "met"], summary.targets.map((t) => [t.target, t.value, t.pass === null ? "–" : t.pass ? "yes" : "**no**"])), "");
+    out.push(
+      "## sluice's targets",
+      "",
+      table(
+        ["target", "measured", "met"],
+        summary.targets.map((t) => [t.target, t.value, t.pass === null ? "–" : t.pass ? "yes" : "**no**"]),
+      ),
+      "",
+    );
   }
 
   for (const s of scenarios) {
@@ -285,12 +343,27 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
           c.exactEveryRound ? "yes" : "**no**",
         ];
       });
-      out.push(table(["Worker", "admitted", "429", "other/errors", "admitted without RateLimit headers", "wall ms", "exactly 50 every round"], rows), "");
+      out.push(
+        table(
+          [
+            "Worker",
+            "admitted",
+            "429",
+            "other/errors",
+            "admitted without RateLimit headers",
+            "wall ms",
+            "exactly 50 every round",
+          ],
+          rows,
+        ),
+        "",
+      );
       continue;
     }
     const rows = workers.map((w) => {
       const c = summary.cells[s]?.[w.id];
-      if (c?.kind !== "load") return [label(w.id), "n/a", "", "", "", "", "", "", "", "", "", "", c?.kind === "na" ? c.why : ""];
+      if (c?.kind !== "load")
+        return [label(w.id), "n/a", "", "", "", "", "", "", "", "", "", "", c?.kind === "na" ? c.why : ""];
       return [
         label(w.id),
         fmtInt(c.rps),
@@ -308,12 +381,37 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
       ];
     });
     out.push(
-      table(["Worker", "rps", "× pt", "p50 ms", "× pt", "p99 ms", "× pt", "Worker CPU ms / response", "× pt", "2xx / 429 / other", "2xx with RateLimit headers", "origin hits per response", "rps per round"], rows),
+      table(
+        [
+          "Worker",
+          "rps",
+          "× pt",
+          "p50 ms",
+          "× pt",
+          "p99 ms",
+          "× pt",
+          "Worker CPU ms / response",
+          "× pt",
+          "2xx / 429 / other",
+          "2xx with RateLimit headers",
+          "origin hits per response",
+          "rps per round",
+        ],
+        rows,
+      ),
       "",
     );
   }
 
-  out.push("## Machine", "", table(["", ""], Object.entries(meta.machine).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])), "");
+  out.push(
+    "## Machine",
+    "",
+    table(
+      ["", ""],
+      Object.entries(meta.machine).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+    ),
+    "",
+  );
   if (meta.notes.length) out.push("## Notes", "", ...meta.notes.map((n) => `- ${n}`), "");
   return out.join("\n");
 }

@@ -20,7 +20,14 @@ export function caller(fetch: WorkerFetch): Call {
   return (path, options = {}) => {
     const headers = new Headers(options.headers);
     if (options.ip) headers.set("cf-connecting-ip", options.ip);
-    return fetch(new Request(`http://api.example.com${path}`, { method: options.method ?? "GET", headers, body: options.body, redirect: "manual" }));
+    return fetch(
+      new Request(`http://api.example.com${path}`, {
+        method: options.method ?? "GET",
+        headers,
+        body: options.body,
+        redirect: "manual",
+      }),
+    );
   };
 }
 

@@ -30,7 +30,14 @@ const figure = (status: number, remaining: number): Figures => ({
 });
 
 /** Five admitted with 4, 3, 2, 1, 0 left; the sixth refused. */
-export const EXPECTED_API_FIGURES: Figures[] = [figure(200, 4), figure(200, 3), figure(200, 2), figure(200, 1), figure(200, 0), figure(429, 0)];
+export const EXPECTED_API_FIGURES: Figures[] = [
+  figure(200, 4),
+  figure(200, 3),
+  figure(200, 2),
+  figure(200, 1),
+  figure(200, 0),
+  figure(429, 0),
+];
 
 /** The refusal's body (contract section 5, the default `response.body`), but for `retry_after`. */
 export const EXPECTED_REFUSAL = {

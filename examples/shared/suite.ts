@@ -62,7 +62,9 @@ export function describeExampleApp(app: ExampleApp): void {
   });
 
   describe(`${app.name}: the boundary`, () => {
-    it("admits exactly the limit and refuses the next request, without running the route", { timeout: 30_000 }, async () => {
+    it("admits exactly the limit and refuses the next request, without running the route", {
+      timeout: 30_000,
+    }, async () => {
       await roomInWindow(3_600_000, 10_000);
       const ip = uniqueIp();
       for (let i = 4; i >= 0; i--) {

@@ -26,7 +26,13 @@ export { HISTORY_PREFIX };
 type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
 /** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
-export const ADMIN_FAILURES: CounterSpec = { name: "admin:auth-failures-15m", algorithm: "fixed", limit: 10, windowMs: 15 * 60_000, cost: 1 };
+export const ADMIN_FAILURES: CounterSpec = {
+  name: "admin:auth-failures-15m",
+  algorithm: "fixed",
+  limit: 10,
+  windowMs: 15 * 60_000,
+  cost: 1,
+};
 
 function tooManyFailures(resetAt: number): Response {
   const retryAfter = Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
@@ -54,7 +60,9 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!token) return c.notFound();
     // Failed attempts are counted per client IP in that IP's counter object, so the token cannot be
     // guessed at the edge's speed: past the limit, the IP is refused before its token is even compared.
-    const attempts = c.env.LIMITER.getByName(`ip:${clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP}`);
+    const attempts = c.env.LIMITER.getByName(
+      `ip:${clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP}`,
+    );
     const { results } = await attempts.inspect([ADMIN_FAILURES]);
     if (results[0]!.remaining === 0) return tooManyFailures(results[0]!.resetAt);
     const header = c.req.header("authorization") ?? "";
@@ -71,7 +79,12 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   admin.get("/policy", async (c) => {
     const inForce = await limiter.policies.get(c.env);
     return new Response(inForce.text, {
-      headers: { "Content-Type": "application/json", ETag: await etagOf(inForce.text), "X-Sluice-Policy-Source": inForce.source, "Cache-Control": "no-store" },
+      headers: {
+        "Content-Type": "application/json",
+        ETag: await etagOf(inForce.text),
+        "X-Sluice-Policy-Source": inForce.source,
+        "Cache-Control": "no-store",
+      },
     });
   });
 
@@ -84,12 +97,17 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   admin.put("/policy", async (c) => {
     const text = await c.req.text();
     const result = validatePolicyText(text);
-    if (!result.ok) return problem(400, "invalid_policy", "the policy document is invalid; nothing was stored", { errors: result.errors });
+    if (!result.ok)
+      return problem(400, "invalid_policy", "the policy document is invalid; nothing was stored", {
+        errors: result.errors,
+      });
     const ifMatch = c.req.header("if-match");
     if (ifMatch !== undefined) {
       const current = await currentStoredText(c.env, limiter);
       if (ifMatch.trim() !== "*" && ifMatch.trim() !== (await etagOf(current))) {
-        return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", { etag: await etagOf(current) });
+        return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", {
+          etag: await etagOf(current),
+        });
       }
     }
     const version = await publish(c.env, limiter, result.compiled, text, c.get("actor"), "put");
@@ -98,30 +116,37 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.get("/policy/history", async (c) => {
     const list = await c.env.POLICIES.list({ prefix: HISTORY_PREFIX });
-    const versions = list.keys.map((k) => ({ version: Number(k.name.slice(HISTORY_PREFIX.length)), ...(k.metadata as object | undefined) })).sort((a, b) => b.version - a.version);
+    const versions = list.keys
+      .map((k) => ({ version: Number(k.name.slice(HISTORY_PREFIX.length)), ...(k.metadata as object | undefined) }))
+      .sort((a, b) => b.version - a.version);
     return c.json({ versions });
   });
 
   admin.post("/policy/rollback", async (c) => {
     const body = await c.req.json<{ version?: unknown }>().catch(() => ({}) as { version?: unknown });
     const version = body.version;
-    if (typeof version !== "number" || !Number.isInteger(version) || version < 1) return problem(400, "bad_request", 'body must be { "version": <positive integer> }');
+    if (typeof version !== "number" || !Number.isInteger(version) || version < 1)
+      return problem(400, "bad_request", 'body must be { "version": <positive integer> }');
     const stored = await c.env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
     if (stored === null) return problem(404, "not_found", `no policy version ${version} in history`);
     const { text } = JSON.parse(stored) as { text: string };
     const result = validatePolicyText(text);
-    if (!result.ok) return problem(409, "invalid_policy", `version ${version} no longer validates`, { errors: result.errors });
+    if (!result.ok)
+      return problem(409, "invalid_policy", `version ${version} no longer validates`, { errors: result.errors });
     const newVersion = await publish(c.env, limiter, result.compiled, text, c.get("actor"), `rollback:${version}`);
     return c.json({ stored: true, version: newVersion, restored: version, etag: await etagOf(text) });
   });
 
   admin.put("/tenants", async (c) => {
     const body = await c.req.json<Record<string, unknown>>().catch(() => null);
-    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0) return problem(400, "bad_request", "apiKey (a non-empty string) is required");
+    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
+      return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const { apiKey, ...record } = body;
     const parsed = TenantSchema.safeParse(record);
     if (!parsed.success) {
-      return problem(400, "invalid_tenant", "the tenant record is invalid", { errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) });
+      return problem(400, "invalid_tenant", "the tenant record is invalid", {
+        errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      });
     }
     const hash = await sha256Hex(apiKey);
     await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data));
@@ -132,7 +157,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.delete("/tenants", async (c) => {
     const body = await c.req.json<Record<string, unknown>>().catch(() => null);
-    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0) return problem(400, "bad_request", "apiKey (a non-empty string) is required");
+    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
+      return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const hash = await sha256Hex(body.apiKey);
     const existed = (await c.env.POLICIES.get(tenantKey(hash))) !== null;
     await c.env.POLICIES.delete(tenantKey(hash));
@@ -142,18 +168,38 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   });
 
   admin.get("/keys", async (c) => {
-    const target = await counterTarget(c.req.query("rule"), c.req.query("key"), c.req.query("tier"), c.req.query("sandbox"), c.env, limiter);
+    const target = await counterTarget(
+      c.req.query("rule"),
+      c.req.query("key"),
+      c.req.query("tier"),
+      c.req.query("sandbox"),
+      c.env,
+      limiter,
+    );
     if (target instanceof Response) return target;
     const { now, results } = await c.env.LIMITER.getByName(target.objectName).inspect(target.specs);
     return c.json({
       rule: target.rule,
       object: target.objectName,
-      limits: results.map((r) => ({ name: r.name, limit: r.limit, remaining: r.remaining, reset: Math.ceil(r.resetAt / 1000), resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)) })),
+      limits: results.map((r) => ({
+        name: r.name,
+        limit: r.limit,
+        remaining: r.remaining,
+        reset: Math.ceil(r.resetAt / 1000),
+        resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+      })),
     });
   });
 
   admin.delete("/keys", async (c) => {
-    const target = await counterTarget(c.req.query("rule"), c.req.query("key"), c.req.query("tier"), c.req.query("sandbox"), c.env, limiter);
+    const target = await counterTarget(
+      c.req.query("rule"),
+      c.req.query("key"),
+      c.req.query("tier"),
+      c.req.query("sandbox"),
+      c.env,
+      limiter,
+    );
     if (target instanceof Response) return target;
     const removed = await c.env.LIMITER.getByName(target.objectName).reset(target.specs.map((s) => s.name));
     limiter.refusals.forgetObject(target.objectName);
@@ -174,10 +220,19 @@ async function currentStoredText(env: Env, limiter: Limiter): Promise<string> {
   return (await limiter.policies.get(env)).source === "builtin" ? (await limiter.policies.get(env)).text : "";
 }
 
-async function publish(env: Env, limiter: Limiter, compiled: CompiledPolicy, text: string, actor: string, how: string): Promise<number> {
+async function publish(
+  env: Env,
+  limiter: Limiter,
+  compiled: CompiledPolicy,
+  text: string,
+  actor: string,
+  how: string,
+): Promise<number> {
   const version = Number((await env.POLICIES.get(VERSION_KEY)) ?? "0") + 1;
   const at = new Date().toISOString();
-  await env.POLICIES.put(`${HISTORY_PREFIX}${version}`, JSON.stringify({ version, at, actor, how, text }), { metadata: { at, actor, how } });
+  await env.POLICIES.put(`${HISTORY_PREFIX}${version}`, JSON.stringify({ version, at, actor, how, text }), {
+    metadata: { at, actor, how },
+  });
   await env.POLICIES.put(VERSION_KEY, String(version));
   await env.POLICIES.put(POLICY_KEY, text);
   limiter.policies.install(compiled, text);
@@ -199,7 +254,8 @@ async function counterTarget(
   if (!rule) return problem(404, "not_found", `no rule "${ruleId}" in the policy in force`);
   if (rule.limits.length === 0) return problem(400, "bad_request", `rule "${ruleId}" has no limits`);
   // For ip and tenant rules an IP names that client (anonymous clients of a tenant rule are counted by IP).
-  const ipKey = rule.key.kind === "ip" || rule.key.kind === "tenant" ? clientIpKey(value, policy.ipv6Prefix) : undefined;
+  const ipKey =
+    rule.key.kind === "ip" || rule.key.kind === "tenant" ? clientIpKey(value, policy.ipv6Prefix) : undefined;
   const isIp = ipKey !== undefined;
   const ipValue = ipKey ?? value;
   const inSandbox = sandbox === "true";
@@ -209,4 +265,3 @@ async function counterTarget(
   const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
   return { rule: rule.id, objectName, specs };
 }
-

@@ -27,7 +27,9 @@ export function answerJson<T>(res: AdminResponse): T {
   try {
     return JSON.parse(res.text) as T;
   } catch {
-    throw new CliError(`${res.url} answered ${res.status} with something that is not JSON: ${res.text.trim().slice(0, 200)}`);
+    throw new CliError(
+      `${res.url} answered ${res.status} with something that is not JSON: ${res.text.trim().slice(0, 200)}`,
+    );
   }
 }
 
@@ -44,7 +46,9 @@ export function adminUrl(target: AdminTarget, path: string, query: Record<string
   try {
     base = new URL(target.url);
   } catch {
-    throw new CliError(`not a URL: ${JSON.stringify(target.url)} (give the Worker's base URL, e.g. http://127.0.0.1:8787)`);
+    throw new CliError(
+      `not a URL: ${JSON.stringify(target.url)} (give the Worker's base URL, e.g. http://127.0.0.1:8787)`,
+    );
   }
   if (base.protocol !== "http:" && base.protocol !== "https:") throw new CliError(`not an http(s) URL: ${target.url}`);
   const prefix = `/${target.prefix.replace(/^\/+|\/+$/g, "")}`;
@@ -62,14 +66,21 @@ export async function adminCall(
   options: { query?: Record<string, string>; body?: string; headers?: Record<string, string> } = {},
 ): Promise<AdminResponse> {
   const url = adminUrl(target, path, options.query);
-  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, accept: "application/json", ...options.headers };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${target.token}`,
+    accept: "application/json",
+    ...options.headers,
+  };
   if (options.body !== undefined) headers["content-type"] ??= "application/json";
   let res: Response;
   try {
     res = await fetch(url, { method, headers, body: options.body, signal: AbortSignal.timeout(TIMEOUT_MS) });
   } catch (e) {
     const err = e as Error & { cause?: { code?: string; message?: string } };
-    const why = err.name === "TimeoutError" ? `no answer within ${TIMEOUT_MS / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
+    const why =
+      err.name === "TimeoutError"
+        ? `no answer within ${TIMEOUT_MS / 1000} s`
+        : (err.cause?.code ?? err.cause?.message ?? err.message);
     throw new CliError(`cannot reach ${url}: ${why}`);
   }
   const text = await res.text();
@@ -91,13 +102,18 @@ function httpError(method: string, url: string, status: number, text: string): C
       : text.trim().slice(0, 300) || "(empty body)";
   const details: string[] = [];
   if (problem && Array.isArray(problem.errors)) {
-    for (const e of problem.errors as Array<{ path?: unknown; message?: unknown }>) details.push(`  ${formatErrorLine(String(e.path ?? ""), String(e.message ?? ""))}`);
+    for (const e of problem.errors as Array<{ path?: unknown; message?: unknown }>)
+      details.push(`  ${formatErrorLine(String(e.path ?? ""), String(e.message ?? ""))}`);
   }
   if (typeof problem?.etag === "string") details.push(`  current ETag: ${problem.etag}`);
-  if (status === 401) details.push("  check the token (--token or SLUICE_ADMIN_TOKEN): it must equal the Worker's ADMIN_TOKEN");
-  const noSuchCall = problem === undefined || (typeof problem.message === "string" && problem.message.startsWith("no such admin call"));
+  if (status === 401)
+    details.push("  check the token (--token or SLUICE_ADMIN_TOKEN): it must equal the Worker's ADMIN_TOKEN");
+  const noSuchCall =
+    problem === undefined || (typeof problem.message === "string" && problem.message.startsWith("no such admin call"));
   if (status === 404 && noSuchCall) {
-    details.push("  is ADMIN_TOKEN set on the Worker (without it the admin API answers 404), and --admin-prefix right?");
+    details.push(
+      "  is ADMIN_TOKEN set on the Worker (without it the admin API answers 404), and --admin-prefix right?",
+    );
   }
   // The server refused the change itself: the answer is "no", not trouble.
   const refused = (status === 400 && problem?.error === "invalid_policy") || status === 412;

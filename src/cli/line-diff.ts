@@ -39,7 +39,13 @@ function lines(text: string): string[] {
 }
 
 /** The diff from `before` to `after`, or `""` when they are the same text. */
-export function unifiedDiff(before: string, after: string, beforeLabel: string, afterLabel: string, context = 3): string {
+export function unifiedDiff(
+  before: string,
+  after: string,
+  beforeLabel: string,
+  afterLabel: string,
+  context = 3,
+): string {
   if (before === after) return "";
   const a = lines(before);
   const b = lines(after);

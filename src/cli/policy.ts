@@ -41,7 +41,8 @@ const io: Out = {
 /** Relative paths are the user's: under `npm run policy` that is npm's INIT_CWD, not the project root. */
 function userPath(path: string): string {
   if (isAbsolute(path)) return path;
-  const base = process.env.npm_lifecycle_event === "policy" && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
+  const base =
+    process.env.npm_lifecycle_event === "policy" && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd();
   return resolve(base, path);
 }
 
@@ -50,7 +51,14 @@ async function readPolicyFile(file: string): Promise<string> {
     return await readFile(userPath(file), "utf8");
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "it is a directory" : err.code === "EACCES" ? "permission denied" : err.message;
+    const why =
+      err.code === "ENOENT"
+        ? "no such file"
+        : err.code === "EISDIR"
+          ? "it is a directory"
+          : err.code === "EACCES"
+            ? "permission denied"
+            : err.message;
     throw new CliError(`cannot read ${file}: ${why}`);
   }
 }
@@ -73,7 +81,11 @@ function addApiOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option("--url <base>", "base URL of the Worker (its admin API)").env("SLUICE_URL"))
     .addOption(new Option("--token <token>", "admin token (the Worker's ADMIN_TOKEN)").env("SLUICE_ADMIN_TOKEN"))
-    .addOption(new Option("--admin-prefix <prefix>", "admin API prefix (the Worker's ADMIN_PREFIX)").env("SLUICE_ADMIN_PREFIX").default(DEFAULT_ADMIN_PREFIX));
+    .addOption(
+      new Option("--admin-prefix <prefix>", "admin API prefix (the Worker's ADMIN_PREFIX)")
+        .env("SLUICE_ADMIN_PREFIX")
+        .default(DEFAULT_ADMIN_PREFIX),
+    );
 }
 
 function addKvOptions(cmd: Command): Command {
@@ -96,7 +108,8 @@ function resolveTarget(opts: TargetOptions, cmd: Command): Target {
   if (opts.persistTo !== undefined && !opts.local) throw new CliError("--persist-to only applies with --local");
   if (opts.config !== undefined && !kv) throw new CliError("--config only applies with --local or --remote");
   if (kv) {
-    if (cmd.getOptionValueSource("url") === "cli") throw new CliError("give either --url (the admin API) or --local/--remote (wrangler KV), not both");
+    if (cmd.getOptionValueSource("url") === "cli")
+      throw new CliError("give either --url (the admin API) or --local/--remote (wrangler KV), not both");
     return {
       kind: "kv",
       kv: {
@@ -107,7 +120,9 @@ function resolveTarget(opts: TargetOptions, cmd: Command): Target {
     };
   }
   if (!opts.url) {
-    throw new CliError("where to? give --url <base> (or SLUICE_URL) for the admin API, or --local/--remote for Workers KV through wrangler");
+    throw new CliError(
+      "where to? give --url <base> (or SLUICE_URL) for the admin API, or --local/--remote for Workers KV through wrangler",
+    );
   }
   return { kind: "api", api: apiTarget(opts) };
 }
@@ -123,7 +138,9 @@ async function validateCommand(file: string): Promise<number> {
   const result = validatePolicyText(text);
   if (result.ok) {
     const ids = result.policy.rules.map((r) => r.id);
-    io.out(`${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${ids.join(", ")}` : ""}`);
+    io.out(
+      `${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${ids.join(", ")}` : ""}`,
+    );
     return EXIT_OK;
   }
   for (const e of result.errors) io.out(formatErrorLine(e.path, e.message));
@@ -161,11 +178,19 @@ async function policyInForce(target: Target): Promise<{ text: string; label: str
   if (target.kind === "api") {
     const res = await adminCall(target.api, "GET", "/policy");
     const source = res.headers.get("x-sluice-policy-source");
-    return { text: res.text, label: `in force at ${target.api.url}${source ? ` (${source === "builtin" ? "built-in default" : source})` : ""}` };
+    return {
+      text: res.text,
+      label: `in force at ${target.api.url}${source ? ` (${source === "builtin" ? "built-in default" : source})` : ""}`,
+    };
   }
   const stored = await kvGet(POLICY_KEY, target.kv);
-  if (stored === null) return { text: JSON.stringify(DEFAULT_POLICY), label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")` };
-  if (!validatePolicyText(stored).ok) io.err(`note: the document in ${kvLabel(target.kv)} is invalid; the Worker keeps the one it had before in force`);
+  if (stored === null)
+    return {
+      text: JSON.stringify(DEFAULT_POLICY),
+      label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")`,
+    };
+  if (!validatePolicyText(stored).ok)
+    io.err(`note: the document in ${kvLabel(target.kv)} is invalid; the Worker keeps the one it had before in force`);
   return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
 }
 
@@ -178,7 +203,8 @@ async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Pro
   } catch (e) {
     throw new CliError(`${file} is not JSON: ${(e as Error).message}`);
   }
-  if (!validatePolicyText(text).ok) io.err(`note: ${file} is not a valid policy (see: policy validate ${file}); push would refuse it`);
+  if (!validatePolicyText(text).ok)
+    io.err(`note: ${file} is not a valid policy (see: policy validate ${file}); push would refuse it`);
   const current = await policyInForce(target);
   const diff = unifiedDiff(canonicalText(current.text), canonical(parsed), current.label, file);
   if (diff === "") {
@@ -193,19 +219,27 @@ async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Pro
 
 async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command): Promise<number> {
   const target = resolveTarget(opts, cmd);
-  if (opts.ifMatch !== undefined && target.kind !== "api") throw new CliError("--if-match needs --url: only the admin API checks it");
+  if (opts.ifMatch !== undefined && target.kind !== "api")
+    throw new CliError("--if-match needs --url: only the admin API checks it");
   const text = await readPolicyFile(file);
   const result = validatePolicyText(text);
   if (!result.ok) {
     for (const e of result.errors) io.err(formatErrorLine(e.path, e.message));
-    io.err(`${file}: invalid policy (${result.errors.length} error${result.errors.length === 1 ? "" : "s"}); nothing was pushed`);
+    io.err(
+      `${file}: invalid policy (${result.errors.length} error${result.errors.length === 1 ? "" : "s"}); nothing was pushed`,
+    );
     return EXIT_NO;
   }
   const rules = result.policy.rules.map((r) => r.id).join(", ") || "no rules";
   if (target.kind === "api") {
-    const res = await adminCall(target.api, "PUT", "/policy", { body: text, headers: opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {} });
+    const res = await adminCall(target.api, "PUT", "/policy", {
+      body: text,
+      headers: opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {},
+    });
     const answer = answerJson<{ version?: number; etag?: string }>(res);
-    io.out(`pushed ${file} (${rules}) to ${target.api.url}: version ${answer.version ?? "?"}, ETag ${answer.etag ?? res.headers.get("etag") ?? "?"}`);
+    io.out(
+      `pushed ${file} (${rules}) to ${target.api.url}: version ${answer.version ?? "?"}, ETag ${answer.etag ?? res.headers.get("etag") ?? "?"}`,
+    );
     io.out("in force at once in the isolate that answered; in the others within POLICY_TTL_SECONDS");
     return EXIT_OK;
   }
@@ -225,11 +259,17 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
 
 // ---- tenants ----------------------------------------------------------------------------
 
-async function tenantAddCommand(opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command): Promise<number> {
+async function tenantAddCommand(
+  opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean },
+  cmd: Command,
+): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
   const parsed = TenantSchema.safeParse({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
-  if (!parsed.success) throw new CliError(`invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new CliError(
+      `invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`,
+    );
   const record = parsed.data;
   const key = tenantKey(await sha256Hex(opts.apiKey));
   if (target.kind === "api") {
@@ -269,7 +309,12 @@ interface KeyOptions extends TargetOptions {
 }
 
 function keyQuery(opts: KeyOptions): Record<string, string> {
-  return { rule: opts.rule, key: opts.key, ...(opts.tier !== undefined ? { tier: opts.tier } : {}), ...(opts.sandbox ? { sandbox: "true" } : {}) };
+  return {
+    rule: opts.rule,
+    key: opts.key,
+    ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+    ...(opts.sandbox ? { sandbox: "true" } : {}),
+  };
 }
 
 async function keyShowCommand(opts: KeyOptions): Promise<number> {
@@ -278,10 +323,16 @@ async function keyShowCommand(opts: KeyOptions): Promise<number> {
     io.out(res.text.trim());
     return EXIT_OK;
   }
-  const state = answerJson<{ rule: string; object: string; limits: Array<{ name: string; limit: number; remaining: number; reset: number; resetInSeconds: number }> }>(res);
+  const state = answerJson<{
+    rule: string;
+    object: string;
+    limits: Array<{ name: string; limit: number; remaining: number; reset: number; resetInSeconds: number }>;
+  }>(res);
   io.out(`rule ${state.rule}, key ${opts.key} (counter object ${state.object})`);
   for (const l of state.limits) {
-    io.out(`  ${l.name}: ${l.remaining} of ${l.limit} left, resets ${new Date(l.reset * 1000).toISOString()} (in ${l.resetInSeconds} s)`);
+    io.out(
+      `  ${l.name}: ${l.remaining} of ${l.limit} left, resets ${new Date(l.reset * 1000).toISOString()} (in ${l.resetInSeconds} s)`,
+    );
   }
   return EXIT_OK;
 }
@@ -289,7 +340,9 @@ async function keyShowCommand(opts: KeyOptions): Promise<number> {
 async function keyResetCommand(opts: KeyOptions): Promise<number> {
   const res = await adminCall(apiTarget(opts), "DELETE", "/keys", { query: keyQuery(opts) });
   const answer = answerJson<{ removed?: number }>(res);
-  io.out(`reset rule ${opts.rule} for key ${opts.key}: ${answer.removed ?? 0} counter${answer.removed === 1 ? "" : "s"} removed`);
+  io.out(
+    `reset rule ${opts.rule} for key ${opts.key}: ${answer.removed ?? 0} counter${answer.removed === 1 ? "" : "s"} removed`,
+  );
   return EXIT_OK;
 }
 
@@ -297,7 +350,9 @@ async function keyResetCommand(opts: KeyOptions): Promise<number> {
 
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("policy")
-    .description("sluice policy tool: validate, diff and push policy documents; manage tenants; inspect and reset counters")
+    .description(
+      "sluice policy tool: validate, diff and push policy documents; manage tenants; inspect and reset counters",
+    )
     .usage("<command> [options]   (npm run policy -- <command> [options])")
     .exitOverride()
     .showHelpAfterError("(add --help for usage)")
@@ -331,7 +386,9 @@ function buildProgram(setExit: (code: number) => void): Command {
         .argument("<file>", "policy document (JSON)")
         .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag"),
     ),
-  ).action(run((file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command) => pushCommand(file, opts, cmd)));
+  ).action(
+    run((file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command) => pushCommand(file, opts, cmd)),
+  );
 
   const tenant = program.command("tenant").description("tenant records: KV tenant:<sha256 of the API key>");
   addKvOptions(
@@ -344,9 +401,18 @@ function buildProgram(setExit: (code: number) => void): Command {
         .requiredOption("--tier <tier>", "tier (a key of the policy's tiered limits)")
         .option("--sandbox", "give this tenant the sandbox multiplier"),
     ),
-  ).action(run((opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command) => tenantAddCommand(opts, cmd)));
+  ).action(
+    run((opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command) =>
+      tenantAddCommand(opts, cmd),
+    ),
+  );
   addKvOptions(
-    addApiOptions(tenant.command("remove").description("delete the tenant record of an API key").requiredOption("--api-key <key>", "the tenant's API key")),
+    addApiOptions(
+      tenant
+        .command("remove")
+        .description("delete the tenant record of an API key")
+        .requiredOption("--api-key <key>", "the tenant's API key"),
+    ),
   ).action(run((opts: TargetOptions & { apiKey: string }, cmd: Command) => tenantRemoveCommand(opts, cmd)));
 
   const key = program.command("key").description("one counter of the policy in force, through the admin API (--url)");
@@ -359,8 +425,14 @@ function buildProgram(setExit: (code: number) => void): Command {
         .command(name)
         .description(description)
         .requiredOption("--rule <id>", "rule id")
-        .requiredOption("--key <value>", "the value a request would give: an IP, a tenant id, a header/query/body value")
-        .option("--tier <tier>", "tier to size the limits for; give a tenant's own tier (default: the policy's defaultTier)")
+        .requiredOption(
+          "--key <value>",
+          "the value a request would give: an IP, a tenant id, a header/query/body value",
+        )
+        .option(
+          "--tier <tier>",
+          "tier to size the limits for; give a tenant's own tier (default: the policy's defaultTier)",
+        )
         .option("--sandbox", "the sandbox counter (with the sandbox multiplier)"),
     );
     if (name === "show") sub.option("--json", "print the admin API's JSON answer");

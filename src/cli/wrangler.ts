@@ -53,12 +53,19 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 export async function runWrangler(args: readonly string[]): Promise<WranglerResult> {
-  if (!existsSync(WRANGLER_BIN)) throw new CliError(`wrangler is not installed at ${WRANGLER_BIN}; run npm install in ${PROJECT_ROOT}`);
+  if (!existsSync(WRANGLER_BIN))
+    throw new CliError(`wrangler is not installed at ${WRANGLER_BIN}; run npm install in ${PROJECT_ROOT}`);
   return new Promise((resolve, reject) => {
     const child = spawn(WRANGLER_BIN, args, {
       cwd: PROJECT_ROOT,
       // The project's Node (node_modules/.bin/node) first: wrangler needs Node 22.
-      env: { ...process.env, PATH: `${BIN_DIR}:${process.env.PATH ?? ""}`, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+      env: {
+        ...process.env,
+        PATH: `${BIN_DIR}:${process.env.PATH ?? ""}`,
+        WRANGLER_SEND_METRICS: "false",
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+      },
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group: wrangler runs its real work in a child, and a timeout must end both.
       detached: true,
@@ -97,7 +104,10 @@ export async function runWrangler(args: readonly string[]): Promise<WranglerResu
       const what = `wrangler ${args.slice(0, 3).join(" ")}`;
       const said = wranglerSaid(stderr, stdout);
       const details = said.length > 0 ? said : ["  (wrangler printed nothing)"];
-      if (timedOut) reject(new CliError(`${what} did not finish within ${WRANGLER_TIMEOUT_MS / 1000} s and was stopped`, 2, details));
+      if (timedOut)
+        reject(
+          new CliError(`${what} did not finish within ${WRANGLER_TIMEOUT_MS / 1000} s and was stopped`, 2, details),
+        );
       else reject(new CliError(`${what} failed (${signal ? `signal ${signal}` : `exit code ${code}`})`, 2, details));
     });
   });

@@ -103,7 +103,15 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
   const limits = rule.limits.map((l): CompiledLimit => {
     if (l.concurrency !== undefined) {
       const slots = l.concurrency;
-      return { name: `${rule.id}-conc`, algorithm: "concurrency", windowMs: 0, window: undefined, windowWords: "at once", burst: undefined, limitFor: () => slots };
+      return {
+        name: `${rule.id}-conc`,
+        algorithm: "concurrency",
+        windowMs: 0,
+        window: undefined,
+        windowWords: "at once",
+        burst: undefined,
+        limitFor: () => slots,
+      };
     }
     const window = parseWindow(l.window!)!;
     return {
@@ -176,7 +184,14 @@ function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
       wanted.every(([name, value]) => {
         const got = f.headers.get(name);
         // A list-valued header (Connection: keep-alive, Upgrade) matches on any member.
-        return got !== null && (got.toLowerCase() === value || got.toLowerCase().split(",").some((p) => p.trim() === value));
+        return (
+          got !== null &&
+          (got.toLowerCase() === value ||
+            got
+              .toLowerCase()
+              .split(",")
+              .some((p) => p.trim() === value))
+        );
       }),
     );
   }

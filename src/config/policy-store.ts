@@ -84,7 +84,8 @@ export class PolicyStore {
       text = await env.POLICIES.get(POLICY_KEY, { cacheTtl: KV_CACHE_TTL_SECONDS });
     } catch (e) {
       const message = (e as Error).message ?? String(e);
-      if (message !== this.lastKvError) logEvent("policy.load_failed", { message, keeping: this.inForce.source }, "error");
+      if (message !== this.lastKvError)
+        logEvent("policy.load_failed", { message, keeping: this.inForce.source }, "error");
       this.lastKvError = message;
       // Try again after a TTL, not on every request, while KV is in trouble.
       this.checkedAt = now;

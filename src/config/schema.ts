@@ -28,9 +28,14 @@ const tierLimit = z.union([positiveInt, z.record(nonEmpty(), positiveInt)], {
   error: "must be a positive integer, or an object from tier name to positive integer",
 });
 
-const windowString = z.string().check(
-  z.refine((w) => parseWindow(w) !== undefined, 'must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")'),
-);
+const windowString = z
+  .string()
+  .check(
+    z.refine(
+      (w) => parseWindow(w) !== undefined,
+      'must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")',
+    ),
+  );
 
 /**
  * One entry of `limits`: a rate limit (`limit` + `window`, optional `algorithm`
@@ -56,7 +61,8 @@ export const LimitSchema = z
         }
         return;
       }
-      if (l.limit === undefined) ctx.addIssue({ code: "custom", path: ["limit"], message: "required (or give concurrency)" });
+      if (l.limit === undefined)
+        ctx.addIssue({ code: "custom", path: ["limit"], message: "required (or give concurrency)" });
       if (l.window === undefined) ctx.addIssue({ code: "custom", path: ["window"], message: "required with limit" });
       if (l.burst !== undefined && l.algorithm !== "token-bucket") {
         ctx.addIssue({ code: "custom", path: ["burst"], message: 'only allowed with algorithm "token-bucket"' });
@@ -64,32 +70,41 @@ export const LimitSchema = z
     }),
   );
 
-const cidr = z.string().check(z.refine((c) => parseCidr(c) !== undefined, "must be an IPv4 or IPv6 CIDR range or address"));
-
-const pathPattern = z
+const cidr = z
   .string()
-  .check(
-    z.minLength(1),
-    z.refine((p) => p.startsWith("/"), "must start with /"),
-    z.refine((p) => !/\*[^/]|[^/]\*/.test(p), "* must stand for a whole segment"),
-  );
+  .check(z.refine((c) => parseCidr(c) !== undefined, "must be an IPv4 or IPv6 CIDR range or address"));
+
+const pathPattern = z.string().check(
+  z.minLength(1),
+  z.refine((p) => p.startsWith("/"), "must start with /"),
+  z.refine((p) => !/\*[^/]|[^/]\*/.test(p), "* must stand for a whole segment"),
+);
 
 const headerName = z.string().check(z.regex(HEADER_NAME, "must be a header name"));
 
 export const MatchSchema = z.strictObject({
-  methods: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z]+$/, "must be an HTTP method"))).check(z.minLength(1))),
+  methods: z.optional(
+    z.array(z.string().check(z.regex(/^[A-Za-z]+$/, "must be an HTTP method"))).check(z.minLength(1)),
+  ),
   paths: z.optional(z.array(pathPattern).check(z.minLength(1))),
   hosts: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
   headers: z.optional(z.record(headerName, z.string())),
   ips: z.optional(z.array(cidr).check(z.minLength(1))),
 });
 
-const ruleKey = z.string().check(
-  z.refine(
-    (k) => k === "tenant" || k === "ip" || /^header:[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(k) || /^query:.+$/.test(k) || /^body:[^.\s][^\s]*$/.test(k),
-    'must be "tenant", "ip", "header:<name>", "query:<name>" or "body:<json field>"',
-  ),
-);
+const ruleKey = z
+  .string()
+  .check(
+    z.refine(
+      (k) =>
+        k === "tenant" ||
+        k === "ip" ||
+        /^header:[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/.test(k) ||
+        /^query:.+$/.test(k) ||
+        /^body:[^.\s][^\s]*$/.test(k),
+      'must be "tenant", "ip", "header:<name>", "query:<name>" or "body:<json field>"',
+    ),
+  );
 
 export const PageSizeSchema = z
   .strictObject({
@@ -117,7 +132,11 @@ export const RuleSchema = z
   .check(
     z.superRefine((r, ctx) => {
       if (r.action === "limit" && r.limits.length === 0 && r.pageSize === undefined) {
-        ctx.addIssue({ code: "custom", path: ["limits"], message: 'a rule with action "limit" needs at least one limit (or a pageSize)' });
+        ctx.addIssue({
+          code: "custom",
+          path: ["limits"],
+          message: 'a rule with action "limit" needs at least one limit (or a pageSize)',
+        });
       }
       if (r.action !== "limit" && r.limits.length > 0) {
         ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });
@@ -179,7 +198,12 @@ export const PolicySchema = z
       const ids = new Map<string, number>();
       p.rules.forEach((r, i) => {
         const seen = ids.get(r.id);
-        if (seen !== undefined) ctx.addIssue({ code: "custom", path: ["rules", i, "id"], message: `duplicate rule id "${r.id}" (also rules[${seen}])` });
+        if (seen !== undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: ["rules", i, "id"],
+            message: `duplicate rule id "${r.id}" (also rules[${seen}])`,
+          });
         else ids.set(r.id, i);
         r.limits.forEach((l, j) => {
           if (typeof l.limit === "object" && !(p.defaultTier in l.limit)) {
@@ -206,7 +230,8 @@ function defaultBody() {
     success: false,
     error: "Too many requests",
     code: "RATE_LIMIT_EXCEEDED",
-    message: "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
+    message:
+      "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
     retry_after: "{{retry_after}}",
     limit: "{{limit}}",
     window: "{{window}}",

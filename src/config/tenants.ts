@@ -34,7 +34,12 @@ export class TenantCache {
       if (raw !== null) {
         const parsed = TenantSchema.safeParse(raw);
         if (parsed.success) tenant = parsed.data;
-        else logEvent("tenant.invalid", { key: `tenant:${apiKeyHash.slice(0, 12)}…`, errors: parsed.error.issues.map((i) => i.message) }, "warn");
+        else
+          logEvent(
+            "tenant.invalid",
+            { key: `tenant:${apiKeyHash.slice(0, 12)}…`, errors: parsed.error.issues.map((i) => i.message) },
+            "warn",
+          );
       }
     } catch (e) {
       // KV trouble: keep a stale record if we have one, else count the client by IP.

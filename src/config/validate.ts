@@ -13,7 +13,9 @@ export interface PolicyError {
   message: string;
 }
 
-export type ValidationResult = { ok: true; policy: Policy; compiled: CompiledPolicy } | { ok: false; errors: PolicyError[] };
+export type ValidationResult =
+  | { ok: true; policy: Policy; compiled: CompiledPolicy }
+  | { ok: false; errors: PolicyError[] };
 
 export function validatePolicy(input: unknown): ValidationResult {
   const parsed = PolicySchema.safeParse(input);

@@ -51,7 +51,11 @@ export async function checkCounters(
   }
 }
 
-export async function releaseCharges(namespace: DurableObjectNamespace<RateLimiter>, objectName: string, charges: Charge[]): Promise<void> {
+export async function releaseCharges(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  objectName: string,
+  charges: Charge[],
+): Promise<void> {
   if (charges.length === 0) return;
   try {
     await namespace.getByName(objectName).release(charges);

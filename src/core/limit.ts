@@ -138,7 +138,13 @@ function passThrough(request: Request, reason: LimitReason, rules: string[] = []
   };
 }
 
-function answer(request: Request, response: Response, reason: LimitReason, rules: string[], verdict?: Verdict): LimitOutcome {
+function answer(
+  request: Request,
+  response: Response,
+  reason: LimitReason,
+  rules: string[],
+  verdict?: Verdict,
+): LimitOutcome {
   return {
     result: { success: false, limit: 0, remaining: 0, reset: 0, reason, rules },
     response,
@@ -160,7 +166,13 @@ async function decideRequest(
   let url = new URL(original.url);
   const host = url.hostname.toLowerCase();
   const ip = clientIp(original.headers, policy);
-  const facts = { method: original.method.toUpperCase(), path: normalizePath(url.pathname), host, headers: original.headers, ip: ip.ip };
+  const facts = {
+    method: original.method.toUpperCase(),
+    path: normalizePath(url.pathname),
+    host,
+    headers: original.headers,
+    ip: ip.ip,
+  };
 
   // First match decides; `continue` stacks the next matching rule on top.
   const applying: CompiledRule[] = [];
@@ -168,7 +180,13 @@ async function decideRequest(
     if (!rule.matches(facts)) continue;
     if (rule.action === "block") {
       logEvent("request.blocked", { rule: rule.id, ip: ip.ipKey });
-      return answer(original, jsonError(403, "Forbidden", "This client may not call this API.", { code: "BLOCKED", rule: rule.id }), "block", [rule.id], "blocked");
+      return answer(
+        original,
+        jsonError(403, "Forbidden", "This client may not call this API.", { code: "BLOCKED", rule: rule.id }),
+        "block",
+        [rule.id],
+        "blocked",
+      );
     }
     if (rule.action === "bypass") {
       if (applying.length === 0) return passThrough(original, "bypass", [rule.id]);
@@ -184,7 +202,13 @@ async function decideRequest(
   for (const rule of applying) {
     if (!rule.pageSize) continue;
     const page = applyPageSize(url, rule.pageSize);
-    if (page.kind === "rejected") return answer(original, jsonError(400, "Bad Request", page.message, { code: "INVALID_PAGE_SIZE" }), "page-size", ruleIds);
+    if (page.kind === "rejected")
+      return answer(
+        original,
+        jsonError(400, "Bad Request", page.message, { code: "INVALID_PAGE_SIZE" }),
+        "page-size",
+        ruleIds,
+      );
     if (page.kind === "rewritten") url = page.url;
   }
   if (url.href !== original.url) request = new Request(url.href, original);
@@ -200,7 +224,10 @@ async function decideRequest(
   for (const group of groups.values()) {
     const hit = refusals.find(group.objectName, group.counters, startedAt);
     if (!hit) continue;
-    const refusedBy: LimitReport = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs: hit.until - startedAt } };
+    const refusedBy: LimitReport = {
+      ...hit.refusedBy,
+      result: { ...hit.refusedBy.result, retryAfterMs: hit.until - startedAt },
+    };
     const reports = hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r));
     return refuse(request, policy, reports, refusedBy, startedAt, "cached", ruleIds, options);
   }
@@ -208,7 +235,10 @@ async function decideRequest(
   const timeoutMs = numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
   const executed: Executed[] = await Promise.all(
     [...groups.values()].map(async (group): Promise<Executed> => {
-      const check: CheckRequest = { counters: group.counters, ...(group.shadow.length > 0 ? { shadow: group.shadow } : {}) };
+      const check: CheckRequest = {
+        counters: group.counters,
+        ...(group.shadow.length > 0 ? { shadow: group.shadow } : {}),
+      };
       try {
         return { group, response: await checkCounters(env.LIMITER, group.objectName, check, timeoutMs) };
       } catch (error) {
@@ -229,10 +259,31 @@ async function decideRequest(
   const failed = executed.filter((e) => e.error !== undefined);
   for (const f of failed) {
     const closed = f.group.rules.find((r) => r.onError === "closed");
-    logEvent("limiter.error", { object: f.group.objectName, rules: f.group.rules.map((r) => r.id), onError: closed ? "closed" : "open", message: errorMessage(f.error) }, "error");
+    logEvent(
+      "limiter.error",
+      {
+        object: f.group.objectName,
+        rules: f.group.rules.map((r) => r.id),
+        onError: closed ? "closed" : "open",
+        message: errorMessage(f.error),
+      },
+      "error",
+    );
     if (closed) {
       rollback();
-      return answer(request, jsonError(503, "Service Unavailable", "The rate limiter is unavailable. Please try again shortly.", { code: "RATE_LIMITER_UNAVAILABLE" }, { "Retry-After": "1" }), "error-closed", ruleIds, "error_closed");
+      return answer(
+        request,
+        jsonError(
+          503,
+          "Service Unavailable",
+          "The rate limiter is unavailable. Please try again shortly.",
+          { code: "RATE_LIMITER_UNAVAILABLE" },
+          { "Retry-After": "1" },
+        ),
+        "error-closed",
+        ruleIds,
+        "error_closed",
+      );
     }
   }
 
@@ -248,7 +299,13 @@ async function decideRequest(
         const result = byName.get(l.name);
         if (!result) continue;
         const spec = [...e.group.counters, ...e.group.shadow].find((c) => c.name === l.name);
-        const report: LimitReport = { result, concurrency: l.algorithm === "concurrency", windowSeconds: advertisedWindow(l.windowMs, spec), windowWords: l.windowWords, rule: rule.id };
+        const report: LimitReport = {
+          result,
+          concurrency: l.algorithm === "concurrency",
+          windowSeconds: advertisedWindow(l.windowMs, spec),
+          windowWords: l.windowWords,
+          rule: rule.id,
+        };
         reports.push(report);
         if (!result.allowed) {
           if (rule.mode === "shadow") shadowRefusals.push(report);
@@ -261,12 +318,27 @@ async function decideRequest(
   if (refusedBy) {
     rollback();
     rememberRefusal(refusals, executed, refusedBy, reports, startedAt);
-    logEvent("request.refused", { rule: refusedBy.rule, policy: refusedBy.result.name, object: keyOf(executed, refusedBy), limit: refusedBy.result.limit, retryAfter: retryAfterSeconds(refusedBy.result.retryAfterMs) });
+    logEvent("request.refused", {
+      rule: refusedBy.rule,
+      policy: refusedBy.result.name,
+      object: keyOf(executed, refusedBy),
+      limit: refusedBy.result.limit,
+      retryAfter: retryAfterSeconds(refusedBy.result.retryAfterMs),
+    });
     return refuse(request, policy, reports, refusedBy, now, "limit", ruleIds, options);
   }
 
   for (const s of shadowRefusals) {
-    logEvent("request.shadow_refused", { rule: s.rule, policy: s.result.name, limit: s.result.limit, retryAfter: retryAfterSeconds(s.result.retryAfterMs) }, "warn");
+    logEvent(
+      "request.shadow_refused",
+      {
+        rule: s.rule,
+        policy: s.result.name,
+        limit: s.result.limit,
+        retryAfter: retryAfterSeconds(s.result.retryAfterMs),
+      },
+      "warn",
+    );
   }
   const head = headline(reports);
   const result: RateLimitResult = {
@@ -279,7 +351,11 @@ async function decideRequest(
   };
   const verdicts: Array<[string, Verdict]> = limited.map((r) => [
     r.id,
-    failed.some((f) => f.group.rules.includes(r)) ? "error_open" : shadowRefusals.some((s) => s.rule === r.id) ? "shadow_refused" : "admitted",
+    failed.some((f) => f.group.rules.includes(r))
+      ? "error_open"
+      : shadowRefusals.some((s) => s.rule === r.id)
+        ? "shadow_refused"
+        : "admitted",
   ]);
   return admitted(request, env, ctx, policy, executed, reports, now, result, verdicts);
 }
@@ -295,21 +371,39 @@ async function refuse(
   rules: string[],
   options: LimiterOptions,
 ): Promise<LimitOutcome> {
-  const result: RateLimitResult = { success: false, limit: refusedBy.result.limit, remaining: refusedBy.result.remaining, reset: refusedBy.result.resetAt, reason, rules };
+  const result: RateLimitResult = {
+    success: false,
+    limit: refusedBy.result.limit,
+    remaining: refusedBy.result.remaining,
+    reset: refusedBy.result.resetAt,
+    reason,
+    rules,
+  };
   let response = refusalResponse(policy, reports, refusedBy, now);
   if (options.onRefuse) response = await options.onRefuse(response, result);
   return { result, response, request, finish: (r) => r, abandon: () => {}, verdicts: [[refusedBy.rule, "refused"]] };
 }
 
 /** Remembers a refusal whose room cannot come back early (see RefusalCache). */
-function rememberRefusal(refusals: RefusalCache, executed: Executed[], refusedBy: LimitReport, reports: LimitReport[], startedAt: number): void {
+function rememberRefusal(
+  refusals: RefusalCache,
+  executed: Executed[],
+  refusedBy: LimitReport,
+  reports: LimitReport[],
+  startedAt: number,
+): void {
   if (refusedBy.concurrency) return;
   for (const e of executed) {
     const rule = e.group.rules.find((r) => r.id === refusedBy.rule);
     if (!rule || rule.count !== "all" || rule.mode !== "enforce") continue;
     const spec = e.group.counters.find((c) => c.name === refusedBy.result.name);
     // The object decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
-    if (spec) refusals.remember(e.group.objectName, spec, { until: startedAt + refusedBy.result.retryAfterMs, reports, refusedBy });
+    if (spec)
+      refusals.remember(e.group.objectName, spec, {
+        until: startedAt + refusedBy.result.retryAfterMs,
+        reports,
+        refusedBy,
+      });
   }
 }
 
@@ -339,7 +433,10 @@ async function groupByCountingKey(
       groups.set(objectName, group);
     }
     group.rules.push(rule);
-    for (const l of rule.limits) (rule.mode === "shadow" ? group.shadow : group.counters).push(counterSpec(l, rule.cost, identity.tier, multiplier));
+    for (const l of rule.limits)
+      (rule.mode === "shadow" ? group.shadow : group.counters).push(
+        counterSpec(l, rule.cost, identity.tier, multiplier),
+      );
   }
   return groups;
 }
@@ -384,7 +481,8 @@ function admitted(
   verdicts: Array<[string, Verdict]>,
 ): LimitOutcome {
   const failureCounters = new Set<string>();
-  for (const e of executed) for (const r of e.group.rules) if (r.count === "failures") for (const l of r.limits) failureCounters.add(l.name);
+  for (const e of executed)
+    for (const r of e.group.rules) if (r.count === "failures") for (const l of r.limits) failureCounters.add(l.name);
 
   let settled = false;
   // What each object must get back once the response is known: every slot, and failures-only charges when it succeeded.
@@ -392,7 +490,9 @@ function admitted(
     const perObject: Array<[string, Charge[]]> = [];
     for (const e of executed) {
       if (!e.response) continue;
-      const charges = e.response.charges.filter((c) => c.algorithm === "concurrency" || (status !== undefined && status < 400 && failureCounters.has(c.name)));
+      const charges = e.response.charges.filter(
+        (c) => c.algorithm === "concurrency" || (status !== undefined && status < 400 && failureCounters.has(c.name)),
+      );
       if (charges.length > 0) perObject.push([e.group.objectName, charges]);
     }
     return perObject;
@@ -412,7 +512,17 @@ function admitted(
       const succeeded = response.status < 400;
       // A success does not use a failures-only limit up: show the room it leaves.
       const shown = succeeded
-        ? reports.map((r) => (failureCounters.has(r.result.name) ? { ...r, result: { ...r.result, remaining: Math.min(r.result.limit, r.result.remaining + costOf(executed, r.result.name)) } } : r))
+        ? reports.map((r) =>
+            failureCounters.has(r.result.name)
+              ? {
+                  ...r,
+                  result: {
+                    ...r.result,
+                    remaining: Math.min(r.result.limit, r.result.remaining + costOf(executed, r.result.name)),
+                  },
+                }
+              : r,
+          )
         : reports;
       const headers = new Headers(response.headers);
       for (const [name, value] of rateLimitHeaders(policy, shown, now)) headers.set(name, value);
@@ -462,4 +572,3 @@ async function releaseQuietly(env: Env, objectName: string, charges: Charge[]): 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-

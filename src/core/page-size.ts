@@ -6,7 +6,10 @@
  */
 import type { Rule } from "../config/schema";
 
-export type PageSizeOutcome = { kind: "unchanged" } | { kind: "rewritten"; url: URL } | { kind: "rejected"; message: string };
+export type PageSizeOutcome =
+  | { kind: "unchanged" }
+  | { kind: "rewritten"; url: URL }
+  | { kind: "rejected"; message: string };
 
 export function applyPageSize(url: URL, pageSize: NonNullable<Rule["pageSize"]>): PageSizeOutcome {
   const values = url.searchParams.getAll(pageSize.param);

@@ -16,12 +16,19 @@ export function applyMigrations(storage: DurableObjectStorage, migrations: reado
   const applied: number[] = [];
   const pending = [...migrations].sort((a, b) => a.version - b.version).filter((m) => m.version > current);
   if (pending.length > 0) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+    );
   }
   for (const m of pending) {
     storage.transactionSync(() => {
       sql.exec(m.sql);
-      sql.exec(`INSERT INTO ${MIGRATIONS_TABLE} (version, name, applied_at) VALUES (?, ?, ?)`, m.version, m.name, Date.now());
+      sql.exec(
+        `INSERT INTO ${MIGRATIONS_TABLE} (version, name, applied_at) VALUES (?, ?, ?)`,
+        m.version,
+        m.name,
+        Date.now(),
+      );
     });
     applied.push(m.version);
   }

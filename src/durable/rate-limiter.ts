@@ -66,7 +66,11 @@ export class RateLimiter extends DurableObject<Env> {
   check(request: CheckRequest): CheckResponse {
     this.ready();
     const now = this.now();
-    const leaseId = request.counters.some((c) => c.algorithm === "concurrency") || request.shadow?.some((c) => c.algorithm === "concurrency") ? crypto.randomUUID() : "";
+    const leaseId =
+      request.counters.some((c) => c.algorithm === "concurrency") ||
+      request.shadow?.some((c) => c.algorithm === "concurrency")
+        ? crypto.randomUUID()
+        : "";
     const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
     let shadowResults: CounterResult[] = [];
     if (request.shadow && request.shadow.length > 0) {
@@ -95,7 +99,13 @@ export class RateLimiter extends DurableObject<Env> {
     const updates = giveBack(this.states, charges, now);
     this.store(
       updates,
-      charges.map((c) => ({ name: c.name, algorithm: c.algorithm, limit: c.limit, windowMs: c.windowMs, cost: c.cost })),
+      charges.map((c) => ({
+        name: c.name,
+        algorithm: c.algorithm,
+        limit: c.limit,
+        windowMs: c.windowMs,
+        cost: c.cost,
+      })),
       now,
     );
   }
@@ -175,7 +185,11 @@ export class RateLimiter extends DurableObject<Env> {
   private store(updates: Map<string, CounterState>, specs: readonly CounterSpec[], now: number): void {
     if (updates.size === 0) return;
     const windowOf = new Map(specs.map((s) => [s.name, s.windowMs]));
-    const rows = [...updates].map(([name, state]) => ({ name, state, expiresAt: stateExpiresAt(state, windowOf.get(name) ?? 0) }));
+    const rows = [...updates].map(([name, state]) => ({
+      name,
+      state,
+      expiresAt: stateExpiresAt(state, windowOf.get(name) ?? 0),
+    }));
     const fresh = rows.filter((r) => !this.states.has(r.name)).length;
     if (fresh > 0) this.makeRoom(now, fresh);
     // Multi-row upserts: one statement for a request's counters keeps extra limits cheap, and a single

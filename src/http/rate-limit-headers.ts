@@ -31,14 +31,23 @@ export function headline(reports: readonly LimitReport[]): LimitReport | undefin
   return best;
 }
 
-export function rateLimitHeaders(policy: CompiledPolicy, reports: readonly LimitReport[], now: number): [string, string][] {
+export function rateLimitHeaders(
+  policy: CompiledPolicy,
+  reports: readonly LimitReport[],
+  now: number,
+): [string, string][] {
   const out: [string, string][] = [];
   const head = headline(reports);
   if (!head) return out;
   const families = policy.headerFamilies;
   if (families.legacy) {
-    const reset = policy.legacyReset === "delta" ? secondsUntil(head.result.resetAt, now) : Math.ceil(head.result.resetAt / 1000);
-    out.push(["RateLimit-Limit", String(head.result.limit)], ["RateLimit-Remaining", String(head.result.remaining)], ["RateLimit-Reset", String(reset)]);
+    const reset =
+      policy.legacyReset === "delta" ? secondsUntil(head.result.resetAt, now) : Math.ceil(head.result.resetAt / 1000);
+    out.push(
+      ["RateLimit-Limit", String(head.result.limit)],
+      ["RateLimit-Remaining", String(head.result.remaining)],
+      ["RateLimit-Reset", String(reset)],
+    );
   }
   if (families.x) {
     out.push(
@@ -54,7 +63,9 @@ export function rateLimitHeaders(policy: CompiledPolicy, reports: readonly Limit
         : `${sfString(r.result.name)};q=${r.result.limit};w=${r.windowSeconds}`,
     );
     const states = reports.map((r) =>
-      r.concurrency ? `${sfString(r.result.name)};r=${r.result.remaining}` : `${sfString(r.result.name)};r=${r.result.remaining};t=${secondsUntil(r.result.resetAt, now)}`,
+      r.concurrency
+        ? `${sfString(r.result.name)};r=${r.result.remaining}`
+        : `${sfString(r.result.name)};r=${r.result.remaining};t=${secondsUntil(r.result.resetAt, now)}`,
     );
     out.push(["RateLimit-Policy", policies.join(", ")], ["RateLimit", states.join(", ")]);
   }

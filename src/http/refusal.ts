@@ -11,7 +11,12 @@ export function retryAfterSeconds(retryAfterMs: number): number {
   return Math.max(1, Math.ceil(retryAfterMs / 1000));
 }
 
-export function refusalResponse(policy: CompiledPolicy, reports: readonly LimitReport[], refusedBy: LimitReport, now: number): Response {
+export function refusalResponse(
+  policy: CompiledPolicy,
+  reports: readonly LimitReport[],
+  refusedBy: LimitReport,
+  now: number,
+): Response {
   const retryAfter = retryAfterSeconds(refusedBy.result.retryAfterMs);
   const values: Record<string, number | string> = {
     retry_after: retryAfter,
@@ -26,7 +31,10 @@ export function refusalResponse(policy: CompiledPolicy, reports: readonly LimitR
   headers.set("Retry-After", String(retryAfter));
   headers.set("Cache-Control", "no-store");
   headers.set("Content-Type", "application/json");
-  return new Response(JSON.stringify(fillTemplate(policy.response.body, values)), { status: policy.response.status, headers });
+  return new Response(JSON.stringify(fillTemplate(policy.response.body, values)), {
+    status: policy.response.status,
+    headers,
+  });
 }
 
 const WHOLE = /^\{\{\s*([a-z_]+)\s*\}\}$/;
@@ -46,7 +54,13 @@ export function fillTemplate(template: unknown, values: Record<string, number | 
   return template;
 }
 
-export function jsonError(status: number, error: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+export function jsonError(
+  status: number,
+  error: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Response {
   const h = new Headers(headers);
   h.set("Content-Type", "application/json");
   h.set("Cache-Control", "no-store");

@@ -16,11 +16,19 @@ import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } f
 type StateOf<A extends CounterState["algorithm"]> = Extract<CounterState, { algorithm: A }>;
 
 /** A stored state of another algorithm (the operator changed it) counts as no state. */
-function stateFor<A extends CounterState["algorithm"]>(state: CounterState | undefined, algorithm: A): StateOf<A> | undefined {
+function stateFor<A extends CounterState["algorithm"]>(
+  state: CounterState | undefined,
+  algorithm: A,
+): StateOf<A> | undefined {
   return state && state.algorithm === algorithm ? (state as StateOf<A>) : undefined;
 }
 
-function checkOne(state: CounterState | undefined, spec: CounterSpec, now: number, leaseId: string): { result: CounterResult; charged: CounterState } {
+function checkOne(
+  state: CounterState | undefined,
+  spec: CounterSpec,
+  now: number,
+  leaseId: string,
+): { result: CounterResult; charged: CounterState } {
   switch (spec.algorithm) {
     case "fixed":
       return checkFixed(stateFor(state, "fixed"), now, spec);
@@ -39,14 +47,26 @@ export interface Decision {
   updates: Map<string, CounterState>;
 }
 
-export function decide(states: ReadonlyMap<string, CounterState>, specs: readonly CounterSpec[], now: number, leaseId: string): Decision {
+export function decide(
+  states: ReadonlyMap<string, CounterState>,
+  specs: readonly CounterSpec[],
+  now: number,
+  leaseId: string,
+): Decision {
   const checked = specs.map((spec) => ({ spec, ...checkOne(states.get(spec.name), spec, now, leaseId) }));
   const allowed = checked.every((c) => c.result.allowed);
   const results = checked.map((c) => c.result);
   if (!allowed) {
     // A refused request charges nothing; report room as it stands, and for the
     // counters that did have room, do not claim this request was taken.
-    return { outcome: { allowed, results: results.map((r, i) => (r.allowed ? peekOne(states, specs[i]!, now) : r)), charges: [] }, updates: new Map() };
+    return {
+      outcome: {
+        allowed,
+        results: results.map((r, i) => (r.allowed ? peekOne(states, specs[i]!, now) : r)),
+        charges: [],
+      },
+      updates: new Map(),
+    };
   }
   const updates = new Map<string, CounterState>();
   const charges: Charge[] = [];
@@ -84,12 +104,22 @@ export function peekOne(states: ReadonlyMap<string, CounterState>, spec: Counter
 }
 
 /** Gives charges back: refunds to their windows, slots to the pool. Returns the states that changed. */
-export function giveBack(states: ReadonlyMap<string, CounterState>, charges: readonly Charge[], now: number): Map<string, CounterState> {
+export function giveBack(
+  states: ReadonlyMap<string, CounterState>,
+  charges: readonly Charge[],
+  now: number,
+): Map<string, CounterState> {
   const updates = new Map<string, CounterState>();
   for (const charge of charges) {
     const current = updates.get(charge.name) ?? states.get(charge.name);
     if (!current || current.algorithm !== charge.algorithm) continue; // reset or replaced since: nothing to give back
-    const spec: CounterSpec = { name: charge.name, algorithm: charge.algorithm, limit: charge.limit, windowMs: charge.windowMs, cost: charge.cost };
+    const spec: CounterSpec = {
+      name: charge.name,
+      algorithm: charge.algorithm,
+      limit: charge.limit,
+      windowMs: charge.windowMs,
+      cost: charge.cost,
+    };
     switch (current.algorithm) {
       case "fixed":
         updates.set(charge.name, refundFixed(current, now, spec, charge));

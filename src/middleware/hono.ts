@@ -26,7 +26,9 @@ export type RateLimitVariables = { rateLimit: RateLimitResult };
  * app.get("/api/hello", (c) => c.json({ hello: c.get("rateLimit").remaining }));
  * export default app;
  */
-export function rateLimit<E extends { Bindings: Env; Variables: RateLimitVariables }>(options: RateLimitOptions = {}): MiddlewareHandler<E> {
+export function rateLimit<E extends { Bindings: Env; Variables: RateLimitVariables }>(
+  options: RateLimitOptions = {},
+): MiddlewareHandler<E> {
   if (options.limiter && (options.policy || options.key || options.onRefuse)) {
     throw new TypeError("rateLimit(): pass either a limiter or limiter options (policy, key, onRefuse), not both");
   }

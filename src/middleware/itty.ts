@@ -33,7 +33,13 @@
  * `(request, env, ctx)` and `(response, request)`.
  * @module
  */
-import { type Limiter, type LimiterOptions, type LimitOutcome, type RateLimitResult, createLimiter } from "../core/limit";
+import {
+  type Limiter,
+  type LimiterOptions,
+  type LimitOutcome,
+  type RateLimitResult,
+  createLimiter,
+} from "../core/limit";
 import type { Env } from "../env";
 
 export interface IttyRateLimitOptions extends LimiterOptions {
@@ -93,7 +99,9 @@ export function ittyRateLimit(options: IttyRateLimitOptions = {}): IttyRateLimit
       // Already admitted in this pass (the router's `before` and a route's own): count it once.
       if (decided.get(request)?.settled === false) return undefined;
       if (!ctx || typeof ctx.waitUntil !== "function") {
-        throw new TypeError("ittyRateLimit(): the router was called without the Worker's ctx; call router.fetch(request, env, ctx)");
+        throw new TypeError(
+          "ittyRateLimit(): the router was called without the Worker's ctx; call router.fetch(request, env, ctx)",
+        );
       }
       const outcome = await limiter.limit(request, env, ctx);
       decided.set(request, { outcome, settled: outcome.response !== undefined });

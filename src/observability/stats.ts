@@ -21,7 +21,14 @@ export interface MinuteStats {
   rules: Record<string, Counts>;
 }
 
-const empty = (): Counts => ({ admitted: 0, refused: 0, shadow_refused: 0, error_open: 0, error_closed: 0, blocked: 0 });
+const empty = (): Counts => ({
+  admitted: 0,
+  refused: 0,
+  shadow_refused: 0,
+  error_open: 0,
+  error_closed: 0,
+  blocked: 0,
+});
 
 export class Stats {
   private minutes = new Map<number, Map<string, Counts>>();

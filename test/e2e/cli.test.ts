@@ -12,7 +12,17 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
-import { BIN_DIR, PROJECT_ROOT, WRANGLER_BIN, type WranglerDev, childEnv, freePort, freshDir, roomInWindow, startWranglerDev } from "../support/wrangler-dev";
+import {
+  BIN_DIR,
+  PROJECT_ROOT,
+  WRANGLER_BIN,
+  type WranglerDev,
+  childEnv,
+  freePort,
+  freshDir,
+  roomInWindow,
+  startWranglerDev,
+} from "../support/wrangler-dev";
 
 const FIXTURES = join(PROJECT_ROOT, "test", "fixtures", "cli");
 const VALID = join(FIXTURES, "valid.json");
@@ -27,7 +37,12 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: readonly string[], cwd = PROJECT_ROOT, extraEnv: Record<string, string> = {}): Promise<Run> {
+function run(
+  command: string,
+  args: readonly string[],
+  cwd = PROJECT_ROOT,
+  extraEnv: Record<string, string> = {},
+): Promise<Run> {
   // No SLUICE_* from the surroundings: each test says where the CLI acts.
   const env = childEnv();
   for (const name of ["SLUICE_URL", "SLUICE_ADMIN_TOKEN", "SLUICE_ADMIN_PREFIX"]) delete env[name];
@@ -54,7 +69,17 @@ async function kvValues(keys: readonly string[], persistTo: string): Promise<Rec
   try {
     const file = join(dir, "keys.json");
     await writeFile(file, JSON.stringify(keys));
-    const r = await run(WRANGLER_BIN, ["kv", "bulk", "get", file, "--binding", "POLICIES", "--local", "--persist-to", persistTo]);
+    const r = await run(WRANGLER_BIN, [
+      "kv",
+      "bulk",
+      "get",
+      file,
+      "--binding",
+      "POLICIES",
+      "--local",
+      "--persist-to",
+      persistTo,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const answer = JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as Record<string, { value: string | null }>;
     return Object.fromEntries(keys.map((k) => [k, answer[k]?.value ?? null]));
@@ -86,7 +111,7 @@ describe("policy CLI: validate and usage", () => {
     const r = await policy("validate", INVALID);
     expect(r.code).toBe(1);
     expect(lines(r.stdout).sort()).toEqual([
-      'rules[0].colour: unknown field',
+      "rules[0].colour: unknown field",
       "rules[0].id: must match [a-z0-9_-]{1,64}",
       'rules[0].limits[0].window: must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")',
     ]);
@@ -94,7 +119,11 @@ describe("policy CLI: validate and usage", () => {
   });
 
   it("validate: text that is not JSON exits 1; a missing file or a directory exits 2", async () => {
-    const [notJson, missing, dir] = await Promise.all([policy("validate", NOT_JSON), policy("validate", join(FIXTURES, "no-such.json")), policy("validate", FIXTURES)]);
+    const [notJson, missing, dir] = await Promise.all([
+      policy("validate", NOT_JSON),
+      policy("validate", join(FIXTURES, "no-such.json")),
+      policy("validate", FIXTURES),
+    ]);
     expect(notJson.code).toBe(1);
     expect(notJson.stdout).toMatch(/^\(document\): invalid JSON: .+\n$/);
     expect(missing.code).toBe(2);
@@ -104,7 +133,10 @@ describe("policy CLI: validate and usage", () => {
   });
 
   it("npm run policy -- validate works from a subfolder, with paths relative to it", async () => {
-    const [ok, bad] = await Promise.all([run("npm", ["run", "--silent", "policy", "--", "validate", "valid.json"], FIXTURES), run("npm", ["run", "--silent", "policy", "--", "validate", "invalid.json"], FIXTURES)]);
+    const [ok, bad] = await Promise.all([
+      run("npm", ["run", "--silent", "policy", "--", "validate", "valid.json"], FIXTURES),
+      run("npm", ["run", "--silent", "policy", "--", "validate", "invalid.json"], FIXTURES),
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toBe("valid.json: valid policy, 1 rule: cli\n");
     expect(bad.code).toBe(1);
@@ -124,7 +156,9 @@ describe("policy CLI: validate and usage", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("error: unknown command 'frobnicate'");
     expect(nowhere.code).toBe(2);
-    expect(nowhere.stderr).toContain("error: where to? give --url <base> (or SLUICE_URL) for the admin API, or --local/--remote");
+    expect(nowhere.stderr).toContain(
+      "error: where to? give --url <base> (or SLUICE_URL) for the admin API, or --local/--remote",
+    );
     expect(both.code).toBe(2);
     expect(both.stderr).toContain("not both");
     expect(noToken.code).toBe(2);
@@ -163,7 +197,14 @@ describe("policy CLI: local KV through wrangler", () => {
     const r = await policy("diff", VALID, "--local", "--persist-to", persistTo);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stdout).toContain(`--- built-in default (local KV (${persistTo}) has no "policy")\n+++ ${VALID}\n`);
-    expect(lines(r.stdout)).toEqual(expect.arrayContaining(['-      "id": "default",', '+      "id": "cli",', '-          "limit": 300,', '+          "limit": 5,']));
+    expect(lines(r.stdout)).toEqual(
+      expect.arrayContaining([
+        '-      "id": "default",',
+        '+      "id": "cli",',
+        '-          "limit": 300,',
+        '+          "limit": 5,',
+      ]),
+    );
   });
 
   it("push --local stores the file's exact text as KV policy", async () => {
@@ -194,7 +235,16 @@ describe("policy CLI: local KV through wrangler", () => {
     expect(out[0]).toBe(`--- local KV (${persistTo}) "policy"`);
     expect(out[1]).toBe(`+++ ${TIERED}`);
     expect(out[2]).toMatch(/^@@ -1,\d+ \+1,\d+ @@$/);
-    expect(out).toEqual(expect.arrayContaining(['+  "defaultTier": "starter",', '-      "id": "cli",', '+      "id": "tiered",', '-      "key": "ip",', '+      "key": "tenant",', '+            "pro": 7,']));
+    expect(out).toEqual(
+      expect.arrayContaining([
+        '+  "defaultTier": "starter",',
+        '-      "id": "cli",',
+        '+      "id": "tiered",',
+        '-      "key": "ip",',
+        '+      "key": "tenant",',
+        '+            "pro": 7,',
+      ]),
+    );
     // Every line of a hunk is context, removal or addition.
     for (const line of out.slice(3)) expect(line).toMatch(/^(@@ |[ +-])/);
   });
@@ -202,10 +252,35 @@ describe("policy CLI: local KV through wrangler", () => {
   it("tenant add/remove --local write and delete tenant:<sha256 of the key>", async () => {
     const acmeKey = "sk_live_cli_local_1";
     const betaKey = "sk_test_cli_local_2";
-    const add = await policy("tenant", "add", "--api-key", acmeKey, "--id", "acme", "--tier", "pro", "--local", "--persist-to", persistTo);
+    const add = await policy(
+      "tenant",
+      "add",
+      "--api-key",
+      acmeKey,
+      "--id",
+      "acme",
+      "--tier",
+      "pro",
+      "--local",
+      "--persist-to",
+      persistTo,
+    );
     expect(add.code, add.stderr).toBe(0);
     expect(add.stdout).toBe(`stored tenant acme (tier pro) as ${tenantKvKey(acmeKey)} in local KV (${persistTo})\n`);
-    const sandbox = await policy("tenant", "add", "--api-key", betaKey, "--id", "beta", "--tier", "starter", "--sandbox", "--local", "--persist-to", persistTo);
+    const sandbox = await policy(
+      "tenant",
+      "add",
+      "--api-key",
+      betaKey,
+      "--id",
+      "beta",
+      "--tier",
+      "starter",
+      "--sandbox",
+      "--local",
+      "--persist-to",
+      persistTo,
+    );
     expect(sandbox.code, sandbox.stderr).toBe(0);
 
     const stored = await kvValues([tenantKvKey(acmeKey), tenantKvKey(betaKey), `tenant:${acmeKey}`], persistTo);
@@ -241,7 +316,12 @@ describe("policy CLI against a running wrangler dev", () => {
     // The same --persist-to: what the CLI writes with --local, this wrangler dev reads.
     dev = await startWranglerDev({
       persistTo,
-      vars: { ORIGIN: `http://127.0.0.1:${origin.port}`, LIMITER_TIMEOUT_MS: "5000", POLICY_TTL_SECONDS: "0", ADMIN_TOKEN: TOKEN },
+      vars: {
+        ORIGIN: `http://127.0.0.1:${origin.port}`,
+        LIMITER_TIMEOUT_MS: "5000",
+        POLICY_TTL_SECONDS: "0",
+        ADMIN_TOKEN: TOKEN,
+      },
     });
   });
 
@@ -284,7 +364,9 @@ describe("policy CLI against a running wrangler dev", () => {
 
     const r = await policy("push", TIERED, ...api(), "--if-match", etag);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^pushed .*tiered\.json \(tiered\) to http:\/\/127\.0\.0\.1:\d+: version \d+, ETag "[0-9a-f]{32}"\n/);
+    expect(r.stdout).toMatch(
+      /^pushed .*tiered\.json \(tiered\) to http:\/\/127\.0\.0\.1:\d+: version \d+, ETag "[0-9a-f]{32}"\n/,
+    );
     // Anonymous clients are counted by IP under the default tier (starter: 2).
     const anonymous = await request();
     expect(anonymous.headers.get("RateLimit-Limit")).toBe("2");
@@ -300,7 +382,19 @@ describe("policy CLI against a running wrangler dev", () => {
     expect(acme.headers.get("RateLimit-Remaining")).toBe("6");
 
     // Written straight into the KV the Worker reads: the record's shape is the Worker's.
-    const viaKv = await policy("tenant", "add", "--api-key", "key-globex-1", "--id", "globex", "--tier", "pro", "--local", "--persist-to", persistTo);
+    const viaKv = await policy(
+      "tenant",
+      "add",
+      "--api-key",
+      "key-globex-1",
+      "--id",
+      "globex",
+      "--tier",
+      "pro",
+      "--local",
+      "--persist-to",
+      persistTo,
+    );
     expect(viaKv.code, viaKv.stderr).toBe(0);
     const globex = await request({ "x-api-key": "key-globex-1" });
     expect(globex.headers.get("RateLimit-Limit")).toBe("7");
@@ -321,7 +415,9 @@ describe("policy CLI against a running wrangler dev", () => {
   it("key show and key reset through the admin API", async () => {
     const show = await policy("key", "show", "--rule", "tiered", "--key", "acme", "--tier", "pro", ...api());
     expect(show.code, show.stderr).toBe(0);
-    expect(show.stdout).toMatch(/^rule tiered, key acme \(counter object tenant:acme\)\n {2}tiered-1h: 6 of 7 left, resets \d{4}-\d\d-\d\dT\d\d:00:00\.000Z \(in \d+ s\)\n$/);
+    expect(show.stdout).toMatch(
+      /^rule tiered, key acme \(counter object tenant:acme\)\n {2}tiered-1h: 6 of 7 left, resets \d{4}-\d\d-\d\dT\d\d:00:00\.000Z \(in \d+ s\)\n$/,
+    );
 
     const json = await policy("key", "show", "--rule", "tiered", "--key", "acme", "--tier", "pro", "--json", ...api());
     expect(json.code, json.stderr).toBe(0);
@@ -340,7 +436,10 @@ describe("policy CLI against a running wrangler dev", () => {
 
   it("takes the URL and the token from SLUICE_URL and SLUICE_ADMIN_TOKEN", async () => {
     const cli = join(PROJECT_ROOT, "src", "cli", "policy.ts");
-    const r = await run(join(BIN_DIR, "tsx"), [cli, "diff", TIERED], PROJECT_ROOT, { SLUICE_URL: dev.url, SLUICE_ADMIN_TOKEN: TOKEN });
+    const r = await run(join(BIN_DIR, "tsx"), [cli, "diff", TIERED], PROJECT_ROOT, {
+      SLUICE_URL: dev.url,
+      SLUICE_ADMIN_TOKEN: TOKEN,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`no changes: ${TIERED} is the policy in force at ${dev.url} (pushed)\n`);
     const noToken = await run(join(BIN_DIR, "tsx"), [cli, "diff", TIERED], PROJECT_ROOT, { SLUICE_URL: dev.url });
@@ -352,8 +451,21 @@ describe("policy CLI against a running wrangler dev", () => {
     const wrong = await policy("diff", VALID, "--url", dev.url, "--token", "wrong-token");
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain("answered 401: unauthorized: missing or wrong admin token");
-    const down = await policy("key", "show", "--rule", "tiered", "--key", "acme", "--url", `http://127.0.0.1:${await freePort()}`, "--token", TOKEN);
+    const down = await policy(
+      "key",
+      "show",
+      "--rule",
+      "tiered",
+      "--key",
+      "acme",
+      "--url",
+      `http://127.0.0.1:${await freePort()}`,
+      "--token",
+      TOKEN,
+    );
     expect(down.code).toBe(2);
-    expect(down.stderr).toMatch(/^error: cannot reach http:\/\/127\.0\.0\.1:\d+\/__ratelimit\/keys\?rule=tiered&key=acme: ECONNREFUSED\n$/);
+    expect(down.stderr).toMatch(
+      /^error: cannot reach http:\/\/127\.0\.0\.1:\d+\/__ratelimit\/keys\?rule=tiered&key=acme: ECONNREFUSED\n$/,
+    );
   });
 });

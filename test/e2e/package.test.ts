@@ -38,7 +38,11 @@ const TSC = join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc");
 
 /** The specifiers of one JS or .d.ts file's import and export statements and `import("…")` types (not of its comments). */
 function specifiers(source: string): string[] {
-  const patterns = [/^(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']/gms, /^import\s*["']([^"']+)["']/gm, /\bimport\(\s*["']([^"']+)["']\s*\)/g];
+  const patterns = [
+    /^(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']/gms,
+    /^import\s*["']([^"']+)["']/gm,
+    /\bimport\(\s*["']([^"']+)["']\s*\)/g,
+  ];
   return patterns.flatMap((p) => [...source.matchAll(p)].map((m) => m[1]!));
 }
 
@@ -72,7 +76,8 @@ describe("npm pack", () => {
 
   it("contains every target of package.json `exports` and `types`", () => {
     const targets = [manifest.types];
-    for (const entry of Object.values(manifest.exports)) targets.push(...(typeof entry === "string" ? [entry] : Object.values(entry)));
+    for (const entry of Object.values(manifest.exports))
+      targets.push(...(typeof entry === "string" ? [entry] : Object.values(entry)));
     expect(targets.length).toBeGreaterThan(4);
     for (const target of targets) expect(files, target).toContain(normalize(target));
   });
@@ -107,21 +112,29 @@ describe("npm pack", () => {
     expect([...bare].sort()).toEqual(["cloudflare:workers", "zod/mini", "zod/v4/locales/en.js"]);
   });
 
-  it.each(["bundler", "nodenext"])("ships .d.ts that type-check on their own under %s resolution", async (resolution) => {
-    const module = resolution === "bundler" ? "es2022" : "nodenext";
-    const check = await run(process.execPath, [
-      TSC,
-      "--noEmit",
-      "--strict",
-      "--target", "es2022",
-      "--lib", "es2022",
-      "--module", module,
-      "--moduleResolution", resolution,
-      "--types", "@cloudflare/workers-types",
-      "dist/src/index.d.ts",
-      "dist/src/itty.d.ts",
-    ]);
-    expect(check.stdout + check.stderr).toBe("");
-    expect(check.code).toBe(0);
-  });
+  it.each(["bundler", "nodenext"])(
+    "ships .d.ts that type-check on their own under %s resolution",
+    async (resolution) => {
+      const module = resolution === "bundler" ? "es2022" : "nodenext";
+      const check = await run(process.execPath, [
+        TSC,
+        "--noEmit",
+        "--strict",
+        "--target",
+        "es2022",
+        "--lib",
+        "es2022",
+        "--module",
+        module,
+        "--moduleResolution",
+        resolution,
+        "--types",
+        "@cloudflare/workers-types",
+        "dist/src/index.d.ts",
+        "dist/src/itty.d.ts",
+      ]);
+      expect(check.stdout + check.stderr).toBe("");
+      expect(check.code).toBe(0);
+    },
+  );
 });

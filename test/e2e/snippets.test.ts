@@ -16,7 +16,10 @@ const TSC = join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc");
 
 function tsc(project: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSC, "-p", project, "--noEmit"], { cwd: PROJECT_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [TSC, "-p", project, "--noEmit"], {
+      cwd: PROJECT_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));

@@ -10,7 +10,14 @@ import { join } from "node:path";
 import { parseList } from "structured-headers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
-import { PROJECT_ROOT, type WranglerDev, freePort, freshDir, roomInWindow, startWranglerDev } from "../support/wrangler-dev";
+import {
+  PROJECT_ROOT,
+  type WranglerDev,
+  freePort,
+  freshDir,
+  roomInWindow,
+  startWranglerDev,
+} from "../support/wrangler-dev";
 
 const TOKEN = `e2e-admin-${Math.random().toString(36).slice(2)}`;
 
@@ -71,7 +78,9 @@ describe("wrangler dev in front of the loopback origin", () => {
     expect(reset % 60).toBe(0);
     expect(reset * 1000).toBeGreaterThan(Date.now());
     expect(reset * 1000).toBeLessThanOrEqual(Date.now() + 61_000);
-    expect(ietfItems(first.headers.get("RateLimit-Policy"))).toEqual([{ name: "default-1m", params: { q: 300, w: 60 } }]);
+    expect(ietfItems(first.headers.get("RateLimit-Policy"))).toEqual([
+      { name: "default-1m", params: { q: 300, w: 60 } },
+    ]);
     const state = ietfItems(first.headers.get("RateLimit"));
     expect(state).toHaveLength(1);
     expect(state[0]!.name).toBe("default-1m");
@@ -85,7 +94,9 @@ describe("wrangler dev in front of the loopback origin", () => {
     const remaining: number[] = [];
     for (let sent = 1; sent < 299; ) {
       const batch = Math.min(10, 299 - sent);
-      const responses = await Promise.all(Array.from({ length: batch }, () => get(`${dev.url}/e2e/burst`, { "x-test-tag": tag })));
+      const responses = await Promise.all(
+        Array.from({ length: batch }, () => get(`${dev.url}/e2e/burst`, { "x-test-tag": tag })),
+      );
       for (const res of responses) {
         await res.arrayBuffer();
         expect(res.status).toBe(200);
@@ -119,7 +130,8 @@ describe("wrangler dev in front of the loopback origin", () => {
       success: false,
       error: "Too many requests",
       code: "RATE_LIMIT_EXCEEDED",
-      message: "You have exceeded the maximum number of requests allowed (300 requests per 1 minute). Please try again later.",
+      message:
+        "You have exceeded the maximum number of requests allowed (300 requests per 1 minute). Please try again later.",
       retry_after: retryAfter,
       limit: 300,
       window: "1 minute",
@@ -139,13 +151,21 @@ describe("wrangler dev in front of the loopback origin", () => {
     const text = JSON.stringify(policy, null, 2);
 
     // A wrong token changes nothing.
-    const denied = await fetch(`${admin}/policy`, { method: "PUT", headers: { authorization: "Bearer wrong" }, body: text });
+    const denied = await fetch(`${admin}/policy`, {
+      method: "PUT",
+      headers: { authorization: "Bearer wrong" },
+      body: text,
+    });
     expect(denied.status).toBe(401);
     const before = await fetch(`${admin}/policy`, { headers: auth });
     expect(before.headers.get("X-Sluice-Policy-Source")).toBe("builtin");
     await before.arrayBuffer();
 
-    const put = await fetch(`${admin}/policy`, { method: "PUT", headers: { ...auth, "content-type": "application/json" }, body: text });
+    const put = await fetch(`${admin}/policy`, {
+      method: "PUT",
+      headers: { ...auth, "content-type": "application/json" },
+      body: text,
+    });
     expect(put.status).toBe(200);
     const stored = (await put.json()) as { stored: boolean; etag: string };
     expect(stored.stored).toBe(true);
@@ -182,7 +202,10 @@ describe("wrangler dev in front of the loopback origin", () => {
     const oldEtag = inForce.headers.get("ETag");
     expect(JSON.parse(oldText).rules[0].id).toBe("tight");
 
-    const bad = { version: 1, rules: [{ id: "loose", key: "ip", colour: "red", limits: [{ limit: 1000, window: "5 minutes" }] }] };
+    const bad = {
+      version: 1,
+      rules: [{ id: "loose", key: "ip", colour: "red", limits: [{ limit: 1000, window: "5 minutes" }] }],
+    };
     const res = await fetch(`${admin}/policy`, { method: "PUT", headers: auth, body: JSON.stringify(bad) });
     expect(res.status).toBe(400);
     const problem = (await res.json()) as { error: string; errors: Array<{ path: string; message: string }> };
@@ -217,7 +240,9 @@ describe("the dev command of package.json (built-in echo origin)", () => {
   let persistTo: string;
 
   beforeAll(async () => {
-    const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
     const words = pkg.scripts.dev!.trim().split(/\s+/);
     // `wrangler dev ... --port 8787 --var ORIGIN:builtin:echo`: the same arguments, on a free port
     // and with a persist dir of its own.
@@ -243,7 +268,13 @@ describe("the dev command of package.json (built-in echo origin)", () => {
     const res = await fetch(`${dev.url}/hello/world?greeting=hi`, { headers: { authorization: "Bearer secret-key" } });
     expect(res.status).toBe(200);
     expect(res.headers.get("Content-Type")).toContain("application/json");
-    const body = (await res.json()) as { echo: boolean; method: string; path: string; query: Record<string, string>; headers: Record<string, string> };
+    const body = (await res.json()) as {
+      echo: boolean;
+      method: string;
+      path: string;
+      query: Record<string, string>;
+      headers: Record<string, string>;
+    };
     expect(body).toMatchObject({ echo: true, method: "GET", path: "/hello/world", query: { greeting: "hi" } });
     // The echo never hands a credential back.
     expect(body.headers.authorization).toBe("[redacted]");

@@ -55,11 +55,17 @@ export async function ensureBuilt(): Promise<boolean> {
     if (await upToDate()) return false;
     await new Promise<void>((resolve, reject) => {
       let output = "";
-      const child = spawn("npm", ["run", "build", "--silent"], { cwd: PROJECT_ROOT, env: BUILD_ENV, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn("npm", ["run", "build", "--silent"], {
+        cwd: PROJECT_ROOT,
+        env: BUILD_ENV,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       child.stdout.on("data", (d: Buffer) => (output += d.toString()));
       child.stderr.on("data", (d: Buffer) => (output += d.toString()));
       child.on("error", reject);
-      child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`npm run build failed (exit ${code}):\n${output}`))));
+      child.on("close", (code) =>
+        code === 0 ? resolve() : reject(new Error(`npm run build failed (exit ${code}):\n${output}`)),
+      );
     });
     return true;
   });

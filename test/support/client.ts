@@ -28,7 +28,9 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
   const headers = new Headers(options.headers);
   if (options.ip) headers.set("cf-connecting-ip", options.ip);
   const url = `http://${options.host ?? "api.example.com"}${path}`;
-  return exports.default.fetch(new Request(url, { method: options.method ?? "GET", headers, body: options.body, redirect: "manual" }));
+  return exports.default.fetch(
+    new Request(url, { method: options.method ?? "GET", headers, body: options.body, redirect: "manual" }),
+  );
 }
 
 /** Sends `n` requests one after another and returns their statuses; bodies are drained. */

@@ -64,8 +64,20 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
       return;
     }
     const wanted = Number(req.headers["x-test-status"] ?? 200);
-    res.writeHead(wanted >= 200 && wanted <= 599 ? wanted : 200, { "content-type": "application/json", "x-origin": "loopback", "set-cookie": "origin=1" });
-    res.end(JSON.stringify({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body }));
+    res.writeHead(wanted >= 200 && wanted <= 599 ? wanted : 200, {
+      "content-type": "application/json",
+      "x-origin": "loopback",
+      "set-cookie": "origin=1",
+    });
+    res.end(
+      JSON.stringify({
+        method: req.method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: req.headers,
+        body,
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   const address = server.address() as AddressInfo;

@@ -159,7 +159,8 @@ async function start(options: StartOptions): Promise<WranglerDev> {
   try {
     for (;;) {
       if (spawnError) throw new Error(`could not start ${WRANGLER_BIN}: ${spawnError.message}`);
-      if (exited) throw new Error(`wrangler dev exited (code ${exited.code}, signal ${exited.signal}) before it answered`);
+      if (exited)
+        throw new Error(`wrangler dev exited (code ${exited.code}, signal ${exited.signal}) before it answered`);
       // Any HTTP answer means the Worker is up. The admin prefix is never rate limited, so
       // probing it does not use up any counter the tests then count exactly.
       const answered = await fetch(`${url}/__ratelimit/`, { signal: AbortSignal.timeout(2_000) })
@@ -169,7 +170,8 @@ async function start(options: StartOptions): Promise<WranglerDev> {
         })
         .catch(() => false);
       if (answered) break;
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not answer on ${url} within ${options.readyTimeoutMs ?? 60_000} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`wrangler dev did not answer on ${url} within ${options.readyTimeoutMs ?? 60_000} ms`);
       await delay(150);
     }
   } catch (e) {

@@ -16,7 +16,9 @@ function compiled(doc: PolicyInput): CompiledPolicy {
   return result.compiled;
 }
 
-function facts(over: Partial<Omit<RequestFacts, "headers" | "ip">> & { headers?: Record<string, string>; ip?: string } = {}): RequestFacts {
+function facts(
+  over: Partial<Omit<RequestFacts, "headers" | "ip">> & { headers?: Record<string, string>; ip?: string } = {},
+): RequestFacts {
   return {
     method: over.method ?? "GET",
     path: normalizePath(over.path ?? "/"),
@@ -41,9 +43,12 @@ describe("parseWindow and windowInWords", () => {
     expect(windowInWords(w!)).toBe(words);
   });
 
-  it.each(["0s", "01m", "1", "m", "1w", "1.5h", " 1m", "1M", "-1s", "367d", "1000000000s", ""])("rejects %j", (text) => {
-    expect(parseWindow(text)).toBeUndefined();
-  });
+  it.each(["0s", "01m", "1", "m", "1w", "1.5h", " 1m", "1M", "-1s", "367d", "1000000000s", ""])(
+    "rejects %j",
+    (text) => {
+      expect(parseWindow(text)).toBeUndefined();
+    },
+  );
 });
 
 describe("compilePolicy", () => {
@@ -116,7 +121,11 @@ describe("compilePolicy", () => {
         { id: "c", key: "ip", limits: [{ limit: 1, window: "1s" }] },
       ],
     });
-    expect(p.rules.map((r) => r.key)).toEqual([{ kind: "header", name: "x-client-id" }, { kind: "query", name: "Email" }, { kind: "ip" }]);
+    expect(p.rules.map((r) => r.key)).toEqual([
+      { kind: "header", name: "x-client-id" },
+      { kind: "query", name: "Email" },
+      { kind: "ip" },
+    ]);
     expect(p.needsTenant).toBe(false);
     expect(p.readsBody).toBe(false);
   });
@@ -127,7 +136,10 @@ describe("compilePolicy", () => {
     expect(rule.matches(facts({ method: "PUT", path: "/API/v1/transfers/42/" }))).toBe(true);
     expect(rule.matches(facts({ method: "GET", path: "/api/v1/transfers" }))).toBe(false);
     expect(rule.matches(facts({ method: "POST", path: "/api/v1/other" }))).toBe(false);
-    const get = compiled({ version: 1, rules: [{ id: "g", match: { methods: ["GET"] }, limits: [{ limit: 1, window: "1s" }] }] }).rules[0]!;
+    const get = compiled({
+      version: 1,
+      rules: [{ id: "g", match: { methods: ["GET"] }, limits: [{ limit: 1, window: "1s" }] }],
+    }).rules[0]!;
     expect(get.matches(facts({ method: "HEAD" }))).toBe(true);
     expect(get.matches(facts({ method: "POST" }))).toBe(false);
   });
@@ -142,7 +154,16 @@ describe("compilePolicy", () => {
   });
 
   it("matches hosts exactly or by a *. suffix", () => {
-    const p = compiled({ version: 1, rules: [{ id: "h", match: { hosts: ["API.example.com", "*.partners.example.com"] }, limits: [{ limit: 1, window: "1s" }] }] });
+    const p = compiled({
+      version: 1,
+      rules: [
+        {
+          id: "h",
+          match: { hosts: ["API.example.com", "*.partners.example.com"] },
+          limits: [{ limit: 1, window: "1s" }],
+        },
+      ],
+    });
     const rule = p.rules[0]!;
     expect(rule.matches(facts({ host: "api.example.com" }))).toBe(true);
     expect(rule.matches(facts({ host: "acme.partners.example.com" }))).toBe(true);
@@ -152,7 +173,10 @@ describe("compilePolicy", () => {
   });
 
   it("matches client IPs against CIDR ranges, an IPv4-mapped client as IPv4", () => {
-    const p = compiled({ version: 1, rules: [{ id: "i", match: { ips: ["203.0.113.0/24", "2001:db8::/32"] }, limits: [{ limit: 1, window: "1s" }] }] });
+    const p = compiled({
+      version: 1,
+      rules: [{ id: "i", match: { ips: ["203.0.113.0/24", "2001:db8::/32"] }, limits: [{ limit: 1, window: "1s" }] }],
+    });
     const rule = p.rules[0]!;
     expect(rule.matches(facts({ ip: "203.0.113.200" }))).toBe(true);
     expect(rule.matches(facts({ ip: "::ffff:203.0.113.200" }))).toBe(true);

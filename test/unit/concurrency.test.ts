@@ -72,7 +72,11 @@ describe("concurrency", () => {
   it("expires each lease on its own clock", () => {
     let { state } = take(undefined, ["a"], T);
     ({ state } = take(state, ["b", "c"], T + 1_000));
-    expect(checkConcurrency(state, T + LEASE_TTL_MS, spec, "d").charged.leases.map((l) => l.id)).toEqual(["b", "c", "d"]);
+    expect(checkConcurrency(state, T + LEASE_TTL_MS, spec, "d").charged.leases.map((l) => l.id)).toEqual([
+      "b",
+      "c",
+      "d",
+    ]);
     expect(checkConcurrency(state, T + LEASE_TTL_MS + 999, spec, "e").result.remaining).toBe(0);
   });
 });

@@ -14,7 +14,14 @@ const MIN = 60_000;
 const fixed: CounterSpec = { name: "api-1m", algorithm: "fixed", limit: 3, windowMs: MIN, cost: 1 };
 const daily: CounterSpec = { name: "api-1d", algorithm: "fixed", limit: 100, windowMs: 86_400_000, cost: 1 };
 const sliding: CounterSpec = { name: "api-15m", algorithm: "sliding", limit: 10, windowMs: 15 * MIN, cost: 1 };
-const bucket: CounterSpec = { name: "api-1s", algorithm: "token-bucket", limit: 20, windowMs: 1_000, burst: 40, cost: 1 };
+const bucket: CounterSpec = {
+  name: "api-1s",
+  algorithm: "token-bucket",
+  limit: 20,
+  windowMs: 1_000,
+  burst: 40,
+  cost: 1,
+};
 const conc: CounterSpec = { name: "api-conc", algorithm: "concurrency", limit: 2, windowMs: 0, cost: 1 };
 const all = [fixed, daily, sliding, bucket, conc];
 
@@ -45,15 +52,43 @@ describe("decide", () => {
   it("puts the window start into fixed and sliding charges and the lease id into a concurrency charge", () => {
     const d = decide(new Map(), all, T + 5, "lease-1");
     const byName = new Map(d.outcome.charges.map((c) => [c.name, c]));
-    expect(byName.get("api-1m")).toEqual({ name: "api-1m", algorithm: "fixed", cost: 1, windowMs: MIN, limit: 3, windowStart: T });
+    expect(byName.get("api-1m")).toEqual({
+      name: "api-1m",
+      algorithm: "fixed",
+      cost: 1,
+      windowMs: MIN,
+      limit: 3,
+      windowStart: T,
+    });
     expect(byName.get("api-1d")!.windowStart).toBe(T - (T % 86_400_000));
     expect(byName.get("api-15m")!.windowStart).toBe(T);
-    expect(byName.get("api-1s")).toEqual({ name: "api-1s", algorithm: "token-bucket", cost: 1, windowMs: 1_000, limit: 20 });
-    expect(byName.get("api-conc")).toEqual({ name: "api-conc", algorithm: "concurrency", cost: 1, windowMs: 0, limit: 2, leaseId: "lease-1" });
+    expect(byName.get("api-1s")).toEqual({
+      name: "api-1s",
+      algorithm: "token-bucket",
+      cost: 1,
+      windowMs: 1_000,
+      limit: 20,
+    });
+    expect(byName.get("api-conc")).toEqual({
+      name: "api-conc",
+      algorithm: "concurrency",
+      cost: 1,
+      windowMs: 0,
+      limit: 2,
+      leaseId: "lease-1",
+    });
   });
 
   it("charges a concurrency slot as one, whatever the cost", () => {
-    const d = decide(new Map(), [{ ...conc, cost: 5 }, { ...fixed, limit: 10, cost: 5 }], T, "l");
+    const d = decide(
+      new Map(),
+      [
+        { ...conc, cost: 5 },
+        { ...fixed, limit: 10, cost: 5 },
+      ],
+      T,
+      "l",
+    );
     expect(d.outcome.charges.map((c) => c.cost)).toEqual([1, 5]);
   });
 
@@ -134,7 +169,12 @@ describe("giveBack", () => {
     const first = run(new Map(), [sliding], T + 5, "a");
     const now = T + 15 * MIN + 1;
     const back = giveBack(first.states, first.outcome.charges, now);
-    expect(back.get("api-15m")).toEqual({ algorithm: "sliding", windowStart: T + 15 * MIN, count: 0, previousCount: 0 });
+    expect(back.get("api-15m")).toEqual({
+      algorithm: "sliding",
+      windowStart: T + 15 * MIN,
+      count: 0,
+      previousCount: 0,
+    });
   });
 
   it("releases exactly the lease charged", () => {
@@ -150,7 +190,9 @@ describe("giveBack", () => {
   it("does nothing for a counter reset or replaced since", () => {
     const first = run(new Map(), [fixed], T, "a");
     expect(giveBack(new Map(), first.outcome.charges, T).size).toBe(0);
-    const replaced: States = new Map([["api-1m", { algorithm: "sliding", windowStart: T, count: 1, previousCount: 0 }]]);
+    const replaced: States = new Map([
+      ["api-1m", { algorithm: "sliding", windowStart: T, count: 1, previousCount: 0 }],
+    ]);
     expect(giveBack(replaced, first.outcome.charges, T).size).toBe(0);
   });
 

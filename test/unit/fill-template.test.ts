@@ -18,7 +18,10 @@ const values = {
 
 describe("fillTemplate", () => {
   it("turns a whole-string placeholder into a JSON number", () => {
-    const out = fillTemplate({ retry_after: "{{retry_after}}", limit: "{{limit}}", remaining: "{{remaining}}", reset: "{{reset}}" }, values);
+    const out = fillTemplate(
+      { retry_after: "{{retry_after}}", limit: "{{limit}}", remaining: "{{remaining}}", reset: "{{reset}}" },
+      values,
+    );
     expect(out).toEqual({ retry_after: 412, limit: 200, remaining: 0, reset: 1_740_009_412 });
     expect(JSON.stringify(out)).toBe('{"retry_after":412,"limit":200,"remaining":0,"reset":1740009412}');
   });
@@ -42,7 +45,9 @@ describe("fillTemplate", () => {
         "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
         values,
       ),
-    ).toBe("You have exceeded the maximum number of requests allowed (200 requests per 15 minutes). Please try again later.");
+    ).toBe(
+      "You have exceeded the maximum number of requests allowed (200 requests per 15 minutes). Please try again later.",
+    );
     expect(fillTemplate("{{limit}}{{remaining}}", values)).toBe("2000");
     expect(fillTemplate(" {{limit}}", values)).toBe(" 200");
   });

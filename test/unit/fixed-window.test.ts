@@ -36,7 +36,9 @@ describe("fixedWindowStart", () => {
     const lastMs = Date.UTC(2025, 1, 20, 23, 59, 59, 999);
     expect(fixedWindowStart(lastMs, DAY)).toBe(Date.UTC(2025, 1, 20));
     expect(fixedWindowStart(Date.UTC(2025, 1, 21), DAY)).toBe(Date.UTC(2025, 1, 21));
-    expect(new Date(fixedWindowStart(Date.UTC(2024, 11, 31, 12, 34), DAY)).toISOString()).toBe("2024-12-31T00:00:00.000Z");
+    expect(new Date(fixedWindowStart(Date.UTC(2024, 11, 31, 12, 34), DAY)).toISOString()).toBe(
+      "2024-12-31T00:00:00.000Z",
+    );
   });
 });
 
@@ -134,22 +136,47 @@ describe("refundFixed", () => {
 
   it("gives a charge back to its own window", () => {
     const state: FixedState = { algorithm: "fixed", windowStart: start, count: 4 };
-    const charge = { name: s.name, algorithm: "fixed" as const, cost: 2, windowMs: MINUTE, limit: 5, windowStart: start };
+    const charge = {
+      name: s.name,
+      algorithm: "fixed" as const,
+      cost: 2,
+      windowMs: MINUTE,
+      limit: 5,
+      windowStart: start,
+    };
     expect(refundFixed(state, start + 10, s, charge)).toEqual({ algorithm: "fixed", windowStart: start, count: 2 });
   });
 
   it("does nothing for a window already past", () => {
     const state: FixedState = { algorithm: "fixed", windowStart: start, count: 4 };
-    const charge = { name: s.name, algorithm: "fixed" as const, cost: 2, windowMs: MINUTE, limit: 5, windowStart: start - MINUTE };
+    const charge = {
+      name: s.name,
+      algorithm: "fixed" as const,
+      cost: 2,
+      windowMs: MINUTE,
+      limit: 5,
+      windowStart: start - MINUTE,
+    };
     expect(refundFixed(state, start + 10, s, charge).count).toBe(4);
     // And the window of the charge has rolled over: the new one starts empty, and stays so.
     const past = { ...charge, windowStart: start };
-    expect(refundFixed(state, start + MINUTE, s, past)).toEqual({ algorithm: "fixed", windowStart: start + MINUTE, count: 0 });
+    expect(refundFixed(state, start + MINUTE, s, past)).toEqual({
+      algorithm: "fixed",
+      windowStart: start + MINUTE,
+      count: 0,
+    });
   });
 
   it("never goes below zero", () => {
     const state: FixedState = { algorithm: "fixed", windowStart: start, count: 1 };
-    const charge = { name: s.name, algorithm: "fixed" as const, cost: 2, windowMs: MINUTE, limit: 5, windowStart: start };
+    const charge = {
+      name: s.name,
+      algorithm: "fixed" as const,
+      cost: 2,
+      windowMs: MINUTE,
+      limit: 5,
+      windowStart: start,
+    };
     expect(refundFixed(state, start, s, charge).count).toBe(0);
   });
 });

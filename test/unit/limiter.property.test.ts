@@ -9,7 +9,15 @@ import { checkFixed, fixedWindowStart } from "../../src/limiter/algorithms/fixed
 import { advanceSliding, checkSliding } from "../../src/limiter/algorithms/sliding-window";
 import { checkTokenBucket } from "../../src/limiter/algorithms/token-bucket";
 import { decide, giveBack } from "../../src/limiter/decide";
-import type { Charge, ConcurrencyState, CounterSpec, CounterState, FixedState, SlidingState, TokenBucketState } from "../../src/limiter/types";
+import type {
+  Charge,
+  ConcurrencyState,
+  CounterSpec,
+  CounterState,
+  FixedState,
+  SlidingState,
+  TokenBucketState,
+} from "../../src/limiter/types";
 
 const RUNS = { numRuns: 200 };
 
@@ -26,7 +34,8 @@ function clockStep(w: number) {
   );
 }
 
-const step = (w: number, maxCost: number) => fc.record({ dt: clockStep(w), cost: fc.integer({ min: 1, max: maxCost }) });
+const step = (w: number, maxCost: number) =>
+  fc.record({ dt: clockStep(w), cost: fc.integer({ min: 1, max: maxCost }) });
 
 describe("fixed window properties", () => {
   it("never admits more than the limit in one window, and admits exactly what fits", () => {
@@ -34,7 +43,11 @@ describe("fixed window properties", () => {
       fc.property(
         epoch,
         windowMs.chain((w) =>
-          fc.tuple(fc.constant(w), fc.integer({ min: 1, max: 20 }), fc.array(step(w, 4), { minLength: 1, maxLength: 150 })),
+          fc.tuple(
+            fc.constant(w),
+            fc.integer({ min: 1, max: 20 }),
+            fc.array(step(w, 4), { minLength: 1, maxLength: 150 }),
+          ),
         ),
         (t0, [w, limit, steps]) => {
           let state: FixedState | undefined;
@@ -72,7 +85,11 @@ describe("sliding window properties", () => {
       fc.property(
         epoch,
         windowMs.chain((w) =>
-          fc.tuple(fc.constant(w), fc.integer({ min: 1, max: 20 }), fc.array(step(w, 3), { minLength: 1, maxLength: 150 })),
+          fc.tuple(
+            fc.constant(w),
+            fc.integer({ min: 1, max: 20 }),
+            fc.array(step(w, 3), { minLength: 1, maxLength: 150 }),
+          ),
         ),
         (t0, [w, limit, steps]) => {
           let state: SlidingState | undefined;
@@ -154,7 +171,8 @@ describe("token bucket properties", () => {
           const debt = (fits ? next : tat) - nowU; // units ahead of now
           expect(result.remaining).toBe(Number((BigInt(burst) * W - debt) / W));
           expect(result.resetAt).toBe(now + Number((debt + L - 1n) / L));
-          if (!fits) expect(result.retryAfterMs).toBe(Math.max(1, Number((next - nowU - BigInt(burst) * W + L - 1n) / L)));
+          if (!fits)
+            expect(result.retryAfterMs).toBe(Math.max(1, Number((next - nowU - BigInt(burst) * W + L - 1n) / L)));
           // Stored as a whole-ms tat and the fraction it overshoots by.
           expect(Number.isInteger(charged.tat)).toBe(true);
           expect(charged.tatFraction).toBeGreaterThanOrEqual(0);
@@ -179,7 +197,14 @@ describe("token bucket properties", () => {
         const admitted: { at: number; cost: number }[] = [];
         for (const { dt, cost } of steps) {
           now += dt;
-          const { result, charged } = checkTokenBucket(state, now, { name: "b", algorithm: "token-bucket", limit, windowMs: w, burst, cost });
+          const { result, charged } = checkTokenBucket(state, now, {
+            name: "b",
+            algorithm: "token-bucket",
+            limit,
+            windowMs: w,
+            burst,
+            cost,
+          });
           if (result.allowed) admitted.push({ at: now, cost });
           state = charged;
         }
@@ -208,7 +233,8 @@ describe("token bucket properties", () => {
           const { result, charged } = checkTokenBucket(state, now, s);
           if (!result.allowed && cost <= burst) {
             expect(checkTokenBucket(state, now + result.retryAfterMs, s).result.allowed).toBe(true);
-            if (result.retryAfterMs > 1) expect(checkTokenBucket(state, now + result.retryAfterMs - 1, s).result.allowed).toBe(false);
+            if (result.retryAfterMs > 1)
+              expect(checkTokenBucket(state, now + result.retryAfterMs - 1, s).result.allowed).toBe(false);
           }
           state = charged;
         }
@@ -224,9 +250,16 @@ describe("concurrency properties", () => {
       fc.property(
         epoch,
         fc.integer({ min: 1, max: 5 }),
-        fc.array(fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 1_000 }), fc.integer({ min: 0, max: 70_000 })), release: fc.nat(7), take: fc.boolean() }), {
-          maxLength: 150,
-        }),
+        fc.array(
+          fc.record({
+            dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 1_000 }), fc.integer({ min: 0, max: 70_000 })),
+            release: fc.nat(7),
+            take: fc.boolean(),
+          }),
+          {
+            maxLength: 150,
+          },
+        ),
         (t0, limit, steps) => {
           const s: CounterSpec = { name: "c", algorithm: "concurrency", limit, windowMs: 0, cost: 1 };
           let state: ConcurrencyState | undefined;
@@ -242,7 +275,14 @@ describe("concurrency properties", () => {
               state = charged;
             } else if (state && state.leases.length > 0) {
               const lease = state.leases[release % state.leases.length]!;
-              state = releaseConcurrency(state, now, { name: "c", algorithm: "concurrency", cost: 1, windowMs: 0, limit, leaseId: lease.id });
+              state = releaseConcurrency(state, now, {
+                name: "c",
+                algorithm: "concurrency",
+                cost: 1,
+                windowMs: 0,
+                limit,
+                leaseId: lease.id,
+              });
               expect(state.leases.some((l) => l.id === lease.id)).toBe(false);
             }
             expect(state?.leases.length ?? 0).toBeLessThanOrEqual(limit);
@@ -267,7 +307,11 @@ describe("decide properties", () => {
       windowMs: fc.constantFrom(1_000, 7_000),
       burst: fc.integer({ min: 1, max: 12 }),
     }),
-    fc.record({ algorithm: fc.constant("concurrency" as const), limit: fc.integer({ min: 1, max: 4 }), windowMs: fc.constant(0) }),
+    fc.record({
+      algorithm: fc.constant("concurrency" as const),
+      limit: fc.integer({ min: 1, max: 4 }),
+      windowMs: fc.constant(0),
+    }),
   );
 
   it("charges every counter when it admits and none when it refuses; give-backs keep counts in bounds", () => {
@@ -276,10 +320,17 @@ describe("decide properties", () => {
         epoch,
         fc.array(specArb, { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 1, max: 3 }),
-        fc.array(fc.record({ dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 70_000 })), giveBack: fc.boolean(), pick: fc.nat() }), {
-          minLength: 1,
-          maxLength: 120,
-        }),
+        fc.array(
+          fc.record({
+            dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 70_000 })),
+            giveBack: fc.boolean(),
+            pick: fc.nat(),
+          }),
+          {
+            minLength: 1,
+            maxLength: 120,
+          },
+        ),
         (t0, rawSpecs, cost, steps) => {
           const specs: CounterSpec[] = rawSpecs.map((r, i) => ({ ...r, name: `c${i}`, cost }));
           let states = new Map<string, CounterState>();
@@ -310,10 +361,12 @@ describe("decide properties", () => {
             for (const s of specs) {
               const state = states.get(s.name);
               if (!state) continue;
-              if (state.algorithm === "fixed" || state.algorithm === "sliding") expect(state.count).toBeLessThanOrEqual(s.limit);
+              if (state.algorithm === "fixed" || state.algorithm === "sliding")
+                expect(state.count).toBeLessThanOrEqual(s.limit);
               if (state.algorithm === "sliding") expect(state.previousCount).toBeLessThanOrEqual(s.limit);
               if (state.algorithm === "concurrency") expect(state.leases.length).toBeLessThanOrEqual(s.limit);
-              if (state.algorithm === "token-bucket") expect(state.tat - now).toBeLessThanOrEqual(Math.ceil(((s.burst ?? s.limit) * s.windowMs) / s.limit));
+              if (state.algorithm === "token-bucket")
+                expect(state.tat - now).toBeLessThanOrEqual(Math.ceil(((s.burst ?? s.limit) * s.windowMs) / s.limit));
             }
           }
         },

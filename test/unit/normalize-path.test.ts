@@ -108,7 +108,11 @@ describe("normalizePath", () => {
     const spelling = (plain: string) => {
       const segs = plain === "/" ? [] : plain.slice(1).split("/");
       return fc
-        .tuple(fc.tuple(...segs.map(spellSegment)), fc.array(separator, { minLength: segs.length, maxLength: segs.length }), trailing)
+        .tuple(
+          fc.tuple(...segs.map(spellSegment)),
+          fc.array(separator, { minLength: segs.length, maxLength: segs.length }),
+          trailing,
+        )
         .map(([spelled, seps, tail]) => spelled.map((s, i) => `${seps[i]}${s}`).join("") + tail);
     };
 

@@ -124,7 +124,12 @@ describe("invalid policy fixtures", () => {
     });
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.errors.map((e) => e.path).sort()).toEqual(["colour", "rules[0].id", "rules[0].limits[0].limit", "rules[1].limits[0].window"]);
+    expect(result.errors.map((e) => e.path).sort()).toEqual([
+      "colour",
+      "rules[0].id",
+      "rules[0].limits[0].limit",
+      "rules[1].limits[0].window",
+    ]);
   });
 });
 
@@ -138,7 +143,11 @@ describe("formatPath", () => {
 });
 
 describe("example policies", () => {
-  const files = existsSync(EXAMPLES) ? readdirSync(EXAMPLES).filter((f) => f.endsWith(".json")).sort() : [];
+  const files = existsSync(EXAMPLES)
+    ? readdirSync(EXAMPLES)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+    : [];
 
   it.each(files)("examples/policies/%s validates", (file) => {
     const result = validatePolicyText(readFileSync(new URL(file, EXAMPLES), "utf8"));
@@ -165,7 +174,8 @@ describe("defaults", () => {
       success: false,
       error: "Too many requests",
       code: "RATE_LIMIT_EXCEEDED",
-      message: "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
+      message:
+        "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
       retry_after: "{{retry_after}}",
       limit: "{{limit}}",
       window: "{{window}}",
@@ -225,7 +235,8 @@ describe("defaults", () => {
           success: false,
           error: "Too many requests",
           code: "RATE_LIMIT_EXCEEDED",
-          message: "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
+          message:
+            "You have exceeded the maximum number of requests allowed ({{limit}} requests per {{window}}). Please try again later.",
           retry_after: "{{retry_after}}",
           limit: "{{limit}}",
           window: "{{window}}",
@@ -259,7 +270,12 @@ describe("defaults", () => {
     });
     expect(result.ok ? [] : result.errors).toEqual([]);
     if (!result.ok) return;
-    expect(result.compiled.rules[0]!.limits.map((l) => l.name)).toEqual(["transfers-15m", "transfers-1s", "transfers-1d", "transfers-conc"]);
+    expect(result.compiled.rules[0]!.limits.map((l) => l.name)).toEqual([
+      "transfers-15m",
+      "transfers-1s",
+      "transfers-1d",
+      "transfers-conc",
+    ]);
   });
 
   it("accepts every kind of key the contract names", () => {

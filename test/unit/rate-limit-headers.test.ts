@@ -14,12 +14,20 @@ import type { CounterResult } from "../../src/limiter/types";
 const NOW = 1_740_009_000_250; // not on a whole second
 
 function policy(over: Partial<PolicyInput> = {}): CompiledPolicy {
-  const result = validatePolicy({ version: 1, rules: [{ id: "transfers", limits: [{ limit: 200, window: "15m" }] }], ...over });
+  const result = validatePolicy({
+    version: 1,
+    rules: [{ id: "transfers", limits: [{ limit: 200, window: "15m" }] }],
+    ...over,
+  });
   if (!result.ok) throw new Error(JSON.stringify(result.errors));
   return result.compiled;
 }
 
-function report(result: Partial<CounterResult> & { name: string }, windowSeconds: number | undefined, rule = "transfers"): LimitReport {
+function report(
+  result: Partial<CounterResult> & { name: string },
+  windowSeconds: number | undefined,
+  rule = "transfers",
+): LimitReport {
   return {
     result: { allowed: true, limit: 200, remaining: 187, resetAt: NOW + 412_000, retryAfterMs: 0, ...result },
     concurrency: windowSeconds === undefined,
@@ -31,7 +39,10 @@ function report(result: Partial<CounterResult> & { name: string }, windowSeconds
 
 const fifteen = report({ name: "transfers-15m", limit: 200, remaining: 187, resetAt: NOW + 411_750 }, 900);
 const conc = report({ name: "transfers-conc", limit: 5, remaining: 4, resetAt: NOW }, undefined);
-const daily = report({ name: "transfers-1d", limit: 250_000, remaining: 249_000, resetAt: Date.UTC(2025, 1, 21) }, 86_400);
+const daily = report(
+  { name: "transfers-1d", limit: 250_000, remaining: 249_000, resetAt: Date.UTC(2025, 1, 21) },
+  86_400,
+);
 
 function asMap(headers: [string, string][]): Map<string, string> {
   const m = new Map<string, string>();
@@ -68,7 +79,10 @@ describe("headline", () => {
   });
 
   it("is the limit that refused, whatever the room of the others", () => {
-    const refused = report({ name: "transfers-1d", allowed: false, limit: 250_000, remaining: 2, retryAfterMs: 5000 }, 86_400);
+    const refused = report(
+      { name: "transfers-1d", allowed: false, limit: 250_000, remaining: 2, retryAfterMs: 5000 },
+      86_400,
+    );
     const empty = report({ name: "transfers-15m", remaining: 0 }, 900);
     expect(headline([empty, refused])).toBe(refused);
   });
@@ -81,7 +95,13 @@ describe("headline", () => {
 describe("rateLimitHeaders", () => {
   it("sends legacy and ietf by default", () => {
     const h = asMap(rateLimitHeaders(policy(), [fifteen], NOW));
-    expect([...h.keys()].sort()).toEqual(["RateLimit", "RateLimit-Limit", "RateLimit-Policy", "RateLimit-Remaining", "RateLimit-Reset"]);
+    expect([...h.keys()].sort()).toEqual([
+      "RateLimit",
+      "RateLimit-Limit",
+      "RateLimit-Policy",
+      "RateLimit-Remaining",
+      "RateLimit-Reset",
+    ]);
   });
 
   it("sends nothing without a limit in play", () => {
@@ -117,7 +137,17 @@ describe("rateLimitHeaders", () => {
   });
 
   it("legacy and x describe the limit that refused", () => {
-    const refused = report({ name: "transfers-1d", allowed: false, limit: 250_000, remaining: 0, resetAt: Date.UTC(2025, 1, 21), retryAfterMs: 1 }, 86_400);
+    const refused = report(
+      {
+        name: "transfers-1d",
+        allowed: false,
+        limit: 250_000,
+        remaining: 0,
+        resetAt: Date.UTC(2025, 1, 21),
+        retryAfterMs: 1,
+      },
+      86_400,
+    );
     const h = asMap(rateLimitHeaders(policy({ headers: ["legacy", "x"] }), [fifteen, refused], NOW));
     expect(h.get("RateLimit-Limit")).toBe("250000");
     expect(h.get("X-RateLimit-Limit")).toBe("250000");
@@ -146,7 +176,13 @@ describe("rateLimitHeaders", () => {
   });
 
   it("ietf: item names are sf-strings (the contract's example)", () => {
-    const h = asMap(rateLimitHeaders(policy({ headers: ["ietf"] }), [report({ name: "transfers-15m", remaining: 187, resetAt: NOW + 412_000 }, 900)], NOW));
+    const h = asMap(
+      rateLimitHeaders(
+        policy({ headers: ["ietf"] }),
+        [report({ name: "transfers-15m", remaining: 187, resetAt: NOW + 412_000 }, 900)],
+        NOW,
+      ),
+    );
     expect(h.get("RateLimit-Policy")).toBe('"transfers-15m";q=200;w=900');
     expect(h.get("RateLimit")).toBe('"transfers-15m";r=187;t=412');
     const [item] = parseList(h.get("RateLimit")!);
@@ -154,7 +190,9 @@ describe("rateLimitHeaders", () => {
   });
 
   it("ietf: a reset already passed gives t=0", () => {
-    const h = asMap(rateLimitHeaders(policy({ headers: ["ietf"] }), [report({ name: "a-1s", resetAt: NOW - 10 }, 1)], NOW));
+    const h = asMap(
+      rateLimitHeaders(policy({ headers: ["ietf"] }), [report({ name: "a-1s", resetAt: NOW - 10 }, 1)], NOW),
+    );
     expect(items(h.get("RateLimit")!)[0]!.params.t).toBe(0);
   });
 

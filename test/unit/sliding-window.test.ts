@@ -136,7 +136,14 @@ describe("checkSliding", () => {
 
 describe("refundSliding", () => {
   const s = spec(10);
-  const charge = (windowStart: number, cost = 1): Charge => ({ name: s.name, algorithm: "sliding", cost, windowMs: W, limit: 10, windowStart });
+  const charge = (windowStart: number, cost = 1): Charge => ({
+    name: s.name,
+    algorithm: "sliding",
+    cost,
+    windowMs: W,
+    limit: 10,
+    windowStart,
+  });
 
   it("gives a charge back to the current window", () => {
     expect(refundSliding(state(5, 2), start + 10, s, charge(start, 2))).toEqual(state(3, 2));

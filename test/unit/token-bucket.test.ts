@@ -120,7 +120,9 @@ describe("checkTokenBucket", () => {
         // The next token is ready windowMs / limit ms later, rounded up to a whole ms.
         expect(over.result.retryAfterMs, label).toBe(Math.ceil(windowMs / limit));
         expect(checkTokenBucket(last.charged, now + over.result.retryAfterMs, big(1)).result.allowed, label).toBe(true);
-        expect(checkTokenBucket(last.charged, now + over.result.retryAfterMs - 1, big(1)).result.allowed, label).toBe(false);
+        expect(checkTokenBucket(last.charged, now + over.result.retryAfterMs - 1, big(1)).result.allowed, label).toBe(
+          false,
+        );
         // In w ms, exactly floor(w · limit / windowMs) tokens come back.
         const w = 7;
         const refill = Math.floor((w * limit) / windowMs);
@@ -187,7 +189,13 @@ describe("checkTokenBucket", () => {
 
 describe("refundTokenBucket", () => {
   const s = spec(20, 1_000, 40);
-  const charge = (cost: number): Charge => ({ name: s.name, algorithm: "token-bucket", cost, windowMs: 1_000, limit: 20 });
+  const charge = (cost: number): Charge => ({
+    name: s.name,
+    algorithm: "token-bucket",
+    cost,
+    windowMs: 1_000,
+    limit: 20,
+  });
 
   it("gives the tokens back", () => {
     const { state } = burstAt(undefined, 40, T, s);

@@ -59,9 +59,15 @@ function slidingRetryAfter(state: SlidingState, elapsed: number, spec: CounterSp
   return untilNext + Math.max(0, e);
 }
 
-export function refundSliding(state: SlidingState | undefined, now: number, spec: CounterSpec, charge: Charge): SlidingState {
+export function refundSliding(
+  state: SlidingState | undefined,
+  now: number,
+  spec: CounterSpec,
+  charge: Charge,
+): SlidingState {
   const current = advanceSliding(state, now, spec);
-  if (current.windowStart === charge.windowStart) return { ...current, count: Math.max(0, current.count - charge.cost) };
+  if (current.windowStart === charge.windowStart)
+    return { ...current, count: Math.max(0, current.count - charge.cost) };
   if (current.windowStart - spec.windowMs === charge.windowStart) {
     return { ...current, previousCount: Math.max(0, current.previousCount - charge.cost) };
   }

@@ -77,7 +77,12 @@ export function checkTokenBucket(
   };
 }
 
-export function refundTokenBucket(state: TokenBucketState | undefined, now: number, spec: CounterSpec, charge: Charge): TokenBucketState {
+export function refundTokenBucket(
+  state: TokenBucketState | undefined,
+  now: number,
+  spec: CounterSpec,
+  charge: Charge,
+): TokenBucketState {
   const { num, den } = interval(spec);
   return stateAt(now, Math.max(0, debtAt(state, now, den) - charge.cost * num), den);
 }
