@@ -10,17 +10,18 @@
  * export { RateLimiter } from "sluice";
  * @module
  */
-export { default } from "./worker";
-export { RateLimiter } from "./durable/rate-limiter";
-export { createLimiter } from "./core/limit";
-export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
-export { rateLimit } from "./middleware/hono";
-export type { RateLimitOptions, RateLimitVariables } from "./middleware/hono";
-export { ittyRateLimit } from "./middleware/itty";
-export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
-export { PolicyDocumentError, fixedPolicy } from "./middleware/policy";
+
 export type { PolicyInForce } from "./config/policy-store";
-export { validatePolicy, validatePolicyText } from "./config/validate";
+export type { Policy, PolicyInput } from "./config/schema";
 export type { PolicyError, ValidationResult } from "./config/validate";
-export type { PolicyInput, Policy } from "./config/schema";
+export { validatePolicy, validatePolicyText } from "./config/validate";
+export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
+export { createLimiter } from "./core/limit";
+export { RateLimiter } from "./durable/rate-limiter";
 export type { Env } from "./env";
+export type { RateLimitOptions, RateLimitVariables } from "./middleware/hono";
+export { rateLimit } from "./middleware/hono";
+export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
+export { ittyRateLimit } from "./middleware/itty";
+export { fixedPolicy, PolicyDocumentError } from "./middleware/policy";
+export { default } from "./worker";

@@ -14,14 +14,15 @@
  * export default AutoRouter({ before: [limit.before], finally: [limit.finally] });
  * @module
  */
-export { RateLimiter } from "./durable/rate-limiter";
-export { createLimiter } from "./core/limit";
-export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
-export { ittyRateLimit } from "./middleware/itty";
-export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
-export { PolicyDocumentError, fixedPolicy } from "./middleware/policy";
-export { validatePolicy, validatePolicyText } from "./config/validate";
-export type { PolicyError, ValidationResult } from "./config/validate";
+
 export type { PolicyInForce } from "./config/policy-store";
-export type { PolicyInput, Policy } from "./config/schema";
+export type { Policy, PolicyInput } from "./config/schema";
+export type { PolicyError, ValidationResult } from "./config/validate";
+export { validatePolicy, validatePolicyText } from "./config/validate";
+export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
+export { createLimiter } from "./core/limit";
+export { RateLimiter } from "./durable/rate-limiter";
 export type { Env } from "./env";
+export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
+export { ittyRateLimit } from "./middleware/itty";
+export { fixedPolicy, PolicyDocumentError } from "./middleware/policy";

@@ -5,7 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { DEFAULT_ADMIN_PREFIX, createAdminApp } from "./admin/app";
+import { createAdminApp, DEFAULT_ADMIN_PREFIX } from "./admin/app";
 import { createLimiter } from "./core/limit";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";

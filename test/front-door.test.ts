@@ -6,9 +6,9 @@ import { createExecutionContext, evictDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { parseList } from "structured-headers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import worker from "../src/index";
 import type { PolicyInput } from "../src/config/schema";
 import { sha256Hex } from "../src/http/hash";
+import worker from "../src/index";
 import { call, callMany, originCount, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "./support/client";
 
 const tenantPolicy = (extra: Partial<PolicyInput> = {}): PolicyInput => ({
@@ -322,7 +322,12 @@ describe("strong consistency", () => {
     const responses = await Promise.all(
       Array.from({ length: 200 }, () => call("/burst", { ip, headers: { "x-test-tag": tag } })),
     );
-    const statuses = await Promise.all(responses.map(async (r) => (await r.arrayBuffer(), r.status)));
+    const statuses = await Promise.all(
+      responses.map(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    );
     expect(statuses.filter((s) => s === 200)).toHaveLength(50);
     expect(statuses.filter((s) => s === 429)).toHaveLength(150);
     expect(await originCount(tag)).toBe(50);

@@ -15,7 +15,12 @@ afterEach(() => {
 });
 
 async function statusesOf(responses: Response[]): Promise<number[]> {
-  return Promise.all(responses.map(async (r) => (await r.arrayBuffer(), r.status)));
+  return Promise.all(
+    responses.map(async (r) => {
+      await r.arrayBuffer();
+      return r.status;
+    }),
+  );
 }
 
 /** Retries `probe` until it returns true or ~3 s pass (a slot's release runs after the response, in waitUntil). */

@@ -5,18 +5,18 @@
  * @module
  */
 import { Hono } from "hono";
-import { countingKeyForValue } from "../core/counting-key";
-import type { Limiter } from "../core/limit";
-import { counterSpec } from "../core/limit";
 import type { CompiledPolicy } from "../config/compile";
-import { HISTORY_PREFIX, POLICY_KEY, VERSION_KEY, tenantKey } from "../config/kv-keys";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../config/kv-keys";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
+import { countingKeyForValue } from "../core/counting-key";
+import { UNKNOWN_IP } from "../core/identity";
+import type { Limiter } from "../core/limit";
+import { counterSpec } from "../core/limit";
 import type { Env } from "../env";
 import { sha256Hex } from "../http/hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
-import { UNKNOWN_IP } from "../core/identity";
 import { clientIpKey } from "../net/ip";
 import { constantTimeEqual } from "./constant-time";
 

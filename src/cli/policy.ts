@@ -13,7 +13,7 @@ import { POLICY_KEY, tenantKey } from "../config/kv-keys";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import { sha256Hex } from "../http/hash";
-import { type AdminTarget, DEFAULT_ADMIN_PREFIX, adminCall, answerJson, formatErrorLine } from "./admin-client";
+import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { unifiedDiff } from "./line-diff";
 import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile } from "./wrangler";

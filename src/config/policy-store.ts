@@ -15,6 +15,7 @@ import { POLICY_KEY } from "./kv-keys";
 import { validatePolicy, validatePolicyText } from "./validate";
 
 export { POLICY_KEY };
+
 const DEFAULT_TTL_SECONDS = 30;
 /** KV's own edge cache: its minimum is 60 s. */
 const KV_CACHE_TTL_SECONDS = 60;

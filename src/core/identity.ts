@@ -8,7 +8,7 @@ import type { CompiledPolicy } from "../config/compile";
 import type { Tenant, TenantCache } from "../config/tenants";
 import type { Env } from "../env";
 import { sha256Hex } from "../http/hash";
-import { type ParsedIp, ipKeyOf, parseIp } from "../net/ip";
+import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
 
 /** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
 export const UNKNOWN_IP = "unknown";

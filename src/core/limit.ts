@@ -19,17 +19,17 @@ import type { CheckRequest, CheckResponse } from "../durable/rate-limiter";
 import { type Env, numberVar } from "../env";
 import { type BodyFields, readBodyFields } from "../http/body-fields";
 import { normalizePath } from "../http/normalize-path";
-import { type LimitReport, headline, rateLimitHeaders } from "../http/rate-limit-headers";
+import { headline, type LimitReport, rateLimitHeaders } from "../http/rate-limit-headers";
 import { jsonError, refusalResponse, retryAfterSeconds } from "../http/refusal";
 import type { Charge, CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { Stats, type Verdict } from "../observability/stats";
 import { onBodyEnd } from "./body-end";
 import { checkCounters, releaseCharges } from "./counter-client";
-import { RefusalCache } from "./refusal-cache";
 import { countingKey } from "./counting-key";
-import { type Identity, clientIp, resolveIdentity } from "./identity";
+import { clientIp, type Identity, resolveIdentity } from "./identity";
 import { applyPageSize } from "./page-size";
+import { RefusalCache } from "./refusal-cache";
 
 /** Why a request was decided as it was (after Upstash's `RatelimitResponse.reason`). */
 export type LimitReason =
@@ -395,7 +395,7 @@ function rememberRefusal(
   if (refusedBy.concurrency) return;
   for (const e of executed) {
     const rule = e.group.rules.find((r) => r.id === refusedBy.rule);
-    if (!rule || rule.count !== "all" || rule.mode !== "enforce") continue;
+    if (rule?.count !== "all" || rule.mode !== "enforce") continue;
     const spec = e.group.counters.find((c) => c.name === refusedBy.result.name);
     // The object decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
     if (spec)

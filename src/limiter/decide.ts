@@ -7,7 +7,7 @@
  * const { outcome, updates } = decide(states, [{ name: "api-1m", algorithm: "fixed", limit: 300, windowMs: 60_000, cost: 1 }], Date.now(), "lease-1");
  * @module
  */
-import { checkConcurrency, advanceConcurrency, releaseConcurrency } from "./algorithms/concurrency";
+import { advanceConcurrency, checkConcurrency, releaseConcurrency } from "./algorithms/concurrency";
 import { checkFixed, refundFixed } from "./algorithms/fixed-window";
 import { checkSliding, refundSliding } from "./algorithms/sliding-window";
 import { checkTokenBucket, refundTokenBucket } from "./algorithms/token-bucket";

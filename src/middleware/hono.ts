@@ -4,7 +4,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { type Limiter, type LimiterOptions, type RateLimitResult, createLimiter } from "../core/limit";
+import { createLimiter, type Limiter, type LimiterOptions, type RateLimitResult } from "../core/limit";
 import type { Env } from "../env";
 
 export interface RateLimitOptions extends LimiterOptions {

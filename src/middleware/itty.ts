@@ -34,11 +34,11 @@
  * @module
  */
 import {
+  createLimiter,
   type Limiter,
   type LimiterOptions,
   type LimitOutcome,
   type RateLimitResult,
-  createLimiter,
 } from "../core/limit";
 import type { Env } from "../env";
 

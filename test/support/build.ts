@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { BUILD_STAMP, PROJECT_ROOT, buildInputsHash } from "../../scripts/build-inputs";
+import { BUILD_STAMP, buildInputsHash, PROJECT_ROOT } from "../../scripts/build-inputs";
 
 /** The project's node_modules/.bin first on PATH: npm scripts then run under the project's Node 22. */
 const BUILD_ENV = { ...process.env, PATH: `${join(PROJECT_ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}` };

@@ -181,8 +181,11 @@ async function start(options: StartOptions): Promise<WranglerDev> {
   return { url, port, persistTo, output: () => output, stop };
 }
 
+// Terminal colour codes (ESC [ ... m) in wrangler's output; built from the code point so the source holds no control character.
+const ANSI_SGR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+
 function stripAnsi(text: string): string {
-  return text.replace(/\u001b\[[0-9;]*m/g, "");
+  return text.replace(ANSI_SGR, "");
 }
 
 function killGroup(pgid: number, signal: NodeJS.Signals): void {

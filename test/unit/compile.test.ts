@@ -3,7 +3,7 @@
  * matchers built from `match`.
  */
 import { describe, expect, it } from "vitest";
-import { type CompiledPolicy, type RequestFacts, compilePolicy } from "../../src/config/compile";
+import { type CompiledPolicy, compilePolicy, type RequestFacts } from "../../src/config/compile";
 import type { PolicyInput } from "../../src/config/schema";
 import { validatePolicy } from "../../src/config/validate";
 import { parseWindow, windowInWords } from "../../src/config/window";

@@ -3,7 +3,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_MATCHED_PATH_LENGTH, compilePathPatterns, normalizePath } from "../../src/http/normalize-path";
+import { compilePathPatterns, MAX_MATCHED_PATH_LENGTH, normalizePath } from "../../src/http/normalize-path";
 
 describe("normalizePath", () => {
   it.each([
@@ -60,7 +60,7 @@ describe("normalizePath", () => {
     const out = normalizePath(long);
     expect(out.length).toBeLessThanOrEqual(MAX_MATCHED_PATH_LENGTH);
     expect(out.startsWith("/api/aaaa")).toBe(true);
-    const manySegments = "/x/..".repeat(50_000) + "/api";
+    const manySegments = `${"/x/..".repeat(50_000)}/api`;
     expect(normalizePath(manySegments).length).toBeLessThanOrEqual(MAX_MATCHED_PATH_LENGTH);
   });
 

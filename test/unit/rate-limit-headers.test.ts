@@ -3,12 +3,12 @@
  * limit, `ietf` lists them all as RFC 9651 Structured Field Lists, checked
  * here with a real Structured Fields parser.
  */
-import { parseList, type Item } from "structured-headers";
+import { type Item, parseList } from "structured-headers";
 import { describe, expect, it } from "vitest";
 import type { CompiledPolicy } from "../../src/config/compile";
 import type { PolicyInput } from "../../src/config/schema";
 import { validatePolicy } from "../../src/config/validate";
-import { type LimitReport, headline, rateLimitHeaders, secondsUntil } from "../../src/http/rate-limit-headers";
+import { headline, type LimitReport, rateLimitHeaders, secondsUntil } from "../../src/http/rate-limit-headers";
 import type { CounterResult } from "../../src/limiter/types";
 
 const NOW = 1_740_009_000_250; // not on a whole second
