@@ -9,15 +9,15 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
-  type Stats,
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   readdirSync,
+  readFileSync,
   realpathSync,
   rmSync,
+  type Stats,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -25,19 +25,19 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BurstResult, type LoadResult, burst, load, loadAutocannon, request } from "./lib/load";
-import { type Options, type Scenario, parseOptions } from "./lib/options";
+import { type BurstResult, burst, type LoadResult, load, loadAutocannon, request } from "./lib/load";
+import { type Options, parseOptions, type Scenario } from "./lib/options";
 import { type Origin, startOrigin } from "./lib/origin";
 import { freePorts, groupCpuMs, killAll, killAllSync, killGroup, lastStartedPgid, startGroup, tail } from "./lib/procs";
 import {
-  type Measurement,
-  type ReportMeta,
-  type WorkerInfo,
   fmtInt,
   fmtMs,
+  type Measurement,
   markdown,
   notApplicable,
+  type ReportMeta,
   summarize,
+  type WorkerInfo,
 } from "./lib/report";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));

@@ -3,7 +3,7 @@
  * {@link BUILD_STAMP}, and the tests compare it to decide whether dist/ is up to date.
  */
 import { createHash } from "node:crypto";
-import { readFile, readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 

@@ -14,10 +14,10 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { BUILD_STAMP, PROJECT_ROOT, buildInputsHash, listFiles } from "./build-inputs";
+import { BUILD_STAMP, buildInputsHash, listFiles, PROJECT_ROOT } from "./build-inputs";
 
 const DIST = join(PROJECT_ROOT, "dist");
 

@@ -5,7 +5,7 @@
  * no process is left behind.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 
 interface Tracked {

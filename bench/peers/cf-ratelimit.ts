@@ -6,7 +6,7 @@
  * Benchmark fixture.
  */
 import { Hono } from "hono";
-import { type ForwardEnv, KEY_HEADER, forward } from "./forward";
+import { type ForwardEnv, forward, KEY_HEADER } from "./forward";
 
 interface RateLimit {
   limit(options: { key: string }): Promise<{ success: boolean }>;

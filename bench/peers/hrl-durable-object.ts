@@ -9,7 +9,7 @@
 import { DurableObjectRateLimiter, DurableObjectStore } from "@hono-rate-limiter/cloudflare";
 import { type Context, Hono, type Next } from "hono";
 import { rateLimiter } from "hono-rate-limiter";
-import { type ForwardEnv, KEY_HEADER, forward } from "./forward";
+import { type ForwardEnv, forward, KEY_HEADER } from "./forward";
 import { LIMITS } from "./limits";
 
 type Bindings = ForwardEnv & {

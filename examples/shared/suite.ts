@@ -9,7 +9,7 @@
  *   GET  /export      rule `export`: one in flight per IP; a CSV streamed slowly (8 rows, 200 ms apart)
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { type WorkerFetch, caller, eventually, ietfRemaining, roomInWindow, uniqueIp, uniqueTag } from "./client";
+import { caller, eventually, ietfRemaining, roomInWindow, uniqueIp, uniqueTag, type WorkerFetch } from "./client";
 import { expectSharedPolicyFigures } from "./parity";
 
 export interface ExampleApp {

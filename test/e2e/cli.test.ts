@@ -14,14 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
 import {
   BIN_DIR,
-  PROJECT_ROOT,
-  WRANGLER_BIN,
-  type WranglerDev,
   childEnv,
   freePort,
   freshDir,
+  PROJECT_ROOT,
   roomInWindow,
   startWranglerDev,
+  WRANGLER_BIN,
+  type WranglerDev,
 } from "../support/wrangler-dev";
 
 const FIXTURES = join(PROJECT_ROOT, "test", "fixtures", "cli");

@@ -5,7 +5,7 @@
  * under NodeNext.
  */
 import { spawn } from "node:child_process";
-import { readFile, readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../scripts/build-inputs";

@@ -11,12 +11,12 @@ import { parseList } from "structured-headers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
 import {
-  PROJECT_ROOT,
-  type WranglerDev,
   freePort,
   freshDir,
+  PROJECT_ROOT,
   roomInWindow,
   startWranglerDev,
+  type WranglerDev,
 } from "../support/wrangler-dev";
 
 const TOKEN = `e2e-admin-${Math.random().toString(36).slice(2)}`;

@@ -9,7 +9,7 @@
  * - `RateLimiter` (the counters' Durable Object class) is re-exported for the LIMITER binding.
  */
 import { Hono } from "hono";
-import { type Env, type RateLimitVariables, fixedPolicy, rateLimit } from "sluice";
+import { type Env, fixedPolicy, type RateLimitVariables, rateLimit } from "sluice";
 import policy from "../../shared-policy.json";
 
 export { RateLimiter } from "sluice";

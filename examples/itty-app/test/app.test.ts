@@ -1,6 +1,6 @@
 /** The itty-router example app in workerd, from its own wrangler.toml: the shared behaviour suite. */
 import { env, exports } from "cloudflare:workers";
-import { type WorkerFetch } from "../../shared/client";
+import type { WorkerFetch } from "../../shared/client";
 import { sharedPolicy } from "../../shared/parity";
 import { describeExampleApp } from "../../shared/suite";
 

@@ -5,8 +5,8 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env as workerEnv } from "cloudflare:workers";
-import { AutoRouter, Router, json } from "itty-router";
-import { type Env, type PolicyInput, createLimiter, fixedPolicy, ittyRateLimit } from "sluice/itty";
+import { AutoRouter, json, Router } from "itty-router";
+import { createLimiter, type Env, fixedPolicy, ittyRateLimit, type PolicyInput } from "sluice/itty";
 import { describe, expect, it } from "vitest";
 import { uniqueIp } from "../../shared/client";
 
