@@ -4,6 +4,7 @@
  * @module
  */
 import type { RateLimiter } from "./durable/rate-limiter";
+import type { StatsStore } from "./durable/stats-store";
 
 export interface Env {
   /** Counters: one SQLite-backed object per counting key. */
@@ -22,6 +23,8 @@ export interface Env {
   SANDBOX?: string;
   /** Time budget of one counter-store call, default 50. */
   LIMITER_TIMEOUT_MS?: string;
+  /** Fleet-wide figures (console, `/metrics`): a few SQLite-backed shards; optional, unset: none are kept. */
+  STATS?: DurableObjectNamespace<StatsStore>;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */
   ANALYTICS?: AnalyticsEngineDataset;
 }

@@ -18,6 +18,7 @@ export { validatePolicy, validatePolicyText } from "./config/validate";
 export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
 export { createLimiter } from "./core/limit";
 export { RateLimiter } from "./durable/rate-limiter";
+export { StatsStore } from "./durable/stats-store";
 export type { Env } from "./env";
 export type { RateLimitOptions, RateLimitVariables } from "./middleware/hono";
 export { rateLimit } from "./middleware/hono";

@@ -23,6 +23,8 @@ import { headline, type LimitReport, rateLimitHeaders } from "../http/rate-limit
 import { jsonError, refusalResponse, retryAfterSeconds } from "../http/refusal";
 import type { Charge, CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
+import { FleetRecorder } from "../observability/fleet-recorder";
+import { observeDecision } from "../observability/observe-decision";
 import { Stats, type Verdict } from "../observability/stats";
 import { onBodyEnd } from "./body-end";
 import { checkCounters, releaseCharges } from "./counter-client";
@@ -74,6 +76,8 @@ export interface LimitOutcome {
   abandon(): void;
   /** What each applying rule decided, for the stats. */
   verdicts: Array<[rule: string, verdict: Verdict]>;
+  /** The counting key of a refusal, as the logs show it (values from requests are hashed). */
+  refusedKey?: string;
 }
 
 export interface LimiterOptions {
@@ -105,6 +109,8 @@ export interface Limiter {
   readonly tenants: TenantCache;
   readonly stats: Stats;
   readonly refusals: RefusalCache;
+  /** This isolate's share of the fleet-wide figures, flushed to the STATS store when it is bound. */
+  readonly fleet: FleetRecorder;
 }
 
 const DEFAULT_TIMEOUT_MS = 50;
@@ -114,15 +120,25 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
   const tenants = new TenantCache();
   const stats = new Stats();
   const refusals = new RefusalCache();
+  const fleet = new FleetRecorder();
   return {
     policies,
     tenants,
     stats,
     refusals,
+    fleet,
     async limit(request, env, ctx) {
+      const startedAt = Date.now();
       const inForce = options.policy ? await options.policy() : await policies.get(env);
       const outcome = await decideRequest(request, env, ctx, inForce.compiled, { tenants, refusals }, options);
       for (const [rule, verdict] of outcome.verdicts) stats.record(env, rule, verdict);
+      observeDecision(
+        fleet,
+        { ...outcome.result, verdicts: outcome.verdicts, refusedKey: outcome.refusedKey },
+        env,
+        ctx,
+        startedAt,
+      );
       return outcome;
     },
   };
@@ -229,7 +245,7 @@ async function decideRequest(
       result: { ...hit.refusedBy.result, retryAfterMs: hit.until - startedAt },
     };
     const reports = hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r));
-    return refuse(request, policy, reports, refusedBy, startedAt, "cached", ruleIds, options);
+    return refuse(request, policy, reports, refusedBy, startedAt, "cached", ruleIds, options, group.objectName);
   }
 
   const timeoutMs = numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
@@ -325,7 +341,7 @@ async function decideRequest(
       limit: refusedBy.result.limit,
       retryAfter: retryAfterSeconds(refusedBy.result.retryAfterMs),
     });
-    return refuse(request, policy, reports, refusedBy, now, "limit", ruleIds, options);
+    return refuse(request, policy, reports, refusedBy, now, "limit", ruleIds, options, keyOf(executed, refusedBy));
   }
 
   for (const s of shadowRefusals) {
@@ -370,6 +386,7 @@ async function refuse(
   reason: "limit" | "cached",
   rules: string[],
   options: LimiterOptions,
+  refusedKey: string,
 ): Promise<LimitOutcome> {
   const result: RateLimitResult = {
     success: false,
@@ -381,7 +398,15 @@ async function refuse(
   };
   let response = refusalResponse(policy, reports, refusedBy, now);
   if (options.onRefuse) response = await options.onRefuse(response, result);
-  return { result, response, request, finish: (r) => r, abandon: () => {}, verdicts: [[refusedBy.rule, "refused"]] };
+  return {
+    result,
+    response,
+    request,
+    finish: (r) => r,
+    abandon: () => {},
+    verdicts: [[refusedBy.rule, "refused"]],
+    refusedKey,
+  };
 }
 
 /** Remembers a refusal whose room cannot come back early (see RefusalCache). */
