@@ -9,8 +9,12 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type FlushBatch, MINUTE_MS } from "../observability/fleet-aggregate";
+import type { KeyTotal, SeriesRow, Totals } from "../observability/fleet-rows";
 import { isFleetVerdict } from "../observability/fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "../observability/latency-buckets";
+
+export type { KeyTotal, SeriesRow, Totals };
+
 import { applyMigrations } from "./migrations";
 import { STATS_MIGRATIONS } from "./stats-migrations";
 
@@ -22,27 +26,6 @@ const PRUNE_EVERY_MS = 10 * MINUTE_MS;
 const KEYS_PER_MINUTE = 64;
 /** Rows a single batch may carry (an isolate's batch is far smaller): a bound on one call's work. */
 const MAX_ROWS_PER_BATCH = 20_000;
-
-export interface SeriesRow {
-  minute: number;
-  rule: string;
-  verdict: string;
-  n: number;
-}
-
-export interface KeyTotal {
-  rule: string;
-  key: string;
-  n: number;
-}
-
-export interface Totals {
-  counts: Array<{ rule: string; verdict: string; n: number }>;
-  /** Per bucket index (LATENCY_BUCKETS_MS, then +Inf), not cumulative. */
-  latency: Array<{ bucket: number; n: number }>;
-  droppedFlushes: number;
-  batches: number;
-}
 
 export class StatsStore extends DurableObject<Env> {
   private alarmSet = false;

@@ -2,7 +2,7 @@
  * Merging what the statistics shards answer into one fleet-wide view. Pure.
  * @module
  */
-import type { KeyTotal, SeriesRow, Totals } from "../durable/stats-store";
+import type { KeyTotal, SeriesRow, Totals } from "./fleet-rows";
 
 export function mergeSeries(parts: SeriesRow[][]): SeriesRow[] {
   const sum = new Map<string, SeriesRow>();
