@@ -6,6 +6,7 @@
  */
 import { Hono } from "hono";
 import { createAdminApp, DEFAULT_ADMIN_PREFIX } from "./admin/app";
+import { mountObservability } from "./admin/observability-routes";
 import { createLimiter } from "./core/limit";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";
@@ -16,6 +17,7 @@ import { forward } from "./origin/forward";
 /** One limiter per isolate: its policy cache, tenant cache and stats are shared by every request. */
 export const frontDoorLimiter = createLimiter();
 const admin = createAdminApp(frontDoorLimiter);
+mountObservability(admin, frontDoorLimiter);
 
 const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();
 

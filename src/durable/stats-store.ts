@@ -3,7 +3,7 @@
  * it batches (`ingest`) in the background; it adds them to per-minute
  * buckets kept for RETENTION_MS, to all-time totals (the monotonic counters
  * of `/metrics`), and prunes old minutes from its alarm. Reads merge every
- * shard (see src/observability/fleet-reader.ts).
+ * shard (see src/observability/fleet-store.ts).
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
@@ -13,10 +13,10 @@ import type { KeyTotal, SeriesRow, Totals } from "../observability/fleet-rows";
 import { isFleetVerdict } from "../observability/fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "../observability/latency-buckets";
 
-export type { KeyTotal, SeriesRow, Totals };
-
 import { applyMigrations } from "./migrations";
 import { STATS_MIGRATIONS } from "./stats-migrations";
+
+export type { KeyTotal, SeriesRow, Totals };
 
 /** Per-minute buckets are kept this long (the console's day view needs 24 h). */
 export const RETENTION_MS = 25 * 60 * MINUTE_MS;
@@ -35,9 +35,10 @@ export class StatsStore extends DurableObject<Env> {
     applyMigrations(ctx.storage, STATS_MIGRATIONS);
   }
 
-  ingest(batch: FlushBatch): { rows: number } {
+  ingest(batch: FlushBatch): { rows: number; accepted: boolean } {
     const rows = batch.counts.length + batch.keys.length + batch.latency.length;
-    if (rows > MAX_ROWS_PER_BATCH) throw new RangeError(`batch of ${rows} rows is over ${MAX_ROWS_PER_BATCH}`);
+    // Answered, not thrown: the sender drops a batch either way, and a throw here would be an uncaught error.
+    if (rows > MAX_ROWS_PER_BATCH) return { rows, accepted: false };
     const sql = this.ctx.storage.sql;
     const oldest = Date.now() - RETENTION_MS;
     this.ctx.storage.transactionSync(() => {
@@ -86,6 +87,11 @@ export class StatsStore extends DurableObject<Env> {
         );
       }
       sql.exec("INSERT INTO meta_totals (name, n) VALUES ('batches', 1) ON CONFLICT (name) DO UPDATE SET n = n + 1");
+      if (batch.latencySumMs > 0)
+        sql.exec(
+          "INSERT INTO meta_totals (name, n) VALUES ('latency_sum_ms', ?1) ON CONFLICT (name) DO UPDATE SET n = n + ?1",
+          batch.latencySumMs,
+        );
       if (batch.droppedFlushes > 0)
         sql.exec(
           "INSERT INTO meta_totals (name, n) VALUES ('dropped_flushes', ?1) ON CONFLICT (name) DO UPDATE SET n = n + ?1",
@@ -93,7 +99,7 @@ export class StatsStore extends DurableObject<Env> {
         );
     });
     this.armAlarm();
-    return { rows };
+    return { rows, accepted: true };
   }
 
   /** Counts per minute in [from, to), summed into steps of `stepMinutes` (the day view uses 10). */
@@ -137,6 +143,7 @@ export class StatsStore extends DurableObject<Env> {
       latency: sql
         .exec<{ bucket: number; n: number }>("SELECT bucket, n FROM latency_totals ORDER BY bucket")
         .toArray(),
+      latencySumMs: meta.get("latency_sum_ms") ?? 0,
       droppedFlushes: meta.get("dropped_flushes") ?? 0,
       batches: meta.get("batches") ?? 0,
     };

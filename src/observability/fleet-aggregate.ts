@@ -47,6 +47,8 @@ export interface FlushBatch {
   counts: CountRow[];
   keys: KeyRow[];
   latency: LatencyRow[];
+  /** Sum of the latencies in `latency`, ms (the histogram's `_sum`). */
+  latencySumMs: number;
   /** Flushes of this isolate that failed (and were dropped) since the last batch that was sent. */
   droppedFlushes: number;
 }
@@ -60,6 +62,7 @@ interface Minute {
 export class FleetAggregate {
   private minutes = new Map<number, Minute>();
   private dropped = 0;
+  private latencySumMs = 0;
 
   /** Counts one rule's verdict; a refusal with its counting key also feeds the heavy hitters. */
   record(rule: string, verdict: FleetVerdict, now: number, refusedKey?: string): void {
@@ -80,6 +83,7 @@ export class FleetAggregate {
     const m = this.minute(now);
     const b = latencyBucket(ms);
     m.latency.set(b, (m.latency.get(b) ?? 0) + 1);
+    this.latencySumMs += ms;
   }
 
   get pending(): boolean {
@@ -89,7 +93,13 @@ export class FleetAggregate {
   /** Everything recorded so far, as one batch, and forgets it: a batch is sent once, never re-sent. */
   drain(): FlushBatch | undefined {
     if (this.minutes.size === 0) return undefined;
-    const batch: FlushBatch = { counts: [], keys: [], latency: [], droppedFlushes: this.dropped };
+    const batch: FlushBatch = {
+      counts: [],
+      keys: [],
+      latency: [],
+      latencySumMs: this.latencySumMs,
+      droppedFlushes: this.dropped,
+    };
     for (const [minute, m] of [...this.minutes.entries()].sort(([a], [b]) => a - b)) {
       for (const [rule, verdicts] of m.counts)
         for (const [verdict, n] of verdicts) batch.counts.push({ minute, rule, verdict, n });
@@ -101,6 +111,7 @@ export class FleetAggregate {
     }
     this.minutes.clear();
     this.dropped = 0;
+    this.latencySumMs = 0;
     return batch;
   }
 

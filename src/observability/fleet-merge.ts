@@ -33,6 +33,7 @@ export function mergeTotals(parts: Totals[]): Totals {
   const counts = new Map<string, { rule: string; verdict: string; n: number }>();
   const latency = new Map<number, number>();
   let droppedFlushes = 0;
+  let latencySumMs = 0;
   let batches = 0;
   for (const t of parts) {
     for (const c of t.counts) {
@@ -43,11 +44,13 @@ export function mergeTotals(parts: Totals[]): Totals {
     }
     for (const l of t.latency) latency.set(l.bucket, (latency.get(l.bucket) ?? 0) + l.n);
     droppedFlushes += t.droppedFlushes;
+    latencySumMs += t.latencySumMs;
     batches += t.batches;
   }
   return {
     counts: [...counts.values()].sort((a, b) => cmp(a.rule, b.rule) || cmp(a.verdict, b.verdict)),
     latency: [...latency.entries()].sort(([a], [b]) => a - b).map(([bucket, n]) => ({ bucket, n })),
+    latencySumMs,
     droppedFlushes,
     batches,
   };

@@ -21,6 +21,7 @@ export interface Totals {
   counts: Array<{ rule: string; verdict: string; n: number }>;
   /** Per bucket index (LATENCY_BUCKETS_MS, then +Inf), not cumulative. */
   latency: Array<{ bucket: number; n: number }>;
+  latencySumMs: number;
   droppedFlushes: number;
   batches: number;
 }

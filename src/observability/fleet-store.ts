@@ -22,7 +22,8 @@ const ownShard = Math.floor(Math.random() * STATS_SHARDS);
 export function statsSink(ns: DurableObjectNamespace<StatsStore>): StatsSink {
   return {
     async ingest(batch: FlushBatch) {
-      await ns.getByName(shardName(ownShard)).ingest(batch);
+      const answer = await ns.getByName(shardName(ownShard)).ingest(batch);
+      if (!answer.accepted) throw new Error(`the statistics store turned away a batch of ${answer.rows} rows`);
     },
   };
 }

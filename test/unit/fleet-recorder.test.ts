@@ -105,12 +105,14 @@ describe("merging the shards", () => {
       {
         counts: [{ rule: "r", verdict: "admitted", n: 1 }],
         latency: [{ bucket: 2, n: 1 }],
+        latencySumMs: 4,
         droppedFlushes: 1,
         batches: 2,
       },
       {
         counts: [{ rule: "r", verdict: "admitted", n: 2 }],
         latency: [{ bucket: 0, n: 5 }],
+        latencySumMs: 2.5,
         droppedFlushes: 0,
         batches: 1,
       },
@@ -121,6 +123,7 @@ describe("merging the shards", () => {
         { bucket: 0, n: 5 },
         { bucket: 2, n: 1 },
       ],
+      latencySumMs: 6.5,
       droppedFlushes: 1,
       batches: 3,
     });
