@@ -6,7 +6,9 @@
  */
 import { Hono } from "hono";
 import { createAdminApp, DEFAULT_ADMIN_PREFIX } from "./admin/app";
+import { mountConsoleSupport } from "./admin/console-support-routes";
 import { mountObservability } from "./admin/observability-routes";
+import { serveConsole } from "./console/serve";
 import { createLimiter } from "./core/limit";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";
@@ -18,6 +20,7 @@ import { forward } from "./origin/forward";
 export const frontDoorLimiter = createLimiter();
 const admin = createAdminApp(frontDoorLimiter);
 mountObservability(admin, frontDoorLimiter);
+mountConsoleSupport(admin, frontDoorLimiter);
 
 const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();
 
@@ -25,8 +28,14 @@ app.use("*", async (c, next) => {
   const prefix = (c.env.ADMIN_PREFIX || DEFAULT_ADMIN_PREFIX).replace(/\/+$/, "");
   const path = c.req.path;
   if (path === prefix || path.startsWith(`${prefix}/`)) {
+    const sub = path.slice(prefix.length) || "/";
+    // The console's page and files load without the token (the page asks for it); like the API, not at all without one.
+    if (c.env.ADMIN_TOKEN && (c.req.method === "GET" || c.req.method === "HEAD")) {
+      const page = serveConsole(sub, prefix);
+      if (page) return page;
+    }
     const url = new URL(c.req.url);
-    url.pathname = path.slice(prefix.length) || "/";
+    url.pathname = sub;
     return admin.fetch(new Request(url.href, c.req.raw), c.env, c.executionCtx);
   }
   await next();

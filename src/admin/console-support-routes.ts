@@ -1,0 +1,181 @@
+/**
+ * Admin calls the console needs beyond the contract's first round: one
+ * history entry, the tenant list, a counter by its counting key (as the
+ * top-keys list shows it), and an explain of a request. Mounted on the admin
+ * app, so behind its token. They read; only `DELETE /counters` changes state.
+ * @module
+ */
+import type { Hono } from "hono";
+import { HISTORY_PREFIX } from "../config/kv-keys";
+import { TenantSchema } from "../config/tenant-record";
+import { countingKey } from "../core/counting-key";
+import { clientIp, resolveIdentity } from "../core/identity";
+import { counterSpec, type Limiter } from "../core/limit";
+import type { Env } from "../env";
+import { normalizePath } from "../http/normalize-path";
+import { logEvent } from "../log";
+
+const NO_STORE = { "Cache-Control": "no-store" };
+/** Tenant records read per list call (one KV read each). */
+const TENANTS_PER_PAGE = 100;
+/** A counting key is at most a prefix, a header name and a hash, or a tenant id of 256 characters. */
+const MAX_OBJECT_NAME = 600;
+
+function problem(status: 400 | 404, error: string, message: string): Response {
+  return Response.json({ error, message }, { status, headers: NO_STORE });
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the admin app's Variables are its own; these routes use only Bindings.
+export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: Limiter) {
+  admin.get("/policy/history/:version{[0-9]+}", async (c) => {
+    const version = Number(c.req.param("version"));
+    const stored = await c.env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
+    if (stored === null) return problem(404, "not_found", `no policy version ${version} in history`);
+    return c.json(JSON.parse(stored) as object, 200, NO_STORE);
+  });
+
+  admin.get("/tenants", async (c) => {
+    const search = (c.req.query("search") ?? "").toLowerCase();
+    const cursor = c.req.query("cursor");
+    const list = await c.env.POLICIES.list({
+      prefix: "tenant:",
+      limit: TENANTS_PER_PAGE,
+      ...(cursor ? { cursor } : {}),
+    });
+    const tenants = [];
+    for (const k of list.keys) {
+      const parsed = TenantSchema.safeParse(await c.env.POLICIES.get(k.name, "json").catch(() => null));
+      if (!parsed.success) continue;
+      if (search && !parsed.data.id.toLowerCase().includes(search)) continue;
+      // The key is the hash of an API key: shown cut, as the logs do.
+      tenants.push({ ...parsed.data, key: `${k.name.slice(0, 19)}…` });
+    }
+    return c.json({ tenants, cursor: list.list_complete ? null : list.cursor }, 200, NO_STORE);
+  });
+
+  const counterOf = async (env: Env, ruleId: string | undefined, object: string | undefined, tier?: string) => {
+    if (!ruleId || !object) return problem(400, "bad_request", "rule= and object= are required");
+    if (object.length > MAX_OBJECT_NAME) return problem(400, "bad_request", "object= is too long");
+    const policy = (await limiter.policies.get(env)).compiled;
+    const rule = policy.rules.find((r) => r.id === ruleId);
+    if (!rule) return problem(404, "not_found", "no such rule in the policy in force");
+    const sandbox = object.startsWith("sandbox:");
+    const specs = rule.limits.map((l) =>
+      counterSpec(l, rule.cost, tier ?? policy.defaultTier, sandbox ? policy.sandboxMultiplier : 1),
+    );
+    return { rule: rule.id, object, specs };
+  };
+
+  admin.get("/counters", async (c) => {
+    const target = await counterOf(c.env, c.req.query("rule"), c.req.query("object"), c.req.query("tier"));
+    if (target instanceof Response) return target;
+    const { now, results } = await c.env.LIMITER.getByName(target.object).inspect(target.specs);
+    return c.json(
+      {
+        rule: target.rule,
+        object: target.object,
+        limits: results.map((r) => ({
+          name: r.name,
+          limit: r.limit,
+          remaining: r.remaining,
+          reset: Math.ceil(r.resetAt / 1000),
+          resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+        })),
+      },
+      200,
+      NO_STORE,
+    );
+  });
+
+  admin.delete("/counters", async (c) => {
+    const target = await counterOf(c.env, c.req.query("rule"), c.req.query("object"));
+    if (target instanceof Response) return target;
+    const removed = await c.env.LIMITER.getByName(target.object).reset(target.specs.map((s) => s.name));
+    limiter.refusals.forgetObject(target.object);
+    logEvent("counter.reset", { rule: target.rule, object: target.object, actor: c.get("actor") ?? "admin-api" });
+    return c.json({ reset: true, removed }, 200, NO_STORE);
+  });
+
+  admin.post("/explain", async (c) => {
+    const body = await c.req
+      .json<{ method?: unknown; url?: unknown; headers?: unknown }>()
+      .catch(() => ({}) as { method?: unknown; url?: unknown; headers?: unknown });
+    if (typeof body.url !== "string") return problem(400, "bad_request", 'body must be { "method", "url", "headers" }');
+    let url: URL;
+    try {
+      url = new URL(body.url);
+    } catch {
+      return problem(400, "bad_request", "url is not an absolute URL");
+    }
+    const headers = new Headers();
+    if (body.headers && typeof body.headers === "object")
+      for (const [name, value] of Object.entries(body.headers as Record<string, unknown>)) {
+        try {
+          if (typeof value === "string") headers.set(name, value);
+        } catch {
+          return problem(400, "bad_request", "a header name or value is not valid HTTP");
+        }
+      }
+    const method = typeof body.method === "string" && body.method ? body.method.toUpperCase() : "GET";
+    const policy = (await limiter.policies.get(c.env)).compiled;
+    const ip = clientIp(headers, policy);
+    const host = url.hostname.toLowerCase();
+    const facts = { method, path: normalizePath(url.pathname), host, headers, ip: ip.ip };
+    const request = new Request(url.href, { method, headers });
+    const identity = await resolveIdentity(request, host, policy, c.env, limiter.tenants, 0, ip);
+
+    // The same walk as a request: first match decides, `continue` stacks the next match, block and bypass end it.
+    const rules = [];
+    let decided = false;
+    for (const rule of policy.rules) {
+      const matches = rule.matches(facts);
+      const entry: Record<string, unknown> = { id: rule.id, action: rule.action, mode: rule.mode, matches };
+      if (!matches || decided) {
+        entry.applies = false;
+        rules.push(entry);
+        continue;
+      }
+      entry.applies = true;
+      if (rule.action === "block" || rule.action === "bypass") decided = true;
+      else if (!rule.continue) decided = true;
+      if (rule.action === "limit") {
+        const objectName = await countingKey(rule.key, {
+          identity,
+          url,
+          headers,
+          body: async () => undefined,
+        });
+        const multiplier = identity.sandbox ? policy.sandboxMultiplier : 1;
+        const specs = rule.limits.map((l) => counterSpec(l, rule.cost, identity.tier, multiplier));
+        entry.key = objectName;
+        if (specs.length > 0) {
+          const { now, results } = await c.env.LIMITER.getByName(objectName).inspect(specs);
+          entry.limits = results.map((r) => ({
+            name: r.name,
+            limit: r.limit,
+            remaining: r.remaining,
+            resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+            wouldAdmit: r.allowed,
+            retryAfterSeconds: Math.ceil(r.retryAfterMs / 1000),
+          }));
+        }
+      }
+      rules.push(entry);
+    }
+    return c.json(
+      {
+        method,
+        url: url.href,
+        client: {
+          ip: identity.ipKey,
+          tenant: identity.tenant?.id ?? null,
+          tier: identity.tier,
+          sandbox: identity.sandbox,
+        },
+        rules,
+      },
+      200,
+      NO_STORE,
+    );
+  });
+}
