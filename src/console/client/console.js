@@ -394,21 +394,35 @@
     for (let i = n - 1; i >= 0; i--)
       for (let j = m - 1; j >= 0; j--)
         lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-    const out = [];
+    const ops = [];
     let i = 0;
     let j = 0;
     while (i < n || j < m) {
       if (i < n && j < m && a[i] === b[j]) {
-        out.push(["same", a[i], b[j]]);
+        ops.push(["same", a[i], b[j]]);
         i++;
         j++;
-      } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-        out.push(["add", null, b[j]]);
+      } else if (j < m && (i === n || lcs[i][j + 1] > lcs[i + 1][j])) {
+        ops.push(["add", null, b[j]]);
         j++;
       } else {
-        out.push(["del", a[i], null]);
+        ops.push(["del", a[i], null]);
         i++;
       }
+    }
+    // A run of removed lines followed by added ones is shown as changed lines, side by side.
+    const out = [];
+    for (let k = 0; k < ops.length; ) {
+      if (ops[k][0] !== "del") {
+        out.push(ops[k++]);
+        continue;
+      }
+      const dels = [];
+      while (k < ops.length && ops[k][0] === "del") dels.push(ops[k++][1]);
+      const adds = [];
+      while (k < ops.length && ops[k][0] === "add") adds.push(ops[k++][2]);
+      for (let r = 0; r < Math.max(dels.length, adds.length); r++)
+        out.push(["change", r < dels.length ? dels[r] : null, r < adds.length ? adds[r] : null]);
     }
     return out;
   }
@@ -417,8 +431,8 @@
     const grid = el("div", { class: "diff", id: "policy-diff" });
     for (const [kind, left, right] of diffLines(a.split("\n"), b.split("\n"))) {
       grid.append(
-        el("pre", { class: left === null ? "gap" : kind === "del" ? "del" : "" }, left === null ? "" : left),
-        el("pre", { class: right === null ? "gap" : kind === "add" ? "add" : "" }, right === null ? "" : right),
+        el("pre", { class: left === null ? "gap" : kind === "same" ? "" : "del" }, left === null ? "" : left),
+        el("pre", { class: right === null ? "gap" : kind === "same" ? "" : "add" }, right === null ? "" : right),
       );
     }
     return grid;
