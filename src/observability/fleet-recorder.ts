@@ -20,6 +20,8 @@ export class FleetRecorder {
   readonly aggregate = new FleetAggregate();
   private lastFlushAt = Number.NEGATIVE_INFINITY;
   private flushing = false;
+  /** A flush has been handed to a request's waitUntil and has not run yet. */
+  private scheduled = false;
   /** Batches this isolate dropped because the store could not be reached (for /metrics). */
   failedFlushes = 0;
 
@@ -31,13 +33,21 @@ export class FleetRecorder {
     if (verdicts.length > 0) this.aggregate.recordLatency(latencyMs, now);
   }
 
-  /** A flush is due: something is pending, none is under way, and the interval has passed. */
-  due(now: number): boolean {
-    return this.aggregate.pending && !this.flushing && now - this.lastFlushAt >= this.intervalMs;
+  /**
+   * Claims the next flush for the caller: how many ms it should wait before calling `flush`, or
+   * undefined when nothing is pending or another caller already holds the next flush. A decision
+   * thus schedules the flush that carries it, so an isolate that goes quiet still sends its last
+   * figures (within the 30 s that waitUntil grants after a response).
+   */
+  claimFlush(now: number): number | undefined {
+    if (!this.aggregate.pending || this.flushing || this.scheduled) return undefined;
+    this.scheduled = true;
+    return Math.max(0, this.lastFlushAt + this.intervalMs - now);
   }
 
   /** Sends what is pending; resolves false (never rejects) when the batch was dropped. */
   async flush(sink: StatsSink, now: number): Promise<boolean> {
+    this.scheduled = false;
     const batch = this.aggregate.drain();
     if (!batch) return true;
     this.lastFlushAt = now;

@@ -1,8 +1,8 @@
 /**
  * The hook between the limiter and the fleet-wide figures: called once per
  * decision, after it is made. It records in memory, logs cached refusals
- * (fresh refusals are logged where they are decided), and hands a due flush
- * to `ctx.waitUntil`, so nothing here waits on I/O or can fail a request.
+ * (fresh refusals are logged where they are decided), and hands the next flush
+ * to `ctx.waitUntil` (at once when due, else after the rest of the interval), so nothing here waits on I/O or can fail a request.
  * @module
  */
 import type { Env } from "../env";
@@ -25,7 +25,15 @@ export function observeDecision(
       const refused = decision.verdicts.find(([, v]) => v === "refused");
       logEvent("request.refused", { rule: refused?.[0], object: decision.refusedKey, cached: true });
     }
-    if (env.STATS && recorder.due(now)) ctx.waitUntil(recorder.flush(statsSink(env.STATS), now));
+    const wait = env.STATS ? recorder.claimFlush(now) : undefined;
+    if (env.STATS && wait !== undefined) {
+      const sink = statsSink(env.STATS);
+      ctx.waitUntil(
+        wait === 0
+          ? recorder.flush(sink, now)
+          : new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => recorder.flush(sink, Date.now())),
+      );
+    }
   } catch (e) {
     // Figures are worth less than the request: a fault here is logged and the request goes on.
     logEvent("stats.observe_failed", { message: e instanceof Error ? e.message : String(e) }, "warn");

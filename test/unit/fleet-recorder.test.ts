@@ -19,17 +19,19 @@ function sink(fail = false): StatsSink & { batches: FlushBatch[] } {
 const refused = { reason: "limit", rules: ["r"], verdicts: [["r", "refused"]] as const, refusedKey: "ip:1" };
 
 describe("the isolate's flush schedule", () => {
-  it("is due at once, then again only after the interval and only with something pending", async () => {
+  it("flushes at once first, then only after the interval and only with something pending", async () => {
     const r = new FleetRecorder(5_000);
-    expect(r.due(T0)).toBe(false);
+    expect(r.claimFlush(T0)).toBeUndefined();
     r.observe(refused, 2, T0);
-    expect(r.due(T0)).toBe(true);
+    expect(r.claimFlush(T0)).toBe(0);
     const s = sink();
     expect(await r.flush(s, T0)).toBe(true);
     expect(s.batches).toHaveLength(1);
     r.observe(refused, 2, T0 + 1);
-    expect(r.due(T0 + 4_999)).toBe(false);
-    expect(r.due(T0 + 5_000)).toBe(true);
+    expect(r.claimFlush(T0 + 4_999)).toBe(1);
+    await r.flush(s, T0 + 5_000);
+    r.observe(refused, 2, T0 + 10_000);
+    expect(r.claimFlush(T0 + 10_000)).toBe(0);
   });
 
   it("a failed flush resolves false, drops its batch and counts it in the next", async () => {
@@ -44,17 +46,17 @@ describe("the isolate's flush schedule", () => {
     expect(s.batches[0]!.counts).toEqual([{ minute: T0, rule: "r", verdict: "refused", n: 1 }]);
   });
 
-  it("is not due while a flush is under way", async () => {
+  it("gives no flush while one is under way", async () => {
     const r = new FleetRecorder(0);
     r.observe(refused, 2, T0);
     let release!: () => void;
     const slow: StatsSink = { ingest: () => new Promise<void>((resolve) => (release = resolve)) };
     const flushing = r.flush(slow, T0);
     r.observe(refused, 2, T0 + 1);
-    expect(r.due(T0 + 10)).toBe(false);
+    expect(r.claimFlush(T0 + 10)).toBeUndefined();
     release();
     await flushing;
-    expect(r.due(T0 + 10)).toBe(true);
+    expect(r.claimFlush(T0 + 10)).toBe(0);
   });
 
   it("a decision that concerned no rule records nothing", () => {
@@ -127,5 +129,25 @@ describe("merging the shards", () => {
       droppedFlushes: 1,
       batches: 3,
     });
+  });
+});
+
+describe("claiming the next flush", () => {
+  it("the first decision claims a flush at once; later ones wait out the interval; one claim at a time", async () => {
+    const r = new FleetRecorder(5_000);
+    expect(r.claimFlush(T0)).toBeUndefined();
+    r.observe(refused, 2, T0);
+    expect(r.claimFlush(T0)).toBe(0);
+    expect(r.claimFlush(T0)).toBeUndefined();
+    await r.flush(sink(), T0);
+    r.observe(refused, 2, T0 + 1_000);
+    expect(r.claimFlush(T0 + 1_000)).toBe(4_000);
+    r.observe(refused, 2, T0 + 2_000);
+    // The flush already claimed will carry this decision too.
+    expect(r.claimFlush(T0 + 2_000)).toBeUndefined();
+    const s = sink();
+    await r.flush(s, T0 + 5_000);
+    expect(s.batches[0]!.counts).toEqual([{ minute: T0, rule: "r", verdict: "refused", n: 2 }]);
+    expect(r.claimFlush(T0 + 5_000)).toBeUndefined();
   });
 });
