@@ -156,7 +156,10 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
             remaining: r.remaining,
             resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
             wouldAdmit: r.allowed,
-            retryAfterSeconds: Math.ceil(r.retryAfterMs / 1000),
+            // A peek does not work out a retry time for every algorithm: the reset then bounds it.
+            retryAfterSeconds: r.allowed
+              ? 0
+              : Math.ceil((r.retryAfterMs > 0 ? r.retryAfterMs : Math.max(0, r.resetAt - now)) / 1000),
           }));
         }
       }
