@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RefusalCache } from "../../src/core/refusal-cache";
+import { RefusalCache } from "../../src/engine/refusal-cache";
 import type { LimitReport } from "../../src/http/rate-limit-headers";
 import type { CounterSpec } from "../../src/limiter/types";
 

@@ -1,19 +1,14 @@
 /**
- * Calls to the counter store with a time budget. An error the runtime marks
- * `retryable` (and not `overloaded`) is retried once, at once, on a fresh
- * stub; anything else, or a second failure, or the budget running out, is
- * the caller's to handle through the rule's `onError`.
+ * The counter store on Durable Objects: one `RateLimiter` object per counting
+ * key, called over RPC. An error the runtime marks `retryable` (and not
+ * `overloaded`) is retried once, at once, on a fresh stub; anything else, or a
+ * second failure, is the engine's to handle through the rule's `onError` (the
+ * engine also bounds each check with its time budget).
  * @module
  */
-import type { CheckRequest, CheckResponse, RateLimiter } from "../durable/rate-limiter";
-import type { Charge } from "../limiter/types";
-
-export class CounterStoreTimeout extends Error {
-  constructor(ms: number) {
-    super(`counter store did not answer within ${ms} ms`);
-    this.name = "CounterStoreTimeout";
-  }
-}
+import type { RateLimiter } from "../../durable/rate-limiter";
+import type { CheckRequest, CheckResponse, CounterStore, InspectResponse } from "../../engine/ports";
+import type { Charge, CounterSpec } from "../../limiter/types";
 
 interface RuntimeError {
   retryable?: boolean;
@@ -25,42 +20,32 @@ export function isRetryable(e: unknown): boolean {
   return typeof err === "object" && err !== null && err.retryable === true && err.overloaded !== true;
 }
 
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  if (!(ms > 0) || !Number.isFinite(ms)) return promise;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CounterStoreTimeout(ms)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-export async function checkCounters(
-  namespace: DurableObjectNamespace<RateLimiter>,
-  objectName: string,
-  request: CheckRequest,
-  timeoutMs: number,
-): Promise<CheckResponse> {
-  const started = Date.now();
+async function retryOnce<T>(call: () => Promise<T>): Promise<T> {
   try {
-    return await withTimeout(namespace.getByName(objectName).check(request) as Promise<CheckResponse>, timeoutMs);
+    return await call();
   } catch (e) {
     if (!isRetryable(e)) throw e;
-    const left = timeoutMs - (Date.now() - started);
-    if (left <= 0) throw new CounterStoreTimeout(timeoutMs);
-    return await withTimeout(namespace.getByName(objectName).check(request) as Promise<CheckResponse>, left);
+    return await call();
   }
 }
 
-export async function releaseCharges(
-  namespace: DurableObjectNamespace<RateLimiter>,
-  objectName: string,
-  charges: Charge[],
-): Promise<void> {
-  if (charges.length === 0) return;
-  try {
-    await namespace.getByName(objectName).release(charges);
-  } catch (e) {
-    if (!isRetryable(e)) throw e;
-    await namespace.getByName(objectName).release(charges);
+export class DurableObjectStore implements CounterStore {
+  constructor(private readonly namespace: DurableObjectNamespace<RateLimiter>) {}
+
+  check(key: string, request: CheckRequest): Promise<CheckResponse> {
+    return retryOnce(() => this.namespace.getByName(key).check(request) as Promise<CheckResponse>);
+  }
+
+  async release(key: string, charges: Charge[]): Promise<void> {
+    if (charges.length === 0) return;
+    await retryOnce(() => this.namespace.getByName(key).release(charges));
+  }
+
+  inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse> {
+    return this.namespace.getByName(key).inspect(counters) as Promise<InspectResponse>;
+  }
+
+  reset(key: string, names?: string[]): Promise<number> {
+    return this.namespace.getByName(key).reset(names) as Promise<number>;
   }
 }
