@@ -322,4 +322,73 @@ describe("the engine over the in-memory store", () => {
     expect((await h.decide("/a")).result.reason).toBe("allowed");
     expect(calls).toHaveLength(3);
   });
+
+  it("gives a concurrency slot back when the response body has been read, not before", async () => {
+    const h = harness(policy({ id: "slots", key: "ip", limits: [{ concurrency: 1 }] }));
+    const first = await h.decide("/a");
+    const finished = first.finish(new Response("body"));
+    expect(finished.headers.get("RateLimit-Remaining")).toBe("0");
+    expect((await h.decide("/a")).response!.status).toBe(429); // the body is not read yet: the slot is held
+    await finished.text();
+    await h.settled();
+    expect((await h.decide("/a")).result).toMatchObject({ success: true, remaining: 0 });
+  });
+
+  it("refunds a failures-only charge when the origin succeeded, and keeps it when it failed", async () => {
+    const h = harness(policy({ id: "login", key: "ip", count: "failures", limits: [{ limit: 2, window: "15m" }] }));
+    const ok = await h.decide("/login", { method: "POST" });
+    expect(ok.finish(new Response("ok", { status: 200 })).headers.get("RateLimit-Remaining")).toBe("2");
+    await h.settled();
+    for (const remaining of ["1", "0"]) {
+      const failed = await h.decide("/login", { method: "POST" });
+      expect(failed.finish(new Response("no", { status: 401 })).headers.get("RateLimit-Remaining")).toBe(remaining);
+      await h.settled();
+    }
+    expect((await h.decide("/login", { method: "POST" })).result.reason).toBe("limit");
+  });
+
+  it("counts a tenant by its id with its tier's numbers, and a sandbox tenant apart with the multiplier", async () => {
+    const h = harness(
+      {
+        version: 1,
+        sandbox: { multiplier: 2 },
+        rules: [{ id: "api", key: "tenant", limits: [{ limit: { starter: 2, pro: 5 }, window: "1m" }] }],
+      },
+      {
+        tenants: {
+          "key-acme": { id: "acme", tier: "pro", sandbox: false },
+          "key-test": { id: "acme", tier: "pro", sandbox: true },
+        },
+      },
+    );
+    const acme = await h.decide("/a", { headers: { authorization: "Bearer key-acme" } });
+    expect(acme.result).toMatchObject({ limit: 5, remaining: 4 });
+    const sandboxed = await h.decide("/a", { headers: { authorization: "Bearer key-test" } });
+    expect(sandboxed.result).toMatchObject({ limit: 10, remaining: 9 });
+    const anonymous = await h.decide("/a");
+    expect(anonymous.result).toMatchObject({ limit: 2, remaining: 1 });
+    const keys = h.records.map((r) => r.verdicts.length);
+    expect(keys).toEqual([1, 1, 1]);
+    const spec = { name: "api-1m", algorithm: "fixed" as const, limit: 5, windowMs: 60_000, cost: 1 };
+    expect((await h.memory.inspect("tenant:acme", [spec])).results[0]!.remaining).toBe(4);
+    expect((await h.memory.inspect("sandbox:tenant:acme", [{ ...spec, limit: 10 }])).results[0]!.remaining).toBe(9);
+  });
+
+  it("counts under the user's own key when the key hook gives one, and lets onRefuse shape the refusal", async () => {
+    const h = harness(policy({ id: "per-user", key: "ip", limits: [{ limit: 1, window: "1m" }] }), {
+      hooks: {
+        key: (request) => request.headers.get("x-user-id") ?? undefined,
+        onRefuse: (response, result) =>
+          new Response(`slow down (${result.limit})`, { status: 429, headers: response.headers }),
+      },
+    });
+    expect((await h.decide("/a", { ip: "198.51.100.1", headers: { "x-user-id": "u1" } })).result.reason).toBe(
+      "allowed",
+    );
+    const sameUser = await h.decide("/a", { ip: "198.51.100.2", headers: { "x-user-id": "u1" } });
+    expect(await sameUser.response!.text()).toBe("slow down (1)");
+    expect(sameUser.response!.headers.get("Retry-After")).toBe("60");
+    expect(h.records.at(-1)!.refusal?.key).toBe("custom:u1");
+    expect((await h.decide("/a", { ip: "198.51.100.2" })).result.reason).toBe("allowed");
+  });
 });
