@@ -3,7 +3,7 @@
  * and the rule's `onError` decides.
  * @module
  */
-export class CounterStoreTimeout extends Error {
+class CounterStoreTimeout extends Error {
   constructor(ms: number) {
     super(`counter store did not answer within ${ms} ms`);
     this.name = "CounterStoreTimeout";

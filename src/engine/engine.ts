@@ -77,14 +77,7 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   const limited = match.rules.filter((r) => r.limits.length > 0);
   if (limited.length === 0)
     return settle(ctx, settledOutcome(ctx.request, resultWithoutLimit(true, "allowed", ctx.rules)));
-  const identity = await resolveIdentity(
-    ctx.request.headers,
-    host,
-    policy,
-    ctx.ports.tenants,
-    ctx.settings.sandbox,
-    ctx.client,
-  );
+  const identity = await resolveIdentity(ctx, host);
   const plans = planCounters(limited, await countingKeys(ctx, limited, identity), identity, policy);
   return count(ctx, plans, limited);
 }

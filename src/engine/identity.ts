@@ -8,7 +8,7 @@ import { sha256Hex } from "../hash";
 import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
 import type { CompiledPolicy } from "../policy/compile";
 import type { Tenant } from "../policy/tenant-record";
-import type { TenantLookup } from "./ports";
+import type { RequestContext } from "./context";
 
 /** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
 export const UNKNOWN_IP = "unknown";
@@ -26,7 +26,7 @@ export interface Identity extends ClientIp {
 }
 
 /** The API key of a request, or undefined. With a scheme, only `<scheme> <key>` counts. */
-export function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
+function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
   const value = headers.get(header);
   if (value === null) return undefined;
   if (scheme === undefined) return value.trim() || undefined;
@@ -42,23 +42,18 @@ export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
   return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
 }
 
-export async function resolveIdentity(
-  headers: Headers,
-  host: string,
-  policy: CompiledPolicy,
-  tenants: TenantLookup,
-  sandboxDeployment: boolean,
-  ip: ClientIp,
-): Promise<Identity> {
+/** The request's identity; the tenant is looked up only when a limited rule of the policy needs it. */
+export async function resolveIdentity(ctx: RequestContext, host: string): Promise<Identity> {
+  const { policy } = ctx;
   let tenant: Tenant | null = null;
   if (policy.needsTenant) {
-    const apiKey = readApiKey(headers, policy.apiKeyHeader, policy.apiKeyScheme);
-    if (apiKey !== undefined) tenant = await tenants.lookup(await sha256Hex(apiKey));
+    const apiKey = readApiKey(ctx.request.headers, policy.apiKeyHeader, policy.apiKeyScheme);
+    if (apiKey !== undefined) tenant = await ctx.ports.tenants.lookup(await sha256Hex(apiKey));
   }
   return {
-    ...ip,
+    ...ctx.client,
     tenant,
     tier: tenant?.tier ?? policy.defaultTier,
-    sandbox: sandboxDeployment || tenant?.sandbox === true || policy.sandboxHosts.has(host),
+    sandbox: ctx.settings.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
   };
 }

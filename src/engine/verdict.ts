@@ -55,7 +55,7 @@ export function tally(results: readonly KeyResult[], fallbackNow: number): Tally
   };
 }
 
-export function reportOf(planned: PlannedLimit, result: CounterResult): LimitReport {
+function reportOf(planned: PlannedLimit, result: CounterResult): LimitReport {
   return {
     result,
     concurrency: planned.limit.algorithm === "concurrency",

@@ -15,7 +15,7 @@ interface RuntimeError {
   overloaded?: boolean;
 }
 
-export function isRetryable(e: unknown): boolean {
+function isRetryable(e: unknown): boolean {
   const err = e as RuntimeError | null;
   return typeof err === "object" && err !== null && err.retryable === true && err.overloaded !== true;
 }
