@@ -1,23 +1,28 @@
 /**
- * The front door: a Worker in front of an API. Admin calls under
- * `ADMIN_PREFIX` go to the admin API; every other request passes the
- * rate-limit middleware and, when admitted, goes on to the origin.
+ * The front door: a Worker in front of an API, and wrangler's `main`. Admin
+ * calls under `ADMIN_PREFIX` go to the admin API; every other request passes
+ * the rate-limit middleware and, when admitted, goes on to the origin. The
+ * library entries (`sluice`, `sluice/itty`) do not import this module.
  * @module
  */
 import { Hono } from "hono";
-import { createAdminApp, DEFAULT_ADMIN_PREFIX } from "./admin/app";
+import { createLimiter } from "./adapters/workers/limiter";
+import { createAdminApp } from "./admin/app";
 import { mountConsoleSupport } from "./admin/console-support-routes";
 import { mountObservability } from "./admin/observability-routes";
+import { DEFAULT_ADMIN_PREFIX } from "./admin/prefix";
 import { serveConsole } from "./console/serve";
-import { createLimiter } from "./core/limit";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";
 import { logEvent } from "./log";
 import { type RateLimitVariables, rateLimit } from "./middleware/hono";
 import { forward } from "./origin/forward";
 
+export { RateLimiter } from "./durable/rate-limiter";
+export { StatsStore } from "./durable/stats-store";
+
 /** One limiter per isolate: its policy cache, tenant cache and stats are shared by every request. */
-export const frontDoorLimiter = createLimiter();
+const frontDoorLimiter = createLimiter();
 const admin = createAdminApp(frontDoorLimiter);
 mountObservability(admin, frontDoorLimiter);
 mountConsoleSupport(admin, frontDoorLimiter);

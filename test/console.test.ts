@@ -4,8 +4,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { PolicyInput } from "../src/config/schema";
-import worker from "../src/index";
+import type { PolicyInput } from "../src/policy/schema";
+import worker from "../src/worker";
 import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
 
 const PREFIX = "/__ratelimit";

@@ -11,10 +11,10 @@ import {
 import { env } from "cloudflare:workers";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/config/schema";
-import { createLimiter } from "../src/core/limit";
+import { createLimiter } from "../src/adapters/workers/limiter";
 import { RETENTION_MS, type StatsStore } from "../src/durable/stats-store";
 import { type FlushBatch, MINUTE_MS } from "../src/observability/fleet-aggregate";
+import type { PolicyInput } from "../src/policy/schema";
 import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
 
 const PREFIX = "/__ratelimit";

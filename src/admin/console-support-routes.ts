@@ -6,14 +6,17 @@
  * @module
  */
 import type { Hono } from "hono";
-import { HISTORY_PREFIX } from "../config/kv-keys";
-import { TenantSchema } from "../config/tenant-record";
-import { countingKey } from "../core/counting-key";
-import { clientIp, resolveIdentity } from "../core/identity";
-import { counterSpec, type Limiter } from "../core/limit";
+import { HISTORY_PREFIX } from "../adapters/workers/kv-keys";
+import { policyTtlMs } from "../adapters/workers/kv-policy-source";
+import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { countingKey, scoped } from "../engine/counting-key";
+import { clientIp, readApiKey } from "../engine/identity";
+import { matchRules, ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
-import { normalizePath } from "../http/normalize-path";
+import { sha256Hex } from "../hash";
 import { logEvent } from "../log";
+import { normalizePath } from "../policy/normalize-path";
+import { parseTenant } from "../policy/tenant-record";
 
 const NO_STORE = { "Cache-Control": "no-store" };
 /** Tenant records read per list call (one KV read each). */
@@ -44,7 +47,7 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     });
     const tenants = [];
     for (const k of list.keys) {
-      const parsed = TenantSchema.safeParse(await c.env.POLICIES.get(k.name, "json").catch(() => null));
+      const parsed = parseTenant(await c.env.POLICIES.get(k.name, "json").catch(() => null));
       if (!parsed.success) continue;
       if (search && !parsed.data.id.toLowerCase().includes(search)) continue;
       // The key is the hash of an API key: shown cut, as the logs do.
@@ -59,17 +62,14 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     const policy = (await limiter.policies.get(env)).compiled;
     const rule = policy.rules.find((r) => r.id === ruleId);
     if (!rule) return problem(404, "not_found", "no such rule in the policy in force");
-    const sandbox = object.startsWith("sandbox:");
-    const specs = rule.limits.map((l) =>
-      counterSpec(l, rule.cost, tier ?? policy.defaultTier, sandbox ? policy.sandboxMultiplier : 1),
-    );
+    const specs = ruleCounterSpecs(policy, rule, tier ?? policy.defaultTier, object.startsWith("sandbox:"));
     return { rule: rule.id, object, specs };
   };
 
   admin.get("/counters", async (c) => {
     const target = await counterOf(c.env, c.req.query("rule"), c.req.query("object"), c.req.query("tier"));
     if (target instanceof Response) return target;
-    const { now, results } = await c.env.LIMITER.getByName(target.object).inspect(target.specs);
+    const { now, results } = await counterStoreOf(c.env).inspect(target.object, target.specs);
     return c.json(
       {
         rule: target.rule,
@@ -90,7 +90,10 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
   admin.delete("/counters", async (c) => {
     const target = await counterOf(c.env, c.req.query("rule"), c.req.query("object"));
     if (target instanceof Response) return target;
-    const removed = await c.env.LIMITER.getByName(target.object).reset(target.specs.map((s) => s.name));
+    const removed = await counterStoreOf(c.env).reset(
+      target.object,
+      target.specs.map((s) => s.name),
+    );
     limiter.refusals.forgetObject(target.object);
     logEvent("counter.reset", { rule: target.rule, object: target.object, actor: c.get("actor") ?? "admin-api" });
     return c.json({ reset: true, removed }, 200, NO_STORE);
@@ -121,47 +124,52 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     const ip = clientIp(headers, policy);
     const host = url.hostname.toLowerCase();
     const facts = { method, path: normalizePath(url.pathname), host, headers, ip: ip.ip };
-    const request = new Request(url.href, { method, headers });
-    const identity = await resolveIdentity(request, host, policy, c.env, limiter.tenants, 0, ip);
+    // The tenant is looked up as a request's would be; the sandbox as the engine decides it.
+    const apiKey = policy.needsTenant ? readApiKey(headers, policy.apiKeyHeader, policy.apiKeyScheme) : undefined;
+    const tenant =
+      apiKey === undefined
+        ? null
+        : await limiter.tenants.lookup(c.env.POLICIES, await sha256Hex(apiKey), policyTtlMs(c.env));
+    const tier = tenant?.tier ?? policy.defaultTier;
+    const sandbox = c.env.SANDBOX === "true" || tenant?.sandbox === true || policy.sandboxHosts.has(host);
 
-    // The same walk as a request: first match decides, `continue` stacks the next match, block and bypass end it.
+    // The engine's own walk: first match decides, `continue` stacks the next match, block and bypass end it.
+    const match = matchRules(policy, facts);
+    const applying = new Set(match.kind === "apply" ? match.rules : match.kind === "none" ? [] : [match.rule]);
+    const store = counterStoreOf(c.env);
     const rules = [];
-    let decided = false;
     for (const rule of policy.rules) {
-      const matches = rule.matches(facts);
-      const entry: Record<string, unknown> = { id: rule.id, action: rule.action, mode: rule.mode, matches };
-      if (!matches || decided) {
-        entry.applies = false;
-        rules.push(entry);
-        continue;
-      }
-      entry.applies = true;
-      if (rule.action === "block" || rule.action === "bypass") decided = true;
-      else if (!rule.continue) decided = true;
-      if (rule.action === "limit") {
-        const objectName = await countingKey(rule.key, {
-          identity,
-          url,
-          headers,
-          body: async () => undefined,
-        });
-        const multiplier = identity.sandbox ? policy.sandboxMultiplier : 1;
-        const specs = rule.limits.map((l) => counterSpec(l, rule.cost, identity.tier, multiplier));
-        entry.key = objectName;
-        if (specs.length > 0) {
-          const { now, results } = await c.env.LIMITER.getByName(objectName).inspect(specs);
-          entry.limits = results.map((r) => ({
-            name: r.name,
-            limit: r.limit,
-            remaining: r.remaining,
-            resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
-            wouldAdmit: r.allowed,
-            // A peek does not work out a retry time for every algorithm: the reset then bounds it.
-            retryAfterSeconds: r.allowed
-              ? 0
-              : Math.ceil((r.retryAfterMs > 0 ? r.retryAfterMs : Math.max(0, r.resetAt - now)) / 1000),
-          }));
-        }
+      const entry: Record<string, unknown> = {
+        id: rule.id,
+        action: rule.action,
+        mode: rule.mode,
+        matches: rule.matches(facts),
+        applies: applying.has(rule),
+      };
+      if (applying.has(rule) && rule.action === "limit" && rule.limits.length > 0) {
+        const key = scoped(
+          await countingKey(rule.key, {
+            ipKey: ip.ipKey,
+            tenantId: tenant?.id,
+            url,
+            headers,
+            body: async () => undefined,
+          }),
+          sandbox,
+        );
+        entry.key = key;
+        const { now, results } = await store.inspect(key, ruleCounterSpecs(policy, rule, tier, sandbox));
+        entry.limits = results.map((r) => ({
+          name: r.name,
+          limit: r.limit,
+          remaining: r.remaining,
+          resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+          wouldAdmit: r.allowed,
+          // A peek does not work out a retry time for every algorithm: the reset then bounds it.
+          retryAfterSeconds: r.allowed
+            ? 0
+            : Math.ceil((r.retryAfterMs > 0 ? r.retryAfterMs : Math.max(0, r.resetAt - now)) / 1000),
+        }));
       }
       rules.push(entry);
     }
@@ -169,12 +177,7 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
       {
         method,
         url: url.href,
-        client: {
-          ip: identity.ipKey,
-          tenant: identity.tenant?.id ?? null,
-          tier: identity.tier,
-          sandbox: identity.sandbox,
-        },
+        client: { ip: ip.ipKey, tenant: tenant?.id ?? null, tier, sandbox },
         rules,
       },
       200,

@@ -6,8 +6,8 @@
  * @module
  */
 import type { Hono } from "hono";
-import { HISTORY_PREFIX, VERSION_KEY } from "../config/kv-keys";
-import type { Limiter } from "../core/limit";
+import { HISTORY_PREFIX, VERSION_KEY } from "../adapters/workers/kv-keys";
+import type { Limiter } from "../adapters/workers/limiter";
 import type { Env } from "../env";
 import { MINUTE_MS } from "../observability/fleet-aggregate";
 import type { Totals } from "../observability/fleet-rows";
