@@ -5,7 +5,7 @@
  * closures it returns.
  * @module
  */
-import { compilePathPatterns } from "../http/normalize-path";
+import { compilePathPatterns, withoutFormatSuffix } from "../http/normalize-path";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
 import type { Policy, Rule } from "./schema";
@@ -176,7 +176,14 @@ function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
   }
   if (match.paths) {
     const matchPath = compilePathPatterns(match.paths);
-    tests.push((f) => matchPath(f.path));
+    // Rails routes `/transfers.json` to `/transfers`: by default a path matches with or without its format suffix.
+    if (match.formatSuffix === false) tests.push((f) => matchPath(f.path));
+    else
+      tests.push((f) => {
+        if (matchPath(f.path)) return true;
+        const bare = withoutFormatSuffix(f.path);
+        return bare !== undefined && matchPath(bare);
+      });
   }
   if (match.headers) {
     const wanted = Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v.toLowerCase()] as const);

@@ -87,6 +87,8 @@ export const MatchSchema = z.strictObject({
     z.array(z.string().check(z.regex(/^[A-Za-z]+$/, "must be an HTTP method"))).check(z.minLength(1)),
   ),
   paths: z.optional(z.array(pathPattern).check(z.minLength(1))),
+  /** Default true: `/transfers.json` (a Rails format suffix) matches `/transfers`. */
+  formatSuffix: z.optional(z.boolean()),
   hosts: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
   headers: z.optional(z.record(headerName, z.string())),
   ips: z.optional(z.array(cidr).check(z.minLength(1))),
