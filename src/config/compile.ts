@@ -5,6 +5,7 @@
  * closures it returns.
  * @module
  */
+import { DEFAULT_BODY_MAX_BYTES } from "../http/body-key";
 import { compilePathPatterns, withoutFormatSuffix } from "../http/normalize-path";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
@@ -27,7 +28,15 @@ export type KeySpec =
   | { kind: "ip" }
   | { kind: "header"; name: string }
   | { kind: "query"; name: string }
-  | { kind: "body"; path: string[]; field: string };
+  | {
+      kind: "body";
+      path: string[];
+      field: string;
+      /** Decoded bytes read at most (`bodyKey.maxBytes`). */
+      maxBytes: number;
+      /** What an unreadable or ambiguous body gets (`bodyKey.onUnreadable`). */
+      onUnreadable: "refuse" | "count";
+    };
 
 export interface CompiledLimit {
   /** Counter name and `ietf` item name: `<rule>-<window>` or `<rule>-conc`. */
@@ -127,7 +136,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
   return {
     id: rule.id,
     action: rule.action,
-    key: compileKey(rule.key),
+    key: compileKey(rule.key, rule.bodyKey),
     count: rule.count,
     mode: rule.mode,
     onError: rule.onError,
@@ -147,14 +156,20 @@ function tierLookup(limit: number | Record<string, number>, defaultTier: string)
   return (tier) => table.get(tier) ?? fallback;
 }
 
-function compileKey(key: string): KeySpec {
+function compileKey(key: string, bodyKey: Rule["bodyKey"]): KeySpec {
   if (key === "tenant" || key === "ip") return { kind: key };
   const colon = key.indexOf(":");
   const kind = key.slice(0, colon);
   const name = key.slice(colon + 1);
   if (kind === "header") return { kind, name: name.toLowerCase() };
   if (kind === "query") return { kind, name };
-  return { kind: "body", path: name.split("."), field: name };
+  return {
+    kind: "body",
+    path: name.split("."),
+    field: name,
+    maxBytes: bodyKey?.maxBytes ?? DEFAULT_BODY_MAX_BYTES,
+    onUnreadable: bodyKey?.onUnreadable ?? "refuse",
+  };
 }
 
 function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {

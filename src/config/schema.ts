@@ -11,6 +11,7 @@
  */
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
+import { MAX_BODY_MAX_BYTES } from "../http/body-key";
 import { parseCidr } from "../net/ip";
 import { parseWindow } from "./window";
 
@@ -117,6 +118,14 @@ export const PageSizeSchema = z
   })
   .check(z.refine((p) => p.default <= p.max, { message: "default must not exceed max", path: ["default"] }));
 
+/** How a `body:` key reads the body; only with such a key. */
+export const BodyKeySchema = z.strictObject({
+  maxBytes: z.optional(
+    z.int().check(z.gte(1), z.lte(MAX_BODY_MAX_BYTES, `must be at most ${MAX_BODY_MAX_BYTES} (1 MiB)`)),
+  ),
+  onUnreadable: z.optional(z.enum(["refuse", "count"])),
+});
+
 export const RuleSchema = z
   .strictObject({
     id: z.string().check(z.regex(RULE_ID, "must match [a-z0-9_-]{1,64}")),
@@ -129,6 +138,7 @@ export const RuleSchema = z
     continue: z._default(z.boolean(), false),
     cost: z._default(positiveInt, 1),
     pageSize: z.optional(PageSizeSchema),
+    bodyKey: z.optional(BodyKeySchema),
     limits: z._default(z.array(LimitSchema), []),
   })
   .check(
@@ -139,6 +149,9 @@ export const RuleSchema = z
           path: ["limits"],
           message: 'a rule with action "limit" needs at least one limit (or a pageSize)',
         });
+      }
+      if (r.bodyKey !== undefined && !r.key.startsWith("body:")) {
+        ctx.addIssue({ code: "custom", path: ["bodyKey"], message: 'only allowed with a "body:<field>" key' });
       }
       if (r.action !== "limit" && r.limits.length > 0) {
         ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });

@@ -3,11 +3,12 @@
  * that holds its counters. Values taken from the request (a header, a query
  * parameter, a body field) are trimmed, lower-cased and hashed first, so no
  * raw value is stored, and `Foo@x.com` is `foo@x.com`. A request that lacks
- * the value is counted by its IP.
+ * the value is counted by its IP; a body that cannot be read is refused or
+ * counted on the rule's shared "unreadable" key (see `body-key.ts`).
  * @module
  */
 import type { KeySpec } from "../config/compile";
-import type { BodyFields } from "../http/body-fields";
+import { type BodyRead, bodyKeyValue, resolveBodyKey, UNREADABLE_BODY_KEY } from "../http/body-key";
 import { sha256Hex } from "../http/hash";
 import type { Identity } from "./identity";
 
@@ -18,7 +19,8 @@ export interface KeySources {
   identity: Identity;
   url: URL;
   headers: Headers;
-  body(): Promise<BodyFields | undefined>;
+  /** The body, read once per size limit (see `readBody`). */
+  body(maxBytes: number): Promise<BodyRead>;
 }
 
 export async function countingKey(key: KeySpec, sources: KeySources): Promise<string> {
@@ -38,9 +40,11 @@ export async function countingKey(key: KeySpec, sources: KeySources): Promise<st
       value = sources.url.searchParams.get(key.name);
       return value ? `${prefix}query:${key.name}:${await hashValue(value)}` : byIp;
     case "body": {
-      const fields = await sources.body();
-      value = fields?.(key.path);
-      return value ? `${prefix}body:${key.field}:${await hashValue(value)}` : byIp;
+      // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
+      const found = resolveBodyKey(bodyKeyValue(await sources.body(key.maxBytes), key.path), key.onUnreadable);
+      if (found.kind === "absent") return byIp;
+      const value = found.kind === "shared" ? UNREADABLE_BODY_KEY : await hashValue(found.value);
+      return `${prefix}body:${key.field}:${value}`;
     }
   }
 }

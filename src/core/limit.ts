@@ -17,7 +17,8 @@ import { type PolicyInForce, PolicyStore, policyTtlMs } from "../config/policy-s
 import { TenantCache } from "../config/tenants";
 import type { CheckRequest, CheckResponse } from "../durable/rate-limiter";
 import { type Env, numberVar } from "../env";
-import { type BodyFields, readBodyFields } from "../http/body-fields";
+import { type BodyRead, readBody } from "../http/body-key";
+import { KeyRefusal } from "../http/key-refusal";
 import { normalizePath } from "../http/normalize-path";
 import { headline, type LimitReport, rateLimitHeaders } from "../http/rate-limit-headers";
 import { jsonError, refusalResponse, retryAfterSeconds } from "../http/refusal";
@@ -26,7 +27,7 @@ import { logEvent } from "../log";
 import { Stats, type Verdict } from "../observability/stats";
 import { onBodyEnd } from "./body-end";
 import { checkCounters, releaseCharges } from "./counter-client";
-import { countingKey } from "./counting-key";
+import { countingKey, type KeySources } from "./counting-key";
 import { clientIp, type Identity, resolveIdentity } from "./identity";
 import { applyPageSize } from "./page-size";
 import { RefusalCache } from "./refusal-cache";
@@ -41,6 +42,7 @@ export type LimitReason =
   | "shadow" // a shadow rule would have refused; admitted
   | "block" // a block rule applied: 403
   | "page-size" // page size refused: 400
+  | "key-refused" // the rule's key could not be read unambiguously (body, credentials): 400 or 413
   | "error-open" // the counter store failed; admitted without headers
   | "error-closed"; // the counter store failed; 503
 
@@ -217,7 +219,14 @@ async function decideRequest(
   if (limited.length === 0) return passThrough(request, "allowed", ruleIds);
 
   const identity = await resolveIdentity(request, host, policy, env, tenants, policyTtlMs(env), ip);
-  const groups = await groupByCountingKey(limited, request, url, identity, policy, options);
+  let groups: Map<string, Group>;
+  try {
+    groups = await groupByCountingKey(limited, request, url, identity, policy, options);
+  } catch (e) {
+    if (!(e instanceof KeyRefusal)) throw e;
+    logEvent("request.key_refused", { rule: e.rule, code: e.code, reason: e.reason, ip: ip.ipKey }, "warn");
+    return answer(original, e.response(), "key-refused", ruleIds, "refused");
+  }
 
   // A refusal this isolate already knows about is answered without calling the object.
   const startedAt = Date.now();
@@ -415,18 +424,25 @@ async function groupByCountingKey(
   policy: CompiledPolicy,
   options: LimiterOptions,
 ): Promise<Map<string, Group>> {
-  let bodyRead: Promise<BodyFields | undefined> | undefined;
+  const bodyReads = new Map<number, Promise<BodyRead>>();
   const sources = {
     identity,
     url,
     headers: request.headers,
-    body: () => (bodyRead ??= readBodyFields(request)),
+    body: (maxBytes: number) => {
+      let read = bodyReads.get(maxBytes);
+      if (!read) {
+        read = readBody(request, maxBytes);
+        bodyReads.set(maxBytes, read);
+      }
+      return read;
+    },
   };
   const multiplier = identity.sandbox ? policy.sandboxMultiplier : 1;
   const groups = new Map<string, Group>();
   for (const rule of rules) {
     const custom = options.key ? await options.key(request, rule.id) : undefined;
-    const objectName = custom !== undefined ? `custom:${custom}` : await countingKey(rule.key, sources);
+    const objectName = custom !== undefined ? `custom:${custom}` : await keyOrRefusal(rule, sources);
     let group = groups.get(objectName);
     if (!group) {
       group = { objectName, counters: [], shadow: [], rules: [] };
@@ -439,6 +455,15 @@ async function groupByCountingKey(
       );
   }
   return groups;
+}
+
+/** The rule's counting key; a key that cannot be read and must not be guessed refuses, naming the rule. */
+async function keyOrRefusal(rule: CompiledRule, sources: KeySources): Promise<string> {
+  try {
+    return await countingKey(rule.key, sources);
+  } catch (e) {
+    throw e instanceof KeyRefusal ? e.forRule(rule.id) : e;
+  }
 }
 
 /**
