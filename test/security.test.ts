@@ -8,8 +8,10 @@
  * Before the fix the request got through counted on a looser key; now it is
  * counted on the right one, or refused.
  */
+import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PolicyInput } from "../src/config/schema";
+import { sha256Hex } from "../src/http/hash";
 import { call, callMany, uniqueIp, uniqueTag, usePolicy } from "./support/client";
 import { routedPath } from "./support/routed-path";
 
@@ -231,4 +233,109 @@ describe("2. one spelling per route", () => {
       expect(res.headers.get("RateLimit-Policy")).toContain('"transfers-1m"');
     },
   );
+});
+
+describe("3. credentials where the origin takes them", () => {
+  const KEY = `key-${uniqueTag("acme")}`;
+  const policy = (onConflict: "refuse" | "strictest"): PolicyInput => ({
+    version: 1,
+    identity: {
+      apiKey: {
+        header: "authorization",
+        scheme: "Bearer",
+        also: [
+          { header: "authorization", scheme: "Token" },
+          { header: "authorization" },
+          { header: "x-api-key" },
+          { query: "api_key" },
+        ],
+        forbidden: [{ query: "access_token" }],
+        onConflict,
+      },
+    },
+    rules: [{ id: "tenant-quota", match: { paths: ["/api/*"] }, key: "tenant", limits: [{ limit: 2, window: "1m" }] }],
+  });
+
+  async function spendQuota(id: string): Promise<string> {
+    const key = `${KEY}-${id}`;
+    await env.POLICIES.put(`tenant:${await sha256Hex(key)}`, JSON.stringify({ id, tier: "starter" }));
+    expect(
+      await callMany(2, "/api/v1/transfers", { ip: uniqueIp(), headers: { authorization: `Bearer ${key}` } }),
+    ).toEqual([200, 200]);
+    return key;
+  }
+
+  const forms: Array<[string, (key: string) => { path: string; headers: Record<string, string> }]> = [
+    ["Bearer<TAB>KEY", (k) => ({ path: "/api/x", headers: { authorization: `Bearer\t${k}` } })],
+    ["bEaReR  KEY", (k) => ({ path: "/api/x", headers: { authorization: `bEaReR  ${k}` } })],
+    ["a raw key in Authorization", (k) => ({ path: "/api/x", headers: { authorization: k } })],
+    ["Token KEY", (k) => ({ path: "/api/x", headers: { authorization: `Token ${k}` } })],
+    ["X-API-Key", (k) => ({ path: "/api/x", headers: { "x-api-key": k } })],
+    ["?api_key=", (k) => ({ path: `/api/x?api_key=${encodeURIComponent(k)}`, headers: {} })],
+  ];
+
+  it.each(forms)("%s is the tenant's key: refused once its quota is spent, from any IP", async (name, form) => {
+    await usePolicy(policy("refuse"));
+    const key = await spendQuota(`t-${name.replace(/\W+/g, "-").toLowerCase()}`);
+    const { path, headers } = form(key);
+    const res = await call(path, { ip: uniqueIp(), headers });
+    await res.arrayBuffer();
+    expect(res.status).toBe(429);
+  });
+
+  /** A request with repeated headers (which `call` cannot send). */
+  function send(path: string, headers: Array<[string, string]>): Promise<Response> {
+    const h = new Headers(headers);
+    h.set("cf-connecting-ip", uniqueIp());
+    return exports.default.fetch(new Request(`http://api.example.com${path}`, { headers: h }));
+  }
+
+  it("refuses two different keys, or a key in a forbidden place, with 400 AMBIGUOUS_CREDENTIALS", async () => {
+    await usePolicy(policy("refuse"));
+    const key = await spendQuota("t-two");
+    const attempts: Array<[string, Array<[string, string]>]> = [
+      [
+        "/api/x",
+        [
+          ["authorization", `Bearer ${key}`],
+          ["authorization", "Bearer someone-else"],
+        ],
+      ],
+      ["/api/x?api_key=someone-else", [["authorization", `Bearer ${key}`]]],
+      [
+        "/api/x",
+        [
+          ["x-api-key", "someone-else"],
+          ["authorization", `Bearer ${key}`],
+        ],
+      ],
+      [`/api/x?access_token=${encodeURIComponent(key)}`, []],
+    ];
+    for (const [path, headers] of attempts) {
+      const res = await send(path, headers);
+      expect(res.status, path).toBe(400);
+      expect(await res.json()).toMatchObject({ code: "AMBIGUOUS_CREDENTIALS" });
+    }
+    // The same key in two places is one key.
+    const same = await send(`/api/x?api_key=${encodeURIComponent(key)}`, [["x-api-key", key]]);
+    await same.arrayBuffer();
+    expect(same.status).toBe(429);
+  });
+
+  it('under onConflict "strictest", counts two keys on both: the spent tenant refuses', async () => {
+    await usePolicy(policy("strictest"));
+    const key = await spendQuota("t-strict");
+    const fresh = `${KEY}-fresh`;
+    await env.POLICIES.put(`tenant:${await sha256Hex(fresh)}`, JSON.stringify({ id: "t-fresh", tier: "starter" }));
+    const both = await send("/api/x", [
+      ["authorization", `Bearer ${fresh}`],
+      ["x-api-key", key],
+    ]);
+    await both.arrayBuffer();
+    expect(both.status).toBe(429);
+    // Refused, so nothing was charged: the fresh tenant still has its whole quota.
+    expect(await callMany(3, "/api/x", { ip: uniqueIp(), headers: { authorization: `Bearer ${fresh}` } })).toEqual([
+      200, 200, 429,
+    ]);
+  });
 });

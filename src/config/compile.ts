@@ -6,6 +6,7 @@
  * @module
  */
 import { DEFAULT_BODY_MAX_BYTES } from "../http/body-key";
+import type { CredentialPlace, CredentialPolicy } from "../http/credentials";
 import { compilePathPatterns, withoutFormatSuffix } from "../http/normalize-path";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
@@ -74,6 +75,8 @@ export interface CompiledPolicy {
   sandboxHosts: ReadonlySet<string>;
   apiKeyHeader: string;
   apiKeyScheme: string | undefined;
+  /** Every place an API key is read from, where one must not be, and what two keys get. */
+  credentials: CredentialPolicy;
   ipv6Prefix: number;
   headerFamilies: { legacy: boolean; ietf: boolean; x: boolean };
   legacyReset: Policy["legacyReset"];
@@ -94,6 +97,7 @@ export function compilePolicy(document: Policy): CompiledPolicy {
     sandboxHosts: new Set(document.sandbox.hosts.map((h) => h.toLowerCase())),
     apiKeyHeader: document.identity.apiKey.header.toLowerCase(),
     apiKeyScheme: document.identity.apiKey.scheme,
+    credentials: compileCredentials(document.identity.apiKey),
     ipv6Prefix: document.identity.ipv6Prefix,
     headerFamilies: {
       legacy: document.headers.includes("legacy"),
@@ -222,4 +226,16 @@ function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
     tests.push((f) => f.ip !== undefined && ranges.some((r) => cidrContains(r, f.ip!)));
   }
   return (facts) => tests.every((t) => t(facts));
+}
+
+function compileCredentials(apiKey: Policy["identity"]["apiKey"]): CredentialPolicy {
+  const place = (p: { header?: string | undefined; scheme?: string | undefined; query?: string | undefined }) =>
+    (p.query !== undefined
+      ? { query: p.query }
+      : { header: p.header!.toLowerCase(), scheme: p.scheme }) as CredentialPlace;
+  return {
+    accepted: [place(apiKey), ...(apiKey.also ?? []).map(place)],
+    forbidden: (apiKey.forbidden ?? []).map(place),
+    onConflict: apiKey.onConflict ?? "refuse",
+  };
 }

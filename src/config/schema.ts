@@ -171,6 +171,24 @@ export const RuleSchema = z
     }),
   );
 
+/** A place an API key can be sent: `{ "header": "x-api-key" }`, `{ "header": "authorization", "scheme": "Token" }`, `{ "query": "api_key" }`. */
+const CredentialPlaceSchema = z
+  .strictObject({
+    header: z.optional(headerName),
+    scheme: z.optional(
+      z.string().check(z.regex(/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/, "must be a scheme name such as Bearer")),
+    ),
+    query: z.optional(nonEmpty()),
+  })
+  .check(
+    z.superRefine((p, ctx) => {
+      if ((p.header === undefined) === (p.query === undefined))
+        ctx.addIssue({ code: "custom", path: [], message: 'give exactly one of "header" or "query"' });
+      if (p.scheme !== undefined && p.header === undefined)
+        ctx.addIssue({ code: "custom", path: ["scheme"], message: 'only allowed with "header"' });
+    }),
+  );
+
 const HeaderFamily = z.enum(["legacy", "ietf", "x"]);
 
 export const PolicySchema = z
@@ -190,6 +208,9 @@ export const PolicySchema = z
           z.strictObject({
             header: z._default(headerName, "authorization"),
             scheme: z.optional(nonEmpty()),
+            also: z.optional(z.array(CredentialPlaceSchema)),
+            forbidden: z.optional(z.array(CredentialPlaceSchema)),
+            onConflict: z.optional(z.enum(["refuse", "strictest"])),
           }),
           { header: "authorization", scheme: "Bearer" },
         ),

@@ -1,12 +1,14 @@
 /**
  * Who a request is: its client IP (from `CF-Connecting-IP` only, IPv6 reduced
- * to its prefix), its tenant (from the API key, looked up by hash), its tier
+ * to its prefix), its tenant (from the API key, read from every place the
+ * policy lists and looked up by hash), its tier
  * and whether it gets the sandbox multiplier.
  * @module
  */
 import type { CompiledPolicy } from "../config/compile";
 import type { Tenant, TenantCache } from "../config/tenants";
 import type { Env } from "../env";
+import { keysToCount, readCredentials } from "../http/credentials";
 import { sha256Hex } from "../http/hash";
 import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
 
@@ -20,16 +22,11 @@ export interface Identity {
   tenant: Tenant | null;
   tier: string;
   sandbox: boolean;
-}
-
-/** The API key of a request, or undefined. With a scheme, only `<scheme> <key>` counts. */
-export function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
-  const value = headers.get(header);
-  if (value === null) return undefined;
-  if (scheme === undefined) return value.trim() || undefined;
-  const space = value.indexOf(" ");
-  if (space === -1 || value.slice(0, space).toLowerCase() !== scheme.toLowerCase()) return undefined;
-  return value.slice(space + 1).trim() || undefined;
+  /**
+   * The other readings of a request that carries conflicting API keys, under
+   * `onConflict: "strictest"`: its rules are counted on every one of them.
+   */
+  alsoCountedAs?: Identity[];
 }
 
 export function clientIp(headers: Headers, policy: CompiledPolicy): { ipKey: string; ip: ParsedIp | undefined } {
@@ -48,15 +45,22 @@ export async function resolveIdentity(
   tenantTtlMs: number,
   ip: { ipKey: string; ip: ParsedIp | undefined },
 ): Promise<Identity> {
-  let tenant: Tenant | null = null;
-  if (policy.needsTenant) {
-    const apiKey = readApiKey(request.headers, policy.apiKeyHeader, policy.apiKeyScheme);
-    if (apiKey !== undefined) tenant = await tenants.lookup(env.POLICIES, await sha256Hex(apiKey), tenantTtlMs);
-  }
-  return {
+  // Every place the origin takes a key (credentials.ts); a conflict refuses (thrown) or gives several readings.
+  const keys = policy.needsTenant
+    ? keysToCount(
+        readCredentials(request.headers, new URL(request.url), policy.credentials),
+        policy.credentials.onConflict,
+      )
+    : [];
+  const found = await Promise.all(
+    keys.map(async (key) => tenants.lookup(env.POLICIES, await sha256Hex(key), tenantTtlMs)),
+  );
+  const identityOf = (tenant: Tenant | null): Identity => ({
     ...ip,
     tenant,
     tier: tenant?.tier ?? policy.defaultTier,
     sandbox: env.SANDBOX === "true" || tenant?.sandbox === true || policy.sandboxHosts.has(host),
-  };
+  });
+  const [first = null, ...others] = found;
+  return { ...identityOf(first), ...(others.length > 0 ? { alsoCountedAs: others.map(identityOf) } : {}) };
 }

@@ -218,9 +218,9 @@ async function decideRequest(
   const limited = applying.filter((r) => r.limits.length > 0);
   if (limited.length === 0) return passThrough(request, "allowed", ruleIds);
 
-  const identity = await resolveIdentity(request, host, policy, env, tenants, policyTtlMs(env), ip);
   let groups: Map<string, Group>;
   try {
+    const identity = await resolveIdentity(request, host, policy, env, tenants, policyTtlMs(env), ip);
     groups = await groupByCountingKey(limited, request, url, identity, policy, options);
   } catch (e) {
     if (!(e instanceof KeyRefusal)) throw e;
@@ -405,6 +405,8 @@ function rememberRefusal(
   for (const e of executed) {
     const rule = e.group.rules.find((r) => r.id === refusedBy.rule);
     if (rule?.count !== "all" || rule.mode !== "enforce") continue;
+    // Only the object that refused: a rule counted on several keys (conflicting API keys) may have room in the others.
+    if (!e.response?.results.includes(refusedBy.result)) continue;
     const spec = e.group.counters.find((c) => c.name === refusedBy.result.name);
     // The object decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
     if (spec)
@@ -438,21 +440,26 @@ async function groupByCountingKey(
       return read;
     },
   };
-  const multiplier = identity.sandbox ? policy.sandboxMultiplier : 1;
   const groups = new Map<string, Group>();
   for (const rule of rules) {
     const custom = options.key ? await options.key(request, rule.id) : undefined;
-    const objectName = custom !== undefined ? `custom:${custom}` : await keyOrRefusal(rule, sources);
-    let group = groups.get(objectName);
-    if (!group) {
-      group = { objectName, counters: [], shadow: [], rules: [] };
-      groups.set(objectName, group);
+    // Conflicting API keys under "strictest": the rule counts on every reading (usually there is one).
+    for (const reading of [identity, ...(identity.alsoCountedAs ?? [])]) {
+      const objectName =
+        custom !== undefined ? `custom:${custom}` : await keyOrRefusal(rule, { ...sources, identity: reading });
+      let group = groups.get(objectName);
+      if (!group) {
+        group = { objectName, counters: [], shadow: [], rules: [] };
+        groups.set(objectName, group);
+      }
+      if (group.rules.includes(rule)) continue;
+      group.rules.push(rule);
+      const multiplier = reading.sandbox ? policy.sandboxMultiplier : 1;
+      for (const l of rule.limits)
+        (rule.mode === "shadow" ? group.shadow : group.counters).push(
+          counterSpec(l, rule.cost, reading.tier, multiplier),
+        );
     }
-    group.rules.push(rule);
-    for (const l of rule.limits)
-      (rule.mode === "shadow" ? group.shadow : group.counters).push(
-        counterSpec(l, rule.cost, identity.tier, multiplier),
-      );
   }
   return groups;
 }
