@@ -8,11 +8,14 @@
  * Before the fix the request got through counted on a looser key; now it is
  * counted on the right one, or refused.
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PolicyInput } from "../src/config/schema";
+import type { Env } from "../src/env";
 import { sha256Hex } from "../src/http/hash";
-import { call, callMany, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import worker from "../src/index";
+import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
 import { routedPath } from "./support/routed-path";
 
 interface Echo {
@@ -337,5 +340,65 @@ describe("3. credentials where the origin takes them", () => {
     expect(await callMany(3, "/api/x", { ip: uniqueIp(), headers: { authorization: `Bearer ${fresh}` } })).toEqual([
       200, 200, 429,
     ]);
+  });
+});
+
+describe("6. a sandbox host never reaches the production origin", () => {
+  const policy: PolicyInput = {
+    version: 1,
+    sandbox: { multiplier: 10, hosts: ["sandbox.test"] },
+    rules: [{ id: "transfers", match: { paths: ["/api/*"] }, key: "ip", limits: [{ limit: 5, window: "1m" }] }],
+  };
+  const loopback = () => `http://127.0.0.1:${env.ORIGIN_PORT}`;
+
+  async function through(host: string, overrides: Partial<Env>, tag: string): Promise<Response> {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(
+      new Request(`http://${host}/api/v1/transfers`, {
+        headers: { "cf-connecting-ip": uniqueIp(), "x-test-tag": tag },
+      }) as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, ...overrides },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return res;
+  }
+
+  it("refuses with 503 a sandbox-host request when ORIGIN is set and SANDBOX_ORIGIN is not; the origin never sees it", async () => {
+    await usePolicy(policy);
+    const tag = uniqueTag("sbx");
+    const res = await through("sandbox.test", { ORIGIN: loopback(), SANDBOX_ORIGIN: "" }, tag);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ code: "SANDBOX_ORIGIN_NOT_CONFIGURED" });
+    expect(await originCount(tag)).toBe(0);
+    // The production host still goes to ORIGIN.
+    const prod = await through("api.example.com", { ORIGIN: loopback(), SANDBOX_ORIGIN: "" }, uniqueTag("prod"));
+    await prod.arrayBuffer();
+    expect(prod.status).toBe(200);
+  });
+
+  it("sends a sandbox-host request to SANDBOX_ORIGIN, and the production host to ORIGIN", async () => {
+    await usePolicy(policy);
+    // ORIGIN is the built-in echo, SANDBOX_ORIGIN the loopback origin: each answer says who gave it.
+    const overrides = { ORIGIN: "builtin:echo", SANDBOX_ORIGIN: loopback() };
+    const tag = uniqueTag("sbx");
+    const sandbox = await through("SANDBOX.test", overrides, tag);
+    await sandbox.arrayBuffer();
+    expect(sandbox.status).toBe(200);
+    expect(sandbox.headers.get("RateLimit-Limit")).toBe("50");
+    expect(await originCount(tag)).toBe(1);
+    const prodTag = uniqueTag("prod");
+    const prod = await through("api.example.com", overrides, prodTag);
+    expect(await prod.json()).toMatchObject({ echo: true });
+    expect(await originCount(prodTag)).toBe(0);
+  });
+
+  it("in route mode (ORIGIN empty), a sandbox host goes to its own URL: the zone routes it", async () => {
+    const { originFor } = await import("../src/origin/sandbox-origin");
+    expect(originFor({ ...env, ORIGIN: "", SANDBOX_ORIGIN: "" }, true)).toBe("");
+    expect(originFor({ ...env, ORIGIN: "https://prod.example", SANDBOX_ORIGIN: "" }, true)).toBeUndefined();
+    expect(originFor({ ...env, ORIGIN: "https://prod.example", SANDBOX_ORIGIN: "" }, false)).toBe(
+      "https://prod.example",
+    );
   });
 });
