@@ -8,7 +8,13 @@
  * Before the fix the request got through counted on a looser key; now it is
  * counted on the right one, or refused.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  evictDurableObject,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { PolicyInput } from "../src/config/schema";
@@ -400,5 +406,76 @@ describe("6. a sandbox host never reaches the production origin", () => {
     expect(originFor({ ...env, ORIGIN: "https://prod.example", SANDBOX_ORIGIN: "" }, false)).toBe(
       "https://prod.example",
     );
+  });
+});
+
+describe("7. a corrupt counter row is used up until it expires, and its object keeps working", () => {
+  const policy: PolicyInput = {
+    version: 1,
+    rules: [
+      { id: "hot", match: { paths: ["/hot"] }, key: "ip", limits: [{ limit: 3, window: "1m" }] },
+      { id: "cold", match: { paths: ["/cold"] }, key: "ip", limits: [{ limit: 3, window: "1m" }] },
+      { id: "past", match: { paths: ["/past"] }, key: "ip", limits: [{ limit: 3, window: "1m" }] },
+    ],
+  };
+
+  it("refuses on the corrupt counter until its expires_at, never reads it as empty, and the alarm runs clean", async () => {
+    await usePolicy(policy);
+    const ip = uniqueIp();
+    expect(await callMany(1, "/hot", { ip })).toEqual([200]);
+    const stub = env.LIMITER.getByName(`ip:${ip}`);
+    const until = Date.now() + 45_000;
+    await runInDurableObject(stub, (_o, state) => {
+      state.storage.sql.exec("UPDATE counters SET state = ? WHERE name = ?", "{torn", "hot-1m");
+      state.storage.sql.exec(
+        "INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?)",
+        "cold-1m",
+        '{"algorithm":"fixed"}',
+        "not a time",
+      );
+      state.storage.sql.exec(
+        "INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?)",
+        "past-1m",
+        "[]",
+        Date.now() - 1,
+      );
+      state.storage.sql.exec("UPDATE counters SET expires_at = ? WHERE name = ?", until, "hot-1m");
+    });
+    await evictDurableObject(stub);
+
+    const hot = await call("/hot", { ip });
+    await hot.arrayBuffer();
+    expect(hot.status).toBe(429);
+    expect(Number(hot.headers.get("Retry-After"))).toBeGreaterThan(30);
+    expect(Number(hot.headers.get("Retry-After"))).toBeLessThanOrEqual(45);
+    // A corrupt row whose expires_at is unreadable too is used up (for a day), not empty.
+    expect(await callMany(1, "/cold", { ip })).toEqual([429]);
+    // One whose expires_at has passed is gone: that counter starts afresh.
+    expect(await callMany(4, "/past", { ip })).toEqual([200, 200, 200, 429]);
+    // The alarm runs without throwing, and the object still answers.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await callMany(1, "/hot", { ip })).toEqual([429]);
+    // An operator's reset (admin DELETE /keys) clears it.
+    const reset = await call(`/__ratelimit/keys?rule=hot&key=${ip}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+    });
+    expect(reset.status).toBe(200);
+    await reset.arrayBuffer();
+    expect(await callMany(1, "/hot", { ip })).toEqual([200]);
+  });
+});
+
+describe("7. limits and the sandbox multiplier fit the header grammar", () => {
+  it("refuses a multiplier or a limit whose numbers a RateLimit header cannot carry (RFC 9651: at most 15 digits)", async () => {
+    const { validatePolicy } = await import("../src/config/validate");
+    const rules = [{ id: "a", limits: [{ limit: 100_000_000_000, window: "1m" }] }];
+    expect(validatePolicy({ version: 1, rules }).ok).toBe(true);
+    const overflow = validatePolicy({ version: 1, sandbox: { multiplier: 1e300 }, rules });
+    expect(overflow.ok ? [] : overflow.errors.map((e) => e.path)).toContain("sandbox.multiplier");
+    const tooBig = validatePolicy({ version: 1, rules: [{ id: "a", limits: [{ limit: 10 ** 16, window: "1m" }] }] });
+    expect(tooBig.ok ? [] : tooBig.errors.map((e) => e.path)).toContain("rules[0].limits[0].limit");
+    const infinite = validatePolicy({ version: 1, sandbox: { multiplier: Number.POSITIVE_INFINITY }, rules });
+    expect(infinite.ok).toBe(false);
   });
 });

@@ -29,15 +29,15 @@ export type KeySpec =
   | { kind: "ip" }
   | { kind: "header"; name: string }
   | { kind: "query"; name: string }
-  | {
-      kind: "body";
-      path: string[];
-      field: string;
-      /** Decoded bytes read at most (`bodyKey.maxBytes`). */
-      maxBytes: number;
-      /** What an unreadable or ambiguous body gets (`bodyKey.onUnreadable`). */
-      onUnreadable: "refuse" | "count";
-    };
+  | { kind: "body"; path: string[]; field: string };
+
+/** How a `body:` key reads the body (`bodyKey`, defaults filled in). */
+export interface BodyKeyOptions {
+  /** Decoded bytes read at most. */
+  maxBytes: number;
+  /** What an unreadable or ambiguous body gets. */
+  onUnreadable: "refuse" | "count";
+}
 
 export interface CompiledLimit {
   /** Counter name and `ietf` item name: `<rule>-<window>` or `<rule>-conc`. */
@@ -56,6 +56,8 @@ export interface CompiledRule {
   id: string;
   action: Rule["action"];
   key: KeySpec;
+  /** Used by a `body:` key only. */
+  bodyKey: BodyKeyOptions;
   count: Rule["count"];
   mode: Rule["mode"];
   onError: Rule["onError"];
@@ -140,7 +142,11 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
   return {
     id: rule.id,
     action: rule.action,
-    key: compileKey(rule.key, rule.bodyKey),
+    key: compileKey(rule.key),
+    bodyKey: {
+      maxBytes: rule.bodyKey?.maxBytes ?? DEFAULT_BODY_MAX_BYTES,
+      onUnreadable: rule.bodyKey?.onUnreadable ?? "refuse",
+    },
     count: rule.count,
     mode: rule.mode,
     onError: rule.onError,
@@ -160,20 +166,14 @@ function tierLookup(limit: number | Record<string, number>, defaultTier: string)
   return (tier) => table.get(tier) ?? fallback;
 }
 
-function compileKey(key: string, bodyKey: Rule["bodyKey"]): KeySpec {
+function compileKey(key: string): KeySpec {
   if (key === "tenant" || key === "ip") return { kind: key };
   const colon = key.indexOf(":");
   const kind = key.slice(0, colon);
   const name = key.slice(colon + 1);
   if (kind === "header") return { kind, name: name.toLowerCase() };
   if (kind === "query") return { kind, name };
-  return {
-    kind: "body",
-    path: name.split("."),
-    field: name,
-    maxBytes: bodyKey?.maxBytes ?? DEFAULT_BODY_MAX_BYTES,
-    onUnreadable: bodyKey?.onUnreadable ?? "refuse",
-  };
+  return { kind: "body", path: name.split("."), field: name };
 }
 
 function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {

@@ -22,7 +22,18 @@ z.config(en());
 const RULE_ID = /^[a-z0-9_-]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
-const positiveInt = z.int().check(z.gte(1));
+/**
+ * The largest number a `RateLimit` or `RateLimit-Policy` header can carry: an
+ * RFC 9651 Integer has at most 15 digits.
+ */
+export const MAX_HEADER_INTEGER = 999_999_999_999_999;
+
+const positiveInt = z
+  .int()
+  .check(
+    z.gte(1),
+    z.lte(MAX_HEADER_INTEGER, `must be at most ${MAX_HEADER_INTEGER} (a header integer has at most 15 digits)`),
+  );
 const nonEmpty = () => z.string().check(z.minLength(1));
 
 const tierLimit = z.union([positiveInt, z.record(nonEmpty(), positiveInt)], {
@@ -197,7 +208,13 @@ export const PolicySchema = z
     defaultTier: z._default(nonEmpty(), "starter"),
     sandbox: z._default(
       z.strictObject({
-        multiplier: z._default(z.number().check(z.positive()), 10),
+        multiplier: z._default(
+          z.number().check(
+            z.positive(),
+            z.refine((m) => Number.isFinite(m), "must be a finite number"),
+          ),
+          10,
+        ),
         hosts: z._default(z.array(nonEmpty()), []),
       }),
       { multiplier: 10, hosts: [] },
@@ -242,6 +259,19 @@ export const PolicySchema = z
           });
         else ids.set(r.id, i);
         r.limits.forEach((l, j) => {
+          // Every number a sandboxed request is limited by must still fit a header.
+          const numbers = [
+            ...(typeof l.limit === "object" ? Object.values(l.limit) : l.limit !== undefined ? [l.limit] : []),
+            ...(l.burst !== undefined ? [l.burst] : []),
+          ];
+          const largest = Math.max(0, ...numbers);
+          if (Math.floor(largest * p.sandbox.multiplier) > MAX_HEADER_INTEGER) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["sandbox", "multiplier"],
+              message: `times rules[${i}].limits[${j}] (${largest}) is more than ${MAX_HEADER_INTEGER}, the largest number a header can carry`,
+            });
+          }
           if (typeof l.limit === "object" && !(p.defaultTier in l.limit)) {
             ctx.addIssue({
               code: "custom",

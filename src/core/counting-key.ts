@@ -7,8 +7,14 @@
  * counted on the rule's shared "unreadable" key (see `body-key.ts`).
  * @module
  */
-import type { KeySpec } from "../config/compile";
-import { type BodyRead, bodyKeyValue, resolveBodyKey, UNREADABLE_BODY_KEY } from "../http/body-key";
+import type { BodyKeyOptions, KeySpec } from "../config/compile";
+import {
+  type BodyRead,
+  bodyKeyValue,
+  DEFAULT_BODY_MAX_BYTES,
+  resolveBodyKey,
+  UNREADABLE_BODY_KEY,
+} from "../http/body-key";
 import { sha256Hex } from "../http/hash";
 import type { Identity } from "./identity";
 
@@ -23,7 +29,11 @@ export interface KeySources {
   body(maxBytes: number): Promise<BodyRead>;
 }
 
-export async function countingKey(key: KeySpec, sources: KeySources): Promise<string> {
+export async function countingKey(
+  key: KeySpec,
+  sources: KeySources,
+  bodyKey: BodyKeyOptions = { maxBytes: DEFAULT_BODY_MAX_BYTES, onUnreadable: "refuse" },
+): Promise<string> {
   const { identity } = sources;
   const prefix = identity.sandbox ? "sandbox:" : "";
   const byIp = `${prefix}ip:${identity.ipKey}`;
@@ -41,7 +51,7 @@ export async function countingKey(key: KeySpec, sources: KeySources): Promise<st
       return value ? `${prefix}query:${key.name}:${await hashValue(value)}` : byIp;
     case "body": {
       // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
-      const found = resolveBodyKey(bodyKeyValue(await sources.body(key.maxBytes), key.path), key.onUnreadable);
+      const found = resolveBodyKey(bodyKeyValue(await sources.body(bodyKey.maxBytes), key.path), bodyKey.onUnreadable);
       if (found.kind === "absent") return byIp;
       const value = found.kind === "shared" ? UNREADABLE_BODY_KEY : await hashValue(found.value);
       return `${prefix}body:${key.field}:${value}`;

@@ -467,7 +467,7 @@ async function groupByCountingKey(
 /** The rule's counting key; a key that cannot be read and must not be guessed refuses, naming the rule. */
 async function keyOrRefusal(rule: CompiledRule, sources: KeySources): Promise<string> {
   try {
-    return await countingKey(rule.key, sources);
+    return await countingKey(rule.key, sources, rule.bodyKey);
   } catch (e) {
     throw e instanceof KeyRefusal ? e.forRule(rule.id) : e;
   }
