@@ -349,6 +349,27 @@ describe("3. credentials where the origin takes them", () => {
   });
 });
 
+describe("3. credentials: the strictest reading of one key's numbers", () => {
+  it('under "strictest", a tiered rule counted by IP takes the smaller number of the readings', async () => {
+    await usePolicy({
+      version: 1,
+      identity: {
+        apiKey: { header: "authorization", scheme: "Bearer", also: [{ header: "x-api-key" }], onConflict: "strictest" },
+      },
+      rules: [{ id: "by-ip", key: "ip", limits: [{ limit: { starter: 2, pro: 5 }, window: "1m" }] }],
+    });
+    const pro = `key-${uniqueTag("pro")}`;
+    await env.POLICIES.put(`tenant:${await sha256Hex(pro)}`, JSON.stringify({ id: uniqueTag("pro"), tier: "pro" }));
+    const ip = uniqueIp();
+    const alone = await call("/x", { ip: uniqueIp(), headers: { authorization: `Bearer ${pro}` } });
+    await alone.arrayBuffer();
+    expect(alone.headers.get("RateLimit-Limit")).toBe("5");
+    // The pro key beside an unknown one: the unknown reading is a starter, and 2 is the smaller number.
+    const headers = { authorization: `Bearer ${pro}`, "x-api-key": "unknown-key" };
+    expect(await callMany(3, "/x", { ip, headers })).toEqual([200, 200, 429]);
+  });
+});
+
 describe("6. a sandbox host never reaches the production origin", () => {
   const policy: PolicyInput = {
     version: 1,

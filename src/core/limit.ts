@@ -452,16 +452,25 @@ async function groupByCountingKey(
         group = { objectName, counters: [], shadow: [], rules: [] };
         groups.set(objectName, group);
       }
-      if (group.rules.includes(rule)) continue;
-      group.rules.push(rule);
       const multiplier = reading.sandbox ? policy.sandboxMultiplier : 1;
-      for (const l of rule.limits)
-        (rule.mode === "shadow" ? group.shadow : group.counters).push(
-          counterSpec(l, rule.cost, reading.tier, multiplier),
-        );
+      const specs = rule.mode === "shadow" ? group.shadow : group.counters;
+      if (group.rules.includes(rule)) {
+        // Two readings on one key (say, by IP with tiered numbers): the smaller numbers apply.
+        for (const l of rule.limits) tightenSpec(specs, counterSpec(l, rule.cost, reading.tier, multiplier));
+        continue;
+      }
+      group.rules.push(rule);
+      for (const l of rule.limits) specs.push(counterSpec(l, rule.cost, reading.tier, multiplier));
     }
   }
   return groups;
+}
+
+function tightenSpec(specs: CounterSpec[], other: CounterSpec): void {
+  const spec = specs.find((c) => c.name === other.name);
+  if (!spec) return;
+  spec.limit = Math.min(spec.limit, other.limit);
+  if (spec.burst !== undefined && other.burst !== undefined) spec.burst = Math.min(spec.burst, other.burst);
 }
 
 /** The rule's counting key; a key that cannot be read and must not be guessed refuses, naming the rule. */
