@@ -8,10 +8,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
+import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decide, giveBack, peekOne } from "../limiter/decide";
+import { decideWithShadow, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
 import { applyMigrations } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
@@ -20,20 +21,6 @@ import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state"
 export const MAX_COUNTERS_PER_OBJECT = 1024;
 /** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
 const ROWS_PER_STATEMENT = 32;
-
-export interface CheckRequest {
-  /** Counters that must all have room. */
-  counters: CounterSpec[];
-  /** Counters of shadow rules: charged when they have room, never refusing. */
-  shadow?: CounterSpec[];
-}
-
-export interface CheckResponse extends CheckOutcome {
-  /** The object's clock, the one every result's times are on. */
-  now: number;
-  /** Results of the shadow counters (`allowed: false` = would have refused). */
-  shadowResults: CounterResult[];
-}
 
 interface Row {
   name: string;
@@ -77,29 +64,19 @@ export class RateLimiter extends DurableObject<Env> {
       request.shadow?.some((c) => c.algorithm === "concurrency")
         ? crypto.randomUUID()
         : "";
-    const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
-    let shadowResults: CounterResult[] = [];
-    if (request.shadow && request.shadow.length > 0) {
-      shadowResults = [];
-      for (const spec of request.shadow) {
+    // A shadow counter whose row is corrupt says "would refuse" and is not charged; the others go to decide.
+    const shadow = (request.shadow ?? []).filter((spec) => !this.corrupt.has(spec.name));
+    const decided = decideWithShadow(this.states, request.counters, shadow, now, leaseId);
+    const { outcome, updates } = decided;
+    let shadowResults: CounterResult[] = decided.shadowResults;
+    if (request.shadow && shadow.length < request.shadow.length) {
+      const byName = new Map(decided.shadowResults.map((r) => [r.name, r]));
+      shadowResults = request.shadow.map((spec) => {
         const until = this.corrupt.get(spec.name);
-        if (until !== undefined) {
-          shadowResults.push(exhaustedResult(spec, until, now));
-          continue;
-        }
-        if (!outcome.allowed) {
-          shadowResults.push(peekOne(this.states, spec, now));
-          continue;
-        }
-        const one = decide(this.states, [spec], now, leaseId);
-        shadowResults.push(one.outcome.results[0]!);
-        if (one.outcome.allowed) {
-          for (const [k, v] of one.updates) updates.set(k, v);
-          outcome.charges.push(...one.outcome.charges);
-        }
-      }
+        return until !== undefined ? exhaustedResult(spec, until, now) : byName.get(spec.name)!;
+      });
     }
-    this.store(updates, [...request.counters, ...(request.shadow ?? [])], now);
+    this.store(updates, [...request.counters, ...shadow], now);
     return { ...outcome, now, shadowResults };
   }
 
@@ -122,7 +99,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
-  inspect(counters: CounterSpec[]): { now: number; results: CounterResult[] } {
+  inspect(counters: CounterSpec[]): InspectResponse {
     this.ready();
     const now = this.now();
     this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh

@@ -18,10 +18,6 @@
 import { type FieldReader, type FieldValue, readForm, readJson, readMultipart } from "./body-formats";
 import { KeyRefusal } from "./key-refusal";
 
-export const DEFAULT_BODY_MAX_BYTES = 64 * 1024;
-/** The most a rule may ask sluice to read: a Worker's memory is not a buffer for uploads. */
-export const MAX_BODY_MAX_BYTES = 1024 * 1024;
-
 /** The request's body as the readers need it, read once per size limit. */
 export type BodyRead =
   | { kind: "none" }

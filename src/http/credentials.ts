@@ -11,18 +11,11 @@
  * policy's `onConflict` refuses the request or counts it on every reading.
  * @module
  */
+import type { CredentialPlace, CredentialPolicy } from "../policy/compile";
 import { KeyRefusal } from "./key-refusal";
 
-/** One place a key can be: a header (with an optional scheme) or a query parameter. */
-export type CredentialPlace = { header: string; scheme?: string | undefined } | { query: string };
-
-export interface CredentialPolicy {
-  /** Every place the origin accepts a key, the primary (`identity.apiKey.header`) first. */
-  accepted: readonly CredentialPlace[];
-  /** Places a key must not be sent in; a key there is a conflict. */
-  forbidden: readonly CredentialPlace[];
-  onConflict: "refuse" | "strictest";
-}
+// The compiled form belongs to the policy; the reader is here.
+export type { CredentialPlace, CredentialPolicy };
 
 export type Credentials =
   | { kind: "none" }

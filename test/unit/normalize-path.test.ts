@@ -8,7 +8,7 @@ import {
   MAX_MATCHED_PATH_LENGTH,
   normalizePath,
   withoutFormatSuffix,
-} from "../../src/http/normalize-path";
+} from "../../src/policy/normalize-path";
 
 describe("normalizePath", () => {
   it.each([

@@ -5,20 +5,23 @@
  * and whether it gets the sandbox multiplier.
  * @module
  */
-import type { CompiledPolicy } from "../config/compile";
-import type { Tenant, TenantCache } from "../config/tenants";
-import type { Env } from "../env";
+import { sha256Hex } from "../hash";
 import { keysToCount, readCredentials } from "../http/credentials";
-import { sha256Hex } from "../http/hash";
 import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
+import type { CompiledPolicy } from "../policy/compile";
+import type { Tenant } from "../policy/tenant-record";
+import type { RequestContext } from "./context";
 
 /** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
 export const UNKNOWN_IP = "unknown";
 
-export interface Identity {
+export interface ClientIp {
   /** `203.0.113.7`, `2001:db8:1::/64`, or {@link UNKNOWN_IP}. */
   ipKey: string;
   ip: ParsedIp | undefined;
+}
+
+export interface Identity extends ClientIp {
   tenant: Tenant | null;
   tier: string;
   sandbox: boolean;
@@ -29,37 +32,30 @@ export interface Identity {
   alsoCountedAs?: Identity[];
 }
 
-export function clientIp(headers: Headers, policy: CompiledPolicy): { ipKey: string; ip: ParsedIp | undefined } {
+export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
   const raw = headers.get("cf-connecting-ip");
   if (raw === null) return { ipKey: UNKNOWN_IP, ip: undefined };
   const ip = parseIp(raw.trim());
   return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
 }
 
-export async function resolveIdentity(
-  request: Request,
-  host: string,
-  policy: CompiledPolicy,
-  env: Env,
-  tenants: TenantCache,
-  tenantTtlMs: number,
-  ip: { ipKey: string; ip: ParsedIp | undefined },
-): Promise<Identity> {
-  // Every place the origin takes a key (credentials.ts); a conflict refuses (thrown) or gives several readings.
+/**
+ * The request's identity; the tenant is looked up only when a limited rule of
+ * the policy needs it, by every key the request presents in a place the
+ * policy lists. A conflict refuses (a thrown `KeyRefusal`) or, under
+ * `"strictest"`, gives one reading per key.
+ */
+export async function resolveIdentity(ctx: RequestContext, host: string): Promise<Identity> {
+  const { policy } = ctx;
   const keys = policy.needsTenant
-    ? keysToCount(
-        readCredentials(request.headers, new URL(request.url), policy.credentials),
-        policy.credentials.onConflict,
-      )
+    ? keysToCount(readCredentials(ctx.request.headers, ctx.url, policy.credentials), policy.credentials.onConflict)
     : [];
-  const found = await Promise.all(
-    keys.map(async (key) => tenants.lookup(env.POLICIES, await sha256Hex(key), tenantTtlMs)),
-  );
+  const found = await Promise.all(keys.map(async (key) => ctx.ports.tenants.lookup(await sha256Hex(key))));
   const identityOf = (tenant: Tenant | null): Identity => ({
-    ...ip,
+    ...ctx.client,
     tenant,
     tier: tenant?.tier ?? policy.defaultTier,
-    sandbox: env.SANDBOX === "true" || tenant?.sandbox === true || policy.sandboxHosts.has(host),
+    sandbox: ctx.settings.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
   });
   const [first = null, ...others] = found;
   return { ...identityOf(first), ...(others.length > 0 ? { alsoCountedAs: others.map(identityOf) } : {}) };

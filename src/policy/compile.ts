@@ -5,12 +5,11 @@
  * closures it returns.
  * @module
  */
-import { DEFAULT_BODY_MAX_BYTES } from "../http/body-key";
-import type { CredentialPlace, CredentialPolicy } from "../http/credentials";
-import { compilePathPatterns, withoutFormatSuffix } from "../http/normalize-path";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
-import type { Policy, Rule } from "./schema";
+import { counterName } from "./counter-name";
+import { compilePathPatterns, withoutFormatSuffix } from "./normalize-path";
+import { DEFAULT_BODY_MAX_BYTES, type Policy, type Rule } from "./schema";
 import { type ParsedWindow, parseWindow, windowInWords } from "./window";
 
 /** What a rule matches on, taken from the request once. */
@@ -37,6 +36,18 @@ export interface BodyKeyOptions {
   maxBytes: number;
   /** What an unreadable or ambiguous body gets. */
   onUnreadable: "refuse" | "count";
+}
+
+/** One place an API key can be: a header (with an optional scheme) or a query parameter. */
+export type CredentialPlace = { header: string; scheme?: string | undefined } | { query: string };
+
+/** Where a request's API key is read from (see `src/http/credentials.ts`). */
+export interface CredentialPolicy {
+  /** Every place the origin accepts a key, the primary (`identity.apiKey.header`) first. */
+  accepted: readonly CredentialPlace[];
+  /** Places a key must not be sent in; a key there is a conflict. */
+  forbidden: readonly CredentialPlace[];
+  onConflict: "refuse" | "strictest";
 }
 
 export interface CompiledLimit {
@@ -119,7 +130,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     if (l.concurrency !== undefined) {
       const slots = l.concurrency;
       return {
-        name: `${rule.id}-conc`,
+        name: counterName(rule.id, l),
         algorithm: "concurrency",
         windowMs: 0,
         window: undefined,
@@ -130,7 +141,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     }
     const window = parseWindow(l.window!)!;
     return {
-      name: `${rule.id}-${l.window}`,
+      name: counterName(rule.id, l),
       algorithm: l.algorithm ?? "fixed",
       windowMs: window.ms,
       window,
