@@ -19,6 +19,8 @@ export interface Env {
   ADMIN_PREFIX?: string;
   /** How often an isolate re-reads KV `policy`, default 30. */
   POLICY_TTL_SECONDS?: string;
+  /** Base URL for requests to `sandbox.hosts`; unset with `ORIGIN` set: such requests get 503, never `ORIGIN`. */
+  SANDBOX_ORIGIN?: string;
   /** `"true"`: the whole deployment gets the sandbox multiplier. */
   SANDBOX?: string;
   /** Time budget of one counter-store call, default 50. */

@@ -17,6 +17,7 @@ import { jsonError } from "./http/refusal";
 import { logEvent } from "./log";
 import { type RateLimitVariables, rateLimit } from "./middleware/hono";
 import { forward } from "./origin/forward";
+import { originFor } from "./origin/sandbox-origin";
 
 export { RateLimiter } from "./durable/rate-limiter";
 export { StatsStore } from "./durable/stats-store";
@@ -49,8 +50,17 @@ app.use("*", async (c, next) => {
 app.use("*", rateLimit({ limiter: frontDoorLimiter }));
 
 app.all("*", async (c) => {
+  const host = new URL(c.req.url).hostname.toLowerCase();
+  const sandboxHost = (await frontDoorLimiter.policies.get(c.env)).compiled.sandboxHosts.has(host);
+  const origin = originFor(c.env, sandboxHost);
+  if (origin === undefined) {
+    logEvent("origin.sandbox_unconfigured", { host }, "error");
+    return jsonError(503, "Service Unavailable", "This sandbox host has no sandbox origin configured.", {
+      code: "SANDBOX_ORIGIN_NOT_CONFIGURED",
+    });
+  }
   try {
-    return await forward(c.req.raw, c.env);
+    return await forward(c.req.raw, c.env, origin);
   } catch (e) {
     logEvent("origin.unreachable", { message: (e as Error).message }, "error");
     return jsonError(502, "Bad Gateway", "The origin could not be reached.", { code: "ORIGIN_UNREACHABLE" });

@@ -10,10 +10,11 @@ import { HISTORY_PREFIX } from "../adapters/workers/kv-keys";
 import { policyTtlMs } from "../adapters/workers/kv-policy-source";
 import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
 import { countingKey, scoped } from "../engine/counting-key";
-import { clientIp, readApiKey } from "../engine/identity";
+import { clientIp } from "../engine/identity";
 import { matchRules, ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
 import { sha256Hex } from "../hash";
+import { keysToCount, readCredentials } from "../http/credentials";
 import { logEvent } from "../log";
 import { normalizePath } from "../policy/normalize-path";
 import { parseTenant } from "../policy/tenant-record";
@@ -125,7 +126,15 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     const host = url.hostname.toLowerCase();
     const facts = { method, path: normalizePath(url.pathname), host, headers, ip: ip.ip };
     // The tenant is looked up as a request's would be; the sandbox as the engine decides it.
-    const apiKey = policy.needsTenant ? readApiKey(headers, policy.apiKeyHeader, policy.apiKeyScheme) : undefined;
+    // The first key the request presents where the policy reads keys; a conflict is explained as the 400 it gets.
+    let apiKey: string | undefined;
+    try {
+      apiKey = policy.needsTenant
+        ? keysToCount(readCredentials(headers, url, policy.credentials), policy.credentials.onConflict)[0]
+        : undefined;
+    } catch (error) {
+      return problem(400, "bad_request", error instanceof Error ? error.message : String(error));
+    }
     const tenant =
       apiKey === undefined
         ? null
@@ -153,7 +162,8 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
             tenantId: tenant?.id,
             url,
             headers,
-            body: async () => undefined,
+            // An explain has no body: a body key reads as absent, as for a request without one.
+            body: async () => ({ kind: "none" }) as const,
           }),
           sandbox,
         );
