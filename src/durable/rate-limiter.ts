@@ -10,7 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decideWithShadow, giveBack, peekOne } from "../limiter/decide";
+import { decide, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
 import type { Charge, CounterSpec, CounterState } from "../limiter/types";
 import { applyMigrations } from "./migrations";
@@ -59,7 +59,7 @@ export class RateLimiter extends DurableObject<Env> {
         ? crypto.randomUUID()
         : "";
     const shadow = request.shadow ?? [];
-    const { outcome, updates, shadowResults } = decideWithShadow(this.states, request.counters, shadow, now, leaseId);
+    const { outcome, updates, shadowResults } = decide(this.states, request.counters, now, leaseId, shadow);
     this.store(updates, [...request.counters, ...shadow], now);
     return { ...outcome, now, shadowResults };
   }
