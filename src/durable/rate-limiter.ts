@@ -10,7 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decideWithShadow, giveBack, peekOne } from "../limiter/decide";
+import { decide, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
@@ -66,7 +66,7 @@ export class RateLimiter extends DurableObject<Env> {
         : "";
     // A shadow counter whose row is corrupt says "would refuse" and is not charged; the others go to decide.
     const shadow = (request.shadow ?? []).filter((spec) => !this.corrupt.has(spec.name));
-    const decided = decideWithShadow(this.states, request.counters, shadow, now, leaseId);
+    const decided = decide(this.states, request.counters, now, leaseId, shadow);
     const { outcome, updates } = decided;
     let shadowResults: CounterResult[] = decided.shadowResults;
     if (request.shadow && shadow.length < request.shadow.length) {
