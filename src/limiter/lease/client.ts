@@ -1,0 +1,195 @@
+/**
+ * One isolate's leasing, over an injected transport and clock (no I/O of its
+ * own, no runtime types): admits from a key's lease in memory, fetches the
+ * next lease in the background when the current one runs low (one fetch in
+ * flight per key), and calls the object for the request itself, exactly as a
+ * plain check, when it holds nothing. Concurrent first requests of a key share
+ * that call's lease.
+ * @module
+ */
+import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import { DEFAULT_HOLDER_TERMS, type HolderTerms, LeaseHolder } from "./holder";
+import type { TakeAnswer } from "./take";
+import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
+
+/** The three calls to a key's object. */
+export interface LeaseTransport {
+  /** Decide this request and lend room for the next ones. */
+  take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer>;
+  /** Lend room only (a background refresh). */
+  lend(specs: CounterSpec[], ask: LeaseAsk): Promise<LeaseGrant | undefined>;
+  /** End a lease early, giving back what it did not use. */
+  giveBack(specs: CounterSpec[], id: number, unused: number): Promise<void>;
+}
+
+export interface LeasedDecision {
+  allowed: boolean;
+  /** Every counter's room, as headers should show it. */
+  results: CounterResult[];
+  /** Admitted from a lease in memory, with no call. */
+  fromLease: boolean;
+  /** The object's own answer, when it was called for this request. */
+  outcome?: CheckOutcome;
+}
+
+export interface LeasingClientOptions {
+  clock: () => number;
+  /** Keeps background work (refresh, give-back) alive after the response: `ctx.waitUntil`. */
+  background: (work: Promise<unknown>) => void;
+  holderTerms?: HolderTerms;
+  /** Fewer units than this are not worth asking for (the object's `minUnits`). */
+  minUnits?: number;
+  /** Keys held at most; the least recently added is ended first. */
+  maxKeys?: number;
+}
+
+interface KeyLeases {
+  fingerprint: string;
+  specs: CounterSpec[];
+  holder: LeaseHolder;
+  /** The plain call in flight, whose lease concurrent requests wait for. */
+  pending?: Promise<void>;
+  refreshing: boolean;
+  ended: boolean;
+}
+
+/** What identifies a key's counters: a policy that changes any of them starts from no lease. */
+export function fingerprintOf(specs: readonly CounterSpec[]): string {
+  return specs.map((s) => `${s.name}:${s.algorithm}:${s.limit}:${s.windowMs}:${s.burst ?? ""}:${s.cost}`).join("|");
+}
+
+export class LeasingClient {
+  private readonly keys = new Map<string, KeyLeases>();
+  private readonly minUnits: number;
+  private readonly maxKeys: number;
+
+  constructor(private readonly options: LeasingClientOptions) {
+    this.minUnits = options.minUnits ?? DEFAULT_LEASE_TERMS.minUnits;
+    this.maxKeys = options.maxKeys ?? 10_000;
+  }
+
+  async admit(key: string, specs: CounterSpec[], transport: LeaseTransport): Promise<LeasedDecision> {
+    const entry = this.entryFor(key, specs, transport);
+    const costs = specs.map((s) => s.cost);
+    entry.holder.noteRequest(this.options.clock());
+    this.giveBackLapsed(entry, transport);
+    const local = this.fromLease(entry, costs, transport);
+    if (local) return local;
+    if (entry.pending) {
+      await entry.pending;
+      const shared = this.fromLease(entry, costs, transport);
+      if (shared) return shared;
+    }
+    const now = this.options.clock();
+    const sentAt = now;
+    const call = transport.take(specs, { want: entry.holder.want(now), held: entry.holder.held(now) });
+    // What waiting requests share: the lease, once it is in (a failed call leaves them to call themselves).
+    const settled = call.then(
+      (answer) => {
+        if (answer.grant) this.acceptGrant(entry, answer.grant, sentAt, transport);
+        else entry.holder.noteResults(answer.outcome.results);
+      },
+      () => undefined,
+    );
+    entry.pending = settled;
+    try {
+      const answer = await call;
+      await settled;
+      const results = answer.grant
+        ? (entry.holder.results(this.options.clock(), costs) ?? answer.outcome.results)
+        : answer.outcome.results;
+      return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome };
+    } finally {
+      if (entry.pending === settled) entry.pending = undefined;
+    }
+  }
+
+  /** Ends the leases of every key whose counters match (a published policy changed them). */
+  drop(
+    matches: (key: string, specs: readonly CounterSpec[]) => boolean,
+    transport: (key: string) => LeaseTransport,
+  ): void {
+    for (const [key, entry] of this.keys) {
+      if (matches(key, entry.specs)) this.end(key, entry, transport(key));
+    }
+  }
+
+  /** Units held across all keys (tests, simulation). */
+  held(): number {
+    const now = this.options.clock();
+    let sum = 0;
+    for (const entry of this.keys.values()) sum += entry.holder.held(now);
+    return sum;
+  }
+
+  private entryFor(key: string, specs: CounterSpec[], transport: LeaseTransport): KeyLeases {
+    const fingerprint = fingerprintOf(specs);
+    const existing = this.keys.get(key);
+    if (existing && existing.fingerprint === fingerprint) return existing;
+    if (existing) this.end(key, existing, transport);
+    if (this.keys.size >= this.maxKeys) {
+      const [oldestKey, oldest] = this.keys.entries().next().value as [string, KeyLeases];
+      this.end(oldestKey, oldest, transport);
+    }
+    const entry: KeyLeases = {
+      fingerprint,
+      specs,
+      holder: new LeaseHolder(this.options.holderTerms ?? DEFAULT_HOLDER_TERMS),
+      refreshing: false,
+      ended: false,
+    };
+    this.keys.set(key, entry);
+    return entry;
+  }
+
+  private fromLease(entry: KeyLeases, costs: number[], transport: LeaseTransport): LeasedDecision | undefined {
+    const now = this.options.clock();
+    if (!entry.holder.take(now)) return undefined;
+    const results = entry.holder.results(now, costs) ?? [];
+    this.refreshIfLow(entry, transport);
+    return { allowed: true, results, fromLease: true };
+  }
+
+  private refreshIfLow(entry: KeyLeases, transport: LeaseTransport): void {
+    const now = this.options.clock();
+    if (entry.refreshing || entry.pending || !entry.holder.needsRefresh(now, this.minUnits)) return;
+    entry.refreshing = true;
+    const sentAt = now;
+    const work = transport
+      .lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) })
+      .then((grant) => {
+        if (grant) this.acceptGrant(entry, grant, sentAt, transport);
+      })
+      .catch(() => undefined) // a failed refresh only means the next request asks the object itself
+      .finally(() => {
+        entry.refreshing = false;
+      });
+    this.options.background(work);
+  }
+
+  private acceptGrant(entry: KeyLeases, grant: LeaseGrant, sentAt: number, transport: LeaseTransport): void {
+    if (entry.ended) {
+      // The key's counters changed while the lease was on its way: none of it may be used.
+      if (grant.units > 0)
+        this.options.background(transport.giveBack(entry.specs, grant.id, grant.units).catch(() => undefined));
+      return;
+    }
+    entry.holder.accept(grant, sentAt);
+  }
+
+  /** Units of expired leases go back to their window (an isolate stops at expiry, so they are surely unused). */
+  private giveBackLapsed(entry: KeyLeases, transport: LeaseTransport): void {
+    entry.holder.held(this.options.clock());
+    for (const lease of entry.holder.takeLapsed()) {
+      this.options.background(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+    }
+  }
+
+  private end(key: string, entry: KeyLeases, transport: LeaseTransport): void {
+    entry.ended = true;
+    this.keys.delete(key);
+    for (const lease of entry.holder.end(this.options.clock())) {
+      this.options.background(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+    }
+  }
+}
