@@ -1,0 +1,210 @@
+/**
+ * One simulated run: isolates running the real leasing client against one
+ * object per key, over a network with latency, in virtual time, with the
+ * faults a scenario asks for. Every admission is recorded for the judge.
+ */
+import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
+import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
+import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/limiter/lease/types";
+import type { CounterSpec } from "../../src/limiter/types";
+import { SimObject } from "./object";
+import { exponential, seeded } from "./random";
+import { type Admission, replay } from "./reference";
+import { Scheduler } from "./scheduler";
+
+export interface Arrival {
+  /** ms after the scenario's start */
+  t: number;
+  key: number;
+}
+
+export interface Scenario {
+  name: string;
+  /** Epoch ms the run starts at (choose it to cross window boundaries). */
+  start: number;
+  durationMs: number;
+  /** The counters of a key at a time (a policy change returns other ones from then on). */
+  specsFor: (key: number, at: number) => CounterSpec[];
+  arrivals: (random: () => number) => Arrival[];
+  /** Isolate clocks are off by up to this much either way. */
+  skewMs?: number;
+  /** This share of the isolates dies at a random time, holding whatever it holds. */
+  deaths?: number;
+  /** Every object restarts at this offset (down for `restartDownMs`). */
+  restartAt?: number;
+  restartDownMs?: number;
+  /** Every key is reset (`DELETE /keys`) at this offset. */
+  resetAt?: number;
+  /** One-way network latency: a base plus exponential jitter. */
+  latencyMs?: { base: number; jitterMean: number };
+  terms?: LeaseTerms;
+}
+
+export interface Outcome {
+  scenario: string;
+  isolates: number;
+  demand: number;
+  admitted: number;
+  /** Admissions the single-object reference refuses. Must be 0. */
+  overAdmissions: number;
+  /** What a single object seeing every request at once admits. */
+  ideal: number;
+  /** ideal - admitted: room left unused while the demand was there. */
+  underAdmission: number;
+  /** Requests admitted from a lease, with no call. */
+  fromLease: number;
+  calls: number;
+  errors: number;
+  firstOver: Admission[];
+}
+
+class ObjectDown extends Error {}
+
+export async function simulate(scenario: Scenario, isolates: number, seed = 1): Promise<Outcome> {
+  const random = seeded(seed);
+  const arrivals = scenario.arrivals(seeded(seed + 7919)).sort((a, b) => a.t - b.t);
+  const scheduler = new Scheduler(scenario.start);
+  const terms = scenario.terms ?? DEFAULT_LEASE_TERMS;
+  const latency = scenario.latencyMs ?? { base: 2, jitterMean: 3 };
+  const oneWay = () => latency.base + exponential(random, latency.jitterMean);
+  const objects = new Map<number, SimObject>();
+  const objectFor = (key: number) => {
+    let object = objects.get(key);
+    if (!object) {
+      object = new SimObject(() => scheduler.now, terms);
+      objects.set(key, object);
+    }
+    return object;
+  };
+  let down = false;
+  const admissions: Admission[] = [];
+  const demand: Admission[] = [];
+  let seq = 0;
+  let calls = 0;
+  let errors = 0;
+  let fromLease = 0;
+
+  const isolateList = Array.from({ length: isolates }, (_, i) => {
+    const skew = scenario.skewMs ? (random() * 2 - 1) * scenario.skewMs : 0;
+    const dies =
+      i > 0 && scenario.deaths && random() < scenario.deaths
+        ? scenario.start + random() * scenario.durationMs
+        : Number.POSITIVE_INFINITY;
+    const client = new LeasingClient({
+      clock: () => scheduler.now + skew,
+      background: () => undefined,
+      holderTerms: DEFAULT_HOLDER_TERMS,
+      minUnits: terms.minUnits,
+    });
+    return { client, dies };
+  });
+  const alive = (i: number) => scheduler.now < isolateList[i]!.dies;
+
+  /** A call: travels, runs at the object at its arrival, and its answer travels back (unless its isolate died). */
+  function call<T>(isolate: number, work: () => T): Promise<T> {
+    calls++;
+    return new Promise<T>((resolve, reject) => {
+      scheduler.at(scheduler.now + oneWay(), () => {
+        let value: T;
+        try {
+          if (down) throw new ObjectDown("object restarting");
+          value = work();
+        } catch (e) {
+          scheduler.at(scheduler.now + oneWay(), () => alive(isolate) && reject(e));
+          return;
+        }
+        scheduler.at(scheduler.now + oneWay(), () => alive(isolate) && resolve(value));
+      });
+    });
+  }
+
+  function transportFor(isolate: number, key: number): LeaseTransport {
+    const object = objectFor(key);
+    return {
+      take: (specs, ask) =>
+        call(isolate, () => {
+          const answer = object.take(specs, ask);
+          if (answer.outcome.allowed) admissions.push({ at: answer.now, seq: seq++, key: String(key), specs });
+          return answer;
+        }),
+      lend: (specs, ask) => call(isolate, () => object.lend(specs, ask)),
+      giveBack: (specs, id, unused) => call(isolate, () => object.giveBack(specs, id, unused)),
+    };
+  }
+
+  for (const arrival of arrivals) {
+    const at = scenario.start + arrival.t;
+    scheduler.at(at, () => {
+      const specs = scenario.specsFor(arrival.key, arrival.t);
+      demand.push({ at, seq: seq++, key: String(arrival.key), specs });
+      const live = isolateList.map((_, i) => i).filter(alive);
+      const isolate = live[Math.floor(random() * live.length)]!;
+      isolateList[isolate]!.client.admit(String(arrival.key), specs, transportFor(isolate, arrival.key)).then(
+        (decision) => {
+          if (decision.fromLease && decision.allowed) {
+            // Taken from the lease at this instant (possibly after waiting for a shared call).
+            fromLease++;
+            admissions.push({ at: scheduler.now, seq: seq++, key: String(arrival.key), specs });
+          }
+        },
+        () => {
+          errors++;
+        },
+      );
+    });
+  }
+  const resets: number[] = [];
+  if (scenario.restartAt !== undefined) {
+    scheduler.at(scenario.start + scenario.restartAt, () => {
+      down = true;
+      for (const object of objects.values()) object.restart();
+    });
+    scheduler.at(scenario.start + scenario.restartAt + (scenario.restartDownMs ?? 50), () => {
+      down = false;
+    });
+  }
+  if (scenario.resetAt !== undefined) {
+    const at = scenario.start + scenario.resetAt;
+    resets.push(at);
+    scheduler.at(at, () => {
+      for (const [key, object] of objects) object.reset(scenario.specsFor(key, scenario.resetAt!));
+    });
+  }
+  await scheduler.run();
+
+  const judged = replayByKey(admissions, resets);
+  const ideal = replayByKey(demand, resets);
+  return {
+    scenario: scenario.name,
+    isolates,
+    demand: demand.length,
+    admitted: admissions.length,
+    overAdmissions: judged.refused,
+    ideal: ideal.admitted,
+    underAdmission: ideal.admitted - admissions.length,
+    fromLease,
+    calls,
+    errors,
+    firstOver: judged.firstRefused,
+  };
+}
+
+/** Keys are independent objects: replay each on its own. */
+function replayByKey(events: Admission[], resets: number[]) {
+  const byKey = new Map<string, Admission[]>();
+  for (const e of events) {
+    const list = byKey.get(e.key) ?? [];
+    list.push(e);
+    byKey.set(e.key, list);
+  }
+  let admitted = 0;
+  let refused = 0;
+  const firstRefused: Admission[] = [];
+  for (const list of byKey.values()) {
+    const r = replay(list, resets);
+    admitted += r.admitted;
+    refused += r.refused;
+    firstRefused.push(...r.firstRefused.slice(0, 5 - firstRefused.length));
+  }
+  return { admitted, refused, firstRefused };
+}
