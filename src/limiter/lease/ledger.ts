@@ -79,8 +79,9 @@ export function leasedOut(state: CounterState | undefined, now: number): number 
 }
 
 function withLent(state: CounterState, lent: LentUnits[]): LeasedState {
-  const { lent: _dropped, ...bare } = state as LeasedState;
-  if (lent.length === 0) return bare as CounterState;
+  const { lent: _replaced, ...bare } = state as LeasedState;
+  // An empty list, not none: `carryLent` takes a missing list for one an algorithm dropped.
+  if (lent.length === 0) return { ...(bare as CounterState), lent: [] } as LeasedState;
   let kept = [...lent].sort((a, b) => a.until - b.until);
   while (kept.length > MAX_LENT_ENTRIES) {
     const [a, b, ...rest] = kept;
@@ -242,9 +243,8 @@ export function takeBack(
     if (state.algorithm === "fixed" || state.algorithm === "sliding") {
       // An isolate stops using a lease at its expiry, so what it reports unused after expiry is unused
       // all the same; it goes back only to the window it was charged to, while that window is current.
-      const sameWindow = Math.floor(now / spec.windowMs) * spec.windowMs === state.windowStart;
-      const count = sameWindow ? Math.max(0, state.count - unused) : state.count;
-      updates.set(spec.name, withLent({ ...state, count }, rest));
+      if (Math.floor(now / spec.windowMs) * spec.windowMs !== state.windowStart) continue;
+      updates.set(spec.name, withLent({ ...state, count: Math.max(0, state.count - unused) }, rest));
     } else {
       updates.set(spec.name, withLent(state, rest));
     }

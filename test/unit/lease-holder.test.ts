@@ -1,0 +1,84 @@
+/** The isolate's side of a key's leases at its exact boundaries. */
+import { describe, expect, it } from "vitest";
+import { LeaseHolder } from "../../src/limiter/lease/holder";
+import type { LeaseGrant } from "../../src/limiter/lease/types";
+
+const TERMS = { safetyMs: 25, refreshLeadMs: 150, rateSlotMs: 250, horizonMs: 1_000, maxWant: 1_000 };
+
+function grant(units: number, lifetimeMs: number, id = 1): LeaseGrant {
+  return {
+    id,
+    units,
+    lifetimeMs,
+    results: [{ name: "f", allowed: true, limit: 1_000, remaining: 900, resetAt: 0, retryAfterMs: 0 }],
+  };
+}
+
+describe("LeaseHolder", () => {
+  it("admits a lease's units and not one more", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.accept(grant(3, 2_000), 1_000);
+    expect([holder.take(1_001), holder.take(1_002), holder.take(1_003), holder.take(1_004)]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it("expires a lease on its own clock, from when it asked, less the safety margin", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.accept(grant(10, 500), 1_000); // asked at 1000; whatever the object's clock said
+    expect(holder.take(1_474)).toBe(true);
+    expect(holder.take(1_475)).toBe(false);
+  });
+
+  it("hands over an expired lease's unused units once, to be given back", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.accept(grant(10, 500, 4), 1_000);
+    holder.take(1_100);
+    expect(holder.held(2_000)).toBe(0);
+    expect(holder.takeLapsed()).toEqual([{ id: 4, unused: 9 }]);
+    expect(holder.takeLapsed()).toEqual([]);
+  });
+
+  it("ends every lease with its unused units", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.accept(grant(10, 2_000, 1), 1_000);
+    holder.accept(grant(5, 2_000, 2), 1_010);
+    holder.take(1_020);
+    expect(holder.end(1_030)).toEqual([
+      { id: 1, unused: 9 },
+      { id: 2, unused: 5 },
+    ]);
+    expect(holder.take(1_040)).toBe(false);
+  });
+
+  it("asks for what the observed rate uses in the horizon (or the lifetime, if shorter)", () => {
+    const holder = new LeaseHolder(TERMS);
+    expect(holder.want(0)).toBe(0);
+    for (let t = 0; t < 250; t += 5) holder.noteRequest(t); // 50 requests in the first 250 ms slot
+    expect(holder.want(249)).toBe(Math.ceil((50 / (249 + 250)) * 1_000));
+    holder.accept(grant(1, 400), 249);
+    expect(holder.want(249)).toBe(Math.ceil((50 / (249 + 250)) * 400));
+  });
+
+  it("shows room as the object had it after the grant plus the units still held", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.accept(grant(10, 2_000), 1_000);
+    holder.take(1_001);
+    expect(holder.results(1_001, [1])![0]!.remaining).toBe(909);
+    expect(holder.results(1_001, [2])![0]!.remaining).toBe(918);
+  });
+
+  it("asks for the next lease when the units will not last the lead time", () => {
+    const holder = new LeaseHolder(TERMS);
+    for (let t = 0; t < 250; t += 1) holder.noteRequest(t); // 250 in the first slot: 0.5 per ms at 250
+    holder.accept(grant(400, 2_000), 0);
+    expect(holder.needsRefresh(250, 2)).toBe(false); // 400 held, 75 needed in the lead time
+    for (let i = 0; i < 325; i++) holder.take(250);
+    expect(holder.needsRefresh(250, 2)).toBe(false); // 75 held
+    holder.take(250);
+    expect(holder.needsRefresh(250, 2)).toBe(true); // 74 held
+  });
+});
