@@ -50,7 +50,7 @@ export class SimObject {
   reset(specs: CounterSpec[]): void {
     const now = this.now();
     for (const spec of specs) {
-      const kept = keepLent(this.states.get(spec.name), spec, now);
+      const kept = keepLent(this.states.get(spec.name), now, spec);
       if (kept) this.states.set(spec.name, kept);
       else this.states.delete(spec.name);
     }

@@ -187,6 +187,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         remaining: r.remaining,
         reset: Math.ceil(r.resetAt / 1000),
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+        leased: r.leased,
       })),
     });
   });
@@ -201,7 +202,10 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const removed = await c.env.LIMITER.getByName(target.objectName).reset(target.specs.map((s) => s.name));
+    const removed = await c.env.LIMITER.getByName(target.objectName).reset(
+      target.specs.map((s) => s.name),
+      target.specs,
+    );
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });

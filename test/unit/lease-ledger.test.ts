@@ -97,11 +97,11 @@ describe("fixed window leases", () => {
     const states = new Map<string, CounterState>();
     apply(states, lend(states, [fixed], T0, { want: 40, held: 0 }, 7, TERMS).updates, T0);
     expect(admitAll(states, [fixed], T0 + 1)).toBe(960);
-    const kept = keepLent(states.get("f"), fixed, T0 + 2);
+    const kept = keepLent(states.get("f"), T0 + 2);
     expect(kept).toMatchObject({ algorithm: "fixed", windowStart: T0, count: 40 });
     const after = new Map<string, CounterState>([["f", kept!]]);
     expect(admitAll(after, [fixed], T0 + 3)).toBe(960);
-    expect(keepLent(states.get("f"), fixed, T0 + 2_000)).toBeUndefined(); // the lease has ended
+    expect(keepLent(states.get("f"), T0 + 2_000)).toBeUndefined(); // the lease has ended
   });
 });
 
@@ -130,7 +130,7 @@ describe("token bucket leases", () => {
   it("after a reset, holds back the units still out until the end of their lease", () => {
     const states = new Map<string, CounterState>();
     apply(states, lend(states, [bucket], T0, { want: 50, held: 0 }, 1, TERMS).updates, T0);
-    const kept = new Map<string, CounterState>([["b", keepLent(states.get("b"), bucket, T0 + 10)!]]);
+    const kept = new Map<string, CounterState>([["b", keepLent(states.get("b"), T0 + 10, bucket)!]]);
     // As lent at the reset: 990 ms of the lifetime still to run (99 tokens) plus the 50 units.
     expect(admitAll(kept, [bucket], T0 + 10)).toBe(800 - 99 - 50);
   });

@@ -159,7 +159,7 @@ describe("leased quota against the exact reference", () => {
               resets.push({ at: now, seq: seq++ });
               const next = new Map<string, CounterState>();
               for (const spec of specs) {
-                const kept = keepLent(states.get(spec.name), spec, now);
+                const kept = keepLent(states.get(spec.name), now, spec);
                 if (kept) next.set(spec.name, kept);
               }
               states = next;

@@ -256,9 +256,10 @@ export function takeBack(
  * What a reset leaves of a counter: only the units still out on leases, as if
  * they had just been charged (an isolate may still use them). `undefined`
  * when nothing is out. Resets so take effect at once and can only lag
- * towards fewer admissions.
+ * towards fewer admissions. A bucket needs its spec to be rebuilt; without it
+ * the bucket is kept as it is (until its leases are over, a reset of it waits).
  */
-export function keepLent(state: CounterState | undefined, spec: CounterSpec, now: number): CounterState | undefined {
+export function keepLent(state: CounterState | undefined, now: number, spec?: CounterSpec): CounterState | undefined {
   const live = liveLent(state, now);
   if (!state || live.length === 0 || state.algorithm === "concurrency") return undefined;
   const n = live.reduce((sum, l) => sum + l.n, 0);
@@ -268,10 +269,12 @@ export function keepLent(state: CounterState | undefined, spec: CounterSpec, now
     case "sliding":
       return withLent({ algorithm: "sliding", windowStart: state.windowStart, count: n, previousCount: 0 }, live);
     case "token-bucket": {
+      if (spec?.algorithm !== "token-bucket") return state;
       const { num, den } = interval(spec);
       let debt = 0;
-      for (const l of [...live].sort((a, b) => a.until - b.until))
+      for (const l of [...live].sort((a, b) => a.until - b.until)) {
         debt = Math.max(debt, (l.until - now) * den) + l.n * num;
+      }
       return withLent(stateAt(now, debt, den), live);
     }
   }
