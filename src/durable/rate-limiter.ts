@@ -249,9 +249,12 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   private load(): void {
-    applyMigrations(this.ctx.storage, MIGRATIONS);
+    const applied = applyMigrations(this.ctx.storage, MIGRATIONS);
     this.states.clear();
     this.expiries.clear();
+    // A new object has just created its counters table: there is nothing to read (one statement fewer on
+    // every new key's first call).
+    if (applied.includes(1)) return;
     for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
       this.states.set(row.name, JSON.parse(row.state) as CounterState);
       this.expiries.set(row.name, row.expires_at);
