@@ -92,7 +92,6 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
         : Number.POSITIVE_INFINITY;
     const client = new LeasingClient({
       clock: () => scheduler.now + skew,
-      background: () => undefined,
       holderTerms: DEFAULT_HOLDER_TERMS,
       minUnits: terms.minUnits,
     });
@@ -129,6 +128,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
         }),
       lend: (specs, ask) => call(isolate, () => object.lend(specs, ask)),
       giveBack: (specs, id, unused) => call(isolate, () => object.giveBack(specs, id, unused)),
+      waitUntil: () => undefined,
     };
   }
 

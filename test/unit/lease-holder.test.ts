@@ -19,18 +19,18 @@ describe("LeaseHolder", () => {
     const holder = new LeaseHolder(TERMS);
     holder.accept(grant(3, 2_000), 1_000);
     expect([holder.take(1_001), holder.take(1_002), holder.take(1_003), holder.take(1_004)]).toEqual([
-      true,
-      true,
-      true,
-      false,
+      1,
+      1,
+      1,
+      undefined,
     ]);
   });
 
   it("expires a lease on its own clock, from when it asked, less the safety margin", () => {
     const holder = new LeaseHolder(TERMS);
     holder.accept(grant(10, 500), 1_000); // asked at 1000; whatever the object's clock said
-    expect(holder.take(1_474)).toBe(true);
-    expect(holder.take(1_475)).toBe(false);
+    expect(holder.take(1_474)).toBe(1);
+    expect(holder.take(1_475)).toBeUndefined();
   });
 
   it("hands over an expired lease's unused units once, to be given back", () => {
@@ -42,6 +42,17 @@ describe("LeaseHolder", () => {
     expect(holder.takeLapsed()).toEqual([]);
   });
 
+  it("takes a handed-back unit into its lease while the lease lives, even once used up", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.accept(grant(1, 500, 3), 1_000);
+    expect(holder.take(1_001)).toBe(3);
+    expect(holder.take(1_002)).toBeUndefined();
+    holder.giveBackUnit(3, 1_003);
+    expect(holder.take(1_004)).toBe(3);
+    holder.giveBackUnit(3, 1_475); // expired: the unit lapses with its lease
+    expect(holder.take(1_476)).toBeUndefined();
+  });
+
   it("ends every lease with its unused units", () => {
     const holder = new LeaseHolder(TERMS);
     holder.accept(grant(10, 2_000, 1), 1_000);
@@ -51,7 +62,7 @@ describe("LeaseHolder", () => {
       { id: 1, unused: 9 },
       { id: 2, unused: 5 },
     ]);
-    expect(holder.take(1_040)).toBe(false);
+    expect(holder.take(1_040)).toBeUndefined();
   });
 
   it("asks for what the observed rate uses in the horizon (or the lifetime, if shorter)", () => {

@@ -15,11 +15,13 @@ import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
 /** The three calls to a key's object. */
 export interface LeaseTransport {
   /** Decide this request and lend room for the next ones. */
-  take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer>;
+  take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer & { now?: number }>;
   /** Lend room only (a background refresh). */
   lend(specs: CounterSpec[], ask: LeaseAsk): Promise<LeaseGrant | undefined>;
   /** End a lease early, giving back what it did not use. */
   giveBack(specs: CounterSpec[], id: number, unused: number): Promise<void>;
+  /** Keeps background work (a refresh, a give-back) alive after the response: `ctx.waitUntil`. */
+  waitUntil(work: Promise<unknown>): void;
 }
 
 export interface LeasedDecision {
@@ -30,12 +32,14 @@ export interface LeasedDecision {
   fromLease: boolean;
   /** The object's own answer, when it was called for this request. */
   outcome?: CheckOutcome;
+  /** The object's clock at that answer (its results' times are on it). */
+  now?: number;
+  /** The lease the request was admitted from (to hand its unit back with {@link LeasingClient.returnUnit}). */
+  leaseId?: number;
 }
 
 export interface LeasingClientOptions {
   clock: () => number;
-  /** Keeps background work (refresh, give-back) alive after the response: `ctx.waitUntil`. */
-  background: (work: Promise<unknown>) => void;
   holderTerms?: HolderTerms;
   /** Fewer units than this are not worth asking for (the object's `minUnits`). */
   minUnits?: number;
@@ -98,7 +102,7 @@ export class LeasingClient {
       const results = answer.grant
         ? (entry.holder.results(this.options.clock(), costs) ?? answer.outcome.results)
         : answer.outcome.results;
-      return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome };
+      return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome, now: answer.now };
     } finally {
       if (entry.pending === settled) entry.pending = undefined;
     }
@@ -112,6 +116,16 @@ export class LeasingClient {
     for (const [key, entry] of this.keys) {
       if (matches(key, entry.specs)) this.end(key, entry, transport(key));
     }
+  }
+
+  /**
+   * Hands back the unit of a request admitted from a lease that turned out
+   * not to count (a rollback, a failures-only request that succeeded): it
+   * goes back into its lease while the lease lives (it is still charged in
+   * the object), and lapses with it otherwise.
+   */
+  returnUnit(key: string, leaseId: number): void {
+    this.keys.get(key)?.holder.giveBackUnit(leaseId, this.options.clock());
   }
 
   /** Units held across all keys (tests, simulation). */
@@ -144,10 +158,11 @@ export class LeasingClient {
 
   private fromLease(entry: KeyLeases, costs: number[], transport: LeaseTransport): LeasedDecision | undefined {
     const now = this.options.clock();
-    if (!entry.holder.take(now)) return undefined;
+    const leaseId = entry.holder.take(now);
+    if (leaseId === undefined) return undefined;
     const results = entry.holder.results(now, costs) ?? [];
     this.refreshIfLow(entry, transport);
-    return { allowed: true, results, fromLease: true };
+    return { allowed: true, results, fromLease: true, leaseId };
   }
 
   private refreshIfLow(entry: KeyLeases, transport: LeaseTransport): void {
@@ -164,14 +179,14 @@ export class LeasingClient {
       .finally(() => {
         entry.refreshing = false;
       });
-    this.options.background(work);
+    transport.waitUntil(work);
   }
 
   private acceptGrant(entry: KeyLeases, grant: LeaseGrant, sentAt: number, transport: LeaseTransport): void {
     if (entry.ended) {
       // The key's counters changed while the lease was on its way: none of it may be used.
       if (grant.units > 0)
-        this.options.background(transport.giveBack(entry.specs, grant.id, grant.units).catch(() => undefined));
+        transport.waitUntil(transport.giveBack(entry.specs, grant.id, grant.units).catch(() => undefined));
       return;
     }
     entry.holder.accept(grant, sentAt);
@@ -181,7 +196,7 @@ export class LeasingClient {
   private giveBackLapsed(entry: KeyLeases, transport: LeaseTransport): void {
     entry.holder.held(this.options.clock());
     for (const lease of entry.holder.takeLapsed()) {
-      this.options.background(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+      transport.waitUntil(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
     }
   }
 
@@ -189,7 +204,7 @@ export class LeasingClient {
     entry.ended = true;
     this.keys.delete(key);
     for (const lease of entry.holder.end(this.options.clock())) {
-      this.options.background(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+      transport.waitUntil(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
     }
   }
 }

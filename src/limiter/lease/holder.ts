@@ -86,14 +86,21 @@ export class LeaseHolder {
     return Math.min(this.terms.maxWant, Math.ceil(this.rate(now) * horizon));
   }
 
-  /** Admits one request from a lease when one has a unit and time left. */
-  take(now: number): boolean {
+  /** Admits one request from a lease that has a unit and time left; returns that lease's id. */
+  take(now: number): number | undefined {
     this.dropExpired(now);
-    const lease = this.leases[0];
-    if (!lease) return false;
+    // Used-up leases stay until they expire: a unit handed back (a rollback) may still go into them.
+    const lease = this.leases.find((l) => l.units > 0);
+    if (!lease) return undefined;
     lease.units--;
-    if (lease.units === 0) this.leases.shift();
-    return true;
+    return lease.id;
+  }
+
+  /** Puts a unit back into its lease, if that lease is still live. */
+  giveBackUnit(id: number, now: number): void {
+    this.dropExpired(now);
+    const lease = this.leases.find((l) => l.id === id);
+    if (lease) lease.units++;
   }
 
   /** Units held at `now` on live leases. */
