@@ -3,11 +3,11 @@
  * decision code the real object calls, with its storage as a JSON snapshot
  * written before every answer (a restart reloads it and nothing else).
  */
-import { decide } from "../../src/limiter/decide";
+import { decide, giveBack } from "../../src/limiter/decide";
 import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
 import { type TakeAnswer, takeAndLend } from "../../src/limiter/lease/take";
 import type { LeaseAsk, LeaseGrant, LeaseTerms } from "../../src/limiter/lease/types";
-import type { CheckOutcome, CounterSpec, CounterState } from "../../src/limiter/types";
+import type { Charge, CheckOutcome, CounterSpec, CounterState } from "../../src/limiter/types";
 
 export class SimObject {
   private states = new Map<string, CounterState>();
@@ -44,6 +44,12 @@ export class SimObject {
   giveBack(specs: CounterSpec[], id: number, unused: number): void {
     const now = this.now();
     this.store(takeBack(this.states, specs, now, id, unused), now);
+  }
+
+  /** Gives a plain charge back (the object's `release`). */
+  release(charges: Charge[]): void {
+    const now = this.now();
+    this.store(giveBack(this.states, charges, now), now);
   }
 
   /** `DELETE /keys`: only the units still out on leases stay charged. */

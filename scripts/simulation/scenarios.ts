@@ -126,6 +126,27 @@ export function scenarios(options: ScenarioOptions = {}): Scenario[] {
     },
     {
       ...common,
+      name: "charges given back (70% failures-only successes), fixed",
+      refundShare: 0.7,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 600, d, one),
+    },
+    {
+      ...common,
+      name: "charges given back (70% failures-only successes), sliding",
+      refundShare: 0.7,
+      specsFor: () => [sliding("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 600, d, one),
+    },
+    {
+      ...common,
+      name: "charges given back (70% failures-only successes), bucket",
+      refundShare: 0.7,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 500)],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
       name: "isolates die holding leases, fixed",
       deaths: 0.5,
       specsFor: () => [fixed("api-10s", 1_000, 10_000)],

@@ -33,6 +33,9 @@ export interface Scenario {
   /** Every object restarts at this offset (down for `restartDownMs`). */
   restartAt?: number;
   restartDownMs?: number;
+  /** This share of requests gives its charge back after its response (failures-only successes, rollbacks). */
+  refundShare?: number;
+  refundAfterMs?: number;
   /** Every key is reset (`DELETE /keys`) at this offset. */
   resetAt?: number;
   /** One-way network latency: a base plus exponential jitter. */
@@ -117,13 +120,20 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     });
   }
 
+  /** The record of each admission the object decided itself, by its answer (to note a refund on it later). */
+  const recordOf = new WeakMap<object, Admission>();
+
   function transportFor(isolate: number, key: number): LeaseTransport {
     const object = objectFor(key);
     return {
       take: (specs, ask) =>
         call(isolate, () => {
           const answer = object.take(specs, ask);
-          if (answer.outcome.allowed) admissions.push({ at: answer.now, seq: seq++, key: String(key), specs });
+          if (answer.outcome.allowed) {
+            const record: Admission = { at: answer.now, seq: seq++, key: String(key), specs };
+            admissions.push(record);
+            recordOf.set(answer.outcome, record);
+          }
           return answer;
         }),
       lend: (specs, ask) => call(isolate, () => object.lend(specs, ask)),
@@ -136,15 +146,44 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     const at = scenario.start + arrival.t;
     scheduler.at(at, () => {
       const specs = scenario.specsFor(arrival.key, arrival.t);
-      demand.push({ at, seq: seq++, key: String(arrival.key), specs });
+      // A request whose charge is given back after its response (a failures-only rule's success, a rollback).
+      const refunded = scenario.refundShare !== undefined && random() < scenario.refundShare;
+      const refundAfter = scenario.refundAfterMs ?? 20;
+      demand.push({
+        at,
+        seq: seq++,
+        key: String(arrival.key),
+        specs,
+        refundAt: refunded ? at + refundAfter : undefined,
+      });
       const live = isolateList.map((_, i) => i).filter(alive);
       const isolate = live[Math.floor(random() * live.length)]!;
-      isolateList[isolate]!.client.admit(String(arrival.key), specs, transportFor(isolate, arrival.key)).then(
+      const client = isolateList[isolate]!.client;
+      const key = String(arrival.key);
+      client.admit(key, specs, transportFor(isolate, arrival.key)).then(
         (decision) => {
           if (decision.fromLease && decision.allowed) {
             // Taken from the lease at this instant (possibly after waiting for a shared call).
             fromLease++;
-            admissions.push({ at: scheduler.now, seq: seq++, key: String(arrival.key), specs });
+            const record: Admission = { at: scheduler.now, seq: seq++, key, specs };
+            admissions.push(record);
+            if (refunded) {
+              scheduler.at(scheduler.now + refundAfter, () => {
+                if (!alive(isolate)) return;
+                record.refundAt = scheduler.now;
+                client.returnUnit(key, decision.leaseId!);
+              });
+            }
+          } else if (decision.allowed && refunded && decision.outcome) {
+            const record = recordOf.get(decision.outcome);
+            const charges = decision.outcome.charges;
+            scheduler.at(scheduler.now + refundAfter, () => {
+              if (!alive(isolate)) return;
+              call(isolate, () => {
+                objectFor(arrival.key).release(charges);
+                if (record) record.refundAt = scheduler.now;
+              }).catch(() => undefined);
+            });
           }
         },
         () => {

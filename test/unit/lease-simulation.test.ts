@@ -15,6 +15,7 @@ const CI_SET = [
   "Zipf keys (1000, s=1.1), fixed 100/10s",
   "login 50/15min (no leases)",
   "isolates die holding leases, fixed",
+  "charges given back (70% failures-only successes), fixed",
   "policy change mid-window (1000 -> 400 /10s)",
   "object restart mid-window, bucket",
   "reset (DELETE /keys) mid-window, fixed",
