@@ -51,9 +51,8 @@ interface KeyLeases {
   fingerprint: string;
   specs: CounterSpec[];
   holder: LeaseHolder;
-  /** The plain call in flight, whose lease concurrent requests wait for. */
-  pending?: Promise<void>;
-  refreshing: boolean;
+  /** The call in flight (a plain one or a refresh): resolves to whether it brought a lease. */
+  inFlight?: Promise<boolean>;
   ended: boolean;
 }
 
@@ -77,34 +76,41 @@ export class LeasingClient {
     const costs = specs.map((s) => s.cost);
     entry.holder.noteRequest(this.options.clock());
     this.giveBackLapsed(entry, transport);
-    const local = this.fromLease(entry, costs, transport);
-    if (local) return local;
-    if (entry.pending) {
-      await entry.pending;
-      const shared = this.fromLease(entry, costs, transport);
-      if (shared) return shared;
+    // One call in flight per key: while one may bring a lease, wait for it rather than call beside it.
+    // (Calls side by side would be charged at the object in one order and answered in another, and an
+    // isolate alone could no longer count its headers down exactly.)
+    for (;;) {
+      const local = this.fromLease(entry, costs, transport);
+      if (local) return local;
+      if (!entry.inFlight) break;
+      if (!(await entry.inFlight)) break; // nothing was lent: ask the object side by side, as a plain check does
     }
     const now = this.options.clock();
     const sentAt = now;
     const call = transport.take(specs, { want: entry.holder.want(now), held: entry.holder.held(now) });
-    // What waiting requests share: the lease, once it is in (a failed call leaves them to call themselves).
     const settled = call.then(
       (answer) => {
-        if (answer.grant) this.acceptGrant(entry, answer.grant, sentAt, transport);
-        else entry.holder.noteResults(answer.outcome.results);
+        if (answer.grant) return this.acceptGrant(entry, answer.grant, sentAt, transport);
+        entry.holder.noteResults(answer.outcome.results);
+        return false;
       },
-      () => undefined,
+      () => false,
     );
-    entry.pending = settled;
+    const mine = entry.inFlight === undefined;
+    if (mine) entry.inFlight = settled;
     try {
       const answer = await call;
       await settled;
+      // This request's own room, from its own answer: the lease's units are not used yet.
       const results = answer.grant
-        ? (entry.holder.results(this.options.clock(), costs) ?? answer.outcome.results)
+        ? answer.grant.results.map((r, i) => ({
+            ...r,
+            remaining: Math.min(r.limit, r.remaining + answer.grant!.units * (costs[i] ?? 1)),
+          }))
         : answer.outcome.results;
       return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome, now: answer.now };
     } finally {
-      if (entry.pending === settled) entry.pending = undefined;
+      if (mine && entry.inFlight === settled) entry.inFlight = undefined;
     }
   }
 
@@ -149,7 +155,6 @@ export class LeasingClient {
       fingerprint,
       specs,
       holder: new LeaseHolder(this.options.holderTerms ?? DEFAULT_HOLDER_TERMS),
-      refreshing: false,
       ended: false,
     };
     this.keys.set(key, entry);
@@ -167,29 +172,29 @@ export class LeasingClient {
 
   private refreshIfLow(entry: KeyLeases, transport: LeaseTransport): void {
     const now = this.options.clock();
-    if (entry.refreshing || entry.pending || !entry.holder.needsRefresh(now, this.minUnits)) return;
-    entry.refreshing = true;
+    if (entry.inFlight || !entry.holder.needsRefresh(now, this.minUnits)) return;
     const sentAt = now;
-    const work = transport
-      .lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) })
-      .then((grant) => {
-        if (grant) this.acceptGrant(entry, grant, sentAt, transport);
-      })
-      .catch(() => undefined) // a failed refresh only means the next request asks the object itself
-      .finally(() => {
-        entry.refreshing = false;
-      });
+    const work = transport.lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) }).then(
+      (grant) => (grant ? this.acceptGrant(entry, grant, sentAt, transport) : false),
+      () => false, // a failed refresh only means the next request asks the object itself
+    );
+    entry.inFlight = work;
+    void work.then(() => {
+      if (entry.inFlight === work) entry.inFlight = undefined;
+    });
     transport.waitUntil(work);
   }
 
-  private acceptGrant(entry: KeyLeases, grant: LeaseGrant, sentAt: number, transport: LeaseTransport): void {
+  /** Takes a grant in; `false` when the key's counters changed meanwhile (then it goes straight back). */
+  private acceptGrant(entry: KeyLeases, grant: LeaseGrant, sentAt: number, transport: LeaseTransport): boolean {
     if (entry.ended) {
       // The key's counters changed while the lease was on its way: none of it may be used.
       if (grant.units > 0)
         transport.waitUntil(transport.giveBack(entry.specs, grant.id, grant.units).catch(() => undefined));
-      return;
+      return false;
     }
     entry.holder.accept(grant, sentAt);
+    return grant.units > 0;
   }
 
   /** Units of expired leases go back to their window (an isolate stops at expiry, so they are surely unused). */

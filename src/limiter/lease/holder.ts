@@ -121,16 +121,32 @@ export class LeaseHolder {
   /** Takes a grant that answered a request sent at `sentAt` (isolate clock). */
   accept(grant: LeaseGrant, sentAt: number): void {
     this.lastLifetimeMs = grant.lifetimeMs;
-    this.latest = grant.results;
+    this.noteResults(grant.results);
     const expiresAt = sentAt + grant.lifetimeMs - this.terms.safetyMs;
     if (grant.units <= 0 || expiresAt <= sentAt) return;
     this.leases.push({ id: grant.id, units: grant.units, expiresAt });
     this.leases.sort((a, b) => a.expiresAt - b.expiresAt);
   }
 
-  /** Notes the room the object reported on a plain answer (no grant): headers start from it. */
+  /**
+   * Notes the room the object reported (with a grant, or on a plain answer).
+   * Answers may arrive in another order than the object gave them: per
+   * counter, the figure of the later window wins, and within a window the
+   * lower one (room there only shrinks, but for give-backs, which the
+   * headers then under-state), so the headers never count room twice.
+   */
   noteResults(results: CounterResult[]): void {
-    this.latest = results;
+    const latest = this.latest;
+    if (!latest || latest.length !== results.length) {
+      this.latest = results;
+      return;
+    }
+    this.latest = results.map((r, i) => {
+      const seen = latest[i]!;
+      if (seen.name !== r.name || r.resetAt > seen.resetAt) return r;
+      if (r.resetAt < seen.resetAt) return seen;
+      return r.remaining < seen.remaining ? r : seen;
+    });
   }
 
   /**
