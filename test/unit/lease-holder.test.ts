@@ -68,10 +68,14 @@ describe("LeaseHolder", () => {
   it("asks for what the observed rate uses in the horizon (or the lifetime, if shorter)", () => {
     const holder = new LeaseHolder(TERMS);
     expect(holder.want(0)).toBe(0);
-    for (let t = 0; t < 250; t += 5) holder.noteRequest(t); // 50 requests in the first 250 ms slot
-    expect(holder.want(249)).toBe(Math.ceil((50 / (249 + 250)) * 1_000));
+    holder.noteRequest(0);
+    expect(holder.want(0)).toBe(0); // one request is no rate
+    holder.noteRequest(1);
+    expect(holder.want(1)).toBe(Math.ceil((2 / (1 + 250)) * 1_000));
+    for (let t = 5; t < 250; t += 5) holder.noteRequest(t); // 51 requests in the first 250 ms slot
+    expect(holder.want(249)).toBe(Math.ceil((51 / (249 + 250)) * 1_000));
     holder.accept(grant(1, 400), 249);
-    expect(holder.want(249)).toBe(Math.ceil((50 / (249 + 250)) * 400));
+    expect(holder.want(249)).toBe(Math.ceil((51 / (249 + 250)) * 400));
   });
 
   it("shows room as the object had it after the grant plus the units still held", () => {

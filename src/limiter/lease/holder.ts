@@ -79,8 +79,13 @@ export class LeaseHolder {
     return (this.slotCount + this.previousSlotCount) / elapsed;
   }
 
-  /** Units to ask for: what the observed rate uses within a lease's lifetime. */
+  /**
+   * Units to ask for: what the observed rate uses within a lease's lifetime.
+   * Nothing for a key seen only once lately: a lone request is no rate, and
+   * room lent to it would only be stranded.
+   */
   want(now: number): number {
+    if (this.slotCount + this.previousSlotCount < 2) return 0;
     const horizon =
       this.lastLifetimeMs > 0 ? Math.min(this.lastLifetimeMs, this.terms.horizonMs) : this.terms.horizonMs;
     return Math.min(this.terms.maxWant, Math.ceil(this.rate(now) * horizon));
