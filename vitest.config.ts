@@ -18,7 +18,12 @@ function exampleProject(name: string, app: string) {
         },
       }),
     ],
-    test: { name, include: [`examples/${app}/test/**/*.test.ts`], globalSetup: ["test/support/build.ts"] },
+    test: {
+      name,
+      include: [`examples/${app}/test/**/*.test.ts`],
+      globalSetup: ["test/support/build.ts"],
+      testTimeout: 30_000,
+    },
   };
 }
 
@@ -49,7 +54,13 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"] },
+        test: {
+          name: "workers",
+          include: ["test/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
+          // Several tests make hundreds of object calls; on a loaded 2-core machine 5 s is not enough.
+          testTimeout: 30_000,
+        },
       },
       // The example apps (examples/*), each in workerd from its own wrangler.toml. They import
       // "sluice" by name: the package's `exports` resolve it to the built dist/, which the global

@@ -5,23 +5,20 @@
  * @module
  */
 import { Hono } from "hono";
-import type { CompiledPolicy } from "../config/compile";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../config/kv-keys";
-import { TenantSchema } from "../config/tenant-record";
-import { validatePolicyText } from "../config/validate";
-import { countingKeyForValue } from "../core/counting-key";
-import { UNKNOWN_IP } from "../core/identity";
-import type { Limiter } from "../core/limit";
-import { counterSpec } from "../core/limit";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../adapters/workers/kv-keys";
+import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { countingKeyForValue, ipCountingKey, scoped } from "../engine/counting-key";
+import { UNKNOWN_IP } from "../engine/identity";
+import { ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
-import { sha256Hex } from "../http/hash";
+import { sha256Hex } from "../hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
+import type { CompiledPolicy } from "../policy/compile";
+import { parseTenant } from "../policy/tenant-record";
+import { validatePolicyText } from "../policy/validate";
 import { constantTimeEqual } from "./constant-time";
-
-export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
-export { HISTORY_PREFIX };
 
 type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
@@ -43,7 +40,7 @@ function tooManyFailures(resetAt: number): Response {
   );
 }
 
-export async function etagOf(text: string): Promise<string> {
+async function etagOf(text: string): Promise<string> {
   return `"${(await sha256Hex(text)).slice(0, 32)}"`;
 }
 
@@ -60,16 +57,15 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!token) return c.notFound();
     // Failed attempts are counted per client IP in that IP's counter object, so the token cannot be
     // guessed at the edge's speed: past the limit, the IP is refused before its token is even compared.
-    const attempts = c.env.LIMITER.getByName(
-      `ip:${clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP}`,
-    );
-    const { results } = await attempts.inspect([ADMIN_FAILURES]);
+    const store = counterStoreOf(c.env);
+    const client = ipCountingKey(clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP);
+    const { results } = await store.inspect(client, [ADMIN_FAILURES]);
     if (results[0]!.remaining === 0) return tooManyFailures(results[0]!.resetAt);
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer[ ]+(.+)$/i.exec(header);
     if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
       logEvent("admin.unauthorized", { method: c.req.method, path: c.req.path }, "warn");
-      await attempts.check({ counters: [ADMIN_FAILURES] });
+      await store.check(client, { counters: [ADMIN_FAILURES] }, c.executionCtx);
       return problem(401, "unauthorized", "missing or wrong admin token", {});
     }
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
@@ -142,7 +138,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
       return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const { apiKey, ...record } = body;
-    const parsed = TenantSchema.safeParse(record);
+    const parsed = parseTenant(record);
     if (!parsed.success) {
       return problem(400, "invalid_tenant", "the tenant record is invalid", {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
@@ -177,7 +173,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const { now, results } = await c.env.LIMITER.getByName(target.objectName).inspect(target.specs);
+    const { now, results } = await counterStoreOf(c.env).inspect(target.objectName, target.specs);
     return c.json({
       rule: target.rule,
       object: target.objectName,
@@ -187,7 +183,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         remaining: r.remaining,
         reset: Math.ceil(r.resetAt / 1000),
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
-        leased: r.leased,
+        leased: r.leased ?? 0,
       })),
     });
   });
@@ -202,10 +198,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const removed = await c.env.LIMITER.getByName(target.objectName).reset(
-      target.specs.map((s) => s.name),
-      target.specs,
-    );
+    const names = target.specs.map((s) => s.name);
+    const removed = await counterStoreOf(c.env).reset(target.objectName, names);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
@@ -263,9 +257,7 @@ async function counterTarget(
   const isIp = ipKey !== undefined;
   const ipValue = ipKey ?? value;
   const inSandbox = sandbox === "true";
-  const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
-  const t = tier ?? policy.defaultTier;
-  const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
-  const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
+  const objectName = scoped(await countingKeyForValue(rule.key, ipValue, isIp), inSandbox);
+  const specs = ruleCounterSpecs(policy, rule, tier ?? policy.defaultTier, inSandbox);
   return { rule: rule.id, objectName, specs };
 }

@@ -8,11 +8,11 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { DEFAULT_POLICY } from "../config/default-policy";
-import { POLICY_KEY, tenantKey } from "../config/kv-keys";
-import { TenantSchema } from "../config/tenant-record";
-import { validatePolicyText } from "../config/validate";
-import { sha256Hex } from "../http/hash";
+import { POLICY_KEY, tenantKey } from "../adapters/workers/kv-keys";
+import { sha256Hex } from "../hash";
+import { DEFAULT_POLICY } from "../policy/default-policy";
+import { parseTenant } from "../policy/tenant-record";
+import { validatePolicyText } from "../policy/validate";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { unifiedDiff } from "./line-diff";
@@ -265,7 +265,7 @@ async function tenantAddCommand(
 ): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
-  const parsed = TenantSchema.safeParse({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
+  const parsed = parseTenant({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
   if (!parsed.success)
     throw new CliError(
       `invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`,

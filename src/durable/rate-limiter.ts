@@ -8,33 +8,20 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
+import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decide, giveBack, peekOne } from "../limiter/decide";
+import { decideWithShadow, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
 import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
 import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
 import { DEFAULT_LEASE_TERMS, type LeaseGrant } from "../limiter/lease/types";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { applyMigrations } from "./migrations";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
 export const MAX_COUNTERS_PER_OBJECT = 1024;
 /** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
 const ROWS_PER_STATEMENT = 32;
-
-export interface CheckRequest {
-  /** Counters that must all have room. */
-  counters: CounterSpec[];
-  /** Counters of shadow rules: charged when they have room, never refusing. */
-  shadow?: CounterSpec[];
-}
-
-export interface CheckResponse extends CheckOutcome {
-  /** The object's clock, the one every result's times are on. */
-  now: number;
-  /** Results of the shadow counters (`allowed: false` = would have refused). */
-  shadowResults: CounterResult[];
-}
 
 /** A leasing call's answer: the request's decision and perhaps a lease, on the object's clock. */
 export interface TakeResponse extends TakeAnswer {
@@ -86,24 +73,9 @@ export class RateLimiter extends DurableObject<Env> {
       request.shadow?.some((c) => c.algorithm === "concurrency")
         ? crypto.randomUUID()
         : "";
-    const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
-    let shadowResults: CounterResult[] = [];
-    if (request.shadow && request.shadow.length > 0) {
-      shadowResults = [];
-      for (const spec of request.shadow) {
-        if (!outcome.allowed) {
-          shadowResults.push(peekOne(this.states, spec, now));
-          continue;
-        }
-        const one = decide(this.states, [spec], now, leaseId);
-        shadowResults.push(one.outcome.results[0]!);
-        if (one.outcome.allowed) {
-          for (const [k, v] of one.updates) updates.set(k, v);
-          outcome.charges.push(...one.outcome.charges);
-        }
-      }
-    }
-    this.store(updates, [...request.counters, ...(request.shadow ?? [])], now);
+    const shadow = request.shadow ?? [];
+    const { outcome, updates, shadowResults } = decideWithShadow(this.states, request.counters, shadow, now, leaseId);
+    this.store(updates, [...request.counters, ...shadow], now);
     return { ...outcome, now, shadowResults };
   }
 
@@ -162,7 +134,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing, and what is out on leases (admin `GET /keys`). */
-  inspect(counters: CounterSpec[]): { now: number; results: InspectedCounter[] } {
+  inspect(counters: CounterSpec[]): InspectResponse & { results: InspectedCounter[] } {
     this.ready();
     const now = this.now();
     return {

@@ -3,6 +3,7 @@
  * @module
  */
 import * as z from "zod/mini";
+import { english } from "./english";
 
 export const TenantSchema = z.strictObject({
   id: z.string().check(z.minLength(1), z.maxLength(256)),
@@ -10,3 +11,8 @@ export const TenantSchema = z.strictObject({
   sandbox: z._default(z.boolean(), false),
 });
 export type Tenant = z.output<typeof TenantSchema>;
+
+/** Parses a tenant record, with English messages. */
+export function parseTenant(input: unknown): ReturnType<typeof TenantSchema.safeParse> {
+  return TenantSchema.safeParse(input, english());
+}
