@@ -97,6 +97,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
       clock: () => scheduler.now + skew,
       holderTerms: DEFAULT_HOLDER_TERMS,
       minUnits: terms.minUnits,
+      minRoom: terms.minRoom,
     });
     return { client, dies };
   });
@@ -135,6 +136,16 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
             recordOf.set(answer.outcome, record);
           }
           return answer;
+        }),
+      check: (specs) =>
+        call(isolate, () => {
+          const outcome = object.check(specs);
+          if (outcome.allowed) {
+            const record: Admission = { at: outcome.now, seq: seq++, key: String(key), specs };
+            admissions.push(record);
+            recordOf.set(outcome, record);
+          }
+          return outcome;
         }),
       lend: (specs, ask) => call(isolate, () => object.lend(specs, ask)),
       giveBack: (specs, id, unused) => call(isolate, () => object.giveBack(specs, id, unused)),

@@ -12,8 +12,10 @@ import { DEFAULT_HOLDER_TERMS, type HolderTerms, LeaseHolder } from "./holder";
 import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
 
-/** The three calls to a key's object. */
+/** The calls to a key's object. */
 export interface LeaseTransport {
+  /** A plain check of this request (no lease asked for: the key is not hot, or its room is small). */
+  check(specs: CounterSpec[]): Promise<CheckOutcome & { now?: number }>;
   /** Decide this request and lend room for the next ones. */
   take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer & { now?: number }>;
   /** Lend room only (a background refresh). */
@@ -43,6 +45,8 @@ export interface LeasingClientOptions {
   holderTerms?: HolderTerms;
   /** Fewer units than this are not worth asking for (the object's `minUnits`). */
   minUnits?: number;
+  /** Below this much room the object lends nothing (its `minRoom`): ask for no lease then. */
+  minRoom?: number;
   /** Keys held at most; the least recently added is ended first. */
   maxKeys?: number;
 }
@@ -64,10 +68,12 @@ export function fingerprintOf(specs: readonly CounterSpec[]): string {
 export class LeasingClient {
   private readonly keys = new Map<string, KeyLeases>();
   private readonly minUnits: number;
+  private readonly minRoom: number;
   private readonly maxKeys: number;
 
   constructor(private readonly options: LeasingClientOptions) {
     this.minUnits = options.minUnits ?? DEFAULT_LEASE_TERMS.minUnits;
+    this.minRoom = options.minRoom ?? DEFAULT_LEASE_TERMS.minRoom;
     this.maxKeys = options.maxKeys ?? 10_000;
   }
 
@@ -87,7 +93,13 @@ export class LeasingClient {
     }
     const now = this.options.clock();
     const sentAt = now;
-    const call = transport.take(specs, { want: entry.holder.want(now), held: entry.holder.held(now) });
+    // Ask for a lease only for a key that is hot here and, as far as this isolate last heard, has room
+    // to lend: otherwise the plain check, exactly as without leases.
+    const want = entry.holder.want(now);
+    const call: Promise<TakeAnswer & { now?: number }> =
+      want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs)
+        ? transport.take(specs, { want, held: entry.holder.held(now) })
+        : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
     const settled = call.then(
       (answer) => {
         if (answer.grant) return this.acceptGrant(entry, answer.grant, sentAt, transport);

@@ -169,6 +169,12 @@ export class LeaseHolder {
     }));
   }
 
+  /** Whether every counter had room for `requests` more when the object last answered (unknown: no). */
+  roomAtLeast(requests: number, costs: readonly number[]): boolean {
+    if (!this.latest) return false;
+    return this.latest.every((r, i) => Math.floor(r.remaining / (costs[i] ?? 1)) >= requests);
+  }
+
   /** Ends every lease (a policy change, eviction): what is unused goes back. */
   end(now: number): EndedLease[] {
     this.dropExpired(now);
