@@ -93,11 +93,13 @@ export class LeasingClient {
     }
     const now = this.options.clock();
     const sentAt = now;
-    // Ask for a lease only for a key that is hot here and, as far as this isolate last heard, has room
-    // to lend: otherwise the plain check, exactly as without leases.
+    // Ask for a lease only when no other call of this key is in flight here (so an isolate's share is
+    // counted once), for a key that is hot here and, as far as this isolate last heard, has room to lend;
+    // otherwise the plain check, exactly as without leases.
+    const mine = entry.inFlight === undefined;
     const want = entry.holder.want(now);
     const call: Promise<TakeAnswer & { now?: number }> =
-      want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs)
+      mine && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs)
         ? transport.take(specs, { want, held: entry.holder.held(now) })
         : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
     const settled = call.then(
@@ -108,7 +110,6 @@ export class LeasingClient {
       },
       () => false,
     );
-    const mine = entry.inFlight === undefined;
     if (mine) entry.inFlight = settled;
     try {
       const answer = await call;
