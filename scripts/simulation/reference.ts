@@ -16,6 +16,8 @@ export interface Admission {
   specs: CounterSpec[];
   /** When its charge was given back (a failures-only success, a rollback), if it was. */
   refundAt?: number;
+  /** The lease it was admitted from (absent: the object decided it). */
+  leaseId?: number;
 }
 
 export interface Replay {

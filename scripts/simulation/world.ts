@@ -59,6 +59,8 @@ export interface Outcome {
   calls: number;
   errors: number;
   firstOver: Admission[];
+  /** Every admission (to explain an over-admission). */
+  admissions: Admission[];
 }
 
 class ObjectDown extends Error {}
@@ -74,7 +76,8 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
   const objectFor = (key: number) => {
     let object = objects.get(key);
     if (!object) {
-      object = new SimObject(() => scheduler.now, terms);
+      // The real object's clock is whole milliseconds (Date.now()), and so is the algorithms' arithmetic.
+      object = new SimObject(() => Math.floor(scheduler.now), terms);
       objects.set(key, object);
     }
     return object;
@@ -176,12 +179,18 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
           if (decision.fromLease && decision.allowed) {
             // Taken from the lease at this instant (possibly after waiting for a shared call).
             fromLease++;
-            const record: Admission = { at: scheduler.now, seq: seq++, key, specs };
+            const record: Admission = {
+              at: Math.floor(scheduler.now),
+              seq: seq++,
+              key,
+              specs,
+              leaseId: decision.leaseId,
+            };
             admissions.push(record);
             if (refunded) {
               scheduler.at(scheduler.now + refundAfter, () => {
                 if (!alive(isolate)) return;
-                record.refundAt = scheduler.now;
+                record.refundAt = Math.floor(scheduler.now);
                 client.returnUnit(key, decision.leaseId!);
               });
             }
@@ -192,7 +201,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
               if (!alive(isolate)) return;
               call(isolate, () => {
                 objectFor(arrival.key).release(charges);
-                if (record) record.refundAt = scheduler.now;
+                if (record) record.refundAt = Math.floor(scheduler.now);
               }).catch(() => undefined);
             });
           }
@@ -236,6 +245,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     calls,
     errors,
     firstOver: judged.firstRefused,
+    admissions,
   };
 }
 
