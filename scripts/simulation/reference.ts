@@ -16,6 +16,8 @@ export interface Admission {
   specs: CounterSpec[];
   /** When its charge was given back (a failures-only success, a rollback), if it was. */
   refundAt?: number;
+  /** The order the give-back happened in among everything else in its millisecond. */
+  refundSeq?: number;
   /** The lease it was admitted from (absent: the object decided it). */
   leaseId?: number;
 }
@@ -35,7 +37,8 @@ export function replay(events: readonly Admission[], resets: readonly number[] =
     if (admission.refundAt !== undefined)
       steps.push({ at: admission.refundAt, seq: admission.seq, admission, refund: true });
   }
-  steps.sort((a, b) => a.at - b.at || Number(a.refund) - Number(b.refund) || a.seq - b.seq);
+  // In time order, and within a millisecond in the order things happened.
+  steps.sort((a, b) => a.at - b.at || a.seq - b.seq);
   const resetTimes = [...resets].sort((a, b) => a - b);
   let nextReset = 0;
   let states = new Map<string, CounterState>();

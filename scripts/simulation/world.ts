@@ -191,6 +191,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
               scheduler.at(scheduler.now + refundAfter, () => {
                 if (!alive(isolate)) return;
                 record.refundAt = Math.floor(scheduler.now);
+                record.refundSeq = seq++;
                 client.returnUnit(key, decision.leaseId!);
               });
             }
@@ -201,7 +202,10 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
               if (!alive(isolate)) return;
               call(isolate, () => {
                 objectFor(arrival.key).release(charges);
-                if (record) record.refundAt = Math.floor(scheduler.now);
+                if (record) {
+                  record.refundAt = Math.floor(scheduler.now);
+                  record.refundSeq = seq++;
+                }
               }).catch(() => undefined);
             });
           }
