@@ -101,6 +101,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
       holderTerms: DEFAULT_HOLDER_TERMS,
       minUnits: terms.minUnits,
       minRoom: terms.minRoom,
+      maxShare: terms.maxShare,
     });
     return { client, dies };
   });

@@ -3,14 +3,15 @@ import { describe, expect, it } from "vitest";
 import { LeaseHolder } from "../../src/limiter/lease/holder";
 import type { LeaseGrant } from "../../src/limiter/lease/types";
 
+const LENDING = { minUnits: 2, minRoom: 64, maxShare: 1 / 8 };
 const TERMS = { safetyMs: 25, refreshLeadMs: 150, rateSlotMs: 250, horizonMs: 1_000, maxWant: 1_000 };
 
-function grant(units: number, lifetimeMs: number, id = 1): LeaseGrant {
+function grant(units: number, lifetimeMs: number, id = 1, remaining = 900): LeaseGrant {
   return {
     id,
     units,
     lifetimeMs,
-    results: [{ name: "f", allowed: true, limit: 1_000, remaining: 900, resetAt: 0, retryAfterMs: 0 }],
+    results: [{ name: "f", allowed: true, limit: 10_000, remaining, resetAt: 0, retryAfterMs: 0 }],
   };
 }
 
@@ -89,11 +90,20 @@ describe("LeaseHolder", () => {
   it("asks for the next lease when the units will not last the lead time", () => {
     const holder = new LeaseHolder(TERMS);
     for (let t = 0; t < 250; t += 1) holder.noteRequest(t); // 250 in the first slot: 0.5 per ms at 250
-    holder.accept(grant(400, 2_000), 0);
-    expect(holder.needsRefresh(250, 2)).toBe(false); // 400 held, 75 needed in the lead time
+    holder.accept(grant(400, 2_000, 1, 9_000), 0);
+    expect(holder.needsRefresh(250, LENDING, [1])).toBe(false); // 400 held, 75 needed in the lead time
     for (let i = 0; i < 325; i++) holder.take(250);
-    expect(holder.needsRefresh(250, 2)).toBe(false); // 75 held
+    expect(holder.needsRefresh(250, LENDING, [1])).toBe(false); // 75 held
     holder.take(250);
-    expect(holder.needsRefresh(250, 2)).toBe(true); // 74 held
+    expect(holder.needsRefresh(250, LENDING, [1])).toBe(true); // 74 held; its share of 9,000 is far more
+  });
+
+  it("does not ask for more than the object would lend: not past its share, nor where the room is small", () => {
+    const holder = new LeaseHolder(TERMS);
+    for (let t = 0; t < 250; t += 1) holder.noteRequest(t);
+    holder.accept(grant(10, 2_000), 0); // the object had 900 left
+    expect(holder.needsRefresh(250, LENDING, [1])).toBe(true); // (900 + 10) / 8 = 113: 103 more, over half
+    expect(holder.needsRefresh(250, { ...LENDING, maxShare: 0.012 }, [1])).toBe(false); // 10 of 10.9: 0 more
+    expect(holder.needsRefresh(250, { ...LENDING, minRoom: 901 }, [1])).toBe(false);
   });
 });

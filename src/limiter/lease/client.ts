@@ -47,6 +47,8 @@ export interface LeasingClientOptions {
   minUnits?: number;
   /** Below this much room the object lends nothing (its `minRoom`): ask for no lease then. */
   minRoom?: number;
+  /** The object's `maxShare`: an isolate that holds that much of the room does not ask for more. */
+  maxShare?: number;
   /** Keys held at most; the least recently added is ended first. */
   maxKeys?: number;
 }
@@ -69,11 +71,13 @@ export class LeasingClient {
   private readonly keys = new Map<string, KeyLeases>();
   private readonly minUnits: number;
   private readonly minRoom: number;
+  private readonly maxShare: number;
   private readonly maxKeys: number;
 
   constructor(private readonly options: LeasingClientOptions) {
     this.minUnits = options.minUnits ?? DEFAULT_LEASE_TERMS.minUnits;
     this.minRoom = options.minRoom ?? DEFAULT_LEASE_TERMS.minRoom;
+    this.maxShare = options.maxShare ?? DEFAULT_LEASE_TERMS.maxShare;
     this.maxKeys = options.maxKeys ?? 10_000;
   }
 
@@ -179,13 +183,14 @@ export class LeasingClient {
     const leaseId = entry.holder.take(now);
     if (leaseId === undefined) return undefined;
     const results = entry.holder.results(now, costs) ?? [];
-    this.refreshIfLow(entry, transport);
+    this.refreshIfLow(entry, costs, transport);
     return { allowed: true, results, fromLease: true, leaseId };
   }
 
-  private refreshIfLow(entry: KeyLeases, transport: LeaseTransport): void {
+  private refreshIfLow(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport): void {
     const now = this.options.clock();
-    if (entry.inFlight || !entry.holder.needsRefresh(now, this.minUnits)) return;
+    const bounds = { minUnits: this.minUnits, minRoom: this.minRoom, maxShare: this.maxShare };
+    if (entry.inFlight || !entry.holder.needsRefresh(now, bounds, costs)) return;
     const sentAt = now;
     const work = transport.lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) }).then(
       (grant) => (grant ? this.acceptGrant(entry, grant, sentAt, transport) : false),

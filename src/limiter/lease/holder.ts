@@ -33,6 +33,13 @@ export const DEFAULT_HOLDER_TERMS: HolderTerms = {
   maxWant: 1_000,
 };
 
+/** What the object lends under (its `LeaseTerms`), so that an isolate does not ask in vain. */
+export interface LendingBounds {
+  minUnits: number;
+  minRoom: number;
+  maxShare: number;
+}
+
 interface HeldLease {
   id: number;
   units: number;
@@ -114,10 +121,19 @@ export class LeaseHolder {
     return this.leases.reduce((sum, l) => sum + l.units, 0);
   }
 
-  /** Whether to fetch the next lease now: the units held will not last through the lead time. */
-  needsRefresh(now: number, minUnits: number): boolean {
+  /**
+   * Whether to fetch the next lease now: the units held will not last through
+   * the lead time, and the object would lend (its room, as last heard, is
+   * not small, and this isolate does not hold its share of it already).
+   */
+  needsRefresh(now: number, lending: LendingBounds, costs: readonly number[]): boolean {
     const rate = this.rate(now);
-    if (rate <= 0 || this.want(now) < minUnits) return false;
+    if (rate <= 0 || this.want(now) < lending.minUnits || !this.latest) return false;
+    const room = Math.min(...this.latest.map((r, i) => Math.floor(r.remaining / (costs[i] ?? 1))));
+    const held = this.held(now);
+    // Ask once at least half the share can come (small top-ups would cost a call each for little).
+    const share = Math.floor((room + held) * lending.maxShare);
+    if (room < lending.minRoom || share - held < Math.max(lending.minUnits, share / 2)) return false;
     const soon = now + this.terms.refreshLeadMs;
     const lasting = this.leases.filter((l) => l.expiresAt > soon).reduce((sum, l) => sum + l.units, 0);
     return lasting < rate * this.terms.refreshLeadMs;
