@@ -86,7 +86,7 @@ export class LeasingClient {
     const costs = specs.map((s) => s.cost);
     entry.holder.noteRequest(this.options.clock());
     this.giveBackLapsed(entry, transport);
-    // One call in flight per key: while one may bring a lease, wait for it rather than call beside it.
+    // One lease call in flight per key: while one may bring a lease, wait for it rather than call beside it.
     // (Calls side by side would be charged at the object in one order and answered in another, and an
     // isolate alone could no longer count its headers down exactly.)
     for (;;) {
@@ -100,12 +100,12 @@ export class LeasingClient {
     // Ask for a lease only when no other call of this key is in flight here (so an isolate's share is
     // counted once), for a key that is hot here and, as far as this isolate last heard, has room to lend;
     // otherwise the plain check, exactly as without leases.
-    const mine = entry.inFlight === undefined;
     const want = entry.holder.want(now);
-    const call: Promise<TakeAnswer & { now?: number }> =
-      mine && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs)
-        ? transport.take(specs, { want, held: entry.holder.held(now) })
-        : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
+    const asksLease =
+      entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs);
+    const call: Promise<TakeAnswer & { now?: number }> = asksLease
+      ? transport.take(specs, { want, held: entry.holder.held(now) })
+      : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
     const settled = call.then(
       (answer) => {
         if (answer.grant) return this.acceptGrant(entry, answer.grant, sentAt, transport);
@@ -114,7 +114,8 @@ export class LeasingClient {
       },
       () => false,
     );
-    if (mine) entry.inFlight = settled;
+    // Only a call that may bring a lease is waited for: a plain check brings none, so no request waits on it.
+    if (asksLease) entry.inFlight = settled;
     try {
       const answer = await call;
       await settled;
@@ -127,7 +128,7 @@ export class LeasingClient {
         : answer.outcome.results;
       return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome, now: answer.now };
     } finally {
-      if (mine && entry.inFlight === settled) entry.inFlight = undefined;
+      if (asksLease && entry.inFlight === settled) entry.inFlight = undefined;
     }
   }
 
