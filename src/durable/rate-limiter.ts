@@ -10,13 +10,15 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decideWithShadow, giveBack, peekOne } from "../limiter/decide";
+import { decide, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
 import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
 import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
 import { DEFAULT_LEASE_TERMS, type LeaseGrant } from "../limiter/lease/types";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import { logEvent } from "../log";
 import { applyMigrations } from "./migrations";
+import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
 export const MAX_COUNTERS_PER_OBJECT = 1024;
@@ -43,6 +45,8 @@ interface Row {
 export class RateLimiter extends DurableObject<Env> {
   private readonly states = new Map<string, CounterState>();
   private readonly expiries = new Map<string, number>();
+  /** Rows that did not read back as a counter: used up until the time given (see stored-state.ts). */
+  private readonly corrupt = new Map<string, number>();
   /** When the alarm is set for; `undefined` until this activation has set one (it is not read at start, to keep activation cheap). */
   private alarmAt: number | null | undefined = undefined;
   private startupError: unknown;
@@ -68,13 +72,25 @@ export class RateLimiter extends DurableObject<Env> {
   check(request: CheckRequest): CheckResponse {
     this.ready();
     const now = this.now();
+    const usedUp = this.usedUp(request.counters, now);
+    if (usedUp) return usedUp;
     const leaseId =
       request.counters.some((c) => c.algorithm === "concurrency") ||
       request.shadow?.some((c) => c.algorithm === "concurrency")
         ? crypto.randomUUID()
         : "";
-    const shadow = request.shadow ?? [];
-    const { outcome, updates, shadowResults } = decideWithShadow(this.states, request.counters, shadow, now, leaseId);
+    // A shadow counter whose row is corrupt says "would refuse" and is not charged; the others go to decide.
+    const shadow = (request.shadow ?? []).filter((spec) => !this.corrupt.has(spec.name));
+    const decided = decide(this.states, request.counters, now, leaseId, shadow);
+    const { outcome, updates } = decided;
+    let shadowResults: CounterResult[] = decided.shadowResults;
+    if (request.shadow && shadow.length < request.shadow.length) {
+      const byName = new Map(decided.shadowResults.map((r) => [r.name, r]));
+      shadowResults = request.shadow.map((spec) => {
+        const until = this.corrupt.get(spec.name);
+        return until !== undefined ? exhaustedResult(spec, until, now) : byName.get(spec.name)!;
+      });
+    }
     this.store(updates, [...request.counters, ...shadow], now);
     return { ...outcome, now, shadowResults };
   }
@@ -105,6 +121,9 @@ export class RateLimiter extends DurableObject<Env> {
   take(counters: CounterSpec[], want: number, held: number): TakeResponse {
     this.ready();
     const now = this.now();
+    // A corrupt row is used up until it expires: decided as `check` decides it, and nothing is lent.
+    const usedUp = this.usedUp(counters, now);
+    if (usedUp) return { outcome: usedUp, now };
     const { answer, updates } = takeAndLend(
       this.states,
       counters,
@@ -121,6 +140,7 @@ export class RateLimiter extends DurableObject<Env> {
   lend(counters: CounterSpec[], want: number, held: number): LeaseGrant | null {
     this.ready();
     const now = this.now();
+    if (this.usedUp(counters, now)) return null;
     const { grant, updates } = lend(this.states, counters, now, { want, held }, this.leaseId(), DEFAULT_LEASE_TERMS);
     this.store(updates, counters, now);
     return grant ?? null;
@@ -137,10 +157,11 @@ export class RateLimiter extends DurableObject<Env> {
   inspect(counters: CounterSpec[]): InspectResponse & { results: InspectedCounter[] } {
     this.ready();
     const now = this.now();
+    this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh
     return {
       now,
       results: counters.map((spec) => ({
-        ...peekOne(this.states, spec, now),
+        ...this.peek(spec, now),
         leased: leasedOut(this.states.get(spec.name), now),
       })),
     };
@@ -156,18 +177,19 @@ export class RateLimiter extends DurableObject<Env> {
   reset(names?: string[], specs?: CounterSpec[]): number {
     this.ready();
     const now = this.now();
-    const targets = names ?? [...this.states.keys()];
+    const targets = names ?? [...this.states.keys(), ...this.corrupt.keys()];
     const specOf = new Map((specs ?? []).map((s) => [s.name, s]));
     let removed = 0;
     const kept = new Map<string, CounterState>();
     for (const name of targets) {
+      const wasCorrupt = this.corrupt.delete(name);
       const rest = keepLent(this.states.get(name), now, specOf.get(name));
       if (rest) {
         kept.set(name, rest);
         removed++;
         continue;
       }
-      if (this.states.delete(name)) removed++;
+      if (this.states.delete(name) || wasCorrupt) removed++;
       this.expiries.delete(name);
       this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
     }
@@ -191,6 +213,7 @@ export class RateLimiter extends DurableObject<Env> {
         this.states.delete(name);
       }
     }
+    for (const [name, until] of this.corrupt) if (until <= now) this.forget(name);
     this.alarmAt = null;
     const next = this.nextExpiry();
     if (next !== undefined) await this.schedule(next);
@@ -224,13 +247,51 @@ export class RateLimiter extends DurableObject<Env> {
     const applied = applyMigrations(this.ctx.storage, MIGRATIONS);
     this.states.clear();
     this.expiries.clear();
+    this.corrupt.clear();
     // A new object has just created its counters table: there is nothing to read (one statement fewer on
     // every new key's first call).
     if (applied.includes(1)) return;
+    const now = Date.now();
     for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
-      this.states.set(row.name, JSON.parse(row.state) as CounterState);
-      this.expiries.set(row.name, row.expires_at);
+      const state = parseStoredState(row.state);
+      if (state && Number.isFinite(row.expires_at)) {
+        this.states.set(row.name, state);
+        this.expiries.set(row.name, row.expires_at);
+        continue;
+      }
+      // Never read as empty (a fresh window for the client): used up until the row would have expired.
+      const until = corruptUntil(row.expires_at, now);
+      this.corrupt.set(row.name, until);
+      logEvent("limiter.corrupt_row", { counter: row.name, until }, "error");
     }
+  }
+
+  /**
+   * The refusal of a check that names a corrupt counter still used up;
+   * `undefined` when none does. A corrupt row whose time is over is dropped:
+   * its counter starts afresh.
+   */
+  private usedUp(counters: readonly CounterSpec[], now: number): CheckResponse | undefined {
+    let refused = false;
+    for (const spec of counters) {
+      const until = this.corrupt.get(spec.name);
+      if (until === undefined) continue;
+      if (until > now) refused = true;
+      else this.forget(spec.name);
+    }
+    if (!refused) return undefined;
+    return {
+      allowed: false,
+      results: counters.map((spec) => this.peek(spec, now)),
+      charges: [],
+      now,
+      shadowResults: [],
+    };
+  }
+
+  private peek(spec: CounterSpec, now: number): CounterResult {
+    const until = this.corrupt.get(spec.name);
+    return until !== undefined ? exhaustedResult(spec, until, now) : peekOne(this.states, spec, now);
   }
 
   /** Writes first, in one statement, then updates memory: a failed write leaves both as they were. */
@@ -287,6 +348,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   private forget(name: string): void {
+    this.corrupt.delete(name);
     this.states.delete(name);
     this.expiries.delete(name);
     this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
@@ -294,7 +356,8 @@ export class RateLimiter extends DurableObject<Env> {
 
   private nextExpiry(): number | undefined {
     let next: number | undefined;
-    for (const at of this.expiries.values()) if (next === undefined || at < next) next = at;
+    for (const at of [...this.expiries.values(), ...this.corrupt.values()])
+      if (next === undefined || at < next) next = at;
     return next;
   }
 

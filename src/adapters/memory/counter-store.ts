@@ -6,7 +6,7 @@
  * @module
  */
 import type { CheckRequest, CheckResponse, Clock, CounterStore, InspectResponse } from "../../engine/ports";
-import { decideWithShadow, giveBack, peekOne } from "../../limiter/decide";
+import { decide, giveBack, peekOne } from "../../limiter/decide";
 import type { Charge, CounterSpec, CounterState } from "../../limiter/types";
 
 export class MemoryCounterStore implements CounterStore {
@@ -22,7 +22,7 @@ export class MemoryCounterStore implements CounterStore {
     const shadow = request.shadow ?? [];
     const needsLease = [...request.counters, ...shadow].some((c) => c.algorithm === "concurrency");
     const leaseId = needsLease ? `lease-${++this.leases}` : "";
-    const { outcome, updates, shadowResults } = decideWithShadow(states, request.counters, shadow, now, leaseId);
+    const { outcome, updates, shadowResults } = decide(states, request.counters, now, leaseId, shadow);
     for (const [name, state] of updates) states.set(name, state);
     return { ...outcome, now, shadowResults };
   }

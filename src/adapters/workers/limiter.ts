@@ -14,10 +14,12 @@
 import type { EnginePorts } from "../../engine/context";
 import { createEngine } from "../../engine/engine";
 import type { LimiterOptions, LimitOutcome } from "../../engine/outcome";
-import type { CounterStore, PolicySource, TenantLookup } from "../../engine/ports";
+import type { CounterStore, DecisionObserver, PolicySource, TenantLookup } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
+import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
+import { fleetObserver } from "./fleet-observer";
 import { PolicyStore, policyTtlMs } from "./kv-policy-source";
 import { TenantCache } from "./kv-tenants";
 import { LeasingCounterStore } from "./leasing-store";
@@ -30,6 +32,8 @@ export interface Limiter {
   readonly tenants: TenantCache;
   readonly stats: Stats;
   readonly refusals: RefusalCache;
+  /** This isolate's share of the fleet-wide figures, sent to the STATS store when it is bound. */
+  readonly fleet: FleetRecorder;
 }
 
 /** The production budget of a counter-store check (`LIMITER_TIMEOUT_MS`). */
@@ -47,10 +51,20 @@ export function counterStoreOf(env: Env): CounterStore {
   return store;
 }
 
+function both(a: DecisionObserver, b: DecisionObserver): DecisionObserver {
+  return {
+    decided(record) {
+      a.decided(record);
+      b.decided(record);
+    },
+  };
+}
+
 export function createLimiter(options: LimiterOptions = {}): Limiter {
   const policies = new PolicyStore();
   const tenants = new TenantCache();
   const stats = new Stats();
+  const fleet = new FleetRecorder();
   const engine = createEngine({ key: options.key, onRefuse: options.onRefuse });
   const fixed = options.policy;
   return {
@@ -58,7 +72,9 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     tenants,
     stats,
     refusals: engine.refusals,
+    fleet,
     limit(request, env, ctx) {
+      const startedAt = Date.now();
       const policySource: PolicySource = { current: fixed ?? (() => policies.get(env)) };
       const tenantLookup: TenantLookup = {
         lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)),
@@ -68,7 +84,7 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
         counters: counterStoreOf(env),
         tenants: tenantLookup,
         clock: systemClock,
-        observer: workersObserver(stats, env.ANALYTICS),
+        observer: both(workersObserver(stats, env.ANALYTICS), fleetObserver(fleet, env, ctx, startedAt)),
         background: ctx,
       };
       const settings = {
