@@ -344,6 +344,29 @@ function manyKeys(keys: number): () => string {
   return () => `k${keyCursor++ % keys}`;
 }
 
+/** Keys z0..z9999 drawn with P(rank k) proportional to 1 / (k + 1)^1.1: a few hot keys and a long tail. */
+const ZIPF_KEYS = 10_000;
+const ZIPF_S = 1.1;
+function zipfKeys(runTag: string): () => string {
+  const cumulative = new Float64Array(ZIPF_KEYS);
+  let sum = 0;
+  for (let k = 0; k < ZIPF_KEYS; k++) {
+    sum += 1 / (k + 1) ** ZIPF_S;
+    cumulative[k] = sum;
+  }
+  return () => {
+    const x = Math.random() * sum;
+    let lo = 0;
+    let hi = ZIPF_KEYS - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return `z${runTag}-${lo}`;
+  };
+}
+
 /** Windows of the rate limiting binding (and sluice's fixed windows) turn over on the minute: keep a burst clear of that. */
 async function clearOfMinuteBoundary(): Promise<void> {
   const intoMinute = Date.now() % 60_000;
@@ -372,12 +395,14 @@ async function measure(
   const pathOf: Record<Exclude<Scenario, "burst">, string> = {
     admitted: "/admitted",
     hot: "/hot",
+    zipf: "/admitted",
     refused: "/refused",
     multi: "/multi",
     norule: "/norule",
   };
   if (scenario === "admitted" || scenario === "multi" || scenario === "norule") key = manyKeys(opts.keys);
   else if (scenario === "hot") key = `hot-${runTag}`;
+  else if (scenario === "zipf") key = zipfKeys(`${runTag}-${round}`);
   else {
     key = `refused-${runTag}-${round}`;
     if (w.def.limiter) {

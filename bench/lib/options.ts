@@ -3,7 +3,7 @@
  * environment, which wins over the mode's default (`--quick` or full).
  */
 
-export const SCENARIOS = ["admitted", "hot", "refused", "multi", "norule", "burst"] as const;
+export const SCENARIOS = ["admitted", "hot", "zipf", "refused", "multi", "norule", "burst"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Options {

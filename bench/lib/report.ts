@@ -260,6 +260,7 @@ function table(head: string[], rows: string[][]): string {
 const SCENARIO_TITLES: Record<Scenario, string> = {
   admitted: "Admitted path (many keys, limits never reached)",
   hot: "Hot key (one key, limit never reached)",
+  zipf: "Zipf-distributed keys (10,000 keys, s = 1.1, the shape of real API traffic; limits never reached)",
   refused: "Refused path (one key already over its limit)",
   multi: "Multi-limit (one rule, three limits on the same key, never reached; many keys)",
   norule: "Diagnostic: sluice's front door on a path no rule matches (no counter call)",

@@ -183,6 +183,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         remaining: r.remaining,
         reset: Math.ceil(r.resetAt / 1000),
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+        leased: r.leased ?? 0,
       })),
     });
   });

@@ -12,6 +12,9 @@ import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/por
 import type { Env } from "../env";
 import { decide, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
+import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
+import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
+import { DEFAULT_LEASE_TERMS, type LeaseGrant } from "../limiter/lease/types";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
 import { applyMigrations } from "./migrations";
@@ -21,6 +24,16 @@ import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state"
 export const MAX_COUNTERS_PER_OBJECT = 1024;
 /** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
 const ROWS_PER_STATEMENT = 32;
+
+/** A leasing call's answer: the request's decision and perhaps a lease, on the object's clock. */
+export interface TakeResponse extends TakeAnswer {
+  now: number;
+}
+
+/** A counter's room as `inspect` reports it, with the units out on leases (charged, perhaps not yet used). */
+export interface InspectedCounter extends CounterResult {
+  leased: number;
+}
 
 interface Row {
   name: string;
@@ -39,6 +52,8 @@ export class RateLimiter extends DurableObject<Env> {
   private startupError: unknown;
   /** The latest time this object has decided at: its clock never runs backwards. */
   private lastNow = 0;
+  /** Lease ids: a random base per activation, so a restarted object does not reuse one still out. */
+  private nextLeaseId = Math.floor(Math.random() * 2 ** 40) * 1_024;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -98,25 +113,87 @@ export class RateLimiter extends DurableObject<Env> {
     );
   }
 
-  /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
-  inspect(counters: CounterSpec[]): InspectResponse {
+  /**
+   * Leased quota: decides this request exactly as `check` does and, when it
+   * is admitted, lends room for up to `want` more, charged and stored before
+   * this answers. `held` is what the caller still holds on earlier leases.
+   */
+  take(counters: CounterSpec[], want: number, held: number): TakeResponse {
+    this.ready();
+    const now = this.now();
+    // A corrupt row is used up until it expires: decided as `check` decides it, and nothing is lent.
+    const usedUp = this.usedUp(counters, now);
+    if (usedUp) return { outcome: usedUp, now };
+    const { answer, updates } = takeAndLend(
+      this.states,
+      counters,
+      now,
+      { want, held },
+      this.leaseId(),
+      DEFAULT_LEASE_TERMS,
+    );
+    this.store(updates, counters, now);
+    return { ...answer, now };
+  }
+
+  /** Lends room only (an isolate fetching its next lease ahead of need); `null` when none is lent. */
+  lend(counters: CounterSpec[], want: number, held: number): LeaseGrant | null {
+    this.ready();
+    const now = this.now();
+    if (this.usedUp(counters, now)) return null;
+    const { grant, updates } = lend(this.states, counters, now, { want, held }, this.leaseId(), DEFAULT_LEASE_TERMS);
+    this.store(updates, counters, now);
+    return grant ?? null;
+  }
+
+  /** Ends a lease: its unused units go back to a window still current. Counted once per lease. */
+  giveBack(counters: CounterSpec[], id: number, unused: number): void {
+    this.ready();
+    const now = this.now();
+    this.store(takeBack(this.states, counters, now, id, unused), counters, now);
+  }
+
+  /** The counters' room as it stands, charging nothing, and what is out on leases (admin `GET /keys`). */
+  inspect(counters: CounterSpec[]): InspectResponse & { results: InspectedCounter[] } {
     this.ready();
     const now = this.now();
     this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh
-    return { now, results: counters.map((spec) => this.peek(spec, now)) };
+    return {
+      now,
+      results: counters.map((spec) => ({
+        ...this.peek(spec, now),
+        leased: leasedOut(this.states.get(spec.name), now),
+      })),
+    };
   }
 
-  /** Deletes the named counters, or all of them (admin `DELETE /keys`). */
-  reset(names?: string[]): number {
+  /**
+   * Deletes the named counters, or all of them (admin `DELETE /keys`). Units
+   * still out on leases stay charged until their leases end (an isolate may
+   * still use them), so a reset can only lag towards fewer admissions. A
+   * bucket with units out is rebuilt from them when its spec is given, and
+   * otherwise kept as it is until they are back.
+   */
+  reset(names?: string[], specs?: CounterSpec[]): number {
     this.ready();
+    const now = this.now();
     const targets = names ?? [...this.states.keys(), ...this.corrupt.keys()];
+    const specOf = new Map((specs ?? []).map((s) => [s.name, s]));
     let removed = 0;
+    const kept = new Map<string, CounterState>();
     for (const name of targets) {
       const wasCorrupt = this.corrupt.delete(name);
+      const rest = keepLent(this.states.get(name), now, specOf.get(name));
+      if (rest) {
+        kept.set(name, rest);
+        removed++;
+        continue;
+      }
       if (this.states.delete(name) || wasCorrupt) removed++;
       this.expiries.delete(name);
       this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
     }
+    if (kept.size > 0) this.store(kept, specs ?? [], now);
     return removed;
   }
 
@@ -146,6 +223,10 @@ export class RateLimiter extends DurableObject<Env> {
    * Time for decisions. A clock that steps back across a window boundary must
    * not open a fresh window, so time here only moves forward.
    */
+  private leaseId(): number {
+    return this.nextLeaseId++;
+  }
+
   private now(): number {
     this.lastNow = Math.max(this.lastNow, Date.now());
     return this.lastNow;
@@ -163,10 +244,13 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   private load(): void {
-    applyMigrations(this.ctx.storage, MIGRATIONS);
+    const applied = applyMigrations(this.ctx.storage, MIGRATIONS);
     this.states.clear();
     this.expiries.clear();
     this.corrupt.clear();
+    // A new object has just created its counters table: there is nothing to read (one statement fewer on
+    // every new key's first call).
+    if (applied.includes(1)) return;
     const now = Date.now();
     for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
       const state = parseStoredState(row.state);
@@ -213,6 +297,8 @@ export class RateLimiter extends DurableObject<Env> {
   /** Writes first, in one statement, then updates memory: a failed write leaves both as they were. */
   private store(updates: Map<string, CounterState>, specs: readonly CounterSpec[], now: number): void {
     if (updates.size === 0) return;
+    // A plain check rebuilds a bucket's state: the leases still out on it stay known.
+    for (const [name, state] of updates) updates.set(name, carryLent(this.states.get(name), state, now));
     const windowOf = new Map(specs.map((s) => [s.name, s.windowMs]));
     const rows = [...updates].map(([name, state]) => ({
       name,

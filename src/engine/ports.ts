@@ -29,7 +29,8 @@ export interface CheckResponse extends CheckOutcome {
 
 export interface InspectResponse {
   now: number;
-  results: CounterResult[];
+  /** With `leased`: units out on leases (charged, perhaps not yet used), for a store that leases. */
+  results: Array<CounterResult & { leased?: number }>;
 }
 
 /**

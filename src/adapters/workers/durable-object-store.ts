@@ -20,7 +20,7 @@ function isRetryable(e: unknown): boolean {
   return typeof err === "object" && err !== null && err.retryable === true && err.overloaded !== true;
 }
 
-async function retryOnce<T>(call: () => Promise<T>): Promise<T> {
+export async function retryOnce<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (e) {

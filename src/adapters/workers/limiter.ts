@@ -19,10 +19,10 @@ import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
-import { DurableObjectStore } from "./durable-object-store";
 import { fleetObserver } from "./fleet-observer";
 import { PolicyStore, policyTtlMs } from "./kv-policy-source";
 import { TenantCache } from "./kv-tenants";
+import { LeasingCounterStore } from "./leasing-store";
 import { workersObserver } from "./observer";
 
 export interface Limiter {
@@ -45,7 +45,7 @@ const stores = new WeakMap<object, CounterStore>();
 export function counterStoreOf(env: Env): CounterStore {
   let store = stores.get(env.LIMITER);
   if (!store) {
-    store = new DurableObjectStore(env.LIMITER);
+    store = new LeasingCounterStore(env.LIMITER);
     stores.set(env.LIMITER, store);
   }
   return store;

@@ -20,26 +20,26 @@ function gcd(a: number, b: number): number {
 }
 
 /** The interval `windowMs / limit` as `num / den` ms in lowest terms. */
-function interval(spec: CounterSpec): { num: number; den: number } {
+export function interval(spec: CounterSpec): { num: number; den: number } {
   const g = gcd(spec.windowMs, spec.limit);
   return { num: spec.windowMs / g, den: spec.limit / g };
 }
 
 /** ⌊a / b⌋ for whole a >= 0, b > 0, exact where float division may round across a whole number. */
-function floorDiv(a: number, b: number): number {
+export function floorDiv(a: number, b: number): number {
   let q = Math.floor(a / b);
   while (q * b > a) q--;
   while ((q + 1) * b <= a) q++;
   return q;
 }
 
-function ceilDiv(a: number, b: number): number {
+export function ceilDiv(a: number, b: number): number {
   const q = floorDiv(a, b);
   return q * b === a ? q : q + 1;
 }
 
 /** How far `tat` is ahead of `now`, in whole `1/den` ms (0 when the bucket is full). */
-function debtAt(state: TokenBucketState | undefined, now: number, den: number): number {
+export function debtAt(state: TokenBucketState | undefined, now: number, den: number): number {
   if (!state || !(state.tat > now)) return 0;
   // A state without tatFraction holds the fractional tat itself (close enough when den is small).
   if (state.tatFraction === undefined) return Math.round((state.tat - now) * den);
@@ -47,7 +47,7 @@ function debtAt(state: TokenBucketState | undefined, now: number, den: number): 
 }
 
 /** The state `debt` units of 1/den ms ahead of `now`. */
-function stateAt(now: number, debt: number, den: number): TokenBucketState {
+export function stateAt(now: number, debt: number, den: number): TokenBucketState {
   const ms = ceilDiv(debt, den);
   return { algorithm: "token-bucket", tat: now + ms, tatFraction: (ms * den - debt) / den };
 }

@@ -1,0 +1,37 @@
+/**
+ * `npm run simulate`: leased quota against the exact single-object
+ * reference, for many isolates and workloads. Prints a Markdown table; exits
+ * non-zero on any over-admission.
+ *
+ * Options: `--quick` (shorter runs), `--isolates 1,4,16,64`, `--only <text>` (scenarios whose name contains it).
+ */
+import { scenarios } from "./simulation/scenarios";
+import { markdownTable } from "./simulation/table";
+import { type Outcome, simulate } from "./simulation/world";
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const quick = process.argv.includes("--quick");
+const isolateCounts = (option("--isolates") ?? "1,4,16,64").split(",").map(Number);
+const only = option("--only");
+const outcomes: Outcome[] = [];
+for (const scenario of scenarios({ durationMs: quick ? 8_000 : 20_000 })) {
+  if (only && !scenario.name.includes(only)) continue;
+  for (const isolates of isolateCounts) {
+    const outcome = await simulate(scenario, isolates);
+    outcomes.push(outcome);
+    process.stderr.write(
+      `${scenario.name} x${isolates}: over ${outcome.overAdmissions}, under ${outcome.underAdmission}, calls ${outcome.calls}\n`,
+    );
+    for (const over of outcome.firstOver) process.stderr.write(`  over-admitted: ${JSON.stringify(over)}\n`);
+  }
+}
+process.stdout.write(`${markdownTable(outcomes)}\n`);
+const over = outcomes.reduce((sum, o) => sum + o.overAdmissions, 0);
+if (over > 0) {
+  process.stderr.write(`${over} over-admissions\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,204 @@
+/**
+ * The simulated workloads: steady, bursty and Zipf-distributed keys over
+ * every algorithm that leases, and the faults (isolates dying with leases,
+ * skewed clocks, a policy change, an object restart, a reset) mid-window.
+ */
+import type { CounterSpec } from "../../src/limiter/types";
+import { exponential, zipf } from "./random";
+import type { Arrival, Scenario } from "./world";
+
+/** A time that is a multiple of every window used here, day windows included. */
+const MIDNIGHT = 20_000 * 86_400_000;
+/** Runs start a little before a boundary, so windows turn over during them. */
+const START = MIDNIGHT - 4_000;
+
+const fixed = (name: string, limit: number, windowMs: number): CounterSpec => ({
+  name,
+  algorithm: "fixed",
+  limit,
+  windowMs,
+  cost: 1,
+});
+const sliding = (name: string, limit: number, windowMs: number): CounterSpec => ({
+  name,
+  algorithm: "sliding",
+  limit,
+  windowMs,
+  cost: 1,
+});
+const bucket = (name: string, limit: number, windowMs: number, burst: number): CounterSpec => ({
+  name,
+  algorithm: "token-bucket",
+  limit,
+  windowMs,
+  burst,
+  cost: 1,
+});
+
+/** Poisson arrivals at `perSecond` over `durationMs`, keys drawn by `key`. */
+function poisson(random: () => number, perSecond: number, durationMs: number, key: () => number): Arrival[] {
+  const out: Arrival[] = [];
+  for (let t = exponential(random, 1000 / perSecond); t < durationMs; t += exponential(random, 1000 / perSecond)) {
+    out.push({ t, key: key() });
+  }
+  return out;
+}
+
+/** Bursts of `size` requests within `spreadMs`, every `everyMs`, with a steady trickle between. */
+function bursts(random: () => number, size: number, spreadMs: number, everyMs: number, durationMs: number): Arrival[] {
+  const out = poisson(random, 20, durationMs, () => 0);
+  for (let start = 500; start < durationMs; start += everyMs) {
+    for (let i = 0; i < size; i++) out.push({ t: start + random() * spreadMs, key: 0 });
+  }
+  return out;
+}
+
+const one = () => 0;
+
+export interface ScenarioOptions {
+  /** Shorter runs (the CI set). */
+  durationMs?: number;
+}
+
+export function scenarios(options: ScenarioOptions = {}): Scenario[] {
+  const d = options.durationMs ?? 20_000;
+  const common = { start: START, durationMs: d, skewMs: 50 };
+  return [
+    {
+      ...common,
+      name: "steady, fixed 1000/10s",
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "steady, sliding 1000/10s",
+      specsFor: () => [sliding("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "steady, token bucket 100/s burst 200",
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "steady, day window 100000/day",
+      specsFor: () => [fixed("api-1d", 100_000, 86_400_000)],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
+      name: "steady, three limits (1s, 1m, bucket)",
+      specsFor: () => [fixed("api-1s", 150, 1_000), fixed("api-1m", 6_000, 60_000), bucket("api-b", 100, 1_000, 300)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "login 50/15min (no leases)",
+      specsFor: () => [fixed("login-15m", 50, 900_000)],
+      arrivals: (r) => poisson(r, 20, d, one),
+    },
+    {
+      ...common,
+      name: "bursty, fixed 1000/10s",
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => bursts(r, 400, 20, 3_000, d),
+    },
+    {
+      ...common,
+      name: "bursty, token bucket 100/s burst 500",
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 500)],
+      arrivals: (r) => bursts(r, 400, 20, 3_000, d),
+    },
+    {
+      ...common,
+      name: "Zipf keys (1000, s=1.1), fixed 100/10s",
+      specsFor: () => [fixed("api-10s", 100, 10_000)],
+      arrivals: (r) => poisson(r, 1_000, d, zipf(r, 1_000, 1.1)),
+    },
+    {
+      ...common,
+      name: "Zipf keys (1000, s=1.1), sliding 300/10s",
+      specsFor: () => [sliding("api-10s", 300, 10_000)],
+      arrivals: (r) => poisson(r, 1_000, d, zipf(r, 1_000, 1.1)),
+    },
+    {
+      ...common,
+      name: "charges given back (70% failures-only successes), fixed",
+      refundShare: 0.7,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 600, d, one),
+    },
+    {
+      ...common,
+      name: "charges given back (70% failures-only successes), sliding",
+      refundShare: 0.7,
+      specsFor: () => [sliding("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 600, d, one),
+    },
+    {
+      ...common,
+      name: "charges given back (70% failures-only successes), bucket",
+      refundShare: 0.7,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 500)],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
+      name: "isolates die holding leases, fixed",
+      deaths: 0.5,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "isolates die holding leases, bucket",
+      deaths: 0.5,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "policy change mid-window (1000 -> 400 /10s)",
+      specsFor: (_key, at) => [fixed("api-10s", at < d / 2 ? 1_000 : 400, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "policy change mid-window (bucket 100/s -> 40/s)",
+      specsFor: (_key, at) =>
+        at < d / 2 ? [bucket("api-bucket", 100, 1_000, 200)] : [bucket("api-bucket", 40, 1_000, 100)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "object restart mid-window, fixed",
+      restartAt: d / 2 + 123,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "object restart mid-window, bucket",
+      restartAt: d / 2 + 123,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "reset (DELETE /keys) mid-window, fixed",
+      resetAt: d / 2 + 2_345,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "reset (DELETE /keys) mid-window, bucket",
+      resetAt: d / 2 + 2_345,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+  ];
+}

@@ -1,0 +1,234 @@
+/**
+ * One isolate's leasing, over an injected transport and clock (no I/O of its
+ * own, no runtime types): admits from a key's lease in memory, fetches the
+ * next lease in the background when the current one runs low (one fetch in
+ * flight per key), and calls the object for the request itself, exactly as a
+ * plain check, when it holds nothing. Concurrent first requests of a key share
+ * that call's lease.
+ * @module
+ */
+import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import { DEFAULT_HOLDER_TERMS, type HolderTerms, LeaseHolder } from "./holder";
+import type { TakeAnswer } from "./take";
+import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
+
+/** The calls to a key's object. */
+export interface LeaseTransport {
+  /** A plain check of this request (no lease asked for: the key is not hot, or its room is small). */
+  check(specs: CounterSpec[]): Promise<CheckOutcome & { now?: number }>;
+  /** Decide this request and lend room for the next ones. */
+  take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer & { now?: number }>;
+  /** Lend room only (a background refresh). */
+  lend(specs: CounterSpec[], ask: LeaseAsk): Promise<LeaseGrant | undefined>;
+  /** End a lease early, giving back what it did not use. */
+  giveBack(specs: CounterSpec[], id: number, unused: number): Promise<void>;
+  /** Keeps background work (a refresh, a give-back) alive after the response: `ctx.waitUntil`. */
+  waitUntil(work: Promise<unknown>): void;
+}
+
+export interface LeasedDecision {
+  allowed: boolean;
+  /** Every counter's room, as headers should show it. */
+  results: CounterResult[];
+  /** Admitted from a lease in memory, with no call. */
+  fromLease: boolean;
+  /** The object's own answer, when it was called for this request. */
+  outcome?: CheckOutcome;
+  /** The object's clock at that answer (its results' times are on it). */
+  now?: number;
+  /** The lease the request was admitted from (to hand its unit back with {@link LeasingClient.returnUnit}). */
+  leaseId?: number;
+}
+
+export interface LeasingClientOptions {
+  clock: () => number;
+  holderTerms?: HolderTerms;
+  /** Fewer units than this are not worth asking for (the object's `minUnits`). */
+  minUnits?: number;
+  /** Below this much room the object lends nothing (its `minRoom`): ask for no lease then. */
+  minRoom?: number;
+  /** The object's `maxShare`: an isolate that holds that much of the room does not ask for more. */
+  maxShare?: number;
+  /** Keys held at most; the least recently added is ended first. */
+  maxKeys?: number;
+}
+
+interface KeyLeases {
+  fingerprint: string;
+  specs: CounterSpec[];
+  holder: LeaseHolder;
+  /** The call in flight (a plain one or a refresh): resolves to whether it brought a lease. */
+  inFlight?: Promise<boolean>;
+  ended: boolean;
+}
+
+/** What identifies a key's counters: a policy that changes any of them starts from no lease. */
+export function fingerprintOf(specs: readonly CounterSpec[]): string {
+  return specs.map((s) => `${s.name}:${s.algorithm}:${s.limit}:${s.windowMs}:${s.burst ?? ""}:${s.cost}`).join("|");
+}
+
+export class LeasingClient {
+  private readonly keys = new Map<string, KeyLeases>();
+  private readonly minUnits: number;
+  private readonly minRoom: number;
+  private readonly maxShare: number;
+  private readonly maxKeys: number;
+
+  constructor(private readonly options: LeasingClientOptions) {
+    this.minUnits = options.minUnits ?? DEFAULT_LEASE_TERMS.minUnits;
+    this.minRoom = options.minRoom ?? DEFAULT_LEASE_TERMS.minRoom;
+    this.maxShare = options.maxShare ?? DEFAULT_LEASE_TERMS.maxShare;
+    this.maxKeys = options.maxKeys ?? 10_000;
+  }
+
+  async admit(key: string, specs: CounterSpec[], transport: LeaseTransport): Promise<LeasedDecision> {
+    const entry = this.entryFor(key, specs, transport);
+    const costs = specs.map((s) => s.cost);
+    entry.holder.noteRequest(this.options.clock());
+    this.giveBackLapsed(entry, transport);
+    // One lease call in flight per key: while one may bring a lease, wait for it rather than call beside it.
+    // (Calls side by side would be charged at the object in one order and answered in another, and an
+    // isolate alone could no longer count its headers down exactly.)
+    for (;;) {
+      const local = this.fromLease(entry, costs, transport);
+      if (local) return local;
+      if (!entry.inFlight) break;
+      if (!(await entry.inFlight)) break; // nothing was lent: ask the object side by side, as a plain check does
+    }
+    const now = this.options.clock();
+    const sentAt = now;
+    // Ask for a lease only when no other call of this key is in flight here (so an isolate's share is
+    // counted once), for a key that is hot here and, as far as this isolate last heard, has room to lend;
+    // otherwise the plain check, exactly as without leases.
+    const want = entry.holder.want(now);
+    const asksLease =
+      entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs);
+    const call: Promise<TakeAnswer & { now?: number }> = asksLease
+      ? transport.take(specs, { want, held: entry.holder.held(now) })
+      : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
+    const settled = call.then(
+      (answer) => {
+        if (answer.grant) return this.acceptGrant(entry, answer.grant, sentAt, transport);
+        entry.holder.noteResults(answer.outcome.results);
+        return false;
+      },
+      () => false,
+    );
+    // Only a call that may bring a lease is waited for: a plain check brings none, so no request waits on it.
+    if (asksLease) entry.inFlight = settled;
+    try {
+      const answer = await call;
+      await settled;
+      // This request's own room, from its own answer: the lease's units are not used yet.
+      const results = answer.grant
+        ? answer.grant.results.map((r, i) => ({
+            ...r,
+            remaining: Math.min(r.limit, r.remaining + answer.grant!.units * (costs[i] ?? 1)),
+          }))
+        : answer.outcome.results;
+      return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome, now: answer.now };
+    } finally {
+      if (asksLease && entry.inFlight === settled) entry.inFlight = undefined;
+    }
+  }
+
+  /** Ends the leases of every key whose counters match (a published policy changed them). */
+  drop(
+    matches: (key: string, specs: readonly CounterSpec[]) => boolean,
+    transport: (key: string) => LeaseTransport,
+  ): void {
+    for (const [key, entry] of this.keys) {
+      if (matches(key, entry.specs)) this.end(key, entry, transport(key));
+    }
+  }
+
+  /**
+   * Hands back the unit of a request admitted from a lease that turned out
+   * not to count (a rollback, a failures-only request that succeeded): it
+   * goes back into its lease while the lease lives (it is still charged in
+   * the object), and lapses with it otherwise.
+   */
+  returnUnit(key: string, leaseId: number): void {
+    this.keys.get(key)?.holder.giveBackUnit(leaseId, this.options.clock());
+  }
+
+  /** Units held across all keys (tests, simulation). */
+  held(): number {
+    const now = this.options.clock();
+    let sum = 0;
+    for (const entry of this.keys.values()) sum += entry.holder.held(now);
+    return sum;
+  }
+
+  private entryFor(key: string, specs: CounterSpec[], transport: LeaseTransport): KeyLeases {
+    const fingerprint = fingerprintOf(specs);
+    const existing = this.keys.get(key);
+    if (existing && existing.fingerprint === fingerprint) return existing;
+    if (existing) this.end(key, existing, transport);
+    if (this.keys.size >= this.maxKeys) {
+      const [oldestKey, oldest] = this.keys.entries().next().value as [string, KeyLeases];
+      this.end(oldestKey, oldest, transport);
+    }
+    const entry: KeyLeases = {
+      fingerprint,
+      specs,
+      holder: new LeaseHolder(this.options.holderTerms ?? DEFAULT_HOLDER_TERMS),
+      ended: false,
+    };
+    this.keys.set(key, entry);
+    return entry;
+  }
+
+  private fromLease(entry: KeyLeases, costs: number[], transport: LeaseTransport): LeasedDecision | undefined {
+    const now = this.options.clock();
+    const leaseId = entry.holder.take(now);
+    if (leaseId === undefined) return undefined;
+    const results = entry.holder.results(now, costs) ?? [];
+    this.refreshIfLow(entry, costs, transport);
+    return { allowed: true, results, fromLease: true, leaseId };
+  }
+
+  private refreshIfLow(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport): void {
+    const now = this.options.clock();
+    const bounds = { minUnits: this.minUnits, minRoom: this.minRoom, maxShare: this.maxShare };
+    if (entry.inFlight || !entry.holder.needsRefresh(now, bounds, costs)) return;
+    const sentAt = now;
+    const work = transport.lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) }).then(
+      (grant) => (grant ? this.acceptGrant(entry, grant, sentAt, transport) : false),
+      () => false, // a failed refresh only means the next request asks the object itself
+    );
+    entry.inFlight = work;
+    void work.then(() => {
+      if (entry.inFlight === work) entry.inFlight = undefined;
+    });
+    transport.waitUntil(work);
+  }
+
+  /** Takes a grant in; `false` when the key's counters changed meanwhile (then it goes straight back). */
+  private acceptGrant(entry: KeyLeases, grant: LeaseGrant, sentAt: number, transport: LeaseTransport): boolean {
+    if (entry.ended) {
+      // The key's counters changed while the lease was on its way: none of it may be used.
+      if (grant.units > 0)
+        transport.waitUntil(transport.giveBack(entry.specs, grant.id, grant.units).catch(() => undefined));
+      return false;
+    }
+    entry.holder.accept(grant, sentAt);
+    return grant.units > 0;
+  }
+
+  /** Units of expired leases go back to their window (an isolate stops at expiry, so they are surely unused). */
+  private giveBackLapsed(entry: KeyLeases, transport: LeaseTransport): void {
+    entry.holder.held(this.options.clock());
+    for (const lease of entry.holder.takeLapsed()) {
+      transport.waitUntil(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+    }
+  }
+
+  private end(key: string, entry: KeyLeases, transport: LeaseTransport): void {
+    entry.ended = true;
+    this.keys.delete(key);
+    for (const lease of entry.holder.end(this.options.clock())) {
+      transport.waitUntil(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+    }
+  }
+}

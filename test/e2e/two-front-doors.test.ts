@@ -1,0 +1,197 @@
+/**
+ * Two front doors, one counter: two `wrangler dev` processes (two isolates,
+ * each leasing on its own), the second binding the first's `RateLimiter`
+ * through `script_name` (wrangler's dev registry connects them). Requests
+ * split between them never admit more than the limit, and once the leases
+ * have lapsed or come back the window's total reaches the limit exactly.
+ */
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OriginServer, startOriginServer } from "../support/origin-server";
+import {
+  delay,
+  freePort,
+  freshDir,
+  PROJECT_ROOT,
+  roomInWindow,
+  startWranglerDev,
+  type WranglerDev,
+} from "../support/wrangler-dev";
+
+const TOKEN = `e2e-admin-${Math.random().toString(36).slice(2)}`;
+const auth = { authorization: `Bearer ${TOKEN}` };
+/** The first door's Worker name, unique so that no other `wrangler dev` in the registry answers for it. */
+const FIRST = `sluice-door-one-${Math.random().toString(36).slice(2, 8)}`;
+
+/** The second door's config: the root's, renamed, its `RateLimiter` bound from the first door's Worker. */
+async function secondDoorConfig(dir: string): Promise<string> {
+  const root = await readFile(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
+  const main = /^main\s*=\s*"([^"]+)"/m.exec(root)?.[1];
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(root)?.[1];
+  const flags = /^compatibility_flags\s*=\s*(\[[^\]]*\])/m.exec(root)?.[1] ?? "[]";
+  expect(main).toBeDefined();
+  const config = `name = "${FIRST}-two"
+main = "${join(PROJECT_ROOT, main!)}"
+compatibility_date = "${date}"
+compatibility_flags = ${flags}
+send_metrics = false
+
+[vars]
+ORIGIN = ""
+ADMIN_PREFIX = "/__ratelimit"
+POLICY_TTL_SECONDS = "0"
+SANDBOX = "false"
+LIMITER_TIMEOUT_MS = "5000"
+
+[[durable_objects.bindings]]
+name = "LIMITER"
+class_name = "RateLimiter"
+script_name = "${FIRST}"
+
+[[kv_namespaces]]
+binding = "POLICIES"
+id = "00000000000000000000000000000000"
+`;
+  const path = join(dir, "wrangler.toml");
+  await writeFile(path, config);
+  return path;
+}
+
+async function publish(door: WranglerDev, id: string, limit: number): Promise<void> {
+  const policy = { version: 1, rules: [{ id, key: "ip", limits: [{ limit, window: "1m" }] }] };
+  const res = await fetch(`${door.url}/__ratelimit/policy`, {
+    method: "PUT",
+    headers: auth,
+    body: JSON.stringify(policy),
+  });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+}
+
+/** Fires `count` requests at once, alternating between the doors; returns how many were admitted. */
+async function burst(doors: WranglerDev[], count: number, tag: string): Promise<number> {
+  const statuses = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const res = await fetch(`${doors[i % doors.length]!.url}/split/${i}`, { headers: { "x-test-tag": tag } });
+      await res.arrayBuffer();
+      return res.status;
+    }),
+  );
+  expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+  return statuses.filter((s) => s === 200).length;
+}
+
+describe("two front doors on one counter", () => {
+  let origin: OriginServer;
+  let one: WranglerDev;
+  let two: WranglerDev;
+  let dir: string;
+
+  beforeAll(async () => {
+    origin = await startOriginServer(await freePort());
+    const vars = {
+      ORIGIN: `http://127.0.0.1:${origin.port}`,
+      LIMITER_TIMEOUT_MS: "5000",
+      POLICY_TTL_SECONDS: "0",
+      ADMIN_TOKEN: TOKEN,
+    };
+    const varArgs = Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+    const port1 = await freePort();
+    const persist1 = await freshDir("sluice-e2e-door-one");
+    one = await startWranglerDev({
+      port: port1,
+      persistTo: persist1,
+      args: [
+        "dev",
+        "--name",
+        FIRST,
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(port1),
+        "--persist-to",
+        persist1,
+        "--show-interactive-dev-session=false",
+        ...varArgs,
+      ],
+    });
+    // The second registers after the first, so the registry already knows the first's objects.
+    await delay(3_000);
+    dir = await freshDir("sluice-e2e-door-two");
+    const config = await secondDoorConfig(dir);
+    const port2 = await freePort();
+    two = await startWranglerDev({
+      port: port2,
+      persistTo: join(dir, "state"),
+      args: [
+        "dev",
+        "--config",
+        config,
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(port2),
+        "--persist-to",
+        join(dir, "state"),
+        "--show-interactive-dev-session=false",
+        ...varArgs,
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await two?.stop();
+    await one?.stop();
+    await origin?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Sends one request at a time, alternating doors, until the window's total admitted reaches `limit`
+   * (leases lapse within seconds and their unused units go back); returns the total admitted.
+   */
+  async function drain(limit: number, admitted: number, tag: string): Promise<number> {
+    const doors = [one, two];
+    let total = admitted;
+    const until = Date.now() + 20_000;
+    for (let i = 0; total < limit && Date.now() < until; i++) {
+      const res = await fetch(`${doors[i % 2]!.url}/split/drain-${i}`, { headers: { "x-test-tag": tag } });
+      await res.arrayBuffer();
+      if (res.status === 200) total++;
+      else await delay(100);
+    }
+    // And not one more.
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${doors[i % 2]!.url}/split/after-${i}`, { headers: { "x-test-tag": tag } });
+      await res.arrayBuffer();
+      if (res.status === 200) total++;
+    }
+    return total;
+  }
+
+  it("200 at once at a limit of 50, split across both doors, admit at most 50; the window's total reaches exactly 50", async () => {
+    await publish(one, "split-fifty", 50);
+    await publish(two, "split-fifty", 50);
+    await roomInWindow(60_000, 40_000);
+    const tag = `doors-50-${Date.now()}`;
+    const admitted = await burst([one, two], 200, tag);
+    expect(admitted).toBeLessThanOrEqual(50);
+    expect(await drain(50, admitted, tag)).toBe(50);
+    const res = await fetch(`http://127.0.0.1:${origin.port}/__origin/count?tag=${tag}`);
+    expect(((await res.json()) as { count: number }).count).toBe(50);
+  });
+
+  it("with a limit large enough to lease (600 a minute), 1,200 in bursts admit at most 600, and then exactly 600", async () => {
+    await publish(one, "split-six-hundred", 600);
+    await publish(two, "split-six-hundred", 600);
+    await roomInWindow(60_000, 45_000);
+    const tag = `doors-600-${Date.now()}`;
+    let admitted = 0;
+    for (let round = 0; round < 12; round++) admitted += await burst([one, two], 100, tag);
+    expect(admitted).toBeLessThanOrEqual(600);
+    expect(await drain(600, admitted, tag)).toBe(600);
+    const res = await fetch(`http://127.0.0.1:${origin.port}/__origin/count?tag=${tag}`);
+    expect(((await res.json()) as { count: number }).count).toBe(600);
+  });
+});

@@ -1,0 +1,142 @@
+/**
+ * One isolate's leasing client over an in-memory object (the real pure
+ * object-side code): calls are shared, hot keys are admitted without calls,
+ * headers count down exactly, a changed policy gives its leases back.
+ */
+import { describe, expect, it } from "vitest";
+import { decide } from "../../src/limiter/decide";
+import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
+import { carryLent, lend, takeBack } from "../../src/limiter/lease/ledger";
+import { takeAndLend } from "../../src/limiter/lease/take";
+import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
+import type { CounterSpec, CounterState } from "../../src/limiter/types";
+
+const T0 = 1_800_000_000_000;
+
+/** An object in memory answering after a microtask, counting its calls. */
+function memoryObject(clock: () => number) {
+  const states = new Map<string, CounterState>();
+  const calls = { check: 0, take: 0, lend: 0, giveBack: [] as Array<{ id: number; unused: number }> };
+  let id = 1;
+  const apply = (updates: Map<string, CounterState>) => {
+    for (const [name, state] of updates) states.set(name, carryLent(states.get(name), state, clock()));
+  };
+  const background: Promise<unknown>[] = [];
+  const transport: LeaseTransport = {
+    async check(specs) {
+      calls.check++;
+      const { outcome, updates } = decide(states, specs, clock(), "");
+      apply(updates);
+      return { ...outcome, now: clock() };
+    },
+    async take(specs, ask) {
+      calls.take++;
+      const { answer, updates } = takeAndLend(states, specs, clock(), ask, id++, DEFAULT_LEASE_TERMS);
+      apply(updates);
+      return { ...answer, now: clock() };
+    },
+    async lend(specs, ask) {
+      calls.lend++;
+      const { grant, updates } = lend(states, specs, clock(), ask, id++, DEFAULT_LEASE_TERMS);
+      apply(updates);
+      return grant;
+    },
+    async giveBack(specs, leaseId, unused) {
+      calls.giveBack.push({ id: leaseId, unused });
+      apply(takeBack(states, specs, clock(), leaseId, unused));
+    },
+    waitUntil: (work) => {
+      background.push(work);
+    },
+  };
+  return { transport, calls, states, settle: () => Promise.all(background) };
+}
+
+const spec = (limit: number): CounterSpec => ({ name: "api-1m", algorithm: "fixed", limit, windowMs: 60_000, cost: 1 });
+
+describe("LeasingClient", () => {
+  it("admits a hot key from leases, and its headers count down exactly as one object's would", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    const remaining: number[] = [];
+    let admitted = 0;
+    for (let i = 0; i < 1_200; i++) {
+      now += 1;
+      const d = await client.admit("k", [spec(1_000)], object.transport);
+      if (d.allowed) {
+        admitted++;
+        remaining.push(d.results[0]!.remaining);
+      }
+      await object.settle();
+    }
+    expect(admitted).toBe(1_000);
+    expect(remaining).toEqual(Array.from({ length: 1_000 }, (_, i) => 999 - i));
+    // Plain checks: the first (a lone request), the last 63 or so (room under 64) and the 200 refused.
+    expect(object.calls.check).toBeLessThanOrEqual(270);
+    expect(object.calls.take + object.calls.lend).toBeLessThan(60);
+  });
+
+  it("makes concurrent first requests share one call's lease", async () => {
+    const now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    await client.admit("k", [spec(1_000)], object.transport); // seen once: a plain check
+    const decisions = await Promise.all(
+      Array.from({ length: 5 }, () => client.admit("k", [spec(1_000)], object.transport)),
+    );
+    expect(decisions.every((d) => d.allowed)).toBe(true);
+    expect(object.calls.take).toBe(1);
+    expect(decisions.filter((d) => d.fromLease)).toHaveLength(4);
+    expect(decisions.map((d) => d.results[0]!.remaining).sort((a, b) => b - a)).toEqual([998, 997, 996, 995, 994]);
+  });
+
+  it("asks for no lease where the room is small: every request is a plain check", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    let admitted = 0;
+    for (let i = 0; i < 80; i++) {
+      now += 1;
+      if ((await client.admit("login", [spec(50)], object.transport)).allowed) admitted++;
+    }
+    expect(admitted).toBe(50);
+    expect(object.calls).toMatchObject({ check: 80, take: 0, lend: 0 });
+  });
+
+  it("gives a changed rule's unused units back, and decides by the new one", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    for (let i = 0; i < 3; i++) {
+      now += 1;
+      await client.admit("k", [spec(1_000)], object.transport);
+    }
+    const held = client.held();
+    expect(held).toBeGreaterThan(0);
+    now += 1;
+    const d = await client.admit("k", [spec(400)], object.transport);
+    await object.settle();
+    expect(object.calls.giveBack.reduce((sum, g) => sum + g.unused, 0)).toBe(held);
+    expect(d.allowed).toBe(true);
+    // Charged so far: the three requests and this one; the given-back units are room again.
+    expect(d.results[0]!.remaining).toBe(396);
+  });
+
+  it("takes back a rolled-back request's unit into its lease", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    for (let i = 0; i < 2; i++) {
+      now += 1;
+      await client.admit("k", [spec(1_000)], object.transport);
+    }
+    const before = client.held();
+    now += 1;
+    const d = await client.admit("k", [spec(1_000)], object.transport);
+    expect(d.fromLease).toBe(true);
+    expect(client.held()).toBe(before - 1);
+    client.returnUnit("k", d.leaseId!);
+    expect(client.held()).toBe(before);
+  });
+});
