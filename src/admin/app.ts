@@ -177,7 +177,10 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const { now, results } = await c.env.LIMITER.getByName(target.objectName).inspect(target.specs);
+    const { now, results, penalties } = await c.env.LIMITER.getByName(target.objectName).inspect(
+      target.specs,
+      target.penalties,
+    );
     return c.json({
       rule: target.rule,
       object: target.objectName,
@@ -188,6 +191,14 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         reset: Math.ceil(r.resetAt / 1000),
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
       })),
+      ...(penalties.length > 0
+        ? {
+            penalty: {
+              until: Math.ceil(penalties[0]!.until / 1000),
+              retryAfter: Math.max(1, Math.ceil((penalties[0]!.until - now) / 1000)),
+            },
+          }
+        : {}),
     });
   });
 
@@ -201,7 +212,11 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const removed = await c.env.LIMITER.getByName(target.objectName).reset(target.specs.map((s) => s.name));
+    // Resetting a key also lifts its penalty.
+    const removed = await c.env.LIMITER.getByName(target.objectName).reset([
+      ...target.specs.map((s) => s.name),
+      ...target.penalties,
+    ]);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
@@ -247,7 +262,7 @@ async function counterTarget(
   sandbox: string | undefined,
   env: Env,
   limiter: Limiter,
-): Promise<Response | { rule: string; objectName: string; specs: CounterSpec[] }> {
+): Promise<Response | { rule: string; objectName: string; specs: CounterSpec[]; penalties: string[] }> {
   if (!ruleId || !value) return problem(400, "bad_request", "rule= and key= are required");
   const policy = (await limiter.policies.get(env)).compiled;
   const rule = policy.rules.find((r) => r.id === ruleId);
@@ -263,5 +278,5 @@ async function counterTarget(
   const t = tier ?? policy.defaultTier;
   const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
   const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
-  return { rule: rule.id, objectName, specs };
+  return { rule: rule.id, objectName, specs, penalties: rule.penalty ? [rule.penalty.name] : [] };
 }

@@ -21,6 +21,7 @@ import { type BodyFields, readBodyFields } from "../http/body-fields";
 import { normalizePath } from "../http/normalize-path";
 import { headline, type LimitReport, rateLimitHeaders } from "../http/rate-limit-headers";
 import { jsonError, refusalResponse, retryAfterSeconds } from "../http/refusal";
+import type { PenaltySpec } from "../limiter/penalty";
 import type { Charge, CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { Stats, type Verdict } from "../observability/stats";
@@ -89,6 +90,7 @@ interface Group {
   objectName: string;
   counters: CounterSpec[];
   shadow: CounterSpec[];
+  penalties: PenaltySpec[];
   rules: CompiledRule[];
 }
 
@@ -238,6 +240,7 @@ async function decideRequest(
       const check: CheckRequest = {
         counters: group.counters,
         ...(group.shadow.length > 0 ? { shadow: group.shadow } : {}),
+        ...(group.penalties.length > 0 ? { penalties: group.penalties } : {}),
       };
       try {
         return { group, response: await checkCounters(env.LIMITER, group.objectName, check, timeoutMs) };
@@ -392,10 +395,12 @@ function rememberRefusal(
   reports: LimitReport[],
   startedAt: number,
 ): void {
-  if (refusedBy.concurrency) return;
+  // A penalty ends when it ends: no release or refund can free room before it.
+  const penalised = refusedBy.result.penaltyUntil !== undefined;
+  if (refusedBy.concurrency && !penalised) return;
   for (const e of executed) {
     const rule = e.group.rules.find((r) => r.id === refusedBy.rule);
-    if (rule?.count !== "all" || rule.mode !== "enforce") continue;
+    if (rule?.mode !== "enforce" || (rule.count !== "all" && !penalised)) continue;
     const spec = e.group.counters.find((c) => c.name === refusedBy.result.name);
     // The object decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
     if (spec)
@@ -429,10 +434,12 @@ async function groupByCountingKey(
     const objectName = custom !== undefined ? `custom:${custom}` : await countingKey(rule.key, sources);
     let group = groups.get(objectName);
     if (!group) {
-      group = { objectName, counters: [], shadow: [], rules: [] };
+      group = { objectName, counters: [], shadow: [], penalties: [], rules: [] };
       groups.set(objectName, group);
     }
     group.rules.push(rule);
+    // A shadow rule never refuses, so it never starts a penalty.
+    if (rule.penalty && rule.mode === "enforce") group.penalties.push(rule.penalty);
     for (const l of rule.limits)
       (rule.mode === "shadow" ? group.shadow : group.counters).push(
         counterSpec(l, rule.cost, identity.tier, multiplier),

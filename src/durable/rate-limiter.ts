@@ -11,6 +11,7 @@ import { MIGRATIONS } from "../../migrations";
 import type { Env } from "../env";
 import { decide, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
+import { decideWithPenalties, type PenaltySpec } from "../limiter/penalty";
 import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { applyMigrations } from "./migrations";
 
@@ -24,6 +25,8 @@ export interface CheckRequest {
   counters: CounterSpec[];
   /** Counters of shadow rules: charged when they have room, never refusing. */
   shadow?: CounterSpec[];
+  /** Penalties of the enforced rules (rules with a `penalty`). */
+  penalties?: PenaltySpec[];
 }
 
 export interface CheckResponse extends CheckOutcome {
@@ -71,7 +74,13 @@ export class RateLimiter extends DurableObject<Env> {
       request.shadow?.some((c) => c.algorithm === "concurrency")
         ? crypto.randomUUID()
         : "";
-    const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
+    const { outcome, updates } = decideWithPenalties(
+      this.states,
+      request.counters,
+      request.penalties ?? [],
+      now,
+      leaseId,
+    );
     let shadowResults: CounterResult[] = [];
     if (request.shadow && request.shadow.length > 0) {
       shadowResults = [];
@@ -111,10 +120,18 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
-  inspect(counters: CounterSpec[]): { now: number; results: CounterResult[] } {
+  inspect(
+    counters: CounterSpec[],
+    penalties: string[] = [],
+  ): { now: number; results: CounterResult[]; penalties: Array<{ name: string; until: number }> } {
     this.ready();
     const now = this.now();
-    return { now, results: counters.map((spec) => peekOne(this.states, spec, now)) };
+    const running: Array<{ name: string; until: number }> = [];
+    for (const name of penalties) {
+      const state = this.states.get(name);
+      if (state?.algorithm === "penalty" && state.until > now) running.push({ name, until: state.until });
+    }
+    return { now, results: counters.map((spec) => peekOne(this.states, spec, now)), penalties: running };
   }
 
   /** Deletes the named counters, or all of them (admin `DELETE /keys`). */
