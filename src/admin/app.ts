@@ -7,7 +7,8 @@
 import { Hono } from "hono";
 import type { CompiledPolicy } from "../config/compile";
 import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../config/kv-keys";
-import { TenantSchema } from "../config/tenant-record";
+import { activeOverride, checkOverrides } from "../config/overrides";
+import { type Tenant, TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import { countingKeyForValue } from "../core/counting-key";
 import { UNKNOWN_IP } from "../core/identity";
@@ -19,6 +20,7 @@ import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
 import { constantTimeEqual } from "./constant-time";
+import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";
 
 export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
 export { HISTORY_PREFIX };
@@ -148,8 +150,19 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
       });
     }
+    // Overrides are checked against the policy in force, as a document's tiers are.
+    const overrideErrors = checkOverrides(
+      parsed.data.overrides,
+      (await limiter.policies.get(c.env)).compiled,
+      Date.now(),
+    );
+    if (overrideErrors.length > 0)
+      return problem(400, "invalid_tenant", "the tenant's overrides do not fit the policy in force", {
+        errors: overrideErrors,
+      });
     const hash = await sha256Hex(apiKey);
     await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data));
+    await indexTenant(c.env.POLICIES, parsed.data.id, hash);
     limiter.tenants.forget(hash);
     logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
@@ -160,8 +173,11 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
       return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const hash = await sha256Hex(body.apiKey);
-    const existed = (await c.env.POLICIES.get(tenantKey(hash))) !== null;
+    const stored = await c.env.POLICIES.get(tenantKey(hash), { type: "json" });
+    const existed = stored !== null;
     await c.env.POLICIES.delete(tenantKey(hash));
+    const storedId = (stored as { id?: unknown } | null)?.id;
+    if (typeof storedId === "string") await unindexTenant(c.env.POLICIES, storedId, hash);
     limiter.tenants.forget(hash);
     logEvent("tenant.deleted", { key: `${tenantKey(hash).slice(0, 19)}…`, actor: c.get("actor") });
     return c.json({ deleted: existed });
@@ -175,6 +191,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       c.req.query("sandbox"),
       c.env,
       limiter,
+      c.req.query("tenant"),
     );
     if (target instanceof Response) return target;
     const { now, results, penalties } = await c.env.LIMITER.getByName(target.objectName).inspect(
@@ -184,12 +201,14 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     return c.json({
       rule: target.rule,
       object: target.objectName,
+      ...(target.tenant ? { tenant: target.tenant.id, tier: target.tier } : {}),
       limits: results.map((r) => ({
         name: r.name,
         limit: r.limit,
         remaining: r.remaining,
         reset: Math.ceil(r.resetAt / 1000),
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
+        ...(target.overrides[r.name] ? { override: target.overrides[r.name] } : {}),
       })),
       ...(penalties.length > 0
         ? {
@@ -262,7 +281,19 @@ async function counterTarget(
   sandbox: string | undefined,
   env: Env,
   limiter: Limiter,
-): Promise<Response | { rule: string; objectName: string; specs: CounterSpec[]; penalties: string[] }> {
+  tenantId?: string,
+): Promise<
+  | Response
+  | {
+      rule: string;
+      objectName: string;
+      specs: CounterSpec[];
+      penalties: string[];
+      tenant: Tenant | null;
+      tier: string;
+      overrides: Record<string, unknown>;
+    }
+> {
   if (!ruleId || !value) return problem(400, "bad_request", "rule= and key= are required");
   const policy = (await limiter.policies.get(env)).compiled;
   const rule = policy.rules.find((r) => r.id === ruleId);
@@ -273,10 +304,27 @@ async function counterTarget(
     rule.key.kind === "ip" || rule.key.kind === "tenant" ? clientIpKey(value, policy.ipv6Prefix) : undefined;
   const isIp = ipKey !== undefined;
   const ipValue = ipKey ?? value;
-  const inSandbox = sandbox === "true";
+  // A tenant's own record sizes its limits: its tier (unless tier= says otherwise) and its overrides.
+  const lookupId = tenantId ?? (rule.key.kind === "tenant" && !isIp ? value : undefined);
+  const tenant = lookupId !== undefined ? await findTenantById(env.POLICIES, lookupId) : null;
+  const inSandbox = sandbox === "true" || tenant?.sandbox === true;
   const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
-  const t = tier ?? policy.defaultTier;
+  const t = tier ?? tenant?.tier ?? policy.defaultTier;
   const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
-  const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
-  return { rule: rule.id, objectName, specs, penalties: rule.penalty ? [rule.penalty.name] : [] };
+  const now = Date.now();
+  const overrides: Record<string, unknown> = {};
+  const specs = rule.limits.map((l) => {
+    const override = activeOverride(tenant?.overrides, l.name, now);
+    if (override) overrides[l.name] = override;
+    return counterSpec(l, rule.cost, t, multiplier, override);
+  });
+  return {
+    rule: rule.id,
+    objectName,
+    specs,
+    penalties: rule.penalty ? [rule.penalty.name] : [],
+    tenant,
+    tier: t,
+    overrides,
+  };
 }

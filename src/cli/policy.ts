@@ -9,13 +9,15 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_POLICY } from "../config/default-policy";
-import { POLICY_KEY, tenantKey } from "../config/kv-keys";
+import { POLICY_KEY, tenantIdKey, tenantKey } from "../config/kv-keys";
+import type { Overrides } from "../config/overrides";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import { sha256Hex } from "../http/hash";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { unifiedDiff } from "./line-diff";
+import { collectOverride } from "./override-option";
 import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile } from "./wrangler";
 
 const EXIT_CODES = `
@@ -259,23 +261,42 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
 
 // ---- tenants ----------------------------------------------------------------------------
 
-async function tenantAddCommand(
-  opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean },
-  cmd: Command,
-): Promise<number> {
+type TenantAddOptions = TargetOptions & {
+  apiKey: string;
+  id: string;
+  tier: string;
+  sandbox?: boolean;
+  override?: Overrides;
+};
+
+async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
-  const parsed = TenantSchema.safeParse({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
+  const parsed = TenantSchema.safeParse({
+    id: opts.id,
+    tier: opts.tier,
+    sandbox: opts.sandbox === true,
+    ...(opts.override ? { overrides: opts.override } : {}),
+  });
   if (!parsed.success)
     throw new CliError(
-      `invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`,
+      `invalid tenant: ${parsed.error.issues
+        .map((i) =>
+          i.path[0] === "overrides"
+            ? `--override ${i.path.slice(1).map(String).join(".")}: ${i.message}`
+            : `--${String(i.path[0])}: ${i.message}`,
+        )
+        .join("; ")}`,
     );
   const record = parsed.data;
-  const key = tenantKey(await sha256Hex(opts.apiKey));
+  const hash = await sha256Hex(opts.apiKey);
+  const key = tenantKey(hash);
   if (target.kind === "api") {
+    // The admin API checks the overrides against the policy in force.
     await adminCall(target.api, "PUT", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey, ...record }) });
   } else {
     await kvPut(key, JSON.stringify(record), target.kv);
+    await kvPut(tenantIdKey(record.id), hash, target.kv);
   }
   const where = target.kind === "api" ? target.api.url : kvLabel(target.kv);
   io.out(`stored tenant ${record.id} (tier ${record.tier}${record.sandbox ? ", sandbox" : ""}) as ${key} in ${where}`);
@@ -399,13 +420,15 @@ function buildProgram(setExit: (code: number) => void): Command {
         .requiredOption("--api-key <key>", "the tenant's API key (only its SHA-256 is stored)")
         .requiredOption("--id <id>", "tenant id (names its counters)")
         .requiredOption("--tier <tier>", "tier (a key of the policy's tiered limits)")
-        .option("--sandbox", "give this tenant the sandbox multiplier"),
+        .option("--sandbox", "give this tenant the sandbox multiplier")
+        .option(
+          "--override <limit=value>",
+          "this tenant's number for one limit, in place of its tier's: api-1m=5000, api-1d=x2 (a multiplier), " +
+            "optionally until an expiry: api-1m=5000@2026-12-01T00:00:00Z (repeatable)",
+          collectOverride,
+        ),
     ),
-  ).action(
-    run((opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command) =>
-      tenantAddCommand(opts, cmd),
-    ),
-  );
+  ).action(run((opts: TenantAddOptions, cmd: Command) => tenantAddCommand(opts, cmd)));
   addKvOptions(
     addApiOptions(
       tenant

@@ -15,3 +15,8 @@ export const VERSION_KEY = "policy:version";
 export function tenantKey(apiKeyHash: string): string {
   return `tenant:${apiKeyHash}`;
 }
+
+/** Which API key's record a tenant id was last stored with: `tenant-id:<id>` → sha256 hex (admin `GET /keys`). */
+export function tenantIdKey(id: string): string {
+  return `tenant-id:${id}`;
+}

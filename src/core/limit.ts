@@ -13,6 +13,7 @@
  * @module
  */
 import type { CompiledLimit, CompiledPolicy, CompiledRule } from "../config/compile";
+import { activeOverride, type LimitOverride, overridden, overriddenBurst } from "../config/overrides";
 import { type PolicyInForce, PolicyStore, policyTtlMs } from "../config/policy-store";
 import { TenantCache } from "../config/tenants";
 import type { CheckRequest, CheckResponse } from "../durable/rate-limiter";
@@ -428,6 +429,8 @@ async function groupByCountingKey(
     body: () => (bodyRead ??= readBodyFields(request)),
   };
   const multiplier = identity.sandbox ? policy.sandboxMultiplier : 1;
+  const overrides = identity.tenant?.overrides;
+  const now = Date.now();
   const groups = new Map<string, Group>();
   for (const rule of rules) {
     const custom = options.key ? await options.key(request, rule.id) : undefined;
@@ -442,7 +445,7 @@ async function groupByCountingKey(
     if (rule.penalty && rule.mode === "enforce") group.penalties.push(rule.penalty);
     for (const l of rule.limits)
       (rule.mode === "shadow" ? group.shadow : group.counters).push(
-        counterSpec(l, rule.cost, identity.tier, multiplier),
+        counterSpec(l, rule.cost, identity.tier, multiplier, activeOverride(overrides, l.name, now)),
       );
   }
   return groups;
@@ -459,15 +462,25 @@ function advertisedWindow(windowMs: number, spec: CounterSpec | undefined): numb
   return Math.max(1, Math.ceil((burst * windowMs) / spec.limit / 1000));
 }
 
-/** What the counter store checks for one limit: the numbers of this tier, with the sandbox multiplier. */
-export function counterSpec(l: CompiledLimit, cost: number, tier: string, multiplier: number): CounterSpec {
+/**
+ * What the counter store checks for one limit: the numbers of this tier, or
+ * the tenant's override of them, with the sandbox multiplier.
+ */
+export function counterSpec(
+  l: CompiledLimit,
+  cost: number,
+  tier: string,
+  multiplier: number,
+  override?: LimitOverride,
+): CounterSpec {
+  const base = l.limitFor(tier);
   return {
     name: l.name,
     algorithm: l.algorithm,
-    limit: scaled(l.limitFor(tier), multiplier),
+    limit: scaled(overridden(base, override), multiplier),
     windowMs: l.windowMs,
     cost,
-    ...(l.burst !== undefined ? { burst: scaled(l.burst, multiplier) } : {}),
+    ...(l.burst !== undefined ? { burst: scaled(overriddenBurst(l.burst, base, override), multiplier) } : {}),
   };
 }
 
