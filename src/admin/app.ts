@@ -19,13 +19,14 @@ import { sha256Hex } from "../http/hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
+import { registerCandidateRoutes } from "./candidate-routes";
 import { constantTimeEqual } from "./constant-time";
 import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";
 
 export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
 export { HISTORY_PREFIX };
 
-type AdminEnv = { Bindings: Env; Variables: { actor: string } };
+export type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
 /** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
 export const ADMIN_FAILURES: CounterSpec = {
@@ -50,7 +51,7 @@ export async function etagOf(text: string): Promise<string> {
 }
 
 /** Error body of the admin API: `{ error, message }` plus `errors: [{path, message}]` for a bad document. */
-function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
+export function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
   return Response.json({ error, message, ...extra }, { status, headers: { "Cache-Control": "no-store" } });
 }
 
@@ -138,6 +139,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     const newVersion = await publish(c.env, limiter, result.compiled, text, c.get("actor"), `rollback:${version}`);
     return c.json({ stored: true, version: newVersion, restored: version, etag: await etagOf(text) });
   });
+
+  registerCandidateRoutes(admin, limiter, publish);
 
   admin.put("/tenants", async (c) => {
     const body = await c.req.json<Record<string, unknown>>().catch(() => null);
@@ -241,7 +244,10 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     return c.json({ reset: true, removed });
   });
 
-  admin.get("/stats", (c) => c.json({ minutes: limiter.stats.snapshot() }));
+  admin.get("/stats", (c) => {
+    const candidate = limiter.candidates.snapshot();
+    return c.json({ minutes: limiter.stats.snapshot(), ...(candidate ? { candidate } : {}) });
+  });
 
   admin.notFound(() => problem(404, "not_found", "no such admin call"));
   return admin;
@@ -254,7 +260,7 @@ async function currentStoredText(env: Env, limiter: Limiter): Promise<string> {
   return (await limiter.policies.get(env)).source === "builtin" ? (await limiter.policies.get(env)).text : "";
 }
 
-async function publish(
+export async function publish(
   env: Env,
   limiter: Limiter,
   compiled: CompiledPolicy,

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_POLICY } from "../config/default-policy";
-import { POLICY_KEY, tenantIdKey, tenantKey } from "../config/kv-keys";
+import { CANDIDATE_KEY, POLICY_KEY, tenantIdKey, tenantKey } from "../config/kv-keys";
 import type { Overrides } from "../config/overrides";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
@@ -219,10 +219,15 @@ async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Pro
 
 // ---- push -------------------------------------------------------------------------------
 
-async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command): Promise<number> {
+async function pushCommand(
+  file: string,
+  opts: TargetOptions & { ifMatch?: string; candidate?: boolean },
+  cmd: Command,
+): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.ifMatch !== undefined && target.kind !== "api")
     throw new CliError("--if-match needs --url: only the admin API checks it");
+  if (opts.candidate && opts.ifMatch !== undefined) throw new CliError("--if-match does not apply to --candidate");
   const text = await readPolicyFile(file);
   const result = validatePolicyText(text);
   if (!result.ok) {
@@ -233,6 +238,7 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
     return EXIT_NO;
   }
   const rules = result.policy.rules.map((r) => r.id).join(", ") || "no rules";
+  if (opts.candidate) return pushCandidate(file, text, rules, target);
   if (target.kind === "api") {
     const res = await adminCall(target.api, "PUT", "/policy", {
       body: text,
@@ -256,6 +262,44 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
   }
   io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${POLICY_KEY}"`);
   io.out("a running Worker puts it in force within POLICY_TTL_SECONDS (default 30 s)");
+  return EXIT_OK;
+}
+
+// ---- candidate --------------------------------------------------------------------------
+
+async function pushCandidate(file: string, text: string, rules: string, target: Target): Promise<number> {
+  if (target.kind === "api") {
+    const answer = answerJson<{ candidate?: string }>(
+      await adminCall(target.api, "PUT", "/policy/candidate", { body: text }),
+    );
+    io.out(`pushed ${file} (${rules}) to ${target.api.url} as the candidate ${answer.candidate ?? ""}`.trimEnd());
+    io.out("it is evaluated in shadow beside the policy in force; see GET /stats, then: policy promote");
+    return EXIT_OK;
+  }
+  await kvPut(CANDIDATE_KEY, text, target.kv);
+  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${CANDIDATE_KEY}"`);
+  io.out("a running Worker evaluates it in shadow within POLICY_TTL_SECONDS (default 30 s)");
+  return EXIT_OK;
+}
+
+async function promoteCommand(opts: TargetOptions): Promise<number> {
+  const api = apiTarget(opts);
+  const answer = answerJson<{ version?: number; etag?: string }>(await adminCall(api, "POST", "/policy/promote"));
+  io.out(`promoted the candidate at ${api.url}: version ${answer.version ?? "?"}, ETag ${answer.etag ?? "?"}`);
+  return EXIT_OK;
+}
+
+async function candidateDropCommand(opts: TargetOptions, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  let existed: boolean;
+  if (target.kind === "api") {
+    existed =
+      answerJson<{ deleted?: boolean }>(await adminCall(target.api, "DELETE", "/policy/candidate")).deleted === true;
+  } else {
+    existed = (await kvGet(CANDIDATE_KEY, target.kv)) !== null;
+    if (existed) await kvDelete(CANDIDATE_KEY, target.kv);
+  }
+  io.out(existed ? "dropped the candidate policy" : "there was no candidate policy; nothing to drop");
   return EXIT_OK;
 }
 
@@ -405,10 +449,29 @@ function buildProgram(setExit: (code: number) => void): Command {
         .command("push")
         .description("validate <file> and, when valid, store it as KV `policy` (through the admin API or wrangler)")
         .argument("<file>", "policy document (JSON)")
-        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag"),
+        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag")
+        .option(
+          "--candidate",
+          "store it as the candidate (KV policy:candidate), evaluated in shadow beside the policy in force",
+        ),
     ),
   ).action(
-    run((file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command) => pushCommand(file, opts, cmd)),
+    run((file: string, opts: TargetOptions & { ifMatch?: string; candidate?: boolean }, cmd: Command) =>
+      pushCommand(file, opts, cmd),
+    ),
+  );
+
+  addApiOptions(
+    program
+      .command("promote")
+      .description(
+        "put the candidate in force through the admin API (--url): it becomes the newest version, the document it replaces stays in history",
+      ),
+  ).action(run((opts: TargetOptions) => promoteCommand(opts)));
+
+  const candidate = program.command("candidate").description("the candidate policy (KV policy:candidate)");
+  addKvOptions(addApiOptions(candidate.command("drop").description("remove the candidate policy"))).action(
+    run((opts: TargetOptions, cmd: Command) => candidateDropCommand(opts, cmd)),
   );
 
   const tenant = program.command("tenant").description("tenant records: KV tenant:<sha256 of the API key>");

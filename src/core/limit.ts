@@ -27,6 +27,7 @@ import type { Charge, CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { Stats, type Verdict } from "../observability/stats";
 import { onBodyEnd } from "./body-end";
+import { CandidateShadow } from "./candidate";
 import { checkCounters, releaseCharges } from "./counter-client";
 import { countingKey } from "./counting-key";
 import { clientIp, type Identity, resolveIdentity } from "./identity";
@@ -87,7 +88,7 @@ export interface LimiterOptions {
   onRefuse?: (response: Response, result: RateLimitResult) => Response | Promise<Response>;
 }
 
-interface Group {
+export interface Group {
   objectName: string;
   counters: CounterSpec[];
   shadow: CounterSpec[];
@@ -108,6 +109,8 @@ export interface Limiter {
   readonly tenants: TenantCache;
   readonly stats: Stats;
   readonly refusals: RefusalCache;
+  /** The candidate policy evaluated in shadow beside the live one, and its counts. */
+  readonly candidates: CandidateShadow;
 }
 
 const DEFAULT_TIMEOUT_MS = 50;
@@ -117,16 +120,19 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
   const tenants = new TenantCache();
   const stats = new Stats();
   const refusals = new RefusalCache();
+  const candidates = new CandidateShadow(tenants, options);
   return {
     policies,
     tenants,
     stats,
     refusals,
+    candidates,
     async limit(request, env, ctx) {
       const inForce = options.policy ? await options.policy() : await policies.get(env);
       const outcome = await decideRequest(request, env, ctx, inForce.compiled, { tenants, refusals }, options);
       for (const [rule, verdict] of outcome.verdicts) stats.record(env, rule, verdict);
-      return outcome;
+      // A fixed policy has no published candidate beside it.
+      return options.policy ? outcome : candidates.attach(request, env, ctx, outcome);
     },
   };
 }
@@ -413,15 +419,15 @@ function rememberRefusal(
   }
 }
 
-async function groupByCountingKey(
+export async function groupByCountingKey(
   rules: CompiledRule[],
   request: Request,
   url: URL,
   identity: Identity,
   policy: CompiledPolicy,
   options: LimiterOptions,
+  bodyRead?: Promise<BodyFields | undefined>,
 ): Promise<Map<string, Group>> {
-  let bodyRead: Promise<BodyFields | undefined> | undefined;
   const sources = {
     identity,
     url,

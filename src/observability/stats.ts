@@ -33,6 +33,9 @@ const empty = (): Counts => ({
 export class Stats {
   private minutes = new Map<number, Map<string, Counts>>();
 
+  /** `analyticsPrefix` marks the data points of another source (the candidate policy's: `candidate:`). */
+  constructor(private readonly analyticsPrefix = "") {}
+
   record(env: Env, rule: string, verdict: Verdict, now = Date.now()): void {
     const minute = Math.floor(now / MINUTE_MS) * MINUTE_MS;
     let rules = this.minutes.get(minute);
@@ -48,7 +51,8 @@ export class Stats {
       rules.set(name, counts);
     }
     counts[verdict]++;
-    env.ANALYTICS?.writeDataPoint({ blobs: [rule, verdict], doubles: [1], indexes: [rule] });
+    const label = `${this.analyticsPrefix}${rule}`;
+    env.ANALYTICS?.writeDataPoint({ blobs: [label, verdict], doubles: [1], indexes: [label] });
   }
 
   snapshot(now = Date.now()): MinuteStats[] {
