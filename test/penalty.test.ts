@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { call, callMany, uniqueIp, usePolicy } from "./support/client";
+import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
 
 const PREFIX = "/__ratelimit";
 
@@ -69,6 +69,51 @@ describe("penalty", () => {
     const after = (await (await admin(`/keys?rule=login&key=${ip}`)).json()) as { penalty?: unknown };
     expect(after.penalty).toBeUndefined();
     expect(await callMany(4, "/login", { ip })).toEqual([200, 200, 200, 429]);
+  });
+
+  it("boxes a brute-force login by failures: even a right password waits out the penalty, and the origin sees none of it", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const start = Date.UTC(2031, 4, 7, 10, 0, 0);
+    vi.setSystemTime(start);
+    await usePolicy({
+      version: 1,
+      rules: [
+        {
+          id: "login",
+          match: { paths: ["/login"] },
+          key: "body:email",
+          count: "failures",
+          penalty: "15m",
+          limits: [{ limit: 3, window: "1m" }],
+        },
+      ],
+    });
+    const email = `${uniqueTag("user")}@example.com`;
+    const tag = uniqueTag("login");
+    const attempt = async (status: number) => {
+      const res = await call("/login", {
+        method: "POST",
+        ip: uniqueIp(), // a botnet: every attempt from another address
+        headers: { "content-type": "application/json", "x-test-status": String(status), "x-test-tag": tag },
+        body: JSON.stringify({ email, password: "guess" }),
+      });
+      await res.arrayBuffer();
+      return res;
+    };
+    for (let i = 0; i < 3; i++) expect((await attempt(401)).status).toBe(401);
+    const boxed = await attempt(401);
+    expect(boxed.status).toBe(429);
+    expect(boxed.headers.get("Retry-After")).toBe("900");
+
+    vi.setSystemTime(start + 5 * 60_000); // the window has rolled five times over
+    const rightPassword = await attempt(200);
+    expect(rightPassword.status).toBe(429);
+    expect(rightPassword.headers.get("Retry-After")).toBe("600");
+    expect(await originCount(tag)).toBe(3);
+
+    vi.setSystemTime(start + 15 * 60_000);
+    expect((await attempt(200)).status).toBe(200);
+    expect(await originCount(tag)).toBe(4);
   });
 
   it("is refused by validation when it is not a duration", async () => {

@@ -2,7 +2,7 @@
  * The candidate policy of this isolate: a document published beside the one
  * in force (KV `policy:candidate`), evaluated in shadow for every request.
  *
- * Read like the policy, at most every `POLICY_TTL_SECONDS`, and never on the
+ * Read like the policy, at most every `POLICY_TTL_SECONDS` (and at most once a second), never on the
  * request's own path: `get` is called from `ctx.waitUntil`. A stored text
  * that does not validate is no candidate (the admin API never stores one).
  * @module
@@ -14,6 +14,13 @@ import type { CompiledPolicy } from "./compile";
 import { CANDIDATE_KEY } from "./kv-keys";
 import { policyTtlMs } from "./policy-store";
 import { validatePolicyText } from "./validate";
+
+/**
+ * However short `POLICY_TTL_SECONDS` is, the candidate is re-read at most once a second: every request
+ * looks for it, and with no candidate that look must cost next to nothing. (The admin API installs
+ * its changes in its own isolate at once.)
+ */
+const MIN_TTL_MS = 1000;
 
 export interface Candidate {
   compiled: CompiledPolicy;
@@ -37,7 +44,7 @@ export class CandidateStore {
   }
 
   async get(env: Env, now = Date.now()): Promise<Candidate | null> {
-    const ttlMs = policyTtlMs(env);
+    const ttlMs = Math.max(MIN_TTL_MS, policyTtlMs(env));
     if (now >= this.checkedAt && now - this.checkedAt < ttlMs) return this.current;
     this.checkedAt = now;
     let text: string | null;
