@@ -1,20 +1,24 @@
 /**
- * The front door: a Worker in front of an API. Admin calls under
- * `ADMIN_PREFIX` go to the admin API; every other request passes the
- * rate-limit middleware and, when admitted, goes on to the origin.
+ * The front door: a Worker in front of an API, and wrangler's `main`. Admin
+ * calls under `ADMIN_PREFIX` go to the admin API; every other request passes
+ * the rate-limit middleware and, when admitted, goes on to the origin. The
+ * library entries (`sluice`, `sluice/itty`) do not import this module.
  * @module
  */
 import { Hono } from "hono";
-import { createAdminApp, DEFAULT_ADMIN_PREFIX } from "./admin/app";
-import { createLimiter } from "./core/limit";
+import { createLimiter } from "./adapters/workers/limiter";
+import { createAdminApp } from "./admin/app";
+import { DEFAULT_ADMIN_PREFIX } from "./admin/prefix";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";
 import { logEvent } from "./log";
 import { type RateLimitVariables, rateLimit } from "./middleware/hono";
 import { forward } from "./origin/forward";
 
+export { RateLimiter } from "./durable/rate-limiter";
+
 /** One limiter per isolate: its policy cache, tenant cache and stats are shared by every request. */
-export const frontDoorLimiter = createLimiter();
+const frontDoorLimiter = createLimiter();
 const admin = createAdminApp(frontDoorLimiter);
 
 const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();

@@ -8,7 +8,7 @@ declare global {
       ORIGIN_PORT: string;
     }
     interface GlobalProps {
-      mainModule: typeof import("../src/index");
+      mainModule: typeof import("../src/worker");
       durableNamespaces: "RateLimiter";
     }
   }

@@ -5,26 +5,23 @@
  * @module
  */
 import { Hono } from "hono";
-import type { CompiledPolicy } from "../config/compile";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../config/kv-keys";
-import { activeOverride, checkOverrides } from "../config/overrides";
-import { type Tenant, TenantSchema } from "../config/tenant-record";
-import { validatePolicyText } from "../config/validate";
-import { countingKeyForValue } from "../core/counting-key";
-import { UNKNOWN_IP } from "../core/identity";
-import type { Limiter } from "../core/limit";
-import { counterSpec } from "../core/limit";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../adapters/workers/kv-keys";
+import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { countingKeyForValue, ipCountingKey, scoped } from "../engine/counting-key";
+import { UNKNOWN_IP } from "../engine/identity";
+import { ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
-import { sha256Hex } from "../http/hash";
+import { sha256Hex } from "../hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
+import type { CompiledPolicy } from "../policy/compile";
+import { activeOverride, checkOverrides } from "../policy/overrides";
+import { parseTenant, type Tenant } from "../policy/tenant-record";
+import { validatePolicyText } from "../policy/validate";
 import { registerCandidateRoutes } from "./candidate-routes";
 import { constantTimeEqual } from "./constant-time";
 import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";
-
-export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
-export { HISTORY_PREFIX };
 
 export type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
@@ -63,16 +60,15 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!token) return c.notFound();
     // Failed attempts are counted per client IP in that IP's counter object, so the token cannot be
     // guessed at the edge's speed: past the limit, the IP is refused before its token is even compared.
-    const attempts = c.env.LIMITER.getByName(
-      `ip:${clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP}`,
-    );
-    const { results } = await attempts.inspect([ADMIN_FAILURES]);
+    const store = counterStoreOf(c.env);
+    const client = ipCountingKey(clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP);
+    const { results } = await store.inspect(client, [ADMIN_FAILURES]);
     if (results[0]!.remaining === 0) return tooManyFailures(results[0]!.resetAt);
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer[ ]+(.+)$/i.exec(header);
     if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
       logEvent("admin.unauthorized", { method: c.req.method, path: c.req.path }, "warn");
-      await attempts.check({ counters: [ADMIN_FAILURES] });
+      await store.check(client, { counters: [ADMIN_FAILURES] }, c.executionCtx);
       return problem(401, "unauthorized", "missing or wrong admin token", {});
     }
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
@@ -147,7 +143,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
       return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const { apiKey, ...record } = body;
-    const parsed = TenantSchema.safeParse(record);
+    const parsed = parseTenant(record);
     if (!parsed.success) {
       return problem(400, "invalid_tenant", "the tenant record is invalid", {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
@@ -197,10 +193,12 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       c.req.query("tenant"),
     );
     if (target instanceof Response) return target;
-    const { now, results, penalties } = await c.env.LIMITER.getByName(target.objectName).inspect(
+    const { now, results, penalties } = await counterStoreOf(c.env).inspect(
+      target.objectName,
       target.specs,
       target.penalties,
     );
+    const penalty = penalties?.[0];
     return c.json({
       rule: target.rule,
       object: target.objectName,
@@ -213,11 +211,11 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
         ...(target.overrides[r.name] ? { override: target.overrides[r.name] } : {}),
       })),
-      ...(penalties.length > 0
+      ...(penalty
         ? {
             penalty: {
-              until: Math.ceil(penalties[0]!.until / 1000),
-              retryAfter: Math.max(1, Math.ceil((penalties[0]!.until - now) / 1000)),
+              until: Math.ceil(penalty.until / 1000),
+              retryAfter: Math.max(1, Math.ceil((penalty.until - now) / 1000)),
             },
           }
         : {}),
@@ -235,10 +233,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     );
     if (target instanceof Response) return target;
     // Resetting a key also lifts its penalty.
-    const removed = await c.env.LIMITER.getByName(target.objectName).reset([
-      ...target.specs.map((s) => s.name),
-      ...target.penalties,
-    ]);
+    const names = [...target.specs.map((s) => s.name), ...target.penalties];
+    const removed = await counterStoreOf(c.env).reset(target.objectName, names);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
@@ -314,16 +310,15 @@ async function counterTarget(
   const lookupId = tenantId ?? (rule.key.kind === "tenant" && !isIp ? value : undefined);
   const tenant = lookupId !== undefined ? await findTenantById(env.POLICIES, lookupId) : null;
   const inSandbox = sandbox === "true" || tenant?.sandbox === true;
-  const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
+  const objectName = scoped(await countingKeyForValue(rule.key, ipValue, isIp), inSandbox);
   const t = tier ?? tenant?.tier ?? policy.defaultTier;
-  const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
   const now = Date.now();
+  const specs = ruleCounterSpecs(policy, rule, t, inSandbox, tenant?.overrides, now);
   const overrides: Record<string, unknown> = {};
-  const specs = rule.limits.map((l) => {
+  for (const l of rule.limits) {
     const override = activeOverride(tenant?.overrides, l.name, now);
     if (override) overrides[l.name] = override;
-    return counterSpec(l, rule.cost, t, multiplier, override);
-  });
+  }
   return {
     rule: rule.id,
     objectName,

@@ -6,13 +6,13 @@
  * @module
  */
 import type { Hono } from "hono";
-import { candidateId } from "../config/candidate-store";
-import type { CompiledPolicy } from "../config/compile";
-import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY, VERSION_KEY } from "../config/kv-keys";
-import { validatePolicyText } from "../config/validate";
-import type { Limiter } from "../core/limit";
+import { candidateId } from "../adapters/workers/kv-candidate-source";
+import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY, VERSION_KEY } from "../adapters/workers/kv-keys";
+import type { Limiter } from "../adapters/workers/limiter";
 import type { Env } from "../env";
 import { logEvent } from "../log";
+import type { CompiledPolicy } from "../policy/compile";
+import { validatePolicyText } from "../policy/validate";
 import { type AdminEnv, etagOf, problem } from "./app";
 
 type Publish = (
@@ -42,7 +42,7 @@ export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: Limiter,
       });
     await c.env.POLICIES.put(CANDIDATE_KEY, text);
     const id = await candidateId(text);
-    limiter.candidates.store.install({ compiled: result.compiled, text, id });
+    limiter.candidates.source.install({ compiled: result.compiled, text, id });
     logEvent("candidate.stored", { id, actor: c.get("actor"), rules: result.policy.rules.map((r) => r.id) });
     return c.json({ stored: true, candidate: id, etag: await etagOf(text) });
   });
@@ -50,7 +50,7 @@ export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: Limiter,
   admin.delete("/policy/candidate", async (c) => {
     const existed = (await c.env.POLICIES.get(CANDIDATE_KEY)) !== null;
     await c.env.POLICIES.delete(CANDIDATE_KEY);
-    limiter.candidates.store.install(null);
+    limiter.candidates.source.install(null);
     logEvent("candidate.dropped", { actor: c.get("actor"), existed });
     return c.json({ deleted: existed });
   });
@@ -70,7 +70,7 @@ export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: Limiter,
     }
     const version = await publish(c.env, limiter, result.compiled, text, actor, "promote");
     await c.env.POLICIES.delete(CANDIDATE_KEY);
-    limiter.candidates.store.install(null);
+    limiter.candidates.source.install(null);
     return c.json({ promoted: true, version, etag: await etagOf(text) });
   });
 }

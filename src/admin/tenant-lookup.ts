@@ -6,14 +6,14 @@
  * last stored is the one found.
  * @module
  */
-import { tenantIdKey, tenantKey } from "../config/kv-keys";
-import { type Tenant, TenantSchema } from "../config/tenant-record";
+import { tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import { parseTenant, type Tenant } from "../policy/tenant-record";
 
 export async function findTenantById(kv: KVNamespace, id: string): Promise<Tenant | null> {
   const hash = await kv.get(tenantIdKey(id));
   if (hash === null) return null;
   const raw = await kv.get(tenantKey(hash), { type: "json" });
-  const parsed = TenantSchema.safeParse(raw);
+  const parsed = parseTenant(raw);
   return parsed.success && parsed.data.id === id ? parsed.data : null;
 }
 

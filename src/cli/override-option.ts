@@ -3,7 +3,7 @@
  * `api-1m=5000`, `api-1d=x2`, `api-1m=5000@2026-12-01T00:00:00Z`.
  * @module
  */
-import type { Overrides } from "../config/overrides";
+import type { Overrides } from "../policy/overrides";
 import { CliError } from "./errors";
 
 const FORM = /^([^=]+)=(x?)([0-9]+(?:\.[0-9]+)?)(?:@(.+))?$/;

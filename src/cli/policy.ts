@@ -8,12 +8,12 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { DEFAULT_POLICY } from "../config/default-policy";
-import { CANDIDATE_KEY, POLICY_KEY, tenantIdKey, tenantKey } from "../config/kv-keys";
-import type { Overrides } from "../config/overrides";
-import { TenantSchema } from "../config/tenant-record";
-import { validatePolicyText } from "../config/validate";
-import { sha256Hex } from "../http/hash";
+import { CANDIDATE_KEY, POLICY_KEY, tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import { sha256Hex } from "../hash";
+import { DEFAULT_POLICY } from "../policy/default-policy";
+import type { Overrides } from "../policy/overrides";
+import { parseTenant } from "../policy/tenant-record";
+import { validatePolicyText } from "../policy/validate";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { unifiedDiff } from "./line-diff";
@@ -316,7 +316,7 @@ type TenantAddOptions = TargetOptions & {
 async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
-  const parsed = TenantSchema.safeParse({
+  const parsed = parseTenant({
     id: opts.id,
     tier: opts.tier,
     sandbox: opts.sandbox === true,

@@ -8,33 +8,18 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
+import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decide, giveBack, peekOne } from "../limiter/decide";
+import { giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
-import { decideWithPenalties, type PenaltySpec } from "../limiter/penalty";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
+import type { Charge, CounterSpec, CounterState } from "../limiter/types";
 import { applyMigrations } from "./migrations";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
 export const MAX_COUNTERS_PER_OBJECT = 1024;
 /** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
 const ROWS_PER_STATEMENT = 32;
-
-export interface CheckRequest {
-  /** Counters that must all have room. */
-  counters: CounterSpec[];
-  /** Counters of shadow rules: charged when they have room, never refusing. */
-  shadow?: CounterSpec[];
-  /** Penalties of the enforced rules (rules with a `penalty`). */
-  penalties?: PenaltySpec[];
-}
-
-export interface CheckResponse extends CheckOutcome {
-  /** The object's clock, the one every result's times are on. */
-  now: number;
-  /** Results of the shadow counters (`allowed: false` = would have refused). */
-  shadowResults: CounterResult[];
-}
 
 interface Row {
   name: string;
@@ -74,30 +59,16 @@ export class RateLimiter extends DurableObject<Env> {
       request.shadow?.some((c) => c.algorithm === "concurrency")
         ? crypto.randomUUID()
         : "";
-    const { outcome, updates } = decideWithPenalties(
+    const shadow = request.shadow ?? [];
+    const { outcome, updates, shadowResults } = decideWithShadowAndPenalties(
       this.states,
       request.counters,
+      shadow,
       request.penalties ?? [],
       now,
       leaseId,
     );
-    let shadowResults: CounterResult[] = [];
-    if (request.shadow && request.shadow.length > 0) {
-      shadowResults = [];
-      for (const spec of request.shadow) {
-        if (!outcome.allowed) {
-          shadowResults.push(peekOne(this.states, spec, now));
-          continue;
-        }
-        const one = decide(this.states, [spec], now, leaseId);
-        shadowResults.push(one.outcome.results[0]!);
-        if (one.outcome.allowed) {
-          for (const [k, v] of one.updates) updates.set(k, v);
-          outcome.charges.push(...one.outcome.charges);
-        }
-      }
-    }
-    this.store(updates, [...request.counters, ...(request.shadow ?? [])], now);
+    this.store(updates, [...request.counters, ...shadow], now);
     return { ...outcome, now, shadowResults };
   }
 
@@ -120,18 +91,14 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
-  inspect(
-    counters: CounterSpec[],
-    penalties: string[] = [],
-  ): { now: number; results: CounterResult[]; penalties: Array<{ name: string; until: number }> } {
+  inspect(counters: CounterSpec[], penalties: string[] = []): InspectResponse {
     this.ready();
     const now = this.now();
-    const running: Array<{ name: string; until: number }> = [];
-    for (const name of penalties) {
-      const state = this.states.get(name);
-      if (state?.algorithm === "penalty" && state.until > now) running.push({ name, until: state.until });
-    }
-    return { now, results: counters.map((spec) => peekOne(this.states, spec, now)), penalties: running };
+    return {
+      now,
+      results: counters.map((spec) => peekOne(this.states, spec, now)),
+      penalties: runningPenalties(this.states, penalties, now),
+    };
   }
 
   /** Deletes the named counters, or all of them (admin `DELETE /keys`). */

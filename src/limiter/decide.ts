@@ -137,3 +137,37 @@ export function giveBack(
   }
   return updates;
 }
+
+export interface ShadowedDecision extends Decision {
+  /** One result per shadow counter (`allowed: false`: it would have refused). */
+  shadowResults: CounterResult[];
+}
+
+/**
+ * {@link decide} for the enforced counters, then the shadow counters one by
+ * one: each is charged when it has room and never refuses. When the enforced
+ * counters refuse, nothing is charged and the shadow counters are only peeked.
+ */
+export function decideWithShadow(
+  states: ReadonlyMap<string, CounterState>,
+  counters: readonly CounterSpec[],
+  shadow: readonly CounterSpec[],
+  now: number,
+  leaseId: string,
+): ShadowedDecision {
+  const { outcome, updates } = decide(states, counters, now, leaseId);
+  const shadowResults: CounterResult[] = [];
+  for (const spec of shadow) {
+    if (!outcome.allowed) {
+      shadowResults.push(peekOne(states, spec, now));
+      continue;
+    }
+    const one = decide(states, [spec], now, leaseId);
+    shadowResults.push(one.outcome.results[0]!);
+    if (one.outcome.allowed) {
+      for (const [k, v] of one.updates) updates.set(k, v);
+      outcome.charges.push(...one.outcome.charges);
+    }
+  }
+  return { outcome, updates, shadowResults };
+}

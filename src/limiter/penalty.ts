@@ -10,7 +10,7 @@
  * its own name, so it is as durable and exact as they are.
  * @module
  */
-import { type Decision, decide, peekOne } from "./decide";
+import { type Decision, decide, decideWithShadow, peekOne, type ShadowedDecision } from "./decide";
 import type { CounterResult, CounterSpec, CounterState, PenaltyState } from "./types";
 
 /** A rule's penalty, as the counter store needs it. */
@@ -108,4 +108,40 @@ export function decideWithPenalties(
     return until !== undefined ? boxedResult(specs[i]!, until, now) : r;
   });
   return { outcome: { ...decision.outcome, results }, updates: decision.updates };
+}
+
+/**
+ * What the counter store runs for one key: the enforced counters with their
+ * rules' penalties, and the shadow counters beside them (charged only when
+ * the request is admitted, as `decideWithShadow` does).
+ */
+export function decideWithShadowAndPenalties(
+  states: ReadonlyMap<string, CounterState>,
+  counters: readonly CounterSpec[],
+  shadow: readonly CounterSpec[],
+  penalties: readonly PenaltySpec[],
+  now: number,
+  leaseId: string,
+): ShadowedDecision {
+  if (penalties.length > 0) {
+    const enforced = decideWithPenalties(states, counters, penalties, now, leaseId);
+    // Admitted, penalties change nothing: the plain decision below is the same one.
+    if (!enforced.outcome.allowed)
+      return { ...enforced, shadowResults: shadow.map((spec) => peekOne(states, spec, now)) };
+  }
+  return decideWithShadow(states, counters, shadow, now, leaseId);
+}
+
+/** The running penalties among these names, as `inspect` reports them. */
+export function runningPenalties(
+  states: ReadonlyMap<string, CounterState>,
+  names: readonly string[],
+  now: number,
+): Array<{ name: string; until: number }> {
+  const running: Array<{ name: string; until: number }> = [];
+  for (const name of names) {
+    const until = penaltyUntil(stateOf(states, name), now);
+    if (until !== undefined) running.push({ name, until });
+  }
+  return running;
 }

@@ -3,12 +3,12 @@
  * matchers built from `match`.
  */
 import { describe, expect, it } from "vitest";
-import { type CompiledPolicy, compilePolicy, type RequestFacts } from "../../src/config/compile";
-import type { PolicyInput } from "../../src/config/schema";
-import { validatePolicy } from "../../src/config/validate";
-import { parseWindow, windowInWords } from "../../src/config/window";
-import { normalizePath } from "../../src/http/normalize-path";
 import { parseIp } from "../../src/net/ip";
+import { type CompiledPolicy, compilePolicy, type RequestFacts } from "../../src/policy/compile";
+import { normalizePath } from "../../src/policy/normalize-path";
+import type { PolicyInput } from "../../src/policy/schema";
+import { validatePolicy } from "../../src/policy/validate";
+import { parseWindow, windowInWords } from "../../src/policy/window";
 
 function compiled(doc: PolicyInput): CompiledPolicy {
   const result = validatePolicy(doc);

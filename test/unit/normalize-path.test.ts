@@ -3,7 +3,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compilePathPatterns, MAX_MATCHED_PATH_LENGTH, normalizePath } from "../../src/http/normalize-path";
+import { compilePathPatterns, MAX_MATCHED_PATH_LENGTH, normalizePath } from "../../src/policy/normalize-path";
 
 describe("normalizePath", () => {
   it.each([

@@ -5,15 +5,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { collectOverride } from "../../src/cli/override-option";
-import { compilePolicy } from "../../src/config/compile";
+import { compilePolicy } from "../../src/policy/compile";
 import {
   activeOverride,
   checkOverrides,
   OverridesSchema,
   overridden,
   overriddenBurst,
-} from "../../src/config/overrides";
-import { PolicySchema } from "../../src/config/schema";
+} from "../../src/policy/overrides";
+import { PolicySchema } from "../../src/policy/schema";
 
 const EXPIRES = "2030-06-01T00:00:00Z";
 const AT = Date.parse(EXPIRES);

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { formatPath, validatePolicy, validatePolicyText } from "../../src/config/validate";
+import { formatPath, validatePolicy, validatePolicyText } from "../../src/policy/validate";
 
 const FIXTURES = new URL("../fixtures/invalid-policies/", import.meta.url);
 const EXAMPLES = new URL("../../examples/policies/", import.meta.url);

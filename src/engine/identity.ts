@@ -4,26 +4,29 @@
  * and whether it gets the sandbox multiplier.
  * @module
  */
-import type { CompiledPolicy } from "../config/compile";
-import type { Tenant, TenantCache } from "../config/tenants";
-import type { Env } from "../env";
-import { sha256Hex } from "../http/hash";
+import { sha256Hex } from "../hash";
 import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
+import type { CompiledPolicy } from "../policy/compile";
+import type { Tenant } from "../policy/tenant-record";
+import type { RequestContext } from "./context";
 
 /** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
 export const UNKNOWN_IP = "unknown";
 
-export interface Identity {
+export interface ClientIp {
   /** `203.0.113.7`, `2001:db8:1::/64`, or {@link UNKNOWN_IP}. */
   ipKey: string;
   ip: ParsedIp | undefined;
+}
+
+export interface Identity extends ClientIp {
   tenant: Tenant | null;
   tier: string;
   sandbox: boolean;
 }
 
 /** The API key of a request, or undefined. With a scheme, only `<scheme> <key>` counts. */
-export function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
+function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
   const value = headers.get(header);
   if (value === null) return undefined;
   if (scheme === undefined) return value.trim() || undefined;
@@ -32,31 +35,25 @@ export function readApiKey(headers: Headers, header: string, scheme: string | un
   return value.slice(space + 1).trim() || undefined;
 }
 
-export function clientIp(headers: Headers, policy: CompiledPolicy): { ipKey: string; ip: ParsedIp | undefined } {
+export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
   const raw = headers.get("cf-connecting-ip");
   if (raw === null) return { ipKey: UNKNOWN_IP, ip: undefined };
   const ip = parseIp(raw.trim());
   return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
 }
 
-export async function resolveIdentity(
-  request: Request,
-  host: string,
-  policy: CompiledPolicy,
-  env: Env,
-  tenants: TenantCache,
-  tenantTtlMs: number,
-  ip: { ipKey: string; ip: ParsedIp | undefined },
-): Promise<Identity> {
+/** The request's identity; the tenant is looked up only when a limited rule of the policy needs it. */
+export async function resolveIdentity(ctx: RequestContext, host: string): Promise<Identity> {
+  const { policy } = ctx;
   let tenant: Tenant | null = null;
   if (policy.needsTenant) {
-    const apiKey = readApiKey(request.headers, policy.apiKeyHeader, policy.apiKeyScheme);
-    if (apiKey !== undefined) tenant = await tenants.lookup(env.POLICIES, await sha256Hex(apiKey), tenantTtlMs);
+    const apiKey = readApiKey(ctx.request.headers, policy.apiKeyHeader, policy.apiKeyScheme);
+    if (apiKey !== undefined) tenant = await ctx.ports.tenants.lookup(await sha256Hex(apiKey));
   }
   return {
-    ...ip,
+    ...ctx.client,
     tenant,
     tier: tenant?.tier ?? policy.defaultTier,
-    sandbox: env.SANDBOX === "true" || tenant?.sandbox === true || policy.sandboxHosts.has(host),
+    sandbox: ctx.settings.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
   };
 }

@@ -9,9 +9,9 @@
  * app.use("*", rateLimit({ policy: fixedPolicy(document) }));
  * @module
  */
-import type { PolicyInForce } from "../config/policy-store";
-import type { PolicyInput } from "../config/schema";
-import { type PolicyError, validatePolicy, validatePolicyText } from "../config/validate";
+import type { PolicyInForce } from "./in-force";
+import type { PolicyInput } from "./schema";
+import { type PolicyError, validatePolicy, validatePolicyText } from "./validate";
 
 /** Thrown by {@link fixedPolicy} for a document that breaks the contract; `errors` lists every fault. */
 export class PolicyDocumentError extends Error {

@@ -10,13 +10,12 @@
  * @module
  */
 import * as z from "zod/mini";
-import en from "zod/v4/locales/en.js";
 import { parseCidr } from "../net/ip";
+import { counterName } from "./counter-name";
 import { parseWindow } from "./window";
 
-// zod/mini keeps the Worker small (the classic API bundles to ~700 KiB, this to a few dozen);
-// it ships no messages of its own, so load the English ones.
-z.config(en());
+// zod/mini keeps the Worker small (the classic API bundles to ~700 KiB, this to a few dozen). It ships
+// no messages of its own: parse with `english()` (./english.ts), never with a global `z.config`.
 
 const RULE_ID = /^[a-z0-9_-]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
@@ -171,7 +170,7 @@ export const RuleSchema = z
       }
       const names = new Map<string, number>();
       r.limits.forEach((l, i) => {
-        const name = l.concurrency !== undefined ? `${r.id}-conc` : `${r.id}-${l.window}`;
+        const name = counterName(r.id, l);
         const seen = names.get(name);
         if (seen !== undefined) {
           const message =

@@ -4,7 +4,7 @@
  * `reject` mode) before the request is forwarded.
  * @module
  */
-import type { Rule } from "../config/schema";
+import type { Rule } from "../policy/schema";
 
 export type PageSizeOutcome =
   | { kind: "unchanged" }

@@ -7,14 +7,13 @@
  * built-in default is in force.
  * @module
  */
-import { type Env, numberVar } from "../env";
-import { logEvent } from "../log";
-import type { CompiledPolicy } from "./compile";
-import { DEFAULT_POLICY } from "./default-policy";
+import { type Env, numberVar } from "../../env";
+import { logEvent } from "../../log";
+import type { CompiledPolicy } from "../../policy/compile";
+import { DEFAULT_POLICY } from "../../policy/default-policy";
+import type { PolicyInForce } from "../../policy/in-force";
+import { validatePolicy, validatePolicyText } from "../../policy/validate";
 import { POLICY_KEY } from "./kv-keys";
-import { validatePolicy, validatePolicyText } from "./validate";
-
-export { POLICY_KEY };
 
 const DEFAULT_TTL_SECONDS = 30;
 /** KV's own edge cache: its minimum is 60 s. */
@@ -23,15 +22,6 @@ const KV_CACHE_TTL_SECONDS = 60;
 /** `POLICY_TTL_SECONDS` in ms: how long an isolate keeps what it read from KV (the policy, tenant records). */
 export function policyTtlMs(env: Env): number {
   return numberVar(env.POLICY_TTL_SECONDS, DEFAULT_TTL_SECONDS) * 1000;
-}
-
-export type PolicySource = "builtin" | "kv" | "pushed";
-
-export interface PolicyInForce {
-  compiled: CompiledPolicy;
-  /** The text it was read from (KV's text, or the built-in default serialised). */
-  text: string;
-  source: PolicySource;
 }
 
 function builtin(): PolicyInForce {
@@ -72,11 +62,6 @@ export class PolicyStore {
     this.inForce = { compiled, text, source: "pushed" };
     this.lastSeenText = text;
     this.checkedAt = now;
-  }
-
-  /** Forget what was read, so that the next `get` reads KV (tests, admin rollback). */
-  invalidate(): void {
-    this.checkedAt = Number.NEGATIVE_INFINITY;
   }
 
   private async refresh(env: Env, now: number): Promise<void> {

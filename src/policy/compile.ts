@@ -5,10 +5,11 @@
  * closures it returns.
  * @module
  */
-import { compilePathPatterns } from "../http/normalize-path";
 import { type PenaltySpec, penaltyName } from "../limiter/penalty";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
+import { counterName } from "./counter-name";
+import { compilePathPatterns } from "./normalize-path";
 import type { Policy, Rule } from "./schema";
 import { type ParsedWindow, parseWindow, windowInWords } from "./window";
 
@@ -107,7 +108,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     if (l.concurrency !== undefined) {
       const slots = l.concurrency;
       return {
-        name: `${rule.id}-conc`,
+        name: counterName(rule.id, l),
         algorithm: "concurrency",
         windowMs: 0,
         window: undefined,
@@ -118,7 +119,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     }
     const window = parseWindow(l.window!)!;
     return {
-      name: `${rule.id}-${l.window}`,
+      name: counterName(rule.id, l),
       algorithm: l.algorithm ?? "fixed",
       windowMs: window.ms,
       window,

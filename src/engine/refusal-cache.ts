@@ -24,7 +24,7 @@ export interface CachedRefusal {
 }
 
 /** The counter and the numbers it was refused with: a tier or policy change is a different entry. */
-export function refusalKey(spec: CounterSpec): string {
+function refusalKey(spec: CounterSpec): string {
   return `${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}`;
 }
 

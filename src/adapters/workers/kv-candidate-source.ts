@@ -2,18 +2,19 @@
  * The candidate policy of this isolate: a document published beside the one
  * in force (KV `policy:candidate`), evaluated in shadow for every request.
  *
- * Read like the policy, at most every `POLICY_TTL_SECONDS` (and at most once a second), never on the
- * request's own path: `get` is called from `ctx.waitUntil`. A stored text
- * that does not validate is no candidate (the admin API never stores one).
+ * Read like the policy, at most every `POLICY_TTL_SECONDS` (and at most once
+ * a second), and never on the request's own path: `get` is called from
+ * `ctx.waitUntil`. A stored text that does not validate is no candidate (the
+ * admin API never stores one).
  * @module
  */
-import type { Env } from "../env";
-import { sha256Hex } from "../http/hash";
-import { logEvent } from "../log";
-import type { CompiledPolicy } from "./compile";
+import type { Env } from "../../env";
+import { sha256Hex } from "../../hash";
+import { logEvent } from "../../log";
+import type { CompiledPolicy } from "../../policy/compile";
+import { validatePolicyText } from "../../policy/validate";
 import { CANDIDATE_KEY } from "./kv-keys";
-import { policyTtlMs } from "./policy-store";
-import { validatePolicyText } from "./validate";
+import { policyTtlMs } from "./kv-policy-source";
 
 /**
  * However short `POLICY_TTL_SECONDS` is, the candidate is re-read at most once a second: every request
@@ -33,7 +34,7 @@ export async function candidateId(text: string): Promise<string> {
   return (await sha256Hex(text)).slice(0, 12);
 }
 
-export class CandidateStore {
+export class CandidateSource {
   private current: Candidate | null = null;
   private checkedAt = Number.NEGATIVE_INFINITY;
   private lastSeenText: string | null | undefined = undefined;

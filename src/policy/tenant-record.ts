@@ -3,6 +3,7 @@
  * @module
  */
 import * as z from "zod/mini";
+import { english } from "./english";
 import { OverridesSchema } from "./overrides";
 
 export const TenantSchema = z.strictObject({
@@ -13,3 +14,8 @@ export const TenantSchema = z.strictObject({
   overrides: z.optional(OverridesSchema),
 });
 export type Tenant = z.output<typeof TenantSchema>;
+
+/** Parses a tenant record, with English messages. */
+export function parseTenant(input: unknown): ReturnType<typeof TenantSchema.safeParse> {
+  return TenantSchema.safeParse(input, english());
+}

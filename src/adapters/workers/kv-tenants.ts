@@ -7,11 +7,9 @@
  * grow the isolate's memory.
  * @module
  */
-import { logEvent } from "../log";
+import { logEvent } from "../../log";
+import { parseTenant, type Tenant } from "../../policy/tenant-record";
 import { tenantKey } from "./kv-keys";
-import { type Tenant, TenantSchema } from "./tenant-record";
-
-export { type Tenant, TenantSchema, tenantKey };
 
 const MAX_CACHED = 10_000;
 
@@ -32,7 +30,7 @@ export class TenantCache {
     try {
       const raw = await kv.get(tenantKey(apiKeyHash), { type: "json", cacheTtl: 60 });
       if (raw !== null) {
-        const parsed = TenantSchema.safeParse(raw);
+        const parsed = parseTenant(raw);
         if (parsed.success) tenant = parsed.data;
         else
           logEvent(

@@ -5,6 +5,7 @@
  */
 import type { z } from "zod";
 import { type CompiledPolicy, compilePolicy } from "./compile";
+import { english } from "./english";
 import { type Policy, PolicySchema } from "./schema";
 
 export interface PolicyError {
@@ -18,7 +19,7 @@ export type ValidationResult =
   | { ok: false; errors: PolicyError[] };
 
 export function validatePolicy(input: unknown): ValidationResult {
-  const parsed = PolicySchema.safeParse(input);
+  const parsed = PolicySchema.safeParse(input, english());
   if (!parsed.success) return { ok: false, errors: formatIssues(parsed.error.issues) };
   return { ok: true, policy: parsed.data, compiled: compilePolicy(parsed.data) };
 }

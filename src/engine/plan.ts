@@ -1,0 +1,132 @@
+/**
+ * The plan of a request, made without I/O: which rules apply (first match
+ * decides, `continue` stacks the next), what page size to forward, and for
+ * each counting key the limits to check there, each kept with its rule and
+ * its counter spec so that results never need to be joined back by name.
+ * @module
+ */
+import type { CounterSpec } from "../limiter/types";
+import type { CompiledLimit, CompiledPolicy, CompiledRule, RequestFacts } from "../policy/compile";
+import { activeOverride, type Overrides, overridden, overriddenBurst } from "../policy/overrides";
+import type { Identity } from "./identity";
+import { applyPageSize } from "./page-size";
+import type { CheckRequest } from "./ports";
+
+export type RuleMatch =
+  | { kind: "none" }
+  | { kind: "block"; rule: CompiledRule }
+  | { kind: "bypass"; rule: CompiledRule }
+  | { kind: "apply"; rules: CompiledRule[] };
+
+/** One limit to check: its rule, its compiled limit, and the numbers for this request. */
+export interface PlannedLimit {
+  rule: CompiledRule;
+  limit: CompiledLimit;
+  spec: CounterSpec;
+}
+
+/** Everything to check under one counting key, in rule order. */
+export interface KeyPlan {
+  key: string;
+  rules: CompiledRule[];
+  limits: PlannedLimit[];
+}
+
+/** First match decides; `continue` stacks the next matching rule on top; a bypass after a stack ends it. */
+export function matchRules(policy: CompiledPolicy, facts: RequestFacts): RuleMatch {
+  const applying: CompiledRule[] = [];
+  for (const rule of policy.rules) {
+    if (!rule.matches(facts)) continue;
+    if (rule.action === "block") return { kind: "block", rule };
+    if (rule.action === "bypass") {
+      if (applying.length === 0) return { kind: "bypass", rule };
+      break;
+    }
+    applying.push(rule);
+    if (!rule.continue) break;
+  }
+  return applying.length === 0 ? { kind: "none" } : { kind: "apply", rules: applying };
+}
+
+/** The URL to forward after every applying rule's page size, or the message of a refusal. */
+export function plannedPageSize(url: URL, rules: readonly CompiledRule[]): { url: URL } | { rejected: string } {
+  let planned = url;
+  for (const rule of rules) {
+    if (!rule.pageSize) continue;
+    const page = applyPageSize(planned, rule.pageSize);
+    if (page.kind === "rejected") return { rejected: page.message };
+    if (page.kind === "rewritten") planned = page.url;
+  }
+  return { url: planned };
+}
+
+/** Groups the limited rules by counting key (`keys[i]` is the key of `rules[i]`). */
+export function planCounters(
+  rules: readonly CompiledRule[],
+  keys: readonly string[],
+  identity: Pick<Identity, "tier" | "sandbox"> & { tenant?: Identity["tenant"] },
+  policy: CompiledPolicy,
+  now = 0,
+): KeyPlan[] {
+  const plans = new Map<string, KeyPlan>();
+  rules.forEach((rule, i) => {
+    const key = keys[i]!;
+    let plan = plans.get(key);
+    if (!plan) {
+      plan = { key, rules: [], limits: [] };
+      plans.set(key, plan);
+    }
+    plan.rules.push(rule);
+    const specs = ruleCounterSpecs(policy, rule, identity.tier, identity.sandbox, identity.tenant?.overrides, now);
+    rule.limits.forEach((limit, j) => {
+      plan.limits.push({ rule, limit, spec: specs[j]! });
+    });
+  });
+  return [...plans.values()];
+}
+
+/**
+ * What the counter store checks for a rule: the numbers of this tier, or the
+ * tenant's override of them in force at `now`, with the sandbox multiplier.
+ */
+export function ruleCounterSpecs(
+  policy: CompiledPolicy,
+  rule: CompiledRule,
+  tier: string,
+  sandbox: boolean,
+  overrides?: Overrides,
+  now = 0,
+): CounterSpec[] {
+  const multiplier = sandbox ? policy.sandboxMultiplier : 1;
+  // The sandbox multiplier, rounded down, never below 1.
+  const scale = (n: number) => Math.max(1, Math.floor(n * multiplier));
+  return rule.limits.map((l) => {
+    const base = l.limitFor(tier);
+    const override = activeOverride(overrides, l.name, now);
+    return {
+      name: l.name,
+      algorithm: l.algorithm,
+      limit: scale(overridden(base, override)),
+      windowMs: l.windowMs,
+      cost: rule.cost,
+      ...(l.burst !== undefined ? { burst: scale(overriddenBurst(l.burst, base, override)) } : {}),
+    };
+  });
+}
+
+export function isShadow(planned: PlannedLimit): boolean {
+  return planned.rule.mode === "shadow";
+}
+
+/** The store's request for one key: enforced counters and shadow counters, each in plan order, and the enforced rules' penalties. */
+export function checkRequestOf(plan: KeyPlan): CheckRequest {
+  const counters = plan.limits.filter((l) => !isShadow(l)).map((l) => l.spec);
+  const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
+  // A shadow rule never refuses, so it never starts a penalty.
+  const penalties = plan.rules.flatMap((r) => (r.penalty && r.mode === "enforce" ? [r.penalty] : []));
+  return {
+    counters,
+    ...(shadow.length > 0 ? { shadow } : {}),
+    ...(penalties.length > 0 ? { penalties } : {}),
+  };
+}

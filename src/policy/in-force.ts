@@ -1,0 +1,15 @@
+/**
+ * A compiled policy with where it came from: what a policy source hands the engine.
+ * @module
+ */
+import type { CompiledPolicy } from "./compile";
+
+/** `builtin`: the default while KV has none; `kv`: read from KV; `pushed`: installed by the admin API or compiled in. */
+export type PolicyOrigin = "builtin" | "kv" | "pushed";
+
+export interface PolicyInForce {
+  compiled: CompiledPolicy;
+  /** The text it was read from (KV's text, or the built-in default serialised). */
+  text: string;
+  source: PolicyOrigin;
+}
