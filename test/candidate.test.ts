@@ -15,7 +15,7 @@ const PREFIX = "/__ratelimit";
 
 /** One request through the Worker, waiting for its waitUntil work (the candidate's evaluation) to end. */
 async function send(path: string, init: { method?: string; ip?: string; body?: unknown; admin?: boolean } = {}) {
-  const headers = new Headers({ "cf-connecting-ip": init.ip ?? uniqueIp() });
+  const headers = new Headers({ "cf-connecting-ip": init.ip ?? uniqueIp(), "content-type": "application/json" });
   if (init.admin) headers.set("authorization", `Bearer ${env.ADMIN_TOKEN}`);
   const body = init.body === undefined ? undefined : JSON.stringify(init.body);
   const ctx = createExecutionContext();
@@ -106,6 +106,29 @@ describe("candidate policy", () => {
       versions: Array<{ version: number; how?: string }>;
     };
     expect(history.versions.slice(0, 2).map((v) => v.how)).toEqual(["promote", "before-promote"]);
+  });
+
+  it("reads the body for a body key though the live policy does not, and leaves the body to the origin", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const at = Date.UTC(2033, 6, 2, 8, 0, 0);
+    vi.setSystemTime(at + 1_000);
+    await usePolicy(live);
+    const byEmail: PolicyInput = {
+      version: 1,
+      rules: [{ id: "signup", key: "body:email", limits: [{ limit: 1, window: "1m" }] }],
+    };
+    expect((await send("/policy/candidate", { method: "PUT", body: byEmail, admin: true })).status).toBe(200);
+    const email = `${Math.random().toString(36).slice(2)}@example.com`;
+    for (let i = 0; i < 2; i++) {
+      const res = await send("/signup", { method: "POST", body: { email } }); // a new address each time
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toMatchObject({ method: "POST", body: JSON.stringify({ email }) });
+    }
+    const stats = JSON.parse((await send("/stats", { admin: true })).text) as {
+      candidate: { minutes: Array<{ minute: string; rules: Counts }> };
+    };
+    expect(countsAt(stats.candidate.minutes, at).signup).toEqual([1, 1]);
+    await send("/policy/candidate", { method: "DELETE", admin: true });
   });
 
   it("is validated like any policy, and dropped by DELETE", async () => {

@@ -18,7 +18,7 @@ import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatEr
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { unifiedDiff } from "./line-diff";
 import { collectOverride } from "./override-option";
-import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile } from "./wrangler";
+import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile, kvPutMany } from "./wrangler";
 
 const EXIT_CODES = `
 Where it acts:
@@ -339,8 +339,13 @@ async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<n
     // The admin API checks the overrides against the policy in force.
     await adminCall(target.api, "PUT", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey, ...record }) });
   } else {
-    await kvPut(key, JSON.stringify(record), target.kv);
-    await kvPut(tenantIdKey(record.id), hash, target.kv);
+    await kvPutMany(
+      [
+        { key, value: JSON.stringify(record) },
+        { key: tenantIdKey(record.id), value: hash },
+      ],
+      target.kv,
+    );
   }
   const where = target.kind === "api" ? target.api.url : kvLabel(target.kv);
   io.out(`stored tenant ${record.id} (tier ${record.tier}${record.sandbox ? ", sandbox" : ""}) as ${key} in ${where}`);

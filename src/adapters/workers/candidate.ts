@@ -76,8 +76,9 @@ export class CandidateShadow {
    */
   attach(request: Request, env: Env, ports: EnginePorts, settings: EngineSettings, live: LimitOutcome): LimitOutcome {
     if (typeof ports.background?.waitUntil !== "function") return live;
-    // The origin takes the body: a copy of what the candidate may read is made now.
-    const copy = copyForCandidate(request, this.source.peek()?.compiled.readsBody === true);
+    // The origin takes the body: a copy of what the candidate may read is made now, when it reads bodies.
+    const bodyCopy = this.source.peek()?.compiled.readsBody ? withBodyPrefix(request) : undefined;
+    const copy = () => bodyCopy ?? Promise.resolve(new Request(request.url, withoutBody(request)));
     let started = false;
     const start = (end: LiveEnd) => {
       if (started) return;
@@ -107,7 +108,7 @@ export class CandidateShadow {
   }
 
   private async run(
-    copy: Promise<Request>,
+    copy: () => Promise<Request>,
     env: Env,
     ports: EnginePorts,
     settings: EngineSettings,
@@ -135,7 +136,7 @@ export class CandidateShadow {
         },
       },
     };
-    const outcome = await this.engine.decide(await copy, candidatePorts, {
+    const outcome = await this.engine.decide(await copy(), candidatePorts, {
       ...settings,
       budgetMs: Math.max(settings.budgetMs, CANDIDATE_BUDGET_MS),
     });
@@ -146,15 +147,18 @@ export class CandidateShadow {
   }
 }
 
+function withoutBody(request: Request): RequestInit {
+  return { method: request.method, headers: request.headers };
+}
+
 /**
- * The request as the candidate sees it: method, URL and headers, and when the
- * candidate keys by body fields, the body's first bytes (one more than the
- * engine reads, so an oversized body is still one).
+ * The request as a candidate that keys by body fields sees it: method, URL,
+ * headers and the body's first bytes (one more than the engine reads, so an
+ * oversized body is still one).
  */
-async function copyForCandidate(request: Request, withBody: boolean): Promise<Request> {
-  const init: RequestInit = { method: request.method, headers: request.headers };
-  if (!withBody || !request.body || request.method === "GET" || request.method === "HEAD")
-    return new Request(request.url, init);
+async function withBodyPrefix(request: Request): Promise<Request> {
+  const init = withoutBody(request);
+  if (!request.body || request.method === "GET" || request.method === "HEAD") return new Request(request.url, init);
   let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {
     reader = request.clone().body!.getReader();
