@@ -44,6 +44,8 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
+                // The loopback origin stands in for the sandbox origin too (test/security.test.ts sets them apart).
+                SANDBOX_ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
                 ORIGIN_PORT: String(inject("originPort")),
                 // Tests write KV and expect the next request to see it.
                 POLICY_TTL_SECONDS: "0",

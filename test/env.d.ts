@@ -9,7 +9,7 @@ declare global {
     }
     interface GlobalProps {
       mainModule: typeof import("../src/worker");
-      durableNamespaces: "RateLimiter";
+      durableNamespaces: "RateLimiter" | "StatsStore";
     }
   }
 }

@@ -5,12 +5,15 @@
  * `sandbox:` scope in front of any of them. Values taken from the request (a
  * header, a query parameter, a body field) are trimmed, lower-cased and
  * hashed first, so no raw value is stored, and `Foo@x.com` is `foo@x.com`. A
- * request that lacks the value is counted by its IP.
+ * request that lacks the value is counted by its IP; a body that cannot be
+ * read is refused or counted on the rule's shared "unreadable" key (see
+ * `src/http/body-key.ts`), never by IP.
  * @module
  */
 import { sha256Hex } from "../hash";
-import type { BodyFields } from "../http/body-fields";
-import type { KeySpec } from "../policy/compile";
+import { type BodyRead, bodyKeyValue, resolveBodyKey, UNREADABLE_BODY_KEY } from "../http/body-key";
+import type { BodyKeyOptions, KeySpec } from "../policy/compile";
+import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 
 /** Values longer than this are cut before hashing: a key is not a payload. */
 const MAX_KEY_VALUE = 4096;
@@ -22,8 +25,11 @@ export interface KeySources {
   tenantId: string | undefined;
   url: URL;
   headers: Headers;
-  body(): Promise<BodyFields | undefined>;
+  /** The body, read once per size limit (see `readBody`). */
+  body(maxBytes: number): Promise<BodyRead>;
 }
+
+const DEFAULT_BODY_KEY: BodyKeyOptions = { maxBytes: DEFAULT_BODY_MAX_BYTES, onUnreadable: "refuse" };
 
 /** The key of a client counted by its IP (the form of `clientIpKey`, or `unknown`). */
 export function ipCountingKey(ipKey: string): string {
@@ -40,8 +46,15 @@ export function scoped(key: string, sandbox: boolean): string {
   return sandbox ? `${SANDBOX_SCOPE}${key}` : key;
 }
 
-/** The counting key of a rule for a request (without the sandbox scope). */
-export async function countingKey(key: KeySpec, sources: KeySources): Promise<string> {
+/**
+ * The counting key of a rule for a request (without the sandbox scope). A
+ * `body:` key that cannot be read and must not be guessed throws a `KeyRefusal`.
+ */
+export async function countingKey(
+  key: KeySpec,
+  sources: KeySources,
+  bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
+): Promise<string> {
   const byIp = ipCountingKey(sources.ipKey);
   switch (key.kind) {
     case "tenant":
@@ -52,8 +65,13 @@ export async function countingKey(key: KeySpec, sources: KeySources): Promise<st
       return valueKey(key, sources.headers.get(key.name), byIp);
     case "query":
       return valueKey(key, sources.url.searchParams.get(key.name), byIp);
-    case "body":
-      return valueKey(key, (await sources.body())?.(key.path), byIp);
+    case "body": {
+      // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
+      const found = resolveBodyKey(bodyKeyValue(await sources.body(bodyKey.maxBytes), key.path), bodyKey.onUnreadable);
+      if (found.kind === "absent") return byIp;
+      if (found.kind === "shared") return `body:${key.field}:${UNREADABLE_BODY_KEY}`;
+      return valueKey(key, found.value, byIp);
+    }
   }
 }
 

@@ -7,18 +7,20 @@
  * over the in-memory store.
  * @module
  */
-import { readBodyFields } from "../http/body-fields";
+import { type BodyRead, readBody } from "../http/body-key";
+import { KeyRefusal } from "../http/key-refusal";
 import type { LimitReport } from "../http/rate-limit-headers";
 import { jsonError, refusalResponse } from "../http/refusal";
+import { logEvent } from "../log";
 import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
-import { countingKey, customCountingKey, scoped } from "./counting-key";
+import { countingKey, customCountingKey, type KeySources, scoped } from "./counting-key";
 import { executePlan, failures, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity } from "./identity";
 import { type EngineHooks, type LimitOutcome, resultWithoutLimit, settledOutcome } from "./outcome";
-import { type KeyPlan, matchRules, planCounters, plannedPageSize } from "./plan";
+import { type KeyPlan, matchRules, planCounters, plannedPageSize, type RuleReading } from "./plan";
 import type { DecisionRecord } from "./ports";
 import { RefusalCache } from "./refusal-cache";
 import { admittedResult, admittedVerdicts, type CountedLimit, refusedResult, tally } from "./verdict";
@@ -77,46 +79,81 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   const limited = match.rules.filter((r) => r.limits.length > 0);
   if (limited.length === 0)
     return settle(ctx, settledOutcome(ctx.request, resultWithoutLimit(true, "allowed", ctx.rules)));
-  const identity = await resolveIdentity(ctx, host);
-  const plans = planCounters(
-    limited,
-    await countingKeys(ctx, limited, identity),
-    identity,
-    policy,
-    ctx.ports.clock.now(),
-  );
+  let plans: KeyPlan[];
+  try {
+    plans = planCounters(
+      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host)),
+      policy,
+      ctx.ports.clock.now(),
+    );
+  } catch (e) {
+    if (!(e instanceof KeyRefusal)) throw e;
+    return keyRefused(ctx, e);
+  }
   return count(ctx, plans, limited);
 }
 
-/** The counting key of each limited rule, in order: the user's `key` hook first, else the rule's key. */
-async function countingKeys(
+/** A rule's key could not be read unambiguously (a body, two API keys) and the rule refuses: 400 or 413 naming it. */
+function keyRefused(ctx: RequestContext, refusal: KeyRefusal): LimitOutcome {
+  const { rule, code, reason } = refusal;
+  logEvent("request.key_refused", { rule, code, reason, ip: ctx.client.ipKey }, "warn");
+  const result = resultWithoutLimit(false, "key-refused", ctx.rules);
+  const verdicts = ctx.rules.map((r) => ({ rule: r, verdict: "refused" as const }));
+  return settle(ctx, settledOutcome(ctx.original, result, refusal.response()), { verdicts });
+}
+
+/**
+ * The counting key of each limited rule, in order: the user's `key` hook
+ * first, else the rule's key. A request with conflicting API keys under
+ * `"strictest"` gives each rule one reading per key.
+ */
+async function ruleReadings(
   ctx: RequestContext,
   rules: readonly CompiledRule[],
   identity: Identity,
-): Promise<string[]> {
-  let body: ReturnType<typeof readBodyFields> | undefined;
-  const sources = {
-    ipKey: identity.ipKey,
-    tenantId: identity.tenant?.id,
-    url: ctx.url,
-    headers: ctx.request.headers,
-    body: () => (body ??= readBodyFields(ctx.request)),
+): Promise<RuleReading[]> {
+  const bodies = new Map<number, Promise<BodyRead>>();
+  const body = (maxBytes: number) => {
+    let read = bodies.get(maxBytes);
+    if (!read) {
+      read = readBody(ctx.request, maxBytes);
+      bodies.set(maxBytes, read);
+    }
+    return read;
   };
-  const keys: string[] = [];
+  const readings: RuleReading[] = [];
   for (const rule of rules) {
     const custom = ctx.hooks.key ? await ctx.hooks.key(ctx.request, rule.id) : undefined;
-    keys.push(
-      custom !== undefined ? customCountingKey(custom) : scoped(await countingKey(rule.key, sources), identity.sandbox),
-    );
+    for (const reading of [identity, ...(identity.alsoCountedAs ?? [])]) {
+      const sources: KeySources = {
+        ipKey: reading.ipKey,
+        tenantId: reading.tenant?.id,
+        url: ctx.url,
+        headers: ctx.request.headers,
+        body,
+      };
+      const key =
+        custom !== undefined ? customCountingKey(custom) : scoped(await keyOf(rule, sources), reading.sandbox);
+      readings.push({ rule, key, identity: reading });
+    }
   }
-  return keys;
+  return readings;
+}
+
+/** The rule's counting key; a key that cannot be read and must not be guessed refuses, naming the rule. */
+async function keyOf(rule: CompiledRule, sources: KeySources): Promise<string> {
+  try {
+    return await countingKey(rule.key, sources, rule.bodyKey);
+  } catch (e) {
+    throw e instanceof KeyRefusal ? e.forRule(rule.id) : e;
+  }
 }
 
 /** Counts the request under each key (or refuses it from the refusal cache) and turns the results into the outcome. */
 async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRule[]): Promise<LimitOutcome> {
   const startedAt = ctx.ports.clock.now();
   const cached = cachedRefusal(ctx, plans, startedAt);
-  if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached");
+  if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached", cached.key);
 
   const results = await executePlan(plans, ctx);
   const { failed, closed } = failures(results);
@@ -163,12 +200,12 @@ function cachedRefusal(
   ctx: RequestContext,
   plans: readonly KeyPlan[],
   now: number,
-): { reports: LimitReport[]; refusedBy: LimitReport } | undefined {
+): { reports: LimitReport[]; refusedBy: LimitReport; key: string } | undefined {
   for (const plan of plans) {
     const hit = ctx.refusals.find(plan.key, enforcedSpecs(plan), now);
     if (!hit) continue;
     const refusedBy = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs: hit.until - now } };
-    return { refusedBy, reports: hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r)) };
+    return { refusedBy, reports: hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r)), key: plan.key };
   }
   return undefined;
 }

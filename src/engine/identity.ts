@@ -1,10 +1,12 @@
 /**
  * Who a request is: its client IP (from `CF-Connecting-IP` only, IPv6 reduced
- * to its prefix), its tenant (from the API key, looked up by hash), its tier
+ * to its prefix), its tenant (from the API key, read from every place the
+ * policy lists and looked up by hash), its tier
  * and whether it gets the sandbox multiplier.
  * @module
  */
 import { sha256Hex } from "../hash";
+import { keysToCount, readCredentials } from "../http/credentials";
 import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
 import type { CompiledPolicy } from "../policy/compile";
 import type { Tenant } from "../policy/tenant-record";
@@ -23,16 +25,11 @@ export interface Identity extends ClientIp {
   tenant: Tenant | null;
   tier: string;
   sandbox: boolean;
-}
-
-/** The API key of a request, or undefined. With a scheme, only `<scheme> <key>` counts. */
-function readApiKey(headers: Headers, header: string, scheme: string | undefined): string | undefined {
-  const value = headers.get(header);
-  if (value === null) return undefined;
-  if (scheme === undefined) return value.trim() || undefined;
-  const space = value.indexOf(" ");
-  if (space === -1 || value.slice(0, space).toLowerCase() !== scheme.toLowerCase()) return undefined;
-  return value.slice(space + 1).trim() || undefined;
+  /**
+   * The other readings of a request that carries conflicting API keys, under
+   * `onConflict: "strictest"`: its rules are counted on every one of them.
+   */
+  alsoCountedAs?: Identity[];
 }
 
 export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
@@ -42,18 +39,24 @@ export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
   return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
 }
 
-/** The request's identity; the tenant is looked up only when a limited rule of the policy needs it. */
+/**
+ * The request's identity; the tenant is looked up only when a limited rule of
+ * the policy needs it, by every key the request presents in a place the
+ * policy lists. A conflict refuses (a thrown `KeyRefusal`) or, under
+ * `"strictest"`, gives one reading per key.
+ */
 export async function resolveIdentity(ctx: RequestContext, host: string): Promise<Identity> {
   const { policy } = ctx;
-  let tenant: Tenant | null = null;
-  if (policy.needsTenant) {
-    const apiKey = readApiKey(ctx.request.headers, policy.apiKeyHeader, policy.apiKeyScheme);
-    if (apiKey !== undefined) tenant = await ctx.ports.tenants.lookup(await sha256Hex(apiKey));
-  }
-  return {
+  const keys = policy.needsTenant
+    ? keysToCount(readCredentials(ctx.request.headers, ctx.url, policy.credentials), policy.credentials.onConflict)
+    : [];
+  const found = await Promise.all(keys.map(async (key) => ctx.ports.tenants.lookup(await sha256Hex(key))));
+  const identityOf = (tenant: Tenant | null): Identity => ({
     ...ctx.client,
     tenant,
     tier: tenant?.tier ?? policy.defaultTier,
     sandbox: ctx.settings.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
-  };
+  });
+  const [first = null, ...others] = found;
+  return { ...identityOf(first), ...(others.length > 0 ? { alsoCountedAs: others.map(identityOf) } : {}) };
 }

@@ -60,29 +60,49 @@ export function plannedPageSize(url: URL, rules: readonly CompiledRule[]): { url
   return { url: planned };
 }
 
-/** Groups the limited rules by counting key (`keys[i]` is the key of `rules[i]`). */
-export function planCounters(
-  rules: readonly CompiledRule[],
-  keys: readonly string[],
-  identity: Pick<Identity, "tier" | "sandbox"> & { tenant?: Identity["tenant"] },
-  policy: CompiledPolicy,
-  now = 0,
-): KeyPlan[] {
+/** A limited rule read one way: the counting key it is counted under, and the tier and scope of that reading. */
+export interface RuleReading {
+  rule: CompiledRule;
+  key: string;
+  identity: Pick<Identity, "tier" | "sandbox"> & { tenant?: Identity["tenant"] };
+}
+
+/**
+ * Groups the readings by counting key, in order. A rule usually has one
+ * reading; a request with conflicting API keys under `"strictest"` has one per
+ * key, and when two of them land on one key (say, by IP with tiered numbers)
+ * the smaller numbers apply.
+ */
+export function planCounters(readings: readonly RuleReading[], policy: CompiledPolicy, now = 0): KeyPlan[] {
   const plans = new Map<string, KeyPlan>();
-  rules.forEach((rule, i) => {
-    const key = keys[i]!;
+  for (const { rule, key, identity } of readings) {
     let plan = plans.get(key);
     if (!plan) {
       plan = { key, rules: [], limits: [] };
       plans.set(key, plan);
     }
-    plan.rules.push(rule);
     const specs = ruleCounterSpecs(policy, rule, identity.tier, identity.sandbox, identity.tenant?.overrides, now);
+    if (plan.rules.includes(rule)) {
+      for (const planned of plan.limits) {
+        const other = planned.rule === rule ? specs.find((s) => s.name === planned.spec.name) : undefined;
+        if (other) planned.spec = tightened(planned.spec, other);
+      }
+      continue;
+    }
+    plan.rules.push(rule);
     rule.limits.forEach((limit, j) => {
       plan.limits.push({ rule, limit, spec: specs[j]! });
     });
-  });
+  }
   return [...plans.values()];
+}
+
+function tightened(spec: CounterSpec, other: CounterSpec): CounterSpec {
+  return {
+    ...spec,
+    limit: Math.min(spec.limit, other.limit),
+    ...(spec.burst !== undefined && other.burst !== undefined ? { burst: Math.min(spec.burst, other.burst) } : {}),
+  };
 }
 
 /**

@@ -9,8 +9,8 @@ import { type PenaltySpec, penaltyName } from "../limiter/penalty";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
 import { counterName } from "./counter-name";
-import { compilePathPatterns } from "./normalize-path";
-import type { Policy, Rule } from "./schema";
+import { compilePathPatterns, withoutFormatSuffix } from "./normalize-path";
+import { DEFAULT_BODY_MAX_BYTES, type Policy, type Rule } from "./schema";
 import { type ParsedWindow, parseWindow, windowInWords } from "./window";
 
 /** What a rule matches on, taken from the request once. */
@@ -31,6 +31,26 @@ export type KeySpec =
   | { kind: "query"; name: string }
   | { kind: "body"; path: string[]; field: string };
 
+/** How a `body:` key reads the body (`bodyKey`, defaults filled in). */
+export interface BodyKeyOptions {
+  /** Decoded bytes read at most. */
+  maxBytes: number;
+  /** What an unreadable or ambiguous body gets. */
+  onUnreadable: "refuse" | "count";
+}
+
+/** One place an API key can be: a header (with an optional scheme) or a query parameter. */
+export type CredentialPlace = { header: string; scheme?: string | undefined } | { query: string };
+
+/** Where a request's API key is read from (see `src/http/credentials.ts`). */
+export interface CredentialPolicy {
+  /** Every place the origin accepts a key, the primary (`identity.apiKey.header`) first. */
+  accepted: readonly CredentialPlace[];
+  /** Places a key must not be sent in; a key there is a conflict. */
+  forbidden: readonly CredentialPlace[];
+  onConflict: "refuse" | "strictest";
+}
+
 export interface CompiledLimit {
   /** Counter name and `ietf` item name: `<rule>-<window>` or `<rule>-conc`. */
   name: string;
@@ -48,6 +68,8 @@ export interface CompiledRule {
   id: string;
   action: Rule["action"];
   key: KeySpec;
+  /** Used by a `body:` key only. */
+  bodyKey: BodyKeyOptions;
   count: Rule["count"];
   mode: Rule["mode"];
   onError: Rule["onError"];
@@ -69,6 +91,8 @@ export interface CompiledPolicy {
   sandboxHosts: ReadonlySet<string>;
   apiKeyHeader: string;
   apiKeyScheme: string | undefined;
+  /** Every place an API key is read from, where one must not be, and what two keys get. */
+  credentials: CredentialPolicy;
   ipv6Prefix: number;
   headerFamilies: { legacy: boolean; ietf: boolean; x: boolean };
   legacyReset: Policy["legacyReset"];
@@ -89,6 +113,7 @@ export function compilePolicy(document: Policy): CompiledPolicy {
     sandboxHosts: new Set(document.sandbox.hosts.map((h) => h.toLowerCase())),
     apiKeyHeader: document.identity.apiKey.header.toLowerCase(),
     apiKeyScheme: document.identity.apiKey.scheme,
+    credentials: compileCredentials(document.identity.apiKey),
     ipv6Prefix: document.identity.ipv6Prefix,
     headerFamilies: {
       legacy: document.headers.includes("legacy"),
@@ -132,6 +157,10 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     id: rule.id,
     action: rule.action,
     key: compileKey(rule.key),
+    bodyKey: {
+      maxBytes: rule.bodyKey?.maxBytes ?? DEFAULT_BODY_MAX_BYTES,
+      onUnreadable: rule.bodyKey?.onUnreadable ?? "refuse",
+    },
     count: rule.count,
     mode: rule.mode,
     onError: rule.onError,
@@ -196,7 +225,14 @@ function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
   }
   if (match.paths) {
     const matchPath = compilePathPatterns(match.paths);
-    tests.push((f) => matchPath(f.path));
+    // Rails routes `/transfers.json` to `/transfers`: by default a path matches with or without its format suffix.
+    if (match.formatSuffix === false) tests.push((f) => matchPath(f.path));
+    else
+      tests.push((f) => {
+        if (matchPath(f.path)) return true;
+        const bare = withoutFormatSuffix(f.path);
+        return bare !== undefined && matchPath(bare);
+      });
   }
   if (match.headers) {
     const wanted = Object.entries(match.headers).map(([k, v]) => [k.toLowerCase(), v.toLowerCase()] as const);
@@ -220,4 +256,16 @@ function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
     tests.push((f) => f.ip !== undefined && ranges.some((r) => cidrContains(r, f.ip!)));
   }
   return (facts) => tests.every((t) => t(facts));
+}
+
+function compileCredentials(apiKey: Policy["identity"]["apiKey"]): CredentialPolicy {
+  const place = (p: { header?: string | undefined; scheme?: string | undefined; query?: string | undefined }) =>
+    (p.query !== undefined
+      ? { query: p.query }
+      : { header: p.header!.toLowerCase(), scheme: p.scheme }) as CredentialPlace;
+  return {
+    accepted: [place(apiKey), ...(apiKey.also ?? []).map(place)],
+    forbidden: (apiKey.forbidden ?? []).map(place),
+    onConflict: apiKey.onConflict ?? "refuse",
+  };
 }

@@ -20,7 +20,18 @@ import { parseWindow } from "./window";
 const RULE_ID = /^[a-z0-9_-]{1,64}$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 
-const positiveInt = z.int().check(z.gte(1));
+/**
+ * The largest number a `RateLimit` or `RateLimit-Policy` header can carry: an
+ * RFC 9651 Integer has at most 15 digits.
+ */
+export const MAX_HEADER_INTEGER = 999_999_999_999_999;
+
+const positiveInt = z
+  .int()
+  .check(
+    z.gte(1),
+    z.lte(MAX_HEADER_INTEGER, `must be at most ${MAX_HEADER_INTEGER} (a header integer has at most 15 digits)`),
+  );
 const nonEmpty = () => z.string().check(z.minLength(1));
 
 const tierLimit = z.union([positiveInt, z.record(nonEmpty(), positiveInt)], {
@@ -105,6 +116,8 @@ export const MatchSchema = z.strictObject({
     z.array(z.string().check(z.regex(/^[A-Za-z]+$/, "must be an HTTP method"))).check(z.minLength(1)),
   ),
   paths: z.optional(z.array(pathPattern).check(z.minLength(1))),
+  /** Default true: `/transfers.json` (a Rails format suffix) matches `/transfers`. */
+  formatSuffix: z.optional(z.boolean()),
   hosts: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
   headers: z.optional(z.record(headerName, z.string())),
   ips: z.optional(z.array(cidr).check(z.minLength(1))),
@@ -133,6 +146,19 @@ export const PageSizeSchema = z
   })
   .check(z.refine((p) => p.default <= p.max, { message: "default must not exceed max", path: ["default"] }));
 
+/** What a `body:` key reads by default, in decoded bytes. */
+export const DEFAULT_BODY_MAX_BYTES = 64 * 1024;
+/** The most a rule may ask sluice to read: a Worker's memory is not a buffer for uploads. */
+export const MAX_BODY_MAX_BYTES = 1024 * 1024;
+
+/** How a `body:` key reads the body; only with such a key. */
+export const BodyKeySchema = z.strictObject({
+  maxBytes: z.optional(
+    z.int().check(z.gte(1), z.lte(MAX_BODY_MAX_BYTES, `must be at most ${MAX_BODY_MAX_BYTES} (1 MiB)`)),
+  ),
+  onUnreadable: z.optional(z.enum(["refuse", "count"])),
+});
+
 export const RuleSchema = z
   .strictObject({
     id: z.string().check(z.regex(RULE_ID, "must match [a-z0-9_-]{1,64}")),
@@ -146,6 +172,7 @@ export const RuleSchema = z
     cost: z._default(positiveInt, 1),
     pageSize: z.optional(PageSizeSchema),
     penalty: z.optional(PenaltySchema),
+    bodyKey: z.optional(BodyKeySchema),
     limits: z._default(z.array(LimitSchema), []),
   })
   .check(
@@ -165,6 +192,9 @@ export const RuleSchema = z
         if ((parseWindow(r.penalty.max)?.ms ?? 0) < duration)
           ctx.addIssue({ code: "custom", path: ["penalty", "max"], message: "must not be shorter than duration" });
       }
+      if (r.bodyKey !== undefined && !r.key.startsWith("body:")) {
+        ctx.addIssue({ code: "custom", path: ["bodyKey"], message: 'only allowed with a "body:<field>" key' });
+      }
       if (r.action !== "limit" && r.limits.length > 0) {
         ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });
       }
@@ -183,6 +213,24 @@ export const RuleSchema = z
     }),
   );
 
+/** A place an API key can be sent: `{ "header": "x-api-key" }`, `{ "header": "authorization", "scheme": "Token" }`, `{ "query": "api_key" }`. */
+const CredentialPlaceSchema = z
+  .strictObject({
+    header: z.optional(headerName),
+    scheme: z.optional(
+      z.string().check(z.regex(/^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/, "must be a scheme name such as Bearer")),
+    ),
+    query: z.optional(nonEmpty()),
+  })
+  .check(
+    z.superRefine((p, ctx) => {
+      if ((p.header === undefined) === (p.query === undefined))
+        ctx.addIssue({ code: "custom", path: [], message: 'give exactly one of "header" or "query"' });
+      if (p.scheme !== undefined && p.header === undefined)
+        ctx.addIssue({ code: "custom", path: ["scheme"], message: 'only allowed with "header"' });
+    }),
+  );
+
 const HeaderFamily = z.enum(["legacy", "ietf", "x"]);
 
 export const PolicySchema = z
@@ -191,7 +239,13 @@ export const PolicySchema = z
     defaultTier: z._default(nonEmpty(), "starter"),
     sandbox: z._default(
       z.strictObject({
-        multiplier: z._default(z.number().check(z.positive()), 10),
+        multiplier: z._default(
+          z.number().check(
+            z.positive(),
+            z.refine((m) => Number.isFinite(m), "must be a finite number"),
+          ),
+          10,
+        ),
         hosts: z._default(z.array(nonEmpty()), []),
       }),
       { multiplier: 10, hosts: [] },
@@ -202,6 +256,9 @@ export const PolicySchema = z
           z.strictObject({
             header: z._default(headerName, "authorization"),
             scheme: z.optional(nonEmpty()),
+            also: z.optional(z.array(CredentialPlaceSchema)),
+            forbidden: z.optional(z.array(CredentialPlaceSchema)),
+            onConflict: z.optional(z.enum(["refuse", "strictest"])),
           }),
           { header: "authorization", scheme: "Bearer" },
         ),
@@ -233,6 +290,19 @@ export const PolicySchema = z
           });
         else ids.set(r.id, i);
         r.limits.forEach((l, j) => {
+          // Every number a sandboxed request is limited by must still fit a header.
+          const numbers = [
+            ...(typeof l.limit === "object" ? Object.values(l.limit) : l.limit !== undefined ? [l.limit] : []),
+            ...(l.burst !== undefined ? [l.burst] : []),
+          ];
+          const largest = Math.max(0, ...numbers);
+          if (Math.floor(largest * p.sandbox.multiplier) > MAX_HEADER_INTEGER) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["sandbox", "multiplier"],
+              message: `times rules[${i}].limits[${j}] (${largest}) is more than ${MAX_HEADER_INTEGER}, the largest number a header can carry`,
+            });
+          }
           if (typeof l.limit === "object" && !(p.defaultTier in l.limit)) {
             ctx.addIssue({
               code: "custom",

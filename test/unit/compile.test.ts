@@ -199,6 +199,27 @@ describe("compilePolicy", () => {
     expect(p.rules[1]!.matches(facts({ method: "POST", path: "/logout" }))).toBe(false);
   });
 
+  it("matches a path with a format suffix unless the rule sets formatSuffix: false", () => {
+    const p = compiled({
+      version: 1,
+      rules: [
+        { id: "suffix", match: { paths: ["/api/v1/transfers", "/files/*"] }, limits: [{ limit: 1, window: "1s" }] },
+        {
+          id: "exact",
+          match: { paths: ["/api/v1/transfers"], formatSuffix: false },
+          limits: [{ limit: 1, window: "1s" }],
+        },
+      ],
+    });
+    const [suffix, exact] = p.rules;
+    for (const path of ["/api/v1/transfers.json", "/api/v1/transfers.xml", "/API/v1/Transfers.JSON;x=1"])
+      expect(suffix!.matches(facts({ path }))).toBe(true);
+    expect(suffix!.matches(facts({ path: "/files/report.pdf" }))).toBe(true);
+    expect(suffix!.matches(facts({ path: "/api/v1/transfers-x.json" }))).toBe(false);
+    expect(exact!.matches(facts({ path: "/api/v1/transfers.json" }))).toBe(false);
+    expect(exact!.matches(facts({ path: "/api/v1/transfers" }))).toBe(true);
+  });
+
   it("is what validatePolicy hands back", () => {
     const result = validatePolicy({ version: 1, rules: [{ id: "a", limits: [{ limit: 1, window: "1s" }] }] });
     expect(result.ok).toBe(true);

@@ -392,3 +392,46 @@ describe("the engine over the in-memory store", () => {
     expect((await h.decide("/a", { ip: "198.51.100.2" })).result.reason).toBe("allowed");
   });
 });
+
+describe("keys that cannot be dodged, in the engine", () => {
+  const identity = (onConflict: "refuse" | "strictest"): PolicyInput["identity"] => ({
+    apiKey: { header: "authorization", scheme: "Bearer", also: [{ query: "api_key" }], onConflict },
+  });
+
+  it("refuses two different API keys with a 400 naming the problem, checking no counter", async () => {
+    const { store, calls } = counting(new MemoryCounterStore({ now: () => T0 }));
+    const h = harness(
+      {
+        ...policy({ id: "tenants", key: "tenant", limits: [{ limit: 5, window: "1m" }] }),
+        identity: identity("refuse"),
+      },
+      { store: () => store, tenants: { "key-a": { id: "a", sandbox: false }, "key-b": { id: "b", sandbox: false } } },
+    );
+    const outcome = await h.decide("/api?api_key=key-b", { headers: { authorization: "Bearer key-a" } });
+    expect(outcome.response?.status).toBe(400);
+    expect(((await outcome.response!.json()) as { code: string }).code).toBe("AMBIGUOUS_CREDENTIALS");
+    expect(outcome.result).toMatchObject({ success: false, reason: "key-refused", rules: ["tenants"] });
+    expect(h.records.at(-1)?.verdicts).toEqual([{ rule: "tenants", verdict: "refused" }]);
+    expect(calls).toEqual([]);
+  });
+
+  it('under "strictest", counts on every reading; two readings on one key take the smaller numbers', async () => {
+    const h = harness(
+      {
+        ...policy({ id: "per-ip", key: "ip", limits: [{ limit: { starter: 5, pro: 2 }, window: "1m" }] }),
+        identity: identity("strictest"),
+      },
+      {
+        tenants: {
+          "key-a": { id: "a", tier: "starter", sandbox: false },
+          "key-b": { id: "b", tier: "pro", sandbox: false },
+        },
+      },
+    );
+    const twoKeys = { headers: { authorization: "Bearer key-a" } };
+    expect((await h.decide("/api?api_key=key-b", twoKeys)).result).toMatchObject({ success: true, limit: 2 });
+    expect((await h.decide("/api?api_key=key-b", twoKeys)).result).toMatchObject({ success: true, remaining: 0 });
+    const third = await h.decide("/api?api_key=key-b", twoKeys);
+    expect(third.result).toMatchObject({ success: false, reason: "limit", limit: 2 });
+  });
+});

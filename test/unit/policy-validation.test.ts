@@ -82,6 +82,12 @@ const EXPECTED_PATH: Record<string, string> = {
   "bad-algorithm.json": "rules[0].limits[0].algorithm",
   "duplicate-counter-name.json": "rules[0].limits[1]",
   "two-concurrency-limits.json": "rules[0].limits[1]",
+  "sandbox-multiplier-overflow.json": "sandbox.multiplier",
+  "limit-over-15-digits.json": "rules[0].limits[0].limit",
+  "body-key-without-body-key.json": "rules[0].bodyKey",
+  "body-key-max-bytes-too-large.json": "rules[0].bodyKey.maxBytes",
+  "credential-place-two-places.json": "identity.apiKey.also[0]",
+  "credential-bad-on-conflict.json": "identity.apiKey.onConflict",
 };
 
 const fixtureFiles = readdirSync(FIXTURES).sort();

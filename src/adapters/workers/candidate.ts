@@ -21,10 +21,10 @@ import { createEngine, type Engine } from "../../engine/engine";
 import type { EngineHooks, LimitOutcome } from "../../engine/outcome";
 import type { CheckRequest, CounterStore } from "../../engine/ports";
 import type { Env } from "../../env";
-import { MAX_BODY_BYTES } from "../../http/body-fields";
 import type { Charge, CounterSpec } from "../../limiter/types";
 import { logEvent } from "../../log";
 import { type MinuteStats, Stats } from "../../observability/stats";
+import type { CompiledPolicy } from "../../policy/compile";
 import { type Candidate, CandidateSource } from "./kv-candidate-source";
 
 /** A candidate's calls run after the response: they may wait longer than the live budget. */
@@ -77,7 +77,8 @@ export class CandidateShadow {
   attach(request: Request, env: Env, ports: EnginePorts, settings: EngineSettings, live: LimitOutcome): LimitOutcome {
     if (typeof ports.background?.waitUntil !== "function") return live;
     // The origin takes the body: a copy of what the candidate may read is made now, when it reads bodies.
-    const bodyCopy = this.source.peek()?.compiled.readsBody ? withBodyPrefix(request) : undefined;
+    const known = this.source.peek()?.compiled;
+    const bodyCopy = known?.readsBody ? withBodyPrefix(request, bodyBytesRead(known)) : undefined;
     const copy = () => bodyCopy ?? Promise.resolve(new Request(request.url, withoutBody(request)));
     let started = false;
     const start = (end: LiveEnd) => {
@@ -151,12 +152,17 @@ function withoutBody(request: Request): RequestInit {
   return { method: request.method, headers: request.headers };
 }
 
+/** The most of a body any `body:` rule of the policy reads. */
+function bodyBytesRead(policy: CompiledPolicy): number {
+  return Math.max(0, ...policy.rules.filter((r) => r.key.kind === "body").map((r) => r.bodyKey.maxBytes));
+}
+
 /**
  * The request as a candidate that keys by body fields sees it: method, URL,
- * headers and the body's first bytes (one more than the engine reads, so an
- * oversized body is still one).
+ * headers and the body's first bytes as sent (one more than its rules read,
+ * so an oversized body is still one).
  */
-async function withBodyPrefix(request: Request): Promise<Request> {
+async function withBodyPrefix(request: Request, maxBytes: number): Promise<Request> {
   const init = withoutBody(request);
   if (!request.body || request.method === "GET" || request.method === "HEAD") return new Request(request.url, init);
   let reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -168,7 +174,7 @@ async function withBodyPrefix(request: Request): Promise<Request> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
-    while (size <= MAX_BODY_BYTES) {
+    while (size <= maxBytes) {
       const { done, value } = await reader.read();
       if (done) break;
       chunks.push(value);

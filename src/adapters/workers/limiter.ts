@@ -14,12 +14,14 @@
 import type { EnginePorts } from "../../engine/context";
 import { createEngine } from "../../engine/engine";
 import type { LimiterOptions, LimitOutcome } from "../../engine/outcome";
-import type { CounterStore, PolicySource, TenantLookup } from "../../engine/ports";
+import type { CounterStore, DecisionObserver, PolicySource, TenantLookup } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
+import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
 import { CandidateShadow } from "./candidate";
 import { DurableObjectStore } from "./durable-object-store";
+import { fleetObserver } from "./fleet-observer";
 import { PolicyStore, policyTtlMs } from "./kv-policy-source";
 import { TenantCache } from "./kv-tenants";
 import { workersObserver } from "./observer";
@@ -31,6 +33,8 @@ export interface Limiter {
   readonly tenants: TenantCache;
   readonly stats: Stats;
   readonly refusals: RefusalCache;
+  /** This isolate's share of the fleet-wide figures, sent to the STATS store when it is bound. */
+  readonly fleet: FleetRecorder;
   /** The candidate policy evaluated in shadow beside the live one, and its counts. */
   readonly candidates: CandidateShadow;
 }
@@ -50,10 +54,20 @@ export function counterStoreOf(env: Env): CounterStore {
   return store;
 }
 
+function both(a: DecisionObserver, b: DecisionObserver): DecisionObserver {
+  return {
+    decided(record) {
+      a.decided(record);
+      b.decided(record);
+    },
+  };
+}
+
 export function createLimiter(options: LimiterOptions = {}): Limiter {
   const policies = new PolicyStore();
   const tenants = new TenantCache();
   const stats = new Stats();
+  const fleet = new FleetRecorder();
   const engine = createEngine({ key: options.key, onRefuse: options.onRefuse });
   const fixed = options.policy;
   const candidates = new CandidateShadow({ ...(options.key ? { key: options.key } : {}) });
@@ -62,8 +76,10 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     tenants,
     stats,
     refusals: engine.refusals,
+    fleet,
     candidates,
     async limit(request, env, ctx) {
+      const startedAt = Date.now();
       const policySource: PolicySource = { current: fixed ?? (() => policies.get(env)) };
       const tenantLookup: TenantLookup = {
         lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)),
@@ -73,7 +89,7 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
         counters: counterStoreOf(env),
         tenants: tenantLookup,
         clock: systemClock,
-        observer: workersObserver(stats, env.ANALYTICS),
+        observer: both(workersObserver(stats, env.ANALYTICS), fleetObserver(fleet, env, ctx, startedAt)),
         background: ctx,
       };
       const settings = {
