@@ -3,6 +3,7 @@
  * rule with a `penalty` keeps the key out past its window's end, Retry-After
  * counts down to the penalty's end, GET /keys shows it, DELETE /keys lifts it.
  */
+import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
@@ -114,6 +115,21 @@ describe("penalty", () => {
     vi.setSystemTime(start + 15 * 60_000);
     expect((await attempt(200)).status).toBe(200);
     expect(await originCount(tag)).toBe(4);
+  });
+
+  it("is held in the key's object: it survives the object's restart", async () => {
+    const stub = env.LIMITER.getByName(`ip:${uniqueIp()}`);
+    const spec = { name: "login-1m", algorithm: "fixed" as const, limit: 1, windowMs: 60_000, cost: 1 };
+    const penalty = { name: "login:penalty", counters: ["login-1m"], durationMs: 3_600_000 };
+    expect((await stub.check({ counters: [spec], penalties: [penalty] })).allowed).toBe(true);
+    const refused = await stub.check({ counters: [spec], penalties: [penalty] });
+    expect(refused.allowed).toBe(false);
+    const until = refused.results[0]!.penaltyUntil!;
+    await evictDurableObject(stub);
+    const after = await stub.check({ counters: [spec], penalties: [penalty] });
+    expect(after.allowed).toBe(false);
+    expect(after.results[0]!.penaltyUntil).toBe(until);
+    expect((await stub.inspect([spec], ["login:penalty"])).penalties).toEqual([{ name: "login:penalty", until }]);
   });
 
   it("is refused by validation when it is not a duration", async () => {
