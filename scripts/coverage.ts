@@ -56,6 +56,8 @@ for (const tier of tiers) {
       "--coverage.reporter=json-summary",
       `--coverage.reportsDirectory=${dir}`,
       "--coverage.include=src/**",
+      // Instrumented code runs slower: a test that fits its timeout plainly may not under coverage.
+      "--testTimeout=120000",
     ],
     { stdio: ["ignore", quiet ? "pipe" : "inherit", quiet ? "pipe" : "inherit"], encoding: "utf8" },
   );

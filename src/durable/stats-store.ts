@@ -155,9 +155,11 @@ export class StatsStore extends DurableObject<Env> {
     sql.exec("DELETE FROM counts WHERE minute < ?1", oldest);
     sql.exec("DELETE FROM refused_keys WHERE minute < ?1", oldest);
     const left = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM counts").one().n;
-    this.alarmSet = false;
     // An idle shard stops waking up once its buckets are gone; the next batch arms it again.
-    if (left > 0) this.armAlarm();
+    if (left > 0) {
+      await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
+      this.alarmSet = true;
+    } else this.alarmSet = false;
   }
 
   private armAlarm(): void {

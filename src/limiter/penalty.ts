@@ -10,7 +10,7 @@
  * its own name, so it is as durable and exact as they are.
  * @module
  */
-import { type Decision, decide, decideWithShadow, peekOne, type ShadowedDecision } from "./decide";
+import { type Decision, decide, peekOne } from "./decide";
 import type { CounterResult, CounterSpec, CounterState, PenaltyState } from "./types";
 
 /** A rule's penalty, as the counter store needs it. */
@@ -89,7 +89,7 @@ export function decideWithPenalties(
       const until = boxedUntil.get(s.name);
       return until !== undefined ? boxedResult(s, until, now) : peekOne(states, s, now);
     });
-    return { outcome: { allowed: false, results, charges: [] }, updates: new Map() };
+    return { outcome: { allowed: false, results, charges: [] }, updates: new Map(), shadowResults: [] };
   }
 
   const decision = decide(states, specs, now, leaseId);
@@ -107,13 +107,13 @@ export function decideWithPenalties(
     const until = startedUntil.get(r.name);
     return until !== undefined ? boxedResult(specs[i]!, until, now) : r;
   });
-  return { outcome: { ...decision.outcome, results }, updates: decision.updates };
+  return { outcome: { ...decision.outcome, results }, updates: decision.updates, shadowResults: [] };
 }
 
 /**
  * What the counter store runs for one key: the enforced counters with their
  * rules' penalties, and the shadow counters beside them (charged only when
- * the request is admitted, as `decideWithShadow` does).
+ * the request is admitted, as `decide` does).
  */
 export function decideWithShadowAndPenalties(
   states: ReadonlyMap<string, CounterState>,
@@ -122,14 +122,14 @@ export function decideWithShadowAndPenalties(
   penalties: readonly PenaltySpec[],
   now: number,
   leaseId: string,
-): ShadowedDecision {
+): Decision {
   if (penalties.length > 0) {
     const enforced = decideWithPenalties(states, counters, penalties, now, leaseId);
     // Admitted, penalties change nothing: the plain decision below is the same one.
     if (!enforced.outcome.allowed)
       return { ...enforced, shadowResults: shadow.map((spec) => peekOne(states, spec, now)) };
   }
-  return decideWithShadow(states, counters, shadow, now, leaseId);
+  return decide(states, counters, now, leaseId, shadow);
 }
 
 /** The running penalties among these names, as `inspect` reports them. */

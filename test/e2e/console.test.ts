@@ -31,7 +31,13 @@ const SHOTS = join(PROJECT_ROOT, "docs", "console");
 function chromiumPath(): string {
   if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
   for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
-  return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+  try {
+    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(
+      "the console test needs Chromium: `apt-get install chromium` (Debian), or set CHROMIUM_PATH to a Chromium binary",
+    );
+  }
 }
 
 const policy = (limit: number) =>
