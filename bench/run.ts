@@ -63,6 +63,14 @@ const WORKERS: WorkerDef[] = [
   },
   { id: "sluice", label: "sluice", config: "wrangler.toml", limiter: true, multi: true, headers: true },
   {
+    id: "sluice-candidate",
+    label: "sluice, with a candidate policy in shadow",
+    config: "wrangler.toml",
+    limiter: true,
+    multi: true,
+    headers: true,
+  },
+  {
     id: "hrl-do",
     label: "hono-rate-limiter (Durable Object store)",
     config: "bench/peers/hrl-durable-object.toml",
@@ -115,6 +123,20 @@ function sluicePolicy(burstLimit: number): unknown {
     ],
   };
 }
+
+/** The same rules with every limit halved: evaluated in shadow on its own counters beside the live policy. */
+function sluiceCandidate(burstLimit: number): unknown {
+  const live = sluicePolicy(burstLimit) as { rules: Array<{ limits: Array<{ limit: number }> }> };
+  return {
+    ...live,
+    rules: live.rules.map((r) => ({
+      ...r,
+      limits: r.limits.map((l) => ({ ...l, limit: Math.max(1, Math.floor(l.limit / 2)) })),
+    })),
+  };
+}
+
+const isSluice = (def: WorkerInfo) => def.id === "sluice" || def.id === "sluice-candidate";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -273,7 +295,7 @@ async function startWorker(
   mkdirSync(persist, { recursive: true });
   const logFile = path.join(tmp, `${def.id}.log`);
   const vars = [`ORIGIN:http://127.0.0.1:${originPort}`];
-  if (def.id === "sluice") vars.push(`ADMIN_TOKEN:${adminToken}`, ...opts.sluiceVars);
+  if (isSluice(def)) vars.push(`ADMIN_TOKEN:${adminToken}`, ...opts.sluiceVars);
   const args = [
     wrangler,
     "dev",
@@ -294,7 +316,7 @@ async function startWorker(
   ];
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
   const started = startGroup(def.id, process.execPath, args, {
-    cwd: def.id === "sluice" ? sluiceDir : ROOT,
+    cwd: isSluice(def) ? sluiceDir : ROOT,
     env,
     logFile,
   });
@@ -316,14 +338,18 @@ async function startWorker(
 }
 
 async function setUpWorker(w: Running, opts: Options, adminToken: string): Promise<void> {
-  if (w.def.id === "sluice") {
-    const body = JSON.stringify(sluicePolicy(opts.burstLimit));
-    const r = await request(w.baseUrl, "/__ratelimit/policy", {
-      method: "PUT",
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body,
-    });
-    if (r.status !== 200) throw new Error(`sluice: PUT /__ratelimit/policy answered ${r.status}: ${r.body}`);
+  if (isSluice(w.def)) {
+    const documents: Array<[string, unknown]> = [["/__ratelimit/policy", sluicePolicy(opts.burstLimit)]];
+    if (w.def.id === "sluice-candidate")
+      documents.push(["/__ratelimit/policy/candidate", sluiceCandidate(opts.burstLimit)]);
+    for (const [where, document] of documents) {
+      const r = await request(w.baseUrl, where, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify(document),
+      });
+      if (r.status !== 200) throw new Error(`${w.def.id}: PUT ${where} answered ${r.status}: ${r.body}`);
+    }
   }
   // Every Worker must reach the origin, and a limiter must count.
   const r = await request(w.baseUrl, "/admitted", { headers: { "x-bench-key": "sanity" } });

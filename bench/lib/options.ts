@@ -37,7 +37,7 @@ export interface Options {
   save: boolean;
 }
 
-export const ALL_WORKERS = ["passthrough", "sluice", "hrl-do", "hrl-kv", "cf-ratelimit"];
+export const ALL_WORKERS = ["passthrough", "sluice", "sluice-candidate", "hrl-do", "hrl-kv", "cf-ratelimit"];
 
 const HELP = `npm run bench -- [flags]
 

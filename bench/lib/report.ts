@@ -77,7 +77,7 @@ export interface Summary {
 /** Whether a Worker takes part in a scenario, and why not. */
 export function notApplicable(w: WorkerInfo, scenario: Scenario): string | undefined {
   if (scenario === "multi" && w.limiter && !w.multi) return "cannot express several limits on one key checked together";
-  if (scenario === "norule" && w.id !== "sluice" && w.id !== "passthrough")
+  if (scenario === "norule" && !w.id.startsWith("sluice") && w.id !== "passthrough")
     return "diagnostic for sluice only (a path without a limit is the pass-through)";
   if (scenario === "burst" && !w.limiter) return "no limiter";
   return undefined;
@@ -208,7 +208,7 @@ function targets(cells: Summary["cells"], workers: WorkerInfo[]): Summary["targe
       pass: admitted.p99Ratio === null ? null : admitted.p99Ratio <= 1.25,
     });
     const peers = workers
-      .filter((w) => w.limiter && w.id !== "sluice")
+      .filter((w) => w.limiter && !w.id.startsWith("sluice"))
       .map((w) => [w, load("admitted", w.id)] as const)
       .filter(([, c]) => c);
     if (peers.length) {
@@ -220,6 +220,13 @@ function targets(cells: Summary["cells"], workers: WorkerInfo[]): Summary["targe
       });
     }
   }
+  const withCandidate = load("admitted", "sluice-candidate");
+  if (admitted && withCandidate)
+    out.push({
+      target: "admitted path with a candidate in shadow: rps vs without (the candidate's cost)",
+      value: fmtRatio(withCandidate.rps / admitted.rps),
+      pass: null,
+    });
   const refused = load("refused", "sluice");
   if (refused)
     out.push({

@@ -16,11 +16,14 @@ import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
 import type { CompiledPolicy } from "../policy/compile";
-import { parseTenant } from "../policy/tenant-record";
+import { activeOverride, checkOverrides } from "../policy/overrides";
+import { parseTenant, type Tenant } from "../policy/tenant-record";
 import { validatePolicyText } from "../policy/validate";
+import { registerCandidateRoutes } from "./candidate-routes";
 import { constantTimeEqual } from "./constant-time";
+import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";
 
-type AdminEnv = { Bindings: Env; Variables: { actor: string } };
+export type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
 /** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
 export const ADMIN_FAILURES: CounterSpec = {
@@ -40,12 +43,12 @@ function tooManyFailures(resetAt: number): Response {
   );
 }
 
-async function etagOf(text: string): Promise<string> {
+export async function etagOf(text: string): Promise<string> {
   return `"${(await sha256Hex(text)).slice(0, 32)}"`;
 }
 
 /** Error body of the admin API: `{ error, message }` plus `errors: [{path, message}]` for a bad document. */
-function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
+export function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
   return Response.json({ error, message, ...extra }, { status, headers: { "Cache-Control": "no-store" } });
 }
 
@@ -133,6 +136,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     return c.json({ stored: true, version: newVersion, restored: version, etag: await etagOf(text) });
   });
 
+  registerCandidateRoutes(admin, limiter, publish);
+
   admin.put("/tenants", async (c) => {
     const body = await c.req.json<Record<string, unknown>>().catch(() => null);
     if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
@@ -144,8 +149,19 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
       });
     }
+    // Overrides are checked against the policy in force, as a document's tiers are.
+    const overrideErrors = checkOverrides(
+      parsed.data.overrides,
+      (await limiter.policies.get(c.env)).compiled,
+      Date.now(),
+    );
+    if (overrideErrors.length > 0)
+      return problem(400, "invalid_tenant", "the tenant's overrides do not fit the policy in force", {
+        errors: overrideErrors,
+      });
     const hash = await sha256Hex(apiKey);
     await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data));
+    await indexTenant(c.env.POLICIES, parsed.data.id, hash);
     limiter.tenants.forget(hash);
     logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
@@ -156,8 +172,11 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
       return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const hash = await sha256Hex(body.apiKey);
-    const existed = (await c.env.POLICIES.get(tenantKey(hash))) !== null;
+    const stored = await c.env.POLICIES.get(tenantKey(hash), { type: "json" });
+    const existed = stored !== null;
     await c.env.POLICIES.delete(tenantKey(hash));
+    const storedId = (stored as { id?: unknown } | null)?.id;
+    if (typeof storedId === "string") await unindexTenant(c.env.POLICIES, storedId, hash);
     limiter.tenants.forget(hash);
     logEvent("tenant.deleted", { key: `${tenantKey(hash).slice(0, 19)}…`, actor: c.get("actor") });
     return c.json({ deleted: existed });
@@ -171,12 +190,19 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       c.req.query("sandbox"),
       c.env,
       limiter,
+      c.req.query("tenant"),
     );
     if (target instanceof Response) return target;
-    const { now, results } = await counterStoreOf(c.env).inspect(target.objectName, target.specs);
+    const { now, results, penalties } = await counterStoreOf(c.env).inspect(
+      target.objectName,
+      target.specs,
+      target.penalties,
+    );
+    const penalty = penalties?.[0];
     return c.json({
       rule: target.rule,
       object: target.objectName,
+      ...(target.tenant ? { tenant: target.tenant.id, tier: target.tier } : {}),
       limits: results.map((r) => ({
         name: r.name,
         limit: r.limit,
@@ -184,7 +210,16 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         reset: Math.ceil(r.resetAt / 1000),
         resetInSeconds: Math.max(0, Math.ceil((r.resetAt - now) / 1000)),
         leased: r.leased ?? 0,
+        ...(target.overrides[r.name] ? { override: target.overrides[r.name] } : {}),
       })),
+      ...(penalty
+        ? {
+            penalty: {
+              until: Math.ceil(penalty.until / 1000),
+              retryAfter: Math.max(1, Math.ceil((penalty.until - now) / 1000)),
+            },
+          }
+        : {}),
     });
   });
 
@@ -198,14 +233,18 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const names = target.specs.map((s) => s.name);
+    // Resetting a key also lifts its penalty.
+    const names = [...target.specs.map((s) => s.name), ...target.penalties];
     const removed = await counterStoreOf(c.env).reset(target.objectName, names);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
   });
 
-  admin.get("/stats", (c) => c.json({ minutes: limiter.stats.snapshot() }));
+  admin.get("/stats", (c) => {
+    const candidate = limiter.candidates.snapshot();
+    return c.json({ minutes: limiter.stats.snapshot(), ...(candidate ? { candidate } : {}) });
+  });
 
   admin.notFound(() => problem(404, "not_found", "no such admin call"));
   return admin;
@@ -218,7 +257,7 @@ async function currentStoredText(env: Env, limiter: Limiter): Promise<string> {
   return (await limiter.policies.get(env)).source === "builtin" ? (await limiter.policies.get(env)).text : "";
 }
 
-async function publish(
+export async function publish(
   env: Env,
   limiter: Limiter,
   compiled: CompiledPolicy,
@@ -245,7 +284,19 @@ async function counterTarget(
   sandbox: string | undefined,
   env: Env,
   limiter: Limiter,
-): Promise<Response | { rule: string; objectName: string; specs: CounterSpec[] }> {
+  tenantId?: string,
+): Promise<
+  | Response
+  | {
+      rule: string;
+      objectName: string;
+      specs: CounterSpec[];
+      penalties: string[];
+      tenant: Tenant | null;
+      tier: string;
+      overrides: Record<string, unknown>;
+    }
+> {
   if (!ruleId || !value) return problem(400, "bad_request", "rule= and key= are required");
   const policy = (await limiter.policies.get(env)).compiled;
   const rule = policy.rules.find((r) => r.id === ruleId);
@@ -256,8 +307,26 @@ async function counterTarget(
     rule.key.kind === "ip" || rule.key.kind === "tenant" ? clientIpKey(value, policy.ipv6Prefix) : undefined;
   const isIp = ipKey !== undefined;
   const ipValue = ipKey ?? value;
-  const inSandbox = sandbox === "true";
+  // A tenant's own record sizes its limits: its tier (unless tier= says otherwise) and its overrides.
+  const lookupId = tenantId ?? (rule.key.kind === "tenant" && !isIp ? value : undefined);
+  const tenant = lookupId !== undefined ? await findTenantById(env.POLICIES, lookupId) : null;
+  const inSandbox = sandbox === "true" || tenant?.sandbox === true;
   const objectName = scoped(await countingKeyForValue(rule.key, ipValue, isIp), inSandbox);
-  const specs = ruleCounterSpecs(policy, rule, tier ?? policy.defaultTier, inSandbox);
-  return { rule: rule.id, objectName, specs };
+  const t = tier ?? tenant?.tier ?? policy.defaultTier;
+  const now = Date.now();
+  const specs = ruleCounterSpecs(policy, rule, t, inSandbox, tenant?.overrides, now);
+  const overrides: Record<string, unknown> = {};
+  for (const l of rule.limits) {
+    const override = activeOverride(tenant?.overrides, l.name, now);
+    if (override) overrides[l.name] = override;
+  }
+  return {
+    rule: rule.id,
+    objectName,
+    specs,
+    penalties: rule.penalty ? [rule.penalty.name] : [],
+    tenant,
+    tier: t,
+    overrides,
+  };
 }

@@ -8,15 +8,17 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
-import { POLICY_KEY, tenantKey } from "../adapters/workers/kv-keys";
+import { CANDIDATE_KEY, POLICY_KEY, tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
 import { sha256Hex } from "../hash";
 import { DEFAULT_POLICY } from "../policy/default-policy";
+import type { Overrides } from "../policy/overrides";
 import { parseTenant } from "../policy/tenant-record";
 import { validatePolicyText } from "../policy/validate";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { unifiedDiff } from "./line-diff";
-import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile } from "./wrangler";
+import { collectOverride } from "./override-option";
+import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile, kvPutMany } from "./wrangler";
 
 const EXIT_CODES = `
 Where it acts:
@@ -217,10 +219,15 @@ async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Pro
 
 // ---- push -------------------------------------------------------------------------------
 
-async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command): Promise<number> {
+async function pushCommand(
+  file: string,
+  opts: TargetOptions & { ifMatch?: string; candidate?: boolean },
+  cmd: Command,
+): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.ifMatch !== undefined && target.kind !== "api")
     throw new CliError("--if-match needs --url: only the admin API checks it");
+  if (opts.candidate && opts.ifMatch !== undefined) throw new CliError("--if-match does not apply to --candidate");
   const text = await readPolicyFile(file);
   const result = validatePolicyText(text);
   if (!result.ok) {
@@ -231,6 +238,7 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
     return EXIT_NO;
   }
   const rules = result.policy.rules.map((r) => r.id).join(", ") || "no rules";
+  if (opts.candidate) return pushCandidate(file, text, rules, target);
   if (target.kind === "api") {
     const res = await adminCall(target.api, "PUT", "/policy", {
       body: text,
@@ -257,25 +265,87 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
   return EXIT_OK;
 }
 
+// ---- candidate --------------------------------------------------------------------------
+
+async function pushCandidate(file: string, text: string, rules: string, target: Target): Promise<number> {
+  if (target.kind === "api") {
+    const answer = answerJson<{ candidate?: string }>(
+      await adminCall(target.api, "PUT", "/policy/candidate", { body: text }),
+    );
+    io.out(`pushed ${file} (${rules}) to ${target.api.url} as the candidate ${answer.candidate ?? ""}`.trimEnd());
+    io.out("it is evaluated in shadow beside the policy in force; see GET /stats, then: policy promote");
+    return EXIT_OK;
+  }
+  await kvPut(CANDIDATE_KEY, text, target.kv);
+  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${CANDIDATE_KEY}"`);
+  io.out("a running Worker evaluates it in shadow within POLICY_TTL_SECONDS (default 30 s)");
+  return EXIT_OK;
+}
+
+async function promoteCommand(opts: TargetOptions): Promise<number> {
+  const api = apiTarget(opts);
+  const answer = answerJson<{ version?: number; etag?: string }>(await adminCall(api, "POST", "/policy/promote"));
+  io.out(`promoted the candidate at ${api.url}: version ${answer.version ?? "?"}, ETag ${answer.etag ?? "?"}`);
+  return EXIT_OK;
+}
+
+async function candidateDropCommand(opts: TargetOptions, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  let existed: boolean;
+  if (target.kind === "api") {
+    existed =
+      answerJson<{ deleted?: boolean }>(await adminCall(target.api, "DELETE", "/policy/candidate")).deleted === true;
+  } else {
+    existed = (await kvGet(CANDIDATE_KEY, target.kv)) !== null;
+    if (existed) await kvDelete(CANDIDATE_KEY, target.kv);
+  }
+  io.out(existed ? "dropped the candidate policy" : "there was no candidate policy; nothing to drop");
+  return EXIT_OK;
+}
+
 // ---- tenants ----------------------------------------------------------------------------
 
-async function tenantAddCommand(
-  opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean },
-  cmd: Command,
-): Promise<number> {
+type TenantAddOptions = TargetOptions & {
+  apiKey: string;
+  id: string;
+  tier: string;
+  sandbox?: boolean;
+  override?: Overrides;
+};
+
+async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
-  const parsed = parseTenant({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
+  const parsed = parseTenant({
+    id: opts.id,
+    tier: opts.tier,
+    sandbox: opts.sandbox === true,
+    ...(opts.override ? { overrides: opts.override } : {}),
+  });
   if (!parsed.success)
     throw new CliError(
-      `invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`,
+      `invalid tenant: ${parsed.error.issues
+        .map((i) =>
+          i.path[0] === "overrides"
+            ? `--override ${i.path.slice(1).map(String).join(".")}: ${i.message}`
+            : `--${String(i.path[0])}: ${i.message}`,
+        )
+        .join("; ")}`,
     );
   const record = parsed.data;
-  const key = tenantKey(await sha256Hex(opts.apiKey));
+  const hash = await sha256Hex(opts.apiKey);
+  const key = tenantKey(hash);
   if (target.kind === "api") {
+    // The admin API checks the overrides against the policy in force.
     await adminCall(target.api, "PUT", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey, ...record }) });
   } else {
-    await kvPut(key, JSON.stringify(record), target.kv);
+    await kvPutMany(
+      [
+        { key, value: JSON.stringify(record) },
+        { key: tenantIdKey(record.id), value: hash },
+      ],
+      target.kv,
+    );
   }
   const where = target.kind === "api" ? target.api.url : kvLabel(target.kv);
   io.out(`stored tenant ${record.id} (tier ${record.tier}${record.sandbox ? ", sandbox" : ""}) as ${key} in ${where}`);
@@ -384,10 +454,29 @@ function buildProgram(setExit: (code: number) => void): Command {
         .command("push")
         .description("validate <file> and, when valid, store it as KV `policy` (through the admin API or wrangler)")
         .argument("<file>", "policy document (JSON)")
-        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag"),
+        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag")
+        .option(
+          "--candidate",
+          "store it as the candidate (KV policy:candidate), evaluated in shadow beside the policy in force",
+        ),
     ),
   ).action(
-    run((file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command) => pushCommand(file, opts, cmd)),
+    run((file: string, opts: TargetOptions & { ifMatch?: string; candidate?: boolean }, cmd: Command) =>
+      pushCommand(file, opts, cmd),
+    ),
+  );
+
+  addApiOptions(
+    program
+      .command("promote")
+      .description(
+        "put the candidate in force through the admin API (--url): it becomes the newest version, the document it replaces stays in history",
+      ),
+  ).action(run((opts: TargetOptions) => promoteCommand(opts)));
+
+  const candidate = program.command("candidate").description("the candidate policy (KV policy:candidate)");
+  addKvOptions(addApiOptions(candidate.command("drop").description("remove the candidate policy"))).action(
+    run((opts: TargetOptions, cmd: Command) => candidateDropCommand(opts, cmd)),
   );
 
   const tenant = program.command("tenant").description("tenant records: KV tenant:<sha256 of the API key>");
@@ -399,13 +488,15 @@ function buildProgram(setExit: (code: number) => void): Command {
         .requiredOption("--api-key <key>", "the tenant's API key (only its SHA-256 is stored)")
         .requiredOption("--id <id>", "tenant id (names its counters)")
         .requiredOption("--tier <tier>", "tier (a key of the policy's tiered limits)")
-        .option("--sandbox", "give this tenant the sandbox multiplier"),
+        .option("--sandbox", "give this tenant the sandbox multiplier")
+        .option(
+          "--override <limit=value>",
+          "this tenant's number for one limit, in place of its tier's: api-1m=5000, api-1d=x2 (a multiplier), " +
+            "optionally until an expiry: api-1m=5000@2026-12-01T00:00:00Z (repeatable)",
+          collectOverride,
+        ),
     ),
-  ).action(
-    run((opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean }, cmd: Command) =>
-      tenantAddCommand(opts, cmd),
-    ),
-  );
+  ).action(run((opts: TenantAddOptions, cmd: Command) => tenantAddCommand(opts, cmd)));
   addKvOptions(
     addApiOptions(
       tenant

@@ -6,6 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CliError } from "./errors";
@@ -148,6 +150,21 @@ export async function kvPutFile(key: string, path: string, target: KvTarget): Pr
 
 export async function kvPut(key: string, value: string, target: KvTarget): Promise<void> {
   await runWrangler(["kv", "key", "put", key, value, ...targetArgs(target)]);
+}
+
+/** Several keys in one wrangler run (`kv bulk put`): one start-up of wrangler instead of one per key. */
+export async function kvPutMany(
+  entries: ReadonlyArray<{ key: string; value: string }>,
+  target: KvTarget,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
+  try {
+    const file = join(dir, "entries.json");
+    await writeFile(file, JSON.stringify(entries), "utf8");
+    await runWrangler(["kv", "bulk", "put", file, ...targetArgs(target)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function kvDelete(key: string, target: KvTarget): Promise<void> {

@@ -10,11 +10,12 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
-import { decide, giveBack, peekOne } from "../limiter/decide";
+import { giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
 import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
 import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
 import { DEFAULT_LEASE_TERMS, type LeaseGrant } from "../limiter/lease/types";
+import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
 import { applyMigrations } from "./migrations";
@@ -81,7 +82,14 @@ export class RateLimiter extends DurableObject<Env> {
         : "";
     // A shadow counter whose row is corrupt says "would refuse" and is not charged; the others go to decide.
     const shadow = (request.shadow ?? []).filter((spec) => !this.corrupt.has(spec.name));
-    const decided = decide(this.states, request.counters, now, leaseId, shadow);
+    const decided = decideWithShadowAndPenalties(
+      this.states,
+      request.counters,
+      shadow,
+      request.penalties ?? [],
+      now,
+      leaseId,
+    );
     const { outcome, updates } = decided;
     let shadowResults: CounterResult[] = decided.shadowResults;
     if (request.shadow && shadow.length < request.shadow.length) {
@@ -154,7 +162,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing, and what is out on leases (admin `GET /keys`). */
-  inspect(counters: CounterSpec[]): InspectResponse & { results: InspectedCounter[] } {
+  inspect(counters: CounterSpec[], penalties: string[] = []): InspectResponse & { results: InspectedCounter[] } {
     this.ready();
     const now = this.now();
     this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh
@@ -164,6 +172,7 @@ export class RateLimiter extends DurableObject<Env> {
         ...this.peek(spec, now),
         leased: leasedOut(this.states.get(spec.name), now),
       })),
+      penalties: runningPenalties(this.states, penalties, now),
     };
   }
 

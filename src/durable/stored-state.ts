@@ -62,6 +62,8 @@ function isCounterState(v: unknown): v is CounterState {
             finite((l as Record<string, unknown>).expiresAt),
         )
       );
+    case "penalty":
+      return finite(s.until) && finite(s.durationMs) && finite(s.forgetAt);
     default:
       return false;
   }

@@ -81,7 +81,11 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
     return settle(ctx, settledOutcome(ctx.request, resultWithoutLimit(true, "allowed", ctx.rules)));
   let plans: KeyPlan[];
   try {
-    plans = planCounters(await ruleReadings(ctx, limited, await resolveIdentity(ctx, host)), policy);
+    plans = planCounters(
+      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host)),
+      policy,
+      ctx.ports.clock.now(),
+    );
   } catch (e) {
     if (!(e instanceof KeyRefusal)) throw e;
     return keyRefused(ctx, e);
@@ -214,7 +218,10 @@ function rememberRefusal(
   startedAt: number,
 ): void {
   const { rule, spec } = refusedBy.planned;
-  if (spec.algorithm === "concurrency" || rule.count !== "all" || rule.mode !== "enforce") return;
+  // A penalty ends when it ends: no release or refund can free room before it.
+  const penalised = refusedBy.report.result.penaltyUntil !== undefined;
+  if (rule.mode !== "enforce") return;
+  if (!penalised && (spec.algorithm === "concurrency" || rule.count !== "all")) return;
   // The store decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
   const until = startedAt + refusedBy.report.result.retryAfterMs;
   ctx.refusals.remember(refusedBy.key, spec, { until, reports, refusedBy: refusedBy.report });

@@ -7,6 +7,7 @@
  */
 import type { CounterSpec } from "../limiter/types";
 import type { CompiledLimit, CompiledPolicy, CompiledRule, RequestFacts } from "../policy/compile";
+import { activeOverride, type Overrides, overridden, overriddenBurst } from "../policy/overrides";
 import type { Identity } from "./identity";
 import { applyPageSize } from "./page-size";
 import type { CheckRequest } from "./ports";
@@ -63,7 +64,7 @@ export function plannedPageSize(url: URL, rules: readonly CompiledRule[]): { url
 export interface RuleReading {
   rule: CompiledRule;
   key: string;
-  identity: Pick<Identity, "tier" | "sandbox">;
+  identity: Pick<Identity, "tier" | "sandbox"> & { tenant?: Identity["tenant"] };
 }
 
 /**
@@ -72,7 +73,7 @@ export interface RuleReading {
  * key, and when two of them land on one key (say, by IP with tiered numbers)
  * the smaller numbers apply.
  */
-export function planCounters(readings: readonly RuleReading[], policy: CompiledPolicy): KeyPlan[] {
+export function planCounters(readings: readonly RuleReading[], policy: CompiledPolicy, now = 0): KeyPlan[] {
   const plans = new Map<string, KeyPlan>();
   for (const { rule, key, identity } of readings) {
     let plan = plans.get(key);
@@ -80,7 +81,7 @@ export function planCounters(readings: readonly RuleReading[], policy: CompiledP
       plan = { key, rules: [], limits: [] };
       plans.set(key, plan);
     }
-    const specs = ruleCounterSpecs(policy, rule, identity.tier, identity.sandbox);
+    const specs = ruleCounterSpecs(policy, rule, identity.tier, identity.sandbox, identity.tenant?.overrides, now);
     if (plan.rules.includes(rule)) {
       for (const planned of plan.limits) {
         const other = planned.rule === rule ? specs.find((s) => s.name === planned.spec.name) : undefined;
@@ -104,33 +105,48 @@ function tightened(spec: CounterSpec, other: CounterSpec): CounterSpec {
   };
 }
 
-/** What the counter store checks for a rule: the numbers of this tier, with the sandbox multiplier. */
+/**
+ * What the counter store checks for a rule: the numbers of this tier, or the
+ * tenant's override of them in force at `now`, with the sandbox multiplier.
+ */
 export function ruleCounterSpecs(
   policy: CompiledPolicy,
   rule: CompiledRule,
   tier: string,
   sandbox: boolean,
+  overrides?: Overrides,
+  now = 0,
 ): CounterSpec[] {
   const multiplier = sandbox ? policy.sandboxMultiplier : 1;
   // The sandbox multiplier, rounded down, never below 1.
   const scale = (n: number) => Math.max(1, Math.floor(n * multiplier));
-  return rule.limits.map((l) => ({
-    name: l.name,
-    algorithm: l.algorithm,
-    limit: scale(l.limitFor(tier)),
-    windowMs: l.windowMs,
-    cost: rule.cost,
-    ...(l.burst !== undefined ? { burst: scale(l.burst) } : {}),
-  }));
+  return rule.limits.map((l) => {
+    const base = l.limitFor(tier);
+    const override = activeOverride(overrides, l.name, now);
+    return {
+      name: l.name,
+      algorithm: l.algorithm,
+      limit: scale(overridden(base, override)),
+      windowMs: l.windowMs,
+      cost: rule.cost,
+      ...(l.burst !== undefined ? { burst: scale(overriddenBurst(l.burst, base, override)) } : {}),
+    };
+  });
 }
 
 export function isShadow(planned: PlannedLimit): boolean {
   return planned.rule.mode === "shadow";
 }
 
-/** The store's request for one key: enforced counters and shadow counters, each in plan order. */
+/** The store's request for one key: enforced counters and shadow counters, each in plan order, and the enforced rules' penalties. */
 export function checkRequestOf(plan: KeyPlan): CheckRequest {
   const counters = plan.limits.filter((l) => !isShadow(l)).map((l) => l.spec);
   const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
-  return shadow.length > 0 ? { counters, shadow } : { counters };
+  // A shadow rule never refuses, so it never starts a penalty.
+  const penalties = plan.rules.flatMap((r) => (r.penalty && r.mode === "enforce" ? [r.penalty] : []));
+  return {
+    counters,
+    ...(shadow.length > 0 ? { shadow } : {}),
+    ...(penalties.length > 0 ? { penalties } : {}),
+  };
 }

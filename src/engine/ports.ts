@@ -7,6 +7,7 @@
  */
 
 import type { LimitReport } from "../http/rate-limit-headers";
+import type { PenaltySpec } from "../limiter/penalty";
 import type { Charge, CheckOutcome, CounterResult, CounterSpec } from "../limiter/types";
 import type { PolicyInForce } from "../policy/in-force";
 import type { Tenant } from "../policy/tenant-record";
@@ -18,6 +19,8 @@ export interface CheckRequest {
   counters: CounterSpec[];
   /** Counters of shadow rules: charged when they have room, never refusing. */
   shadow?: CounterSpec[];
+  /** Penalties of the enforced rules (rules with a `penalty`): see `limiter/penalty.ts`. */
+  penalties?: PenaltySpec[];
 }
 
 export interface CheckResponse extends CheckOutcome {
@@ -31,6 +34,8 @@ export interface InspectResponse {
   now: number;
   /** With `leased`: units out on leases (charged, perhaps not yet used), for a store that leases. */
   results: Array<CounterResult & { leased?: number }>;
+  /** The running penalties among those asked about. */
+  penalties?: Array<{ name: string; until: number }>;
 }
 
 /**
@@ -51,8 +56,8 @@ export interface CounterStore {
   check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse>;
   /** Gives charges back: a refund, a released slot, a rollback. */
   release(key: string, charges: Charge[], background: Background): Promise<void>;
-  /** The counters' room as it stands, charging nothing. */
-  inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse>;
+  /** The counters' room as it stands, charging nothing; and which of the named penalties are running. */
+  inspect(key: string, counters: CounterSpec[], penalties?: string[]): Promise<InspectResponse>;
   /** Deletes the named counters of a key, or all of them; returns how many there were. */
   reset(key: string, names?: string[]): Promise<number>;
 }

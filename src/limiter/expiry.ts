@@ -16,5 +16,7 @@ export function stateExpiresAt(state: CounterState, windowMs: number): number {
       return Math.ceil(state.tat);
     case "concurrency":
       return state.leases.reduce((max, l) => Math.max(max, l.expiresAt), 0);
+    case "penalty":
+      return state.forgetAt;
   }
 }

@@ -56,7 +56,18 @@ export interface Lease {
   expiresAt: number;
 }
 
-export type CounterState = FixedState | SlidingState | TokenBucketState | ConcurrencyState;
+/** A rule's penalty for one key (see `penalty.ts`); stored beside the counters, under `<rule>:penalty`. */
+export interface PenaltyState {
+  algorithm: "penalty";
+  /** Epoch ms when the penalty ends. */
+  until: number;
+  /** How long this penalty is: escalation doubles the previous one. */
+  durationMs: number;
+  /** When the state stops mattering: the end, plus the escalation period. */
+  forgetAt: number;
+}
+
+export type CounterState = FixedState | SlidingState | TokenBucketState | ConcurrencyState | PenaltyState;
 
 /** What one counter says about one request. */
 export interface CounterResult {
@@ -69,6 +80,8 @@ export interface CounterResult {
   resetAt: number;
   /** Ms until a request of this cost could be admitted; 0 when allowed. */
   retryAfterMs: number;
+  /** Set when a penalty refused: its end (no release or refund frees room before it). */
+  penaltyUntil?: number;
 }
 
 /** What a charged request must hand back to undo its charge (refund or rollback). */

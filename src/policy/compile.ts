@@ -5,6 +5,7 @@
  * closures it returns.
  * @module
  */
+import { type PenaltySpec, penaltyName } from "../limiter/penalty";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
 import { counterName } from "./counter-name";
@@ -76,6 +77,8 @@ export interface CompiledRule {
   cost: number;
   pageSize: Rule["pageSize"];
   limits: CompiledLimit[];
+  /** The rule's penalty box, when it has one. */
+  penalty: PenaltySpec | undefined;
   /** True when any limit's number depends on the tier. */
   tiered: boolean;
   matches(facts: RequestFacts): boolean;
@@ -165,8 +168,24 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     cost: rule.cost,
     pageSize: rule.pageSize,
     limits,
+    penalty: compilePenalty(rule, limits),
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     matches: compileMatch(rule.match),
+  };
+}
+
+function compilePenalty(rule: Rule, limits: CompiledLimit[]): PenaltySpec | undefined {
+  if (rule.penalty === undefined) return undefined;
+  const p = typeof rule.penalty === "string" ? { duration: rule.penalty } : rule.penalty;
+  const ms = (w: string | undefined) => (w === undefined ? undefined : parseWindow(w)!.ms);
+  const escalateWithinMs = ms(p.escalateWithin);
+  const maxMs = ms(p.max);
+  return {
+    name: penaltyName(rule.id),
+    counters: limits.map((l) => l.name),
+    durationMs: ms(p.duration)!,
+    ...(escalateWithinMs !== undefined ? { escalateWithinMs } : {}),
+    ...(maxMs !== undefined ? { maxMs } : {}),
   };
 }
 

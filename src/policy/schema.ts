@@ -48,6 +48,25 @@ const windowString = z
   );
 
 /**
+ * A rule's penalty box: `"10m"`, or with escalation
+ * `{ "duration": "10m", "escalateWithin": "1h", "max": "1d" }`.
+ */
+export const PenaltySchema = z.union(
+  [
+    windowString,
+    z.strictObject({
+      duration: windowString,
+      escalateWithin: z.optional(windowString),
+      max: z.optional(windowString),
+    }),
+  ],
+  {
+    error:
+      'must be a duration like "10m", or { "duration": "10m", "escalateWithin": "1h", "max": "1d" } (<n>s, <n>m, <n>h or <n>d)',
+  },
+);
+
+/**
  * One entry of `limits`: a rate limit (`limit` + `window`, optional `algorithm`
  * and `burst`) or a concurrency limit (`concurrency` alone). Written as one
  * strict object with a refinement rather than a union so that an error names
@@ -152,6 +171,7 @@ export const RuleSchema = z
     continue: z._default(z.boolean(), false),
     cost: z._default(positiveInt, 1),
     pageSize: z.optional(PageSizeSchema),
+    penalty: z.optional(PenaltySchema),
     bodyKey: z.optional(BodyKeySchema),
     limits: z._default(z.array(LimitSchema), []),
   })
@@ -163,6 +183,14 @@ export const RuleSchema = z
           path: ["limits"],
           message: 'a rule with action "limit" needs at least one limit (or a pageSize)',
         });
+      }
+      if (r.penalty !== undefined && r.limits.length === 0) {
+        ctx.addIssue({ code: "custom", path: ["penalty"], message: "only allowed on a rule with limits" });
+      }
+      if (typeof r.penalty === "object" && r.penalty.max !== undefined) {
+        const duration = parseWindow(r.penalty.duration)?.ms ?? 0;
+        if ((parseWindow(r.penalty.max)?.ms ?? 0) < duration)
+          ctx.addIssue({ code: "custom", path: ["penalty", "max"], message: "must not be shorter than duration" });
       }
       if (r.bodyKey !== undefined && !r.key.startsWith("body:")) {
         ctx.addIssue({ code: "custom", path: ["bodyKey"], message: 'only allowed with a "body:<field>" key' });

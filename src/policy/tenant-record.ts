@@ -4,11 +4,14 @@
  */
 import * as z from "zod/mini";
 import { english } from "./english";
+import { OverridesSchema } from "./overrides";
 
 export const TenantSchema = z.strictObject({
   id: z.string().check(z.minLength(1), z.maxLength(256)),
   tier: z.optional(z.string().check(z.minLength(1))),
   sandbox: z._default(z.boolean(), false),
+  /** Per-limit numbers of this tenant in place of its tier's (see `overrides.ts`). */
+  overrides: z.optional(OverridesSchema),
 });
 export type Tenant = z.output<typeof TenantSchema>;
 

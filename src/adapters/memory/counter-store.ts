@@ -6,7 +6,8 @@
  * @module
  */
 import type { CheckRequest, CheckResponse, Clock, CounterStore, InspectResponse } from "../../engine/ports";
-import { decide, giveBack, peekOne } from "../../limiter/decide";
+import { giveBack, peekOne } from "../../limiter/decide";
+import { decideWithShadowAndPenalties, runningPenalties } from "../../limiter/penalty";
 import type { Charge, CounterSpec, CounterState } from "../../limiter/types";
 
 export class MemoryCounterStore implements CounterStore {
@@ -22,7 +23,14 @@ export class MemoryCounterStore implements CounterStore {
     const shadow = request.shadow ?? [];
     const needsLease = [...request.counters, ...shadow].some((c) => c.algorithm === "concurrency");
     const leaseId = needsLease ? `lease-${++this.leases}` : "";
-    const { outcome, updates, shadowResults } = decide(states, request.counters, now, leaseId, shadow);
+    const { outcome, updates, shadowResults } = decideWithShadowAndPenalties(
+      states,
+      request.counters,
+      shadow,
+      request.penalties ?? [],
+      now,
+      leaseId,
+    );
     for (const [name, state] of updates) states.set(name, state);
     return { ...outcome, now, shadowResults };
   }
@@ -33,10 +41,14 @@ export class MemoryCounterStore implements CounterStore {
     for (const [name, state] of giveBack(states, charges, this.now())) states.set(name, state);
   }
 
-  async inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse> {
+  async inspect(key: string, counters: CounterSpec[], penalties: string[] = []): Promise<InspectResponse> {
     const states = this.keys.get(key) ?? new Map<string, CounterState>();
     const now = this.now();
-    return { now, results: counters.map((spec) => peekOne(states, spec, now)) };
+    return {
+      now,
+      results: counters.map((spec) => peekOne(states, spec, now)),
+      penalties: runningPenalties(states, penalties, now),
+    };
   }
 
   async reset(key: string, names?: string[]): Promise<number> {

@@ -41,8 +41,8 @@ export class DurableObjectStore implements CounterStore {
     await retryOnce(() => this.namespace.getByName(key).release(charges));
   }
 
-  inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse> {
-    return this.namespace.getByName(key).inspect(counters) as Promise<InspectResponse>;
+  inspect(key: string, counters: CounterSpec[], penalties?: string[]): Promise<InspectResponse> {
+    return this.namespace.getByName(key).inspect(counters, penalties) as Promise<InspectResponse>;
   }
 
   reset(key: string, names?: string[]): Promise<number> {

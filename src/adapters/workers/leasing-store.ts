@@ -4,8 +4,9 @@
  * the next lease is fetched in the background (`waitUntil`) before it runs
  * dry; when none is held, the object decides the request itself, exactly as
  * the plain store does, and lends room with its answer. Counters that cannot
- * be leased (concurrency slots) and requests with shadow counters go to the
- * plain store unchanged. See `src/limiter/lease/` for the invariant.
+ * be leased (concurrency slots), requests with shadow counters and requests of
+ * rules with a penalty go to the plain store unchanged: a penalty is set and
+ * read in the object at each request, and a lease would admit past it. See `src/limiter/lease/` for the invariant.
  * @module
  */
 import type { RateLimiter } from "../../durable/rate-limiter";
@@ -31,7 +32,11 @@ export class LeasingCounterStore implements CounterStore {
   }
 
   async check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse> {
-    if ((request.shadow && request.shadow.length > 0) || !leasable(request.counters)) {
+    const perRequest =
+      (request.shadow && request.shadow.length > 0) ||
+      (request.penalties && request.penalties.length > 0) ||
+      !leasable(request.counters);
+    if (perRequest) {
       return this.plain.check(key, request);
     }
     const decision = await this.client.admit(key, request.counters, this.transport(key, background));
@@ -61,8 +66,8 @@ export class LeasingCounterStore implements CounterStore {
     if (rest.length > 0) await this.plain.release(key, rest);
   }
 
-  inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse> {
-    return this.plain.inspect(key, counters);
+  inspect(key: string, counters: CounterSpec[], penalties?: string[]): Promise<InspectResponse> {
+    return this.plain.inspect(key, counters, penalties);
   }
 
   reset(key: string, names?: string[]): Promise<number> {

@@ -19,6 +19,7 @@ import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
+import { CandidateShadow } from "./candidate";
 import { fleetObserver } from "./fleet-observer";
 import { PolicyStore, policyTtlMs } from "./kv-policy-source";
 import { TenantCache } from "./kv-tenants";
@@ -34,6 +35,8 @@ export interface Limiter {
   readonly refusals: RefusalCache;
   /** This isolate's share of the fleet-wide figures, sent to the STATS store when it is bound. */
   readonly fleet: FleetRecorder;
+  /** The candidate policy evaluated in shadow beside the live one, and its counts. */
+  readonly candidates: CandidateShadow;
 }
 
 /** The production budget of a counter-store check (`LIMITER_TIMEOUT_MS`). */
@@ -67,13 +70,15 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
   const fleet = new FleetRecorder();
   const engine = createEngine({ key: options.key, onRefuse: options.onRefuse });
   const fixed = options.policy;
+  const candidates = new CandidateShadow({ ...(options.key ? { key: options.key } : {}) });
   return {
     policies,
     tenants,
     stats,
     refusals: engine.refusals,
     fleet,
-    limit(request, env, ctx) {
+    candidates,
+    async limit(request, env, ctx) {
       const startedAt = Date.now();
       const policySource: PolicySource = { current: fixed ?? (() => policies.get(env)) };
       const tenantLookup: TenantLookup = {
@@ -91,7 +96,9 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
         budgetMs: numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
         sandbox: env.SANDBOX === "true",
       };
-      return engine.decide(request, ports, settings);
+      const outcome = await engine.decide(request, ports, settings);
+      // A fixed policy has no published candidate beside it.
+      return fixed ? outcome : candidates.attach(request, env, ports, settings, outcome);
     },
   };
 }

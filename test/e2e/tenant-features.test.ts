@@ -1,0 +1,184 @@
+/**
+ * Under `wrangler dev`, through HTTP and the CLI: a candidate policy pushed with
+ * `push --candidate` counts what it would refuse without refusing, `promote`
+ * puts it in force and it then refuses those requests; a penalty outlasts its
+ * window until `key reset` lifts it; `tenant add --override` raises a limit.
+ */
+import { spawn } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OriginServer, startOriginServer } from "../support/origin-server";
+import {
+  BIN_DIR,
+  childEnv,
+  delay,
+  freePort,
+  freshDir,
+  PROJECT_ROOT,
+  roomInWindow,
+  startWranglerDev,
+  type WranglerDev,
+} from "../support/wrangler-dev";
+
+const TOKEN = `tenant-e2e-${Math.random().toString(36).slice(2)}`;
+
+function policyCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = childEnv();
+  for (const name of ["SLUICE_URL", "SLUICE_ADMIN_TOKEN", "SLUICE_ADMIN_PREFIX"]) delete env[name];
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(BIN_DIR, "tsx"), [join(PROJECT_ROOT, "src", "cli", "policy.ts"), ...args], {
+      cwd: PROJECT_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("tenant features under wrangler dev", () => {
+  let origin: OriginServer;
+  let dev: WranglerDev;
+  let dir: string;
+  const api = () => ["--url", dev.url, "--token", TOKEN];
+
+  const get = async (client: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${dev.url}/e2e`, { headers: { "x-client": client, ...headers } });
+    await res.arrayBuffer();
+    return res;
+  };
+  const statuses = async (n: number, client: string) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await get(client)).status);
+    return out;
+  };
+  const file = async (name: string, doc: unknown) => {
+    const path = join(dir, name);
+    await writeFile(path, JSON.stringify(doc));
+    return path;
+  };
+  const adminJson = async (path: string) =>
+    (await fetch(`${dev.url}/__ratelimit${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+
+  beforeAll(async () => {
+    origin = await startOriginServer(await freePort());
+    dir = await freshDir("sluice-tenant-e2e");
+    dev = await startWranglerDev({
+      vars: {
+        ORIGIN: `http://127.0.0.1:${origin.port}`,
+        LIMITER_TIMEOUT_MS: "5000",
+        POLICY_TTL_SECONDS: "0",
+        ADMIN_TOKEN: TOKEN,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await dev?.stop();
+    await origin?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a candidate counts what it would refuse; promoted, it refuses the same requests", async () => {
+    await roomInWindow(3_600_000, 60_000);
+    const rule = (limit: number) => ({
+      version: 1,
+      rules: [{ id: "api", key: "header:x-client", limits: [{ limit, window: "1h" }] }],
+    });
+    expect((await policyCli("push", await file("live.json", rule(100)), ...api())).code).toBe(0);
+    const pushed = await policyCli("push", await file("candidate.json", rule(3)), "--candidate", ...api());
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.stdout).toContain("as the candidate");
+
+    expect(await statuses(5, "c1")).toEqual([200, 200, 200, 200, 200]);
+    // The candidate is evaluated after each response: wait for all five to be counted.
+    let counts = { admitted: 0, refused: 0 };
+    for (let i = 0; i < 100 && counts.admitted + counts.refused < 5; i++) {
+      const stats = (await adminJson("/stats")) as {
+        candidate?: { minutes: Array<{ rules: Record<string, { admitted: number; refused: number }> }> };
+      };
+      counts = { admitted: 0, refused: 0 };
+      for (const m of stats.candidate?.minutes ?? []) {
+        counts.admitted += m.rules.api?.admitted ?? 0;
+        counts.refused += m.rules.api?.refused ?? 0;
+      }
+      if (counts.admitted + counts.refused < 5) await delay(50);
+    }
+    expect(counts).toEqual({ admitted: 3, refused: 2 });
+    // The live counter carries the live charges only.
+    const live = (await adminJson("/keys?rule=api&key=c1")) as { limits: Array<{ remaining: number }> };
+    expect(live.limits[0]!.remaining).toBe(95);
+
+    const promoted = await policyCli("promote", ...api());
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(promoted.stdout).toMatch(/^promoted the candidate at .*: version \d+/);
+    expect((await policyCli("key", "reset", "--rule", "api", "--key", "c1", ...api())).code).toBe(0);
+    expect(await statuses(5, "c1")).toEqual([200, 200, 200, 429, 429]);
+
+    const none = await policyCli("candidate", "drop", ...api());
+    expect(none.stdout).toBe("there was no candidate policy; nothing to drop\n");
+  });
+
+  it("a penalty outlasts the window until key reset lifts it", async () => {
+    await roomInWindow(60_000, 10_000);
+    const doc = {
+      version: 1,
+      rules: [{ id: "login", key: "header:x-client", penalty: "1h", limits: [{ limit: 2, window: "1m" }] }],
+    };
+    expect((await policyCli("push", await file("penalty.json", doc), ...api())).code).toBe(0);
+    expect(await statuses(2, "p1")).toEqual([200, 200]);
+    const refused = await get("p1");
+    expect(refused.status).toBe(429);
+    const retryAfter = Number(refused.headers.get("Retry-After"));
+    expect(retryAfter).toBeGreaterThan(3590);
+    expect(retryAfter).toBeLessThanOrEqual(3600);
+    const reset = await policyCli("key", "reset", "--rule", "login", "--key", "p1", ...api());
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(await statuses(3, "p1")).toEqual([200, 200, 429]);
+  });
+
+  it("tenant add --override raises one tenant's limit", async () => {
+    const doc = {
+      version: 1,
+      identity: { apiKey: { header: "x-api-key" } },
+      rules: [{ id: "tiered", key: "tenant", limits: [{ limit: { starter: 2, pro: 4 }, window: "1h" }] }],
+    };
+    expect((await policyCli("push", await file("tiered.json", doc), ...api())).code).toBe(0);
+    const add = await policyCli(
+      "tenant",
+      "add",
+      "--api-key",
+      "key-partner",
+      "--id",
+      "partner",
+      "--tier",
+      "pro",
+      "--override",
+      "tiered-1h=x3",
+      ...api(),
+    );
+    expect(add.code, add.stderr).toBe(0);
+    const res = await get("t", { "x-api-key": "key-partner" });
+    expect(res.headers.get("RateLimit-Limit")).toBe("12");
+    const bad = await policyCli(
+      "tenant",
+      "add",
+      "--api-key",
+      "k",
+      "--id",
+      "x",
+      "--tier",
+      "pro",
+      "--override",
+      "nope-1h=5",
+      ...api(),
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('no limit "nope-1h"');
+  });
+});
