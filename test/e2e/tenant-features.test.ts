@@ -90,7 +90,8 @@ describe("tenant features under wrangler dev", () => {
       version: 1,
       rules: [{ id: "api", key: "header:x-client", limits: [{ limit, window: "1h" }] }],
     });
-    expect((await policyCli("push", await file("live.json", rule(100)), ...api())).code).toBe(0);
+    // The live limit sits under the leasing threshold (64): every live charge is a call, so its count is exact.
+    expect((await policyCli("push", await file("live.json", rule(60)), ...api())).code).toBe(0);
     const pushed = await policyCli("push", await file("candidate.json", rule(3)), "--candidate", ...api());
     expect(pushed.code, pushed.stderr).toBe(0);
     expect(pushed.stdout).toContain("as the candidate");
@@ -112,7 +113,7 @@ describe("tenant features under wrangler dev", () => {
     expect(counts).toEqual({ admitted: 3, refused: 2 });
     // The live counter carries the live charges only.
     const live = (await adminJson("/keys?rule=api&key=c1")) as { limits: Array<{ remaining: number }> };
-    expect(live.limits[0]!.remaining).toBe(95);
+    expect(live.limits[0]!.remaining).toBe(55);
 
     const promoted = await policyCli("promote", ...api());
     expect(promoted.code, promoted.stderr).toBe(0);
