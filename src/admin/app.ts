@@ -6,7 +6,10 @@
  */
 import { Hono } from "hono";
 import type { CompiledPolicy } from "../config/compile";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../config/kv-keys";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../config/kv-keys";
+import { appendHistory, readHistoryEntry } from "../config/policy-history";
+import type { PolicySource } from "../config/policy-store";
+import type { StoredPolicyState } from "../config/stored-policy";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import { countingKeyForValue } from "../core/counting-key";
@@ -77,12 +80,50 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   });
 
   admin.get("/policy", async (c) => {
-    const inForce = await limiter.policies.get(c.env);
-    return new Response(inForce.text, {
+    // An operator asks what is in force now: read KV afresh rather than answer from the cache.
+    limiter.policies.invalidate();
+    const inForce = await limiter.policies.get(c.env, undefined, c.executionCtx);
+    const stored = limiter.policies.storedState();
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json",
+      ETag: await etagOf(inForce.text),
+      "X-Sluice-Policy-Source": inForce.source,
+      "X-Sluice-Stored-Policy": stored.state,
+      "Cache-Control": "no-store",
+    };
+    if (inForce.version !== undefined) headers["X-Sluice-Policy-Version"] = String(inForce.version);
+    if (stored.state === "invalid") headers["X-Sluice-Stored-Policy-Errors"] = String(stored.errors.length);
+    return new Response(inForce.text, { headers });
+  });
+
+  admin.get("/policy/status", async (c) => {
+    limiter.policies.invalidate();
+    const inForce = await limiter.policies.get(c.env, undefined, c.executionCtx);
+    const stored = limiter.policies.storedState();
+    return c.json({
+      inForce: {
+        source: inForce.source,
+        version: inForce.version ?? null,
+        etag: await etagOf(inForce.text),
+        rules: inForce.compiled.rules.length,
+      },
+      stored,
+      message: statusMessage(inForce.source, inForce.version, stored.state),
+    });
+  });
+
+  admin.get("/policy/history/:version{[0-9]+}", async (c) => {
+    const version = Number(c.req.param("version"));
+    const entry = await readHistoryEntry(c.env.POLICIES, version);
+    if (!entry) return problem(404, "not_found", `no policy version ${version} in history`);
+    return new Response(entry.text, {
       headers: {
         "Content-Type": "application/json",
-        ETag: await etagOf(inForce.text),
-        "X-Sluice-Policy-Source": inForce.source,
+        ETag: await etagOf(entry.text),
+        "X-Sluice-Policy-Version": String(entry.version),
+        "X-Sluice-Published-At": entry.at,
+        "X-Sluice-Published-By": entry.actor,
+        "X-Sluice-Published-How": entry.how,
         "Cache-Control": "no-store",
       },
     });
@@ -228,14 +269,9 @@ async function publish(
   actor: string,
   how: string,
 ): Promise<number> {
-  const version = Number((await env.POLICIES.get(VERSION_KEY)) ?? "0") + 1;
-  const at = new Date().toISOString();
-  await env.POLICIES.put(`${HISTORY_PREFIX}${version}`, JSON.stringify({ version, at, actor, how, text }), {
-    metadata: { at, actor, how },
-  });
-  await env.POLICIES.put(VERSION_KEY, String(version));
+  const { version } = await appendHistory(env.POLICIES, { actor, how, text });
   await env.POLICIES.put(POLICY_KEY, text);
-  limiter.policies.install(compiled, text);
+  limiter.policies.install(compiled, text, Date.now(), version);
   logEvent("policy.published", { version, actor, how, rules: compiled.rules.map((r) => r.id) });
   return version;
 }
@@ -264,4 +300,23 @@ async function counterTarget(
   const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
   const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
   return { rule: rule.id, objectName, specs };
+}
+
+/** One sentence on what is in force and why, for `GET /policy/status` and the CLI. */
+export function statusMessage(
+  source: PolicySource,
+  version: number | undefined,
+  stored: StoredPolicyState["state"],
+): string {
+  const which =
+    source === "builtin"
+      ? "the built-in default"
+      : version !== undefined
+        ? `version ${version}`
+        : "a document with no version yet";
+  if (stored === "invalid")
+    return `KV "${POLICY_KEY}" holds an INVALID document; it is not in force. In force: ${which}${source === "history" ? " (the newest valid version in history)" : ""}.`;
+  if (stored === "unreadable") return `KV could not be read; in force: ${which} (the last one read).`;
+  if (stored === "absent") return `KV has no "${POLICY_KEY}"; in force: the built-in default.`;
+  return `In force: ${which}, as stored in KV "${POLICY_KEY}".`;
 }

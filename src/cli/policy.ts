@@ -4,19 +4,20 @@
  * project's wrangler (`--local` / `--remote`). Run with `--help` for the commands and exit codes.
  * @module
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULT_POLICY } from "../config/default-policy";
 import { POLICY_KEY, tenantKey } from "../config/kv-keys";
+import { newestValidInHistory } from "../config/policy-history";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import { sha256Hex } from "../http/hash";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
+import { publishThroughKv, wranglerHistoryKv } from "./kv-history";
 import { unifiedDiff } from "./line-diff";
-import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile } from "./wrangler";
+import { type KvTarget, kvDelete, kvGet, kvPut } from "./wrangler";
 
 const EXIT_CODES = `
 Where it acts:
@@ -94,6 +95,11 @@ function addKvOptions(cmd: Command): Command {
     .option("--remote", "Workers KV of the deployed Worker (through wrangler)")
     .option("--persist-to <dir>", "with --local: wrangler dev's --persist-to directory")
     .option("-c, --config <path>", "with --local/--remote: a wrangler config other than the project's wrangler.toml");
+}
+
+/** Who is publishing: recorded in the history entry. */
+function actorOption(): Option {
+  return new Option("--actor <name>", "who publishes (recorded in the policy history)").env("SLUICE_ACTOR");
 }
 
 function apiTarget(opts: TargetOptions): AdminTarget {
@@ -174,10 +180,21 @@ function canonicalText(text: string): string {
   }
 }
 
+/**
+ * The document the Worker enforces. When KV holds an invalid document that is the newest valid
+ * version (what an isolate falls back to), and a note says so plainly.
+ */
 async function policyInForce(target: Target): Promise<{ text: string; label: string }> {
   if (target.kind === "api") {
     const res = await adminCall(target.api, "GET", "/policy");
     const source = res.headers.get("x-sluice-policy-source");
+    const version = res.headers.get("x-sluice-policy-version");
+    if (res.headers.get("x-sluice-stored-policy") === "invalid") {
+      io.err(
+        `note: KV "${POLICY_KEY}" at ${target.api.url} holds an INVALID document (${res.headers.get("x-sluice-stored-policy-errors") ?? "?"} errors; see: policy get); it is not in force`,
+      );
+    }
+    if (version) io.err(`note: in force at ${target.api.url}: version ${version} (${source})`);
     return {
       text: res.text,
       label: `in force at ${target.api.url}${source ? ` (${source === "builtin" ? "built-in default" : source})` : ""}`,
@@ -189,9 +206,18 @@ async function policyInForce(target: Target): Promise<{ text: string; label: str
       text: JSON.stringify(DEFAULT_POLICY),
       label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")`,
     };
-  if (!validatePolicyText(stored).ok)
-    io.err(`note: the document in ${kvLabel(target.kv)} is invalid; the Worker keeps the one it had before in force`);
-  return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
+  const checked = validatePolicyText(stored);
+  if (checked.ok) return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
+  const lastGood = await newestValidInHistory(wranglerHistoryKv(target.kv));
+  io.err(
+    `note: ${kvLabel(target.kv)} "${POLICY_KEY}" holds an INVALID document (${checked.errors.length} error${checked.errors.length === 1 ? "" : "s"}); it is not in force`,
+  );
+  if (lastGood === null) {
+    io.err("note: history has no valid version: a Worker starting now enforces the built-in default");
+    return { text: JSON.stringify(DEFAULT_POLICY), label: "built-in default (no valid version in history)" };
+  }
+  io.err(`note: in force: version ${lastGood.version}, the newest valid version in history`);
+  return { text: lastGood.text, label: `version ${lastGood.version} in ${kvLabel(target.kv)} history (in force)` };
 }
 
 async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Promise<number> {
@@ -217,7 +243,11 @@ async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Pro
 
 // ---- push -------------------------------------------------------------------------------
 
-async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command): Promise<number> {
+async function pushCommand(
+  file: string,
+  opts: TargetOptions & { ifMatch?: string; actor?: string },
+  cmd: Command,
+): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.ifMatch !== undefined && target.kind !== "api")
     throw new CliError("--if-match needs --url: only the admin API checks it");
@@ -234,7 +264,10 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
   if (target.kind === "api") {
     const res = await adminCall(target.api, "PUT", "/policy", {
       body: text,
-      headers: opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {},
+      headers: {
+        ...(opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {}),
+        ...(opts.actor !== undefined ? { "x-sluice-actor": opts.actor } : {}),
+      },
     });
     const answer = answerJson<{ version?: number; etag?: string }>(res);
     io.out(
@@ -243,16 +276,13 @@ async function pushCommand(file: string, opts: TargetOptions & { ifMatch?: strin
     io.out("in force at once in the isolate that answered; in the others within POLICY_TTL_SECONDS");
     return EXIT_OK;
   }
-  // Push exactly the text that was validated, even if the file changes meanwhile.
-  const dir = await mkdtemp(join(tmpdir(), "sluice-policy-"));
-  try {
-    const copy = join(dir, "policy.json");
-    await writeFile(copy, text, "utf8");
-    await kvPutFile(POLICY_KEY, copy, target.kv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${POLICY_KEY}"`);
+  // Exactly the text that was validated (even if the file changes meanwhile), with its history entry.
+  const entry = await publishThroughKv(target.kv, {
+    actor: opts.actor ?? "cli",
+    how: `cli-${target.kv.mode}`,
+    text,
+  });
+  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${POLICY_KEY}": version ${entry.version}`);
   io.out("a running Worker puts it in force within POLICY_TTL_SECONDS (default 30 s)");
   return EXIT_OK;
 }
@@ -384,10 +414,13 @@ function buildProgram(setExit: (code: number) => void): Command {
         .command("push")
         .description("validate <file> and, when valid, store it as KV `policy` (through the admin API or wrangler)")
         .argument("<file>", "policy document (JSON)")
-        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag"),
+        .option("--if-match <etag>", "with --url: store only while the policy in force still has this ETag")
+        .addOption(actorOption()),
     ),
   ).action(
-    run((file: string, opts: TargetOptions & { ifMatch?: string }, cmd: Command) => pushCommand(file, opts, cmd)),
+    run((file: string, opts: TargetOptions & { ifMatch?: string; actor?: string }, cmd: Command) =>
+      pushCommand(file, opts, cmd),
+    ),
   );
 
   const tenant = program.command("tenant").description("tenant records: KV tenant:<sha256 of the API key>");

@@ -6,6 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CliError } from "./errors";
@@ -152,4 +154,32 @@ export async function kvPut(key: string, value: string, target: KvTarget): Promi
 
 export async function kvDelete(key: string, target: KvTarget): Promise<void> {
   await runWrangler(["kv", "key", "delete", key, ...targetArgs(target)]);
+}
+
+/** The names of the keys under `prefix`. */
+export async function kvList(prefix: string, target: KvTarget): Promise<Array<{ name: string }>> {
+  const { stdout } = await runWrangler(["kv", "key", "list", "--prefix", prefix, ...targetArgs(target)]);
+  try {
+    return JSON.parse(stdout) as Array<{ name: string }>;
+  } catch {
+    throw new CliError(`wrangler kv key list printed something that is not JSON: ${stdout.slice(0, 200)}`);
+  }
+}
+
+export interface BulkEntry {
+  key: string;
+  value: string;
+  metadata?: unknown;
+}
+
+/** Writes several keys in one wrangler call (one process start instead of one per key). */
+export async function kvBulkPut(entries: readonly BulkEntry[], target: KvTarget): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
+  try {
+    const file = join(dir, "entries.json");
+    await writeFile(file, JSON.stringify(entries), "utf8");
+    await runWrangler(["kv", "bulk", "put", file, ...targetArgs(target)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

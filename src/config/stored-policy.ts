@@ -1,0 +1,31 @@
+/**
+ * What KV's `policy` key holds, as the policy store last read it, and the recording of documents
+ * that reached KV without going through sluice (so that every document in force has a version).
+ * @module
+ */
+import type { Env } from "../env";
+import { logEvent } from "../log";
+import { recordIfNew } from "./policy-history";
+import type { PolicyError } from "./validate";
+
+export type StoredPolicyState =
+  | { state: "unread" }
+  | { state: "valid" }
+  | { state: "absent" }
+  | { state: "invalid"; errors: PolicyError[] }
+  | { state: "unreadable"; message: string };
+
+/**
+ * The history version of a valid document just read from KV, appending it as `seen-in-kv` when it
+ * is not in history yet. Never throws: a failure is logged and the version stays unknown.
+ */
+export async function seenInKv(env: Env, text: string): Promise<number | undefined> {
+  try {
+    const { version, added } = await recordIfNew(env.POLICIES, text);
+    if (added) logEvent("policy.recorded", { version, how: "seen-in-kv" });
+    return version;
+  } catch (e) {
+    logEvent("policy.record_failed", { message: (e as Error).message ?? String(e) }, "warn");
+    return undefined;
+  }
+}
