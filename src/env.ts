@@ -3,6 +3,7 @@
  * (`../shared/spec/policy.md` section 1): operators set them in wrangler.toml.
  * @module
  */
+import type { PolicyWriter } from "./durable/policy-writer";
 import type { RateLimiter } from "./durable/rate-limiter";
 
 export interface Env {
@@ -10,6 +11,11 @@ export interface Env {
   LIMITER: DurableObjectNamespace<RateLimiter>;
   /** Policy document (`policy`), history and tenant records (`tenant:<sha256>`). */
   POLICIES: KVNamespace;
+  /**
+   * The front door's single writer of the policy (publishes, history). Optional: without it (a
+   * library user's Worker) history entries are written directly, not serialised.
+   */
+  POLICY_WRITER?: DurableObjectNamespace<PolicyWriter>;
   /** Base URL to forward to; empty: the request's own URL (route mode); `builtin:echo`: the demo echo. */
   ORIGIN?: string;
   /** Secret; unset: the admin API answers 404. */

@@ -17,6 +17,7 @@ export type { PolicyError, ValidationResult } from "./config/validate";
 export { validatePolicy, validatePolicyText } from "./config/validate";
 export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
 export { createLimiter } from "./core/limit";
+export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";
 export type { Env } from "./env";
 export type { RateLimitOptions, RateLimitVariables } from "./middleware/hono";

@@ -153,8 +153,10 @@ describe("a document written into KV by hand", () => {
       await new PolicyStore().get(env, undefined, ctx);
       await waitOnExecutionContext(ctx);
     }
+    const { keys } = await env.POLICIES.list({ prefix: "policy:history:" });
+    expect(keys).toHaveLength(1);
     const version = await latestVersion(env.POLICIES);
-    expect(version).toBe(1);
+    expect(keys[0]!.name).toBe(`policy:history:${version}`);
     const entry = await readHistoryEntry(env.POLICIES, version);
     expect(JSON.parse(entry!.text)).toEqual(policy(13));
     expect(entry).toMatchObject({ actor: "kv", how: "seen-in-kv" });

@@ -7,48 +7,31 @@
 import { Hono } from "hono";
 import type { CompiledPolicy } from "../config/compile";
 import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../config/kv-keys";
-import { appendHistory, readHistoryEntry } from "../config/policy-history";
+import { readHistoryEntry } from "../config/policy-history";
 import type { PolicySource } from "../config/policy-store";
 import type { StoredPolicyState } from "../config/stored-policy";
 import { TenantSchema } from "../config/tenant-record";
 import { validatePolicyText } from "../config/validate";
 import { countingKeyForValue } from "../core/counting-key";
-import { UNKNOWN_IP } from "../core/identity";
 import type { Limiter } from "../core/limit";
 import { counterSpec } from "../core/limit";
+import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
 import { sha256Hex } from "../http/hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
-import { constantTimeEqual } from "./constant-time";
+import { etagOf } from "./etag";
+import { addressKey, authenticate, unlockAddress } from "./lockout";
+import { publishThroughWriter } from "./publish";
 
 export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
 export { HISTORY_PREFIX };
 
 type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
-/** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
-export const ADMIN_FAILURES: CounterSpec = {
-  name: "admin:auth-failures-15m",
-  algorithm: "fixed",
-  limit: 10,
-  windowMs: 15 * 60_000,
-  cost: 1,
-};
-
-function tooManyFailures(resetAt: number): Response {
-  const retryAfter = Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
-  logEvent("admin.locked_out", { retryAfter }, "warn");
-  return Response.json(
-    { error: "too_many_failures", message: "too many wrong admin tokens from this address; try again later" },
-    { status: 429, headers: { "Retry-After": String(retryAfter), "Cache-Control": "no-store" } },
-  );
-}
-
-export async function etagOf(text: string): Promise<string> {
-  return `"${(await sha256Hex(text)).slice(0, 32)}"`;
-}
+export { ADMIN_FAILURES } from "./lockout";
+export { etagOf };
 
 /** Error body of the admin API: `{ error, message }` plus `errors: [{path, message}]` for a bad document. */
 function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
@@ -61,20 +44,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   admin.use("*", async (c, next) => {
     const token = c.env.ADMIN_TOKEN;
     if (!token) return c.notFound();
-    // Failed attempts are counted per client IP in that IP's counter object, so the token cannot be
-    // guessed at the edge's speed: past the limit, the IP is refused before its token is even compared.
-    const attempts = c.env.LIMITER.getByName(
-      `ip:${clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP}`,
-    );
-    const { results } = await attempts.inspect([ADMIN_FAILURES]);
-    if (results[0]!.remaining === 0) return tooManyFailures(results[0]!.resetAt);
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer[ ]+(.+)$/i.exec(header);
-    if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
-      logEvent("admin.unauthorized", { method: c.req.method, path: c.req.path }, "warn");
-      await attempts.check({ counters: [ADMIN_FAILURES] });
-      return problem(401, "unauthorized", "missing or wrong admin token", {});
-    }
+    const auth = await authenticate(c.req.raw, c.env, token);
+    if (!auth.ok) return auth.response;
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
     await next();
   });
@@ -142,17 +113,19 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       return problem(400, "invalid_policy", "the policy document is invalid; nothing was stored", {
         errors: result.errors,
       });
-    const ifMatch = c.req.header("if-match");
-    if (ifMatch !== undefined) {
-      const current = await currentStoredText(c.env, limiter);
-      if (ifMatch.trim() !== "*" && ifMatch.trim() !== (await etagOf(current))) {
-        return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", {
-          etag: await etagOf(current),
-        });
-      }
-    }
-    const version = await publish(c.env, limiter, result.compiled, text, c.get("actor"), "put");
-    return c.json({ stored: true, version, etag: await etagOf(text) }, 200, { ETag: await etagOf(text) });
+    const published = await publish(c.env, limiter, result.compiled, {
+      text,
+      actor: c.get("actor"),
+      how: "put",
+      ...(c.req.header("if-match") !== undefined ? { ifMatch: c.req.header("if-match") } : {}),
+    });
+    if (!published.ok)
+      return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", {
+        etag: published.etag,
+      });
+    return c.json({ stored: true, version: published.version, etag: published.etag }, 200, {
+      ETag: published.etag,
+    });
   });
 
   admin.get("/policy/history", async (c) => {
@@ -168,14 +141,19 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     const version = body.version;
     if (typeof version !== "number" || !Number.isInteger(version) || version < 1)
       return problem(400, "bad_request", 'body must be { "version": <positive integer> }');
-    const stored = await c.env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
-    if (stored === null) return problem(404, "not_found", `no policy version ${version} in history`);
-    const { text } = JSON.parse(stored) as { text: string };
+    const entry = await readHistoryEntry(c.env.POLICIES, version);
+    if (entry === null) return problem(404, "not_found", `no policy version ${version} in history`);
+    const { text } = entry;
     const result = validatePolicyText(text);
     if (!result.ok)
       return problem(409, "invalid_policy", `version ${version} no longer validates`, { errors: result.errors });
-    const newVersion = await publish(c.env, limiter, result.compiled, text, c.get("actor"), `rollback:${version}`);
-    return c.json({ stored: true, version: newVersion, restored: version, etag: await etagOf(text) });
+    const published = await publish(c.env, limiter, result.compiled, {
+      text,
+      actor: c.get("actor"),
+      how: `rollback:${version}`,
+    });
+    if (!published.ok) return problem(500, "internal", "the rollback was not stored");
+    return c.json({ stored: true, version: published.version, restored: version, etag: published.etag });
   });
 
   admin.put("/tenants", async (c) => {
@@ -250,30 +228,39 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.get("/stats", (c) => c.json({ minutes: limiter.stats.snapshot() }));
 
+  admin.post("/unlock", async (c) => {
+    const body = await c.req.json<{ address?: unknown }>().catch(() => ({}) as { address?: unknown });
+    if (typeof body.address !== "string" || addressKey(body.address) === undefined)
+      return problem(400, "bad_request", 'body must be { "address": "<IPv4 or IPv6 address>" }');
+    const { ipKey, cleared } = await unlockAddress(c.env, body.address);
+    logEvent("admin.unlocked", { ip: ipKey, by: "admin-api", actor: c.get("actor"), cleared });
+    return c.json({ unlocked: ipKey, cleared });
+  });
+
   admin.notFound(() => problem(404, "not_found", "no such admin call"));
   return admin;
 }
 
-/** The text in KV now (not the isolate's cached copy): what `If-Match` is checked against. */
-async function currentStoredText(env: Env, limiter: Limiter): Promise<string> {
-  const stored = await env.POLICIES.get(POLICY_KEY);
-  if (stored !== null) return stored;
-  return (await limiter.policies.get(env)).source === "builtin" ? (await limiter.policies.get(env)).text : "";
-}
-
+/**
+ * Publishes through the single writer (version, history entry, KV write, in that order, one publish
+ * at a time) and puts the document in force in this isolate at once.
+ */
 async function publish(
   env: Env,
   limiter: Limiter,
   compiled: CompiledPolicy,
-  text: string,
-  actor: string,
-  how: string,
-): Promise<number> {
-  const { version } = await appendHistory(env.POLICIES, { actor, how, text });
-  await env.POLICIES.put(POLICY_KEY, text);
-  limiter.policies.install(compiled, text, Date.now(), version);
-  logEvent("policy.published", { version, actor, how, rules: compiled.rules.map((r) => r.id) });
-  return version;
+  request: PublishRequest,
+): Promise<PublishResult> {
+  const result = await publishThroughWriter(env, request);
+  if (!result.ok) return result;
+  limiter.policies.install(compiled, request.text, Date.now(), result.version);
+  logEvent("policy.published", {
+    version: result.version,
+    actor: request.actor,
+    how: request.how,
+    rules: compiled.rules.length,
+  });
+  return result;
 }
 
 async function counterTarget(

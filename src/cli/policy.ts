@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
+import { addressKey, unlockKey } from "../admin/unlock-key";
 import { DEFAULT_POLICY } from "../config/default-policy";
 import { POLICY_KEY, tenantKey } from "../config/kv-keys";
 import { newestValidInHistory } from "../config/policy-history";
@@ -376,6 +377,29 @@ async function keyResetCommand(opts: KeyOptions): Promise<number> {
   return EXIT_OK;
 }
 
+// ---- unlock -----------------------------------------------------------------------------
+
+async function unlockCommand(address: string, opts: TargetOptions, cmd: Command): Promise<number> {
+  const ipKey = addressKey(address);
+  if (ipKey === undefined) throw new CliError(`not an IP address: ${address}`);
+  const target = resolveTarget(opts, cmd);
+  if (target.kind === "api") {
+    const res = await adminCall(target.api, "POST", "/unlock", { body: JSON.stringify({ address }) });
+    const answer = answerJson<{ unlocked: string; cleared: boolean }>(res);
+    io.out(
+      answer.cleared
+        ? `unlocked ${answer.unlocked}: its wrong-token count is cleared`
+        : `${answer.unlocked} was not locked out (no wrong tokens counted)`,
+    );
+    return EXIT_OK;
+  }
+  // The locked address may be the only one this operator has (locally every call is 127.0.0.1):
+  // a marker in KV, written with wrangler's own credentials, clears the count on its next call.
+  await kvPut(unlockKey(ipKey), new Date().toISOString(), target.kv);
+  io.out(`unlock marker for ${ipKey} written to ${kvLabel(target.kv)}: its next admin call clears the lockout`);
+  return EXIT_OK;
+}
+
 // ---- the program ------------------------------------------------------------------------
 
 function buildProgram(setExit: (code: number) => void): Command {
@@ -447,6 +471,15 @@ function buildProgram(setExit: (code: number) => void): Command {
         .requiredOption("--api-key <key>", "the tenant's API key"),
     ),
   ).action(run((opts: TargetOptions & { apiKey: string }, cmd: Command) => tenantRemoveCommand(opts, cmd)));
+
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("unlock")
+        .description("let an address locked out by wrong admin tokens in again")
+        .argument("<address>", "the client address (IPv4 or IPv6) that is locked out"),
+    ),
+  ).action(run((address: string, opts: TargetOptions, cmd: Command) => unlockCommand(address, opts, cmd)));
 
   const key = program.command("key").description("one counter of the policy in force, through the admin API (--url)");
   for (const [name, description, fn] of [

@@ -104,8 +104,10 @@ export async function appendHistory(
   kv: HistoryWriteKv,
   record: Omit<HistoryEntry, "version" | "at">,
   at = new Date(),
+  /** The writer's own count: KV's `policy:version` may lag behind it (KV reads can be stale). */
+  atLeast = 0,
 ): Promise<HistoryEntry> {
-  const version = (await latestVersion(kv)) + 1;
+  const version = Math.max(await latestVersion(kv), atLeast) + 1;
   const entry: HistoryEntry = { version, at: at.toISOString(), ...record };
   const metadata: HistoryMetadata = { at: entry.at, actor: entry.actor, how: entry.how };
   await kv.put(historyKey(version), JSON.stringify(entry), { metadata });
@@ -118,11 +120,15 @@ export async function appendHistory(
  * serve an older one for a while: that is no new document); otherwise it is appended as
  * `seen-in-kv` (a document written into KV by hand) and its new version returned.
  */
-export async function recordIfNew(kv: HistoryWriteKv, text: string): Promise<{ version: number; added: boolean }> {
-  const newest = await latestVersion(kv);
+export async function recordIfNew(
+  kv: HistoryWriteKv,
+  text: string,
+  atLeast = 0,
+): Promise<{ version: number; added: boolean }> {
+  const newest = Math.max(await latestVersion(kv), atLeast);
   for (let v = newest; v >= 1 && v > newest - FALLBACK_DEPTH; v--) {
     if ((await readHistoryEntry(kv, v))?.text === text) return { version: v, added: false };
   }
-  const entry = await appendHistory(kv, { actor: "kv", how: "seen-in-kv", text });
+  const entry = await appendHistory(kv, { actor: "kv", how: "seen-in-kv", text }, new Date(), atLeast);
   return { version: entry.version, added: true };
 }

@@ -8,6 +8,9 @@ import { logEvent } from "../log";
 import { recordIfNew } from "./policy-history";
 import type { PolicyError } from "./validate";
 
+/** The name of the one policy writer object (`env.POLICY_WRITER.getByName(...)`). */
+export const POLICY_WRITER_NAME = "policy";
+
 export type StoredPolicyState =
   | { state: "unread" }
   | { state: "valid" }
@@ -21,7 +24,11 @@ export type StoredPolicyState =
  */
 export async function seenInKv(env: Env, text: string): Promise<number | undefined> {
   try {
-    const { version, added } = await recordIfNew(env.POLICIES, text);
+    // Through the single writer when there is one, so that two isolates seeing the same document
+    // (or one beside a publish) never take the same version.
+    const { version, added } = env.POLICY_WRITER
+      ? await env.POLICY_WRITER.getByName(POLICY_WRITER_NAME).recordSeen(text)
+      : await recordIfNew(env.POLICIES, text);
     if (added) logEvent("policy.recorded", { version, how: "seen-in-kv" });
     return version;
   } catch (e) {
