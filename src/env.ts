@@ -1,6 +1,6 @@
 /**
- * The bindings and vars the Worker reads. Names are the contract's
- * (`../shared/spec/policy.md` section 1): operators set them in wrangler.toml.
+ * The bindings and vars the Worker reads, under the names operators set in wrangler.toml
+ * (documented in the README).
  * @module
  */
 import type { PolicyWriter } from "./durable/policy-writer";

@@ -1,5 +1,5 @@
 /**
- * The admin API (contract section 7), mounted under `ADMIN_PREFIX`. Every
+ * The admin API (README "Admin API"), mounted under `ADMIN_PREFIX`. Every
  * call needs `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured
  * the whole API answers 404, as if it were not there.
  * @module
@@ -7,11 +7,13 @@
 import { Hono } from "hono";
 import type { CompiledPolicy } from "../config/compile";
 import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../config/kv-keys";
+import { unknownTier } from "../config/policy-checks";
 import { readHistoryEntry } from "../config/policy-history";
 import type { PolicySource } from "../config/policy-store";
 import type { StoredPolicyState } from "../config/stored-policy";
+import { tenantProblems } from "../config/tenant-checks";
 import { TenantSchema } from "../config/tenant-record";
-import { validatePolicyText } from "../config/validate";
+import { MAX_POLICY_BYTES, tooLarge, validatePolicyText } from "../config/validate";
 import { countingKeyForValue } from "../core/counting-key";
 import type { Limiter } from "../core/limit";
 import { counterSpec } from "../core/limit";
@@ -101,13 +103,16 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   });
 
   admin.post("/policy/validate", async (c) => {
-    const result = validatePolicyText(await c.req.text());
+    const text = await boundedText(c.req.raw);
+    if (text instanceof Response) return text;
+    const result = validatePolicyText(text);
     if (!result.ok) return problem(400, "invalid_policy", "the policy document is invalid", { errors: result.errors });
     return c.json({ valid: true, rules: result.policy.rules.map((r) => r.id) });
   });
 
   admin.put("/policy", async (c) => {
-    const text = await c.req.text();
+    const text = await boundedText(c.req.raw);
+    if (text instanceof Response) return text;
     const result = validatePolicyText(text);
     if (!result.ok)
       return problem(400, "invalid_policy", "the policy document is invalid; nothing was stored", {
@@ -167,8 +172,15 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
       });
     }
+    const inForce = await limiter.policies.get(c.env);
+    const refused = tenantProblems(parsed.data, inForce.compiled.document);
+    if (refused.length > 0)
+      return problem(400, "invalid_tenant", refused.map((e) => `${e.path}: ${e.message}`).join("; "), {
+        errors: refused,
+      });
     const hash = await sha256Hex(apiKey);
-    await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data));
+    // The record in the metadata too, so that listing tenants needs no read per tenant.
+    await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data), { metadata: parsed.data });
     limiter.tenants.forget(hash);
     logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
@@ -283,6 +295,8 @@ async function counterTarget(
   const ipValue = ipKey ?? value;
   const inSandbox = sandbox === "true";
   const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
+  const badTier = tier === undefined ? undefined : unknownTier(tier, policy.document);
+  if (badTier) return problem(400, "bad_request", badTier);
   const t = tier ?? policy.defaultTier;
   const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
   const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
@@ -306,4 +320,15 @@ export function statusMessage(
   if (stored === "unreadable") return `KV could not be read; in force: ${which} (the last one read).`;
   if (stored === "absent") return `KV has no "${POLICY_KEY}"; in force: the built-in default.`;
   return `In force: ${which}, as stored in KV "${POLICY_KEY}".`;
+}
+
+/** The body as text, or a 413 when it is larger than a policy may be (before reading it all when the length is declared). */
+async function boundedText(request: Request): Promise<string | Response> {
+  const declared = Number(request.headers.get("content-length") ?? "NaN");
+  const tooBig = (size: number) =>
+    problem(413, "too_large", "the policy document is too large; nothing was stored", { errors: [tooLarge(size)] });
+  if (Number.isFinite(declared) && declared > MAX_POLICY_BYTES) return tooBig(declared);
+  const text = await request.text();
+  const size = new TextEncoder().encode(text).length;
+  return size > MAX_POLICY_BYTES ? tooBig(size) : text;
 }

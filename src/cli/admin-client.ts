@@ -1,5 +1,5 @@
 /**
- * The admin API (contract section 7) from the command line: `Authorization: Bearer <token>`,
+ * The admin API from the command line: `Authorization: Bearer <token>`,
  * errors turned into {@link CliError}s that carry the server's own message.
  * @module
  */

@@ -6,13 +6,16 @@
  */
 import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { addressKey, unlockKey } from "../admin/unlock-key";
 import { DEFAULT_POLICY } from "../config/default-policy";
 import { POLICY_KEY, tenantKey } from "../config/kv-keys";
 import { newestValidInHistory } from "../config/policy-history";
+import type { Policy } from "../config/schema";
+import { tenantProblems } from "../config/tenant-checks";
 import { TenantSchema } from "../config/tenant-record";
-import { validatePolicyText } from "../config/validate";
+import { validatePolicy, validatePolicyText } from "../config/validate";
 import { sha256Hex } from "../http/hash";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
@@ -140,13 +143,19 @@ function kvLabel(kv: KvTarget): string {
 
 // ---- validate ---------------------------------------------------------------------------
 
+/** Rule ids for one line: the first ten, then how many more. */
+export function idList(ids: readonly string[], shown = 10): string {
+  if (ids.length <= shown) return ids.join(", ");
+  return `${ids.slice(0, shown).join(", ")} and ${(ids.length - shown).toLocaleString("en-US")} more`;
+}
+
 async function validateCommand(file: string): Promise<number> {
   const text = await readPolicyFile(file);
   const result = validatePolicyText(text);
   if (result.ok) {
     const ids = result.policy.rules.map((r) => r.id);
     io.out(
-      `${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${ids.join(", ")}` : ""}`,
+      `${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${idList(ids)}` : ""}`,
     );
     return EXIT_OK;
   }
@@ -261,7 +270,7 @@ async function pushCommand(
     );
     return EXIT_NO;
   }
-  const rules = result.policy.rules.map((r) => r.id).join(", ") || "no rules";
+  const rules = idList(result.policy.rules.map((r) => r.id)) || "no rules";
   if (target.kind === "api") {
     const res = await adminCall(target.api, "PUT", "/policy", {
       body: text,
@@ -290,6 +299,20 @@ async function pushCommand(
 
 // ---- tenants ----------------------------------------------------------------------------
 
+/** The policy a Worker reading this KV enforces: the stored one, the newest valid in history, or the default. */
+async function policyInForceKv(kv: KvTarget): Promise<Policy> {
+  const stored = await kvGet(POLICY_KEY, kv);
+  if (stored !== null) {
+    const result = validatePolicyText(stored);
+    if (result.ok) return result.policy;
+    const lastGood = await newestValidInHistory(wranglerHistoryKv(kv));
+    if (lastGood) return lastGood.compiled.document;
+  }
+  const builtin = validatePolicy(DEFAULT_POLICY);
+  if (!builtin.ok) throw new CliError("the built-in policy is invalid");
+  return builtin.policy;
+}
+
 async function tenantAddCommand(
   opts: TargetOptions & { apiKey: string; id: string; tier: string; sandbox?: boolean },
   cmd: Command,
@@ -302,6 +325,13 @@ async function tenantAddCommand(
       `invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`,
     );
   const record = parsed.data;
+  if (target.kind === "kv") {
+    // The admin API checks this itself; through wrangler, check against the policy the Worker enforces.
+    const inForce = await policyInForceKv(target.kv);
+    const problems = tenantProblems(record, inForce);
+    if (problems.length > 0)
+      throw new CliError(`invalid tenant: ${problems.map((p) => `--${p.path}: ${p.message}`).join("; ")}`);
+  }
   const key = tenantKey(await sha256Hex(opts.apiKey));
   if (target.kind === "api") {
     await adminCall(target.api, "PUT", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey, ...record }) });
@@ -407,7 +437,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description(
       "sluice policy tool: validate, diff and push policy documents; manage tenants; inspect and reset counters",
     )
-    .usage("<command> [options]   (npm run policy -- <command> [options])")
+    .usage("<command> [options]   (npx sluice policy <command> [options], or npm run policy -- <command> [options])")
     .exitOverride()
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES);
@@ -419,7 +449,7 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command("validate")
-    .description("check a policy document against the contract; prints `path: message` for each error")
+    .description("check a policy document (see docs/policy.md); prints `path: message` for each error")
     .argument("<file>", "policy document (JSON)")
     .action(run((file: string) => validateCommand(file)));
 
@@ -510,7 +540,8 @@ function buildProgram(setExit: (code: number) => void): Command {
   return program;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
+/** Runs one `policy` command line; the exit code to leave with. */
+export async function main(argv: readonly string[]): Promise<number> {
   let code = EXIT_OK;
   const program = buildProgram((c) => {
     code = c;
@@ -534,4 +565,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Run when started as a program (`npm run policy`), not when imported by the `sluice` bin.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -13,7 +13,7 @@ import type { PolicyInForce } from "../config/policy-store";
 import type { PolicyInput } from "../config/schema";
 import { type PolicyError, validatePolicy, validatePolicyText } from "../config/validate";
 
-/** Thrown by {@link fixedPolicy} for a document that breaks the contract; `errors` lists every fault. */
+/** Thrown by {@link fixedPolicy} for a document that is not a valid policy; `errors` lists every fault. */
 export class PolicyDocumentError extends Error {
   readonly errors: PolicyError[];
   constructor(errors: PolicyError[]) {
