@@ -5,6 +5,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { reportAdminOff } from "./admin/admin-off";
 import { createAdminApp, DEFAULT_ADMIN_PREFIX } from "./admin/app";
 import { createLimiter } from "./core/limit";
 import type { Env } from "./env";
@@ -20,6 +21,7 @@ const admin = createAdminApp(frontDoorLimiter);
 const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();
 
 app.use("*", async (c, next) => {
+  reportAdminOff(c.env);
   const prefix = (c.env.ADMIN_PREFIX || DEFAULT_ADMIN_PREFIX).replace(/\/+$/, "");
   const path = c.req.path;
   if (path === prefix || path.startsWith(`${prefix}/`)) {

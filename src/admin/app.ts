@@ -23,6 +23,7 @@ import { sha256Hex } from "../http/hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
+import { adminOffResponse } from "./admin-off";
 import { etagOf } from "./etag";
 import { addressKey, authenticate, unlockAddress } from "./lockout";
 import { publishThroughWriter } from "./publish";
@@ -45,7 +46,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.use("*", async (c, next) => {
     const token = c.env.ADMIN_TOKEN;
-    if (!token) return c.notFound();
+    if (!token) return adminOffResponse(c.req.raw);
     const auth = await authenticate(c.req.raw, c.env, token);
     if (!auth.ok) return auth.response;
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
@@ -184,6 +185,28 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     limiter.tenants.forget(hash);
     logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
+  });
+
+  admin.get("/tenants", async (c) => {
+    const wanted = c.req.query("id");
+    const tenants: Array<Record<string, unknown>> = [];
+    let cursor: string | undefined;
+    do {
+      const page = await c.env.POLICIES.list<Record<string, unknown>>({
+        prefix: "tenant:",
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const k of page.keys) {
+        // Records stored before the metadata was written are read one by one.
+        const record =
+          k.metadata ?? (JSON.parse((await c.env.POLICIES.get(k.name)) ?? "null") as Record<string, unknown> | null);
+        if (!record || (wanted !== undefined && record.id !== wanted)) continue;
+        tenants.push({ key: k.name, ...record });
+      }
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor);
+    if (wanted !== undefined && tenants.length === 0) return problem(404, "not_found", `no tenant with id "${wanted}"`);
+    return c.json({ tenants });
   });
 
   admin.delete("/tenants", async (c) => {

@@ -38,6 +38,7 @@ interface Problem {
   message?: unknown;
   errors?: unknown;
   etag?: unknown;
+  hint?: unknown;
 }
 
 /** `<base><prefix><path>`, not doubling the prefix when the base URL already ends with it. */
@@ -106,6 +107,7 @@ function httpError(method: string, url: string, status: number, text: string): C
       details.push(`  ${formatErrorLine(String(e.path ?? ""), String(e.message ?? ""))}`);
   }
   if (typeof problem?.etag === "string") details.push(`  current ETag: ${problem.etag}`);
+  if (typeof problem?.hint === "string") details.push(`  ${problem.hint}`);
   if (status === 401)
     details.push("  check the token (--token or SLUICE_ADMIN_TOKEN): it must equal the Worker's ADMIN_TOKEN");
   const noSuchCall =

@@ -229,6 +229,15 @@ async function decideRequest(
       result: { ...hit.refusedBy.result, retryAfterMs: hit.until - startedAt },
     };
     const reports = hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r));
+    // One line per refusal, cached or not, so the log and /stats count the same refusals.
+    logEvent("request.refused", {
+      rule: refusedBy.rule,
+      policy: refusedBy.result.name,
+      object: group.objectName,
+      limit: refusedBy.result.limit,
+      retryAfter: retryAfterSeconds(refusedBy.result.retryAfterMs),
+      cached: true,
+    });
     return refuse(request, policy, reports, refusedBy, startedAt, "cached", ruleIds, options);
   }
 
