@@ -3,10 +3,12 @@
  * define, a tenant id that cannot name counters, a counter looked up for an unknown tier, and a
  * document larger than a policy may be (413, not a bare 500 from KV).
  */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { MAX_POLICY_BYTES } from "../src/config/validate";
-import { call, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
+import worker from "../src/index";
+import { call, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "./support/client";
 
 const PREFIX = "/__ratelimit";
 
@@ -20,6 +22,9 @@ function admin(path: string, init: { method?: string; body?: string } = {}): Pro
 }
 
 beforeEach(useBuiltinPolicy);
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe("tenants against the policy in force", () => {
   it("refuses a tier the policy does not define, naming it, and an id that cannot name counters", async () => {
@@ -74,5 +79,57 @@ describe("document size", () => {
       expect(problem.errors[0]!.message).toMatch(/^the document is 1\.0 MiB; a policy may be at most 1 MiB$/);
     }
     expect(await env.POLICIES.get("policy")).toBeNull();
+  });
+});
+
+describe("logs and stats", () => {
+  it("logs every refusal, those answered from the refusal cache too, and /stats counts the same", async () => {
+    const id = uniqueTag("r")
+      .replace(/[^a-z0-9-]/g, "")
+      .slice(0, 40);
+    await usePolicy({ version: 1, rules: [{ id, key: "ip", limits: [{ limit: 1, window: "15m" }] }] });
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const ip = uniqueIp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await call("/x", { ip });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 429, 429, 429]);
+    const lines = log.mock.calls
+      .map((c) => String(c[0]))
+      .filter((l) => l.includes('"request.refused"') && l.includes(`"${id}"`));
+    expect(lines).toHaveLength(3);
+    expect(lines.filter((l) => l.includes('"cached":true')).length).toBeGreaterThanOrEqual(1);
+    const { minutes } = (await (await admin("/stats")).json()) as {
+      minutes: Array<{ rules: Record<string, { refused: number; admitted: number }> }>;
+    };
+    const refused = minutes.reduce((n, m) => n + (m.rules[id]?.refused ?? 0), 0);
+    expect(refused).toBe(3);
+  });
+});
+
+describe("the admin API switched off", () => {
+  it("answers 404 with a hint on a local host, and a bare 404 elsewhere", async () => {
+    const off = async (host: string) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch!(
+        new Request(`http://${host}/__ratelimit/policy`, {
+          headers: { authorization: "Bearer x" },
+        }) as Request<unknown, IncomingRequestCfProperties>,
+        { ...env, ADMIN_TOKEN: undefined },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const local = await off("127.0.0.1:8787");
+    expect(local.status).toBe(404);
+    expect(((await local.json()) as { hint?: string }).hint).toContain("ADMIN_TOKEN is not set");
+    const remote = await off("api.example.com");
+    expect(remote.status).toBe(404);
+    expect(((await remote.json()) as { hint?: string }).hint).toBeUndefined();
   });
 });
