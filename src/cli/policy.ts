@@ -21,6 +21,7 @@ import { sha256Hex } from "../http/hash";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { explainRequest } from "./explain";
+import { idList } from "./id-list";
 import { publishThroughKv, wranglerHistoryKv } from "./kv-history";
 import { policyDiff } from "./policy-diff";
 import { type KvTarget, kvDelete, kvGet, kvList, kvPut } from "./wrangler";
@@ -144,12 +145,6 @@ function kvLabel(kv: KvTarget): string {
 }
 
 // ---- validate ---------------------------------------------------------------------------
-
-/** Rule ids for one line: the first ten, then how many more. */
-export function idList(ids: readonly string[], shown = 10): string {
-  if (ids.length <= shown) return ids.join(", ");
-  return `${ids.slice(0, shown).join(", ")} and ${(ids.length - shown).toLocaleString("en-US")} more`;
-}
 
 async function validateCommand(file: string): Promise<number> {
   const text = await readPolicyFile(file);

@@ -123,3 +123,12 @@ describe("tenants against the policy", () => {
     expect(tenantProblems({ id: "acme", tier: "pro", sandbox: false }, tiered.policy)).toEqual([]);
   });
 });
+
+describe("long rule lists in output", () => {
+  it("prints ten ids and how many more, not 20,000", async () => {
+    const { idList } = await import("../../src/cli/id-list");
+    const ids = Array.from({ length: 20_000 }, (_, i) => `r${i}`);
+    expect(idList(ids)).toBe("r0, r1, r2, r3, r4, r5, r6, r7, r8, r9 and 19,990 more");
+    expect(idList(ids.slice(0, 10))).toBe(ids.slice(0, 10).join(", "));
+  });
+});
