@@ -18,7 +18,12 @@ function exampleProject(name: string, app: string) {
         },
       }),
     ],
-    test: { name, include: [`examples/${app}/test/**/*.test.ts`], globalSetup: ["test/support/build.ts"] },
+    test: {
+      name,
+      include: [`examples/${app}/test/**/*.test.ts`],
+      globalSetup: ["test/support/build.ts"],
+      testTimeout: 30_000,
+    },
   };
 }
 
@@ -39,6 +44,8 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
+                // The loopback origin stands in for the sandbox origin too (test/security.test.ts sets them apart).
+                SANDBOX_ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
                 ORIGIN_PORT: String(inject("originPort")),
                 // Tests write KV and expect the next request to see it.
                 POLICY_TTL_SECONDS: "0",
@@ -49,7 +56,13 @@ export default defineConfig({
             },
           })),
         ],
-        test: { name: "workers", include: ["test/*.test.ts"], globalSetup: ["test/support/global-setup.ts"] },
+        test: {
+          name: "workers",
+          include: ["test/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
+          // Several tests make hundreds of object calls; on a loaded 2-core machine 5 s is not enough.
+          testTimeout: 30_000,
+        },
       },
       // The example apps (examples/*), each in workerd from its own wrangler.toml. They import
       // "sluice" by name: the package's `exports` resolve it to the built dist/, which the global

@@ -5,7 +5,7 @@
  *    the CLI, and of migrations/), then `tsc -p tsconfig.cli.json` (the `sluice` bin, JS only);
  * 2. the .sql migrations copied next to migrations/index.js, which imports them (a user's wrangler
  *    bundles them by its default Text rule for `**\/*.sql`);
- * 3. every relative import given its file: `./core/limit` → `./core/limit.js`, `../../migrations` →
+ * 3. every relative import given its file: `./engine/plan` → `./engine/plan.js`, `../../migrations` →
  *    `../../migrations/index.js`, in .js and .d.ts alike, so the output is valid ESM for any bundler
  *    and its types resolve under `moduleResolution` "bundler" and "nodenext";
  * 4. dist/ replaced by the new directory in one rename, so a reader never sees half a build;

@@ -9,7 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { toJSONSchema } from "zod/v4/core";
-import { PolicySchema } from "../src/config/schema";
+import { PolicySchema } from "../src/policy/schema";
 
 export const SCHEMA_FILE = join(fileURLToPath(new URL("../", import.meta.url)), "schema", "policy.schema.json");
 

@@ -5,6 +5,7 @@
  */
 import type { PolicyWriter } from "./durable/policy-writer";
 import type { RateLimiter } from "./durable/rate-limiter";
+import type { StatsStore } from "./durable/stats-store";
 
 export interface Env {
   /** Counters: one SQLite-backed object per counting key. */
@@ -24,10 +25,14 @@ export interface Env {
   ADMIN_PREFIX?: string;
   /** How often an isolate re-reads KV `policy`, default 30. */
   POLICY_TTL_SECONDS?: string;
+  /** Base URL for requests to `sandbox.hosts`; unset with `ORIGIN` set: such requests get 503, never `ORIGIN`. */
+  SANDBOX_ORIGIN?: string;
   /** `"true"`: the whole deployment gets the sandbox multiplier. */
   SANDBOX?: string;
   /** Time budget of one counter-store call, default 50. */
   LIMITER_TIMEOUT_MS?: string;
+  /** Fleet-wide figures (console, `/metrics`): a few SQLite-backed shards; optional, unset: none are kept. */
+  STATS?: DurableObjectNamespace<StatsStore>;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */
   ANALYTICS?: AnalyticsEngineDataset;
 }

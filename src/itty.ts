@@ -1,9 +1,11 @@
 /**
  * `sluice/itty`: the limiter for an itty-router Worker, without Hono.
  *
- * The root entry (`sluice`) also carries the front door and the Hono
- * middleware, which import `hono`; this entry imports nothing outside the
- * package but `zod`, so a Worker that does not use Hono need not install it.
+ * The root entry (`sluice`) adds the Hono middleware, which imports `hono`;
+ * this entry imports nothing outside the package but `zod`, so a Worker that
+ * does not use Hono need not install it. Importing it builds nothing and
+ * changes nothing global: a limiter exists once you call `createLimiter()` or
+ * a middleware factory.
  *
  * @example
  * // wrangler.toml: a LIMITER Durable Object binding (class RateLimiter) and a POLICIES KV binding.
@@ -15,14 +17,16 @@
  * @module
  */
 
-export type { PolicyInForce } from "./config/policy-store";
-export type { Policy, PolicyInput } from "./config/schema";
-export type { PolicyError, ValidationResult } from "./config/validate";
-export { validatePolicy, validatePolicyText } from "./config/validate";
-export type { Limiter, LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./core/limit";
-export { createLimiter } from "./core/limit";
+export type { Limiter } from "./adapters/workers/limiter";
+export { createLimiter } from "./adapters/workers/limiter";
+export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";
+export type { LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./engine/outcome";
 export type { Env } from "./env";
 export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
 export { ittyRateLimit } from "./middleware/itty";
-export { fixedPolicy, PolicyDocumentError } from "./middleware/policy";
+export { fixedPolicy, PolicyDocumentError } from "./policy/fixed-policy";
+export type { PolicyInForce } from "./policy/in-force";
+export type { Policy, PolicyInput } from "./policy/schema";
+export type { PolicyError, ValidationResult } from "./policy/validate";
+export { validatePolicy, validatePolicyText } from "./policy/validate";

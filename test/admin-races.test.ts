@@ -7,9 +7,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { readHistoryEntry } from "../src/config/policy-history";
-import type { PolicyInput } from "../src/config/schema";
-import worker from "../src/index";
+import { readHistoryEntry } from "../src/adapters/workers/policy-history";
+import type { PolicyInput } from "../src/policy/schema";
+import worker from "../src/worker";
 import { call, uniqueIp } from "./support/client";
 
 const PREFIX = "/__ratelimit";

@@ -8,8 +8,8 @@ declare global {
       ORIGIN_PORT: string;
     }
     interface GlobalProps {
-      mainModule: typeof import("../src/index");
-      durableNamespaces: "RateLimiter";
+      mainModule: typeof import("../src/worker");
+      durableNamespaces: "RateLimiter" | "StatsStore";
     }
   }
 }

@@ -6,9 +6,9 @@ import { createExecutionContext, evictDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { parseList } from "structured-headers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/config/schema";
-import { sha256Hex } from "../src/http/hash";
-import worker from "../src/index";
+import { sha256Hex } from "../src/hash";
+import type { PolicyInput } from "../src/policy/schema";
+import worker from "../src/worker";
 import {
   call,
   callMany,

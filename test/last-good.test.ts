@@ -6,9 +6,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { appendHistory, latestVersion, readHistoryEntry } from "../src/config/policy-history";
-import { PolicyStore } from "../src/config/policy-store";
-import type { PolicyInput } from "../src/config/schema";
+import { PolicyStore } from "../src/adapters/workers/kv-policy-source";
+import { appendHistory, latestVersion, readHistoryEntry } from "../src/adapters/workers/policy-history";
+import type { PolicyInput } from "../src/policy/schema";
 import { call, forgetHistory, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
 
 const PREFIX = "/__ratelimit";
@@ -134,12 +134,14 @@ describe("the front door and the admin API", () => {
     expect(status.message).toContain(`version ${version}`);
   });
 
-  it("GET /policy/history/<version> returns that version's document, 404 for one that does not exist", async () => {
+  it("GET /policy/history/<version> returns that version's entry with its document, 404 for one that does not exist", async () => {
     const first = (await (await admin("/policy", { method: "PUT", body: policy(11) })).json()) as { version: number };
     await admin("/policy", { method: "PUT", body: policy(12) });
     const res = await admin(`/policy/history/${first.version}`);
     expect(res.status).toBe(200);
-    expect(JSON.parse(await res.text())).toEqual(policy(11));
+    const entry = (await res.json()) as { version: number; text: string };
+    expect(entry.version).toBe(first.version);
+    expect(JSON.parse(entry.text)).toEqual(policy(11));
     expect(res.headers.get("X-Sluice-Policy-Version")).toBe(String(first.version));
     expect((await admin("/policy/history/99999")).status).toBe(404);
   });

@@ -14,10 +14,10 @@ import openBanking from "../examples/policies/open-banking.json";
 import partner from "../examples/policies/partner-api.json";
 import propertyManagement from "../examples/policies/property-management.json";
 import telematics from "../examples/policies/telematics.json";
-import type { PolicyInput } from "../src/config/schema";
-import { validatePolicy } from "../src/config/validate";
-import { sha256Hex } from "../src/http/hash";
+import { sha256Hex } from "../src/hash";
 import type { Algorithm } from "../src/limiter/types";
+import type { PolicyInput } from "../src/policy/schema";
+import { validatePolicy } from "../src/policy/validate";
 import {
   type CallOptions,
   call,

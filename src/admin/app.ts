@@ -5,31 +5,28 @@
  * @module
  */
 import { Hono } from "hono";
-import type { CompiledPolicy } from "../config/compile";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../config/kv-keys";
-import { unknownTier } from "../config/policy-checks";
-import { readHistoryEntry } from "../config/policy-history";
-import type { PolicySource } from "../config/policy-store";
-import type { StoredPolicyState } from "../config/stored-policy";
-import { tenantProblems } from "../config/tenant-checks";
-import { TenantSchema } from "../config/tenant-record";
-import { MAX_POLICY_BYTES, tooLarge, validatePolicyText } from "../config/validate";
-import { countingKeyForValue } from "../core/counting-key";
-import type { Limiter } from "../core/limit";
-import { counterSpec } from "../core/limit";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../adapters/workers/kv-keys";
+import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { readHistoryEntry } from "../adapters/workers/policy-history";
+import type { StoredPolicyState } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
+import { countingKeyForValue, scoped } from "../engine/counting-key";
+import { ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
-import { sha256Hex } from "../http/hash";
+import { sha256Hex } from "../hash";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
+import type { CompiledPolicy } from "../policy/compile";
+import type { PolicyOrigin } from "../policy/in-force";
+import { unknownTier } from "../policy/policy-checks";
+import { tenantProblems } from "../policy/tenant-checks";
+import { parseTenant } from "../policy/tenant-record";
+import { MAX_POLICY_BYTES, tooLarge, validatePolicyText } from "../policy/validate";
 import { adminOffResponse } from "./admin-off";
 import { etagOf } from "./etag";
 import { addressKey, authenticate, unlockAddress } from "./lockout";
 import { publishThroughWriter } from "./publish";
-
-export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
-export { HISTORY_PREFIX };
 
 type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
@@ -86,20 +83,18 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     });
   });
 
+  // One version: its history entry as JSON (`{version, at, actor, how, text}`), the same facts in headers.
   admin.get("/policy/history/:version{[0-9]+}", async (c) => {
     const version = Number(c.req.param("version"));
     const entry = await readHistoryEntry(c.env.POLICIES, version);
     if (!entry) return problem(404, "not_found", `no policy version ${version} in history`);
-    return new Response(entry.text, {
-      headers: {
-        "Content-Type": "application/json",
-        ETag: await etagOf(entry.text),
-        "X-Sluice-Policy-Version": String(entry.version),
-        "X-Sluice-Published-At": entry.at,
-        "X-Sluice-Published-By": entry.actor,
-        "X-Sluice-Published-How": entry.how,
-        "Cache-Control": "no-store",
-      },
+    return c.json(entry, 200, {
+      ETag: await etagOf(entry.text),
+      "X-Sluice-Policy-Version": String(entry.version),
+      "X-Sluice-Published-At": entry.at,
+      "X-Sluice-Published-By": entry.actor,
+      "X-Sluice-Published-How": entry.how,
+      "Cache-Control": "no-store",
     });
   });
 
@@ -167,7 +162,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
       return problem(400, "bad_request", "apiKey (a non-empty string) is required");
     const { apiKey, ...record } = body;
-    const parsed = TenantSchema.safeParse(record);
+    const parsed = parseTenant(record);
     if (!parsed.success) {
       return problem(400, "invalid_tenant", "the tenant record is invalid", {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
@@ -187,10 +182,13 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
   });
 
+  // Every tenant record (`?id=` one id exactly, 404 when none; `?search=` ids containing it, any case).
+  // The key shown is the hash of the API key, never the key itself.
   admin.get("/tenants", async (c) => {
     const wanted = c.req.query("id");
+    const search = (c.req.query("search") ?? "").toLowerCase();
     const tenants: Array<Record<string, unknown>> = [];
-    let cursor: string | undefined;
+    let cursor: string | undefined = c.req.query("cursor") || undefined;
     do {
       const page = await c.env.POLICIES.list<Record<string, unknown>>({
         prefix: "tenant:",
@@ -198,15 +196,18 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       });
       for (const k of page.keys) {
         // Records stored before the metadata was written are read one by one.
-        const record =
-          k.metadata ?? (JSON.parse((await c.env.POLICIES.get(k.name)) ?? "null") as Record<string, unknown> | null);
-        if (!record || (wanted !== undefined && record.id !== wanted)) continue;
-        tenants.push({ key: k.name, ...record });
+        const stored = k.metadata ?? (await c.env.POLICIES.get(k.name, "json").catch(() => null));
+        const parsed = parseTenant(stored);
+        if (!parsed.success) continue;
+        const { id } = parsed.data;
+        if (wanted !== undefined && id !== wanted) continue;
+        if (search && !id.toLowerCase().includes(search)) continue;
+        tenants.push({ key: k.name, ...parsed.data });
       }
       cursor = page.list_complete ? undefined : page.cursor;
     } while (cursor);
     if (wanted !== undefined && tenants.length === 0) return problem(404, "not_found", `no tenant with id "${wanted}"`);
-    return c.json({ tenants });
+    return c.json({ tenants, cursor: null }, 200, { "Cache-Control": "no-store" });
   });
 
   admin.delete("/tenants", async (c) => {
@@ -231,7 +232,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const { now, results } = await c.env.LIMITER.getByName(target.objectName).inspect(target.specs);
+    const { now, results } = await counterStoreOf(c.env).inspect(target.objectName, target.specs);
     return c.json({
       rule: target.rule,
       object: target.objectName,
@@ -255,7 +256,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       limiter,
     );
     if (target instanceof Response) return target;
-    const removed = await c.env.LIMITER.getByName(target.objectName).reset(target.specs.map((s) => s.name));
+    const names = target.specs.map((s) => s.name);
+    const removed = await counterStoreOf(c.env).reset(target.objectName, names);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
@@ -317,18 +319,16 @@ async function counterTarget(
   const isIp = ipKey !== undefined;
   const ipValue = ipKey ?? value;
   const inSandbox = sandbox === "true";
-  const objectName = `${inSandbox ? "sandbox:" : ""}${await countingKeyForValue(rule.key, ipValue, isIp)}`;
+  const objectName = scoped(await countingKeyForValue(rule.key, ipValue, isIp), inSandbox);
   const badTier = tier === undefined ? undefined : unknownTier(tier, policy.document);
   if (badTier) return problem(400, "bad_request", badTier);
-  const t = tier ?? policy.defaultTier;
-  const multiplier = inSandbox ? policy.sandboxMultiplier : 1;
-  const specs = rule.limits.map((l) => counterSpec(l, rule.cost, t, multiplier));
+  const specs = ruleCounterSpecs(policy, rule, tier ?? policy.defaultTier, inSandbox);
   return { rule: rule.id, objectName, specs };
 }
 
 /** One sentence on what is in force and why, for `GET /policy/status` and the CLI. */
 export function statusMessage(
-  source: PolicySource,
+  source: PolicyOrigin,
   version: number | undefined,
   stored: StoredPolicyState["state"],
 ): string {

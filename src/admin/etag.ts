@@ -2,7 +2,7 @@
  * The `ETag` of a policy text: what `GET /policy` sends and `PUT /policy` compares `If-Match` with.
  * @module
  */
-import { sha256Hex } from "../http/hash";
+import { sha256Hex } from "../hash";
 
 export async function etagOf(text: string): Promise<string> {
   return `"${(await sha256Hex(text)).slice(0, 32)}"`;

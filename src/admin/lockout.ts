@@ -11,7 +11,7 @@
  * (`admin-unlock:<address>`, what `policy unlock --local/--remote` writes through wrangler).
  * @module
  */
-import { UNKNOWN_IP } from "../core/identity";
+import { UNKNOWN_IP } from "../engine/identity";
 import type { Env } from "../env";
 import type { Charge, CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";

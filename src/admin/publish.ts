@@ -3,12 +3,13 @@
  * same steps here (a library user's Worker without the binding: not serialised, documented).
  * @module
  */
-import { DEFAULT_POLICY } from "../config/default-policy";
-import { POLICY_KEY } from "../config/kv-keys";
-import { appendHistory } from "../config/policy-history";
-import { POLICY_WRITER_NAME } from "../config/stored-policy";
+
+import { POLICY_KEY } from "../adapters/workers/kv-keys";
+import { appendHistory } from "../adapters/workers/policy-history";
+import { POLICY_WRITER_NAME } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
+import { DEFAULT_POLICY } from "../policy/default-policy";
 import { etagOf, ifMatchTags } from "./etag";
 
 export async function publishThroughWriter(env: Env, request: PublishRequest): Promise<PublishResult> {

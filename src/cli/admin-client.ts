@@ -5,7 +5,8 @@
  */
 import { CliError, EXIT_NO, EXIT_TROUBLE } from "./errors";
 
-export const DEFAULT_ADMIN_PREFIX = "/__ratelimit";
+export { DEFAULT_ADMIN_PREFIX } from "../admin/prefix";
+
 const TIMEOUT_MS = 30_000;
 
 export interface AdminTarget {

@@ -3,9 +3,10 @@
  * (the same compiled matchers, first match decides, `continue` stacks) without sending anything.
  * @module
  */
-import type { CompiledPolicy, CompiledRule, KeySpec } from "../config/compile";
-import { normalizePath } from "../http/normalize-path";
+
 import { clientIpKey, parseIp } from "../net/ip";
+import type { CompiledPolicy, CompiledRule, KeySpec } from "../policy/compile";
+import { normalizePath } from "../policy/normalize-path";
 
 function keyInWords(key: KeySpec, headers: Headers, url: URL, ipKey: string): string {
   switch (key.kind) {

@@ -9,15 +9,20 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../adapters/workers/kv-keys";
+import {
+  type HistoryMetadata,
+  historyKey,
+  newestValidInHistory,
+  parseHistoryEntry,
+} from "../adapters/workers/policy-history";
 import { addressKey, unlockKey } from "../admin/unlock-key";
-import { DEFAULT_POLICY } from "../config/default-policy";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../config/kv-keys";
-import { type HistoryMetadata, historyKey, newestValidInHistory, parseHistoryEntry } from "../config/policy-history";
-import type { Policy } from "../config/schema";
-import { tenantProblems } from "../config/tenant-checks";
-import { TenantSchema } from "../config/tenant-record";
-import { validatePolicy, validatePolicyText } from "../config/validate";
-import { sha256Hex } from "../http/hash";
+import { sha256Hex } from "../hash";
+import { DEFAULT_POLICY } from "../policy/default-policy";
+import type { Policy } from "../policy/schema";
+import { tenantProblems } from "../policy/tenant-checks";
+import { parseTenant } from "../policy/tenant-record";
+import { validatePolicy, validatePolicyText } from "../policy/validate";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
 import { explainRequest } from "./explain";
@@ -321,7 +326,7 @@ async function tenantAddCommand(
 ): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
-  const parsed = TenantSchema.safeParse({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
+  const parsed = parseTenant({ id: opts.id, tier: opts.tier, sandbox: opts.sandbox === true });
   if (!parsed.success)
     throw new CliError(
       `invalid tenant: ${parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; ")}`,
@@ -420,7 +425,8 @@ interface HistoryRow {
 
 /** One version's document, from the admin API or from KV. */
 async function historyText(target: Target, version: number): Promise<string> {
-  if (target.kind === "api") return (await adminCall(target.api, "GET", `/policy/history/${version}`)).text;
+  if (target.kind === "api")
+    return answerJson<{ text: string }>(await adminCall(target.api, "GET", `/policy/history/${version}`)).text;
   const entry = parseHistoryEntry(await kvGet(historyKey(version), target.kv));
   if (!entry) throw new CliError(`no policy version ${version} in ${kvLabel(target.kv)} history`);
   return entry.text;

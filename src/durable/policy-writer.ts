@@ -7,12 +7,12 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
+import { POLICY_KEY } from "../adapters/workers/kv-keys";
+import { appendHistory, newestValidInHistory, recordIfNew } from "../adapters/workers/policy-history";
 import { etagOf, ifMatchTags } from "../admin/etag";
-import { DEFAULT_POLICY } from "../config/default-policy";
-import { POLICY_KEY } from "../config/kv-keys";
-import { appendHistory, newestValidInHistory, recordIfNew } from "../config/policy-history";
-import { validatePolicyText } from "../config/validate";
 import type { Env } from "../env";
+import { DEFAULT_POLICY } from "../policy/default-policy";
+import { validatePolicyText } from "../policy/validate";
 
 export interface PublishRequest {
   text: string;

@@ -8,30 +8,19 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
+import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
 import { decide, giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import { logEvent } from "../log";
 import { applyMigrations } from "./migrations";
+import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
 export const MAX_COUNTERS_PER_OBJECT = 1024;
 /** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
 const ROWS_PER_STATEMENT = 32;
-
-export interface CheckRequest {
-  /** Counters that must all have room. */
-  counters: CounterSpec[];
-  /** Counters of shadow rules: charged when they have room, never refusing. */
-  shadow?: CounterSpec[];
-}
-
-export interface CheckResponse extends CheckOutcome {
-  /** The object's clock, the one every result's times are on. */
-  now: number;
-  /** Results of the shadow counters (`allowed: false` = would have refused). */
-  shadowResults: CounterResult[];
-}
 
 interface Row {
   name: string;
@@ -43,6 +32,8 @@ interface Row {
 export class RateLimiter extends DurableObject<Env> {
   private readonly states = new Map<string, CounterState>();
   private readonly expiries = new Map<string, number>();
+  /** Rows that did not read back as a counter: used up until the time given (see stored-state.ts). */
+  private readonly corrupt = new Map<string, number>();
   /** When the alarm is set for; `undefined` until this activation has set one (it is not read at start, to keep activation cheap). */
   private alarmAt: number | null | undefined = undefined;
   private startupError: unknown;
@@ -66,29 +57,26 @@ export class RateLimiter extends DurableObject<Env> {
   check(request: CheckRequest): CheckResponse {
     this.ready();
     const now = this.now();
+    const usedUp = this.usedUp(request.counters, now);
+    if (usedUp) return usedUp;
     const leaseId =
       request.counters.some((c) => c.algorithm === "concurrency") ||
       request.shadow?.some((c) => c.algorithm === "concurrency")
         ? crypto.randomUUID()
         : "";
-    const { outcome, updates } = decide(this.states, request.counters, now, leaseId);
-    let shadowResults: CounterResult[] = [];
-    if (request.shadow && request.shadow.length > 0) {
-      shadowResults = [];
-      for (const spec of request.shadow) {
-        if (!outcome.allowed) {
-          shadowResults.push(peekOne(this.states, spec, now));
-          continue;
-        }
-        const one = decide(this.states, [spec], now, leaseId);
-        shadowResults.push(one.outcome.results[0]!);
-        if (one.outcome.allowed) {
-          for (const [k, v] of one.updates) updates.set(k, v);
-          outcome.charges.push(...one.outcome.charges);
-        }
-      }
+    // A shadow counter whose row is corrupt says "would refuse" and is not charged; the others go to decide.
+    const shadow = (request.shadow ?? []).filter((spec) => !this.corrupt.has(spec.name));
+    const decided = decide(this.states, request.counters, now, leaseId, shadow);
+    const { outcome, updates } = decided;
+    let shadowResults: CounterResult[] = decided.shadowResults;
+    if (request.shadow && shadow.length < request.shadow.length) {
+      const byName = new Map(decided.shadowResults.map((r) => [r.name, r]));
+      shadowResults = request.shadow.map((spec) => {
+        const until = this.corrupt.get(spec.name);
+        return until !== undefined ? exhaustedResult(spec, until, now) : byName.get(spec.name)!;
+      });
     }
-    this.store(updates, [...request.counters, ...(request.shadow ?? [])], now);
+    this.store(updates, [...request.counters, ...shadow], now);
     return { ...outcome, now, shadowResults };
   }
 
@@ -111,19 +99,21 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing (admin `GET /keys`). */
-  inspect(counters: CounterSpec[]): { now: number; results: CounterResult[] } {
+  inspect(counters: CounterSpec[]): InspectResponse {
     this.ready();
     const now = this.now();
-    return { now, results: counters.map((spec) => peekOne(this.states, spec, now)) };
+    this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh
+    return { now, results: counters.map((spec) => this.peek(spec, now)) };
   }
 
   /** Deletes the named counters, or all of them (admin `DELETE /keys`). */
   reset(names?: string[]): number {
     this.ready();
-    const targets = names ?? [...this.states.keys()];
+    const targets = names ?? [...this.states.keys(), ...this.corrupt.keys()];
     let removed = 0;
     for (const name of targets) {
-      if (this.states.delete(name)) removed++;
+      const wasCorrupt = this.corrupt.delete(name);
+      if (this.states.delete(name) || wasCorrupt) removed++;
       this.expiries.delete(name);
       this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
     }
@@ -146,6 +136,7 @@ export class RateLimiter extends DurableObject<Env> {
         this.states.delete(name);
       }
     }
+    for (const [name, until] of this.corrupt) if (until <= now) this.forget(name);
     this.alarmAt = null;
     const next = this.nextExpiry();
     if (next !== undefined) await this.schedule(next);
@@ -175,10 +166,48 @@ export class RateLimiter extends DurableObject<Env> {
     applyMigrations(this.ctx.storage, MIGRATIONS);
     this.states.clear();
     this.expiries.clear();
+    this.corrupt.clear();
+    const now = Date.now();
     for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
-      this.states.set(row.name, JSON.parse(row.state) as CounterState);
-      this.expiries.set(row.name, row.expires_at);
+      const state = parseStoredState(row.state);
+      if (state && Number.isFinite(row.expires_at)) {
+        this.states.set(row.name, state);
+        this.expiries.set(row.name, row.expires_at);
+        continue;
+      }
+      // Never read as empty (a fresh window for the client): used up until the row would have expired.
+      const until = corruptUntil(row.expires_at, now);
+      this.corrupt.set(row.name, until);
+      logEvent("limiter.corrupt_row", { counter: row.name, until }, "error");
     }
+  }
+
+  /**
+   * The refusal of a check that names a corrupt counter still used up;
+   * `undefined` when none does. A corrupt row whose time is over is dropped:
+   * its counter starts afresh.
+   */
+  private usedUp(counters: readonly CounterSpec[], now: number): CheckResponse | undefined {
+    let refused = false;
+    for (const spec of counters) {
+      const until = this.corrupt.get(spec.name);
+      if (until === undefined) continue;
+      if (until > now) refused = true;
+      else this.forget(spec.name);
+    }
+    if (!refused) return undefined;
+    return {
+      allowed: false,
+      results: counters.map((spec) => this.peek(spec, now)),
+      charges: [],
+      now,
+      shadowResults: [],
+    };
+  }
+
+  private peek(spec: CounterSpec, now: number): CounterResult {
+    const until = this.corrupt.get(spec.name);
+    return until !== undefined ? exhaustedResult(spec, until, now) : peekOne(this.states, spec, now);
   }
 
   /** Writes first, in one statement, then updates memory: a failed write leaves both as they were. */
@@ -233,6 +262,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   private forget(name: string): void {
+    this.corrupt.delete(name);
     this.states.delete(name);
     this.expiries.delete(name);
     this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
@@ -240,7 +270,8 @@ export class RateLimiter extends DurableObject<Env> {
 
   private nextExpiry(): number | undefined {
     let next: number | undefined;
-    for (const at of this.expiries.values()) if (next === undefined || at < next) next = at;
+    for (const at of [...this.expiries.values(), ...this.corrupt.values()])
+      if (next === undefined || at < next) next = at;
     return next;
   }
 

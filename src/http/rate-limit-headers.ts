@@ -4,8 +4,9 @@
  * one with the least room); `ietf` lists them all as Structured Field Lists.
  * @module
  */
-import type { CompiledPolicy } from "../config/compile";
+
 import type { CounterResult } from "../limiter/types";
+import type { CompiledPolicy } from "../policy/compile";
 
 /** One counter's result with what the headers need to describe it. */
 export interface LimitReport {

@@ -4,7 +4,7 @@
  * families and `Cache-Control: no-store`.
  * @module
  */
-import type { CompiledPolicy } from "../config/compile";
+import type { CompiledPolicy } from "../policy/compile";
 import { type LimitReport, rateLimitHeaders } from "./rate-limit-headers";
 
 export function retryAfterSeconds(retryAfterMs: number): number {

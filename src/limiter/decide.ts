@@ -45,9 +45,39 @@ export interface Decision {
   outcome: CheckOutcome;
   /** States to store: every counter's charged state when admitted; nothing when refused. */
   updates: Map<string, CounterState>;
+  /** One result per shadow counter (`allowed: false`: it would have refused). */
+  shadowResults: CounterResult[];
 }
 
+/**
+ * Checks `specs` all or nothing, then each of the `shadow` counters (of
+ * shadow-mode rules) on its own: charged when it has room, never refusing.
+ * When `specs` refuse, nothing is charged and the shadow counters are only peeked.
+ */
 export function decide(
+  states: ReadonlyMap<string, CounterState>,
+  specs: readonly CounterSpec[],
+  now: number,
+  leaseId: string,
+  shadow: readonly CounterSpec[] = [],
+): Decision {
+  const decision = decideAll(states, specs, now, leaseId);
+  for (const spec of shadow) {
+    if (!decision.outcome.allowed) {
+      decision.shadowResults.push(peekOne(states, spec, now));
+      continue;
+    }
+    const one = decideAll(states, [spec], now, leaseId);
+    decision.shadowResults.push(one.outcome.results[0]!);
+    if (one.outcome.allowed) {
+      for (const [k, v] of one.updates) decision.updates.set(k, v);
+      decision.outcome.charges.push(...one.outcome.charges);
+    }
+  }
+  return decision;
+}
+
+function decideAll(
   states: ReadonlyMap<string, CounterState>,
   specs: readonly CounterSpec[],
   now: number,
@@ -66,6 +96,7 @@ export function decide(
         charges: [],
       },
       updates: new Map(),
+      shadowResults: [],
     };
   }
   const updates = new Map<string, CounterState>();
@@ -82,7 +113,7 @@ export function decide(
       ...(spec.algorithm === "concurrency" ? { leaseId } : {}),
     });
   }
-  return { outcome: { allowed, results, charges }, updates };
+  return { outcome: { allowed, results, charges }, updates, shadowResults: [] };
 }
 
 /** A counter's room as it stands, charging nothing. */

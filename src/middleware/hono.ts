@@ -1,16 +1,14 @@
 /**
- * Hono middleware over the core: the same policies, counters, headers and
+ * Hono middleware over the engine: the same policies, counters, headers and
  * refusals as the front door, inside your own Worker.
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { createLimiter, type Limiter, type LimiterOptions, type RateLimitResult } from "../core/limit";
+import type { RateLimitResult } from "../engine/outcome";
 import type { Env } from "../env";
+import { limiterOf, type MiddlewareOptions } from "./limiter-option";
 
-export interface RateLimitOptions extends LimiterOptions {
-  /** Share one limiter (its policy cache and tenant cache) between middlewares; made for you when absent. */
-  limiter?: Limiter;
-}
+export type RateLimitOptions = MiddlewareOptions;
 
 export type RateLimitVariables = { rateLimit: RateLimitResult };
 
@@ -29,10 +27,7 @@ export type RateLimitVariables = { rateLimit: RateLimitResult };
 export function rateLimit<E extends { Bindings: Env; Variables: RateLimitVariables }>(
   options: RateLimitOptions = {},
 ): MiddlewareHandler<E> {
-  if (options.limiter && (options.policy || options.key || options.onRefuse)) {
-    throw new TypeError("rateLimit(): pass either a limiter or limiter options (policy, key, onRefuse), not both");
-  }
-  const limiter = options.limiter ?? createLimiter(options);
+  const limiter = limiterOf("rateLimit", options);
   return async function rateLimit(c, next) {
     const outcome = await limiter.limit(c.req.raw, c.env, c.executionCtx as ExecutionContext);
     c.set("rateLimit", outcome.result);

@@ -1,5 +1,5 @@
 /**
- * itty-router v5 middleware over the core: the same policies, counters,
+ * itty-router v5 middleware over the engine: the same policies, counters,
  * headers and refusals as the front door and the Hono middleware, as a pair
  * of handlers for the router's two stages.
  *
@@ -33,19 +33,12 @@
  * `(request, env, ctx)` and `(response, request)`.
  * @module
  */
-import {
-  createLimiter,
-  type Limiter,
-  type LimiterOptions,
-  type LimitOutcome,
-  type RateLimitResult,
-} from "../core/limit";
+import type { Limiter } from "../adapters/workers/limiter";
+import type { LimitOutcome, RateLimitResult } from "../engine/outcome";
 import type { Env } from "../env";
+import { limiterOf, type MiddlewareOptions } from "./limiter-option";
 
-export interface IttyRateLimitOptions extends LimiterOptions {
-  /** Share one limiter (its policy cache and tenant cache) between middlewares; made for you when absent. */
-  limiter?: Limiter;
-}
+export type IttyRateLimitOptions = MiddlewareOptions;
 
 /** What `ittyRateLimit()` returns: the two stage handlers and two accessors for routes. */
 export interface IttyRateLimit {
@@ -87,10 +80,7 @@ interface Decided {
  * export default router;
  */
 export function ittyRateLimit(options: IttyRateLimitOptions = {}): IttyRateLimit {
-  if (options.limiter && (options.policy || options.key || options.onRefuse)) {
-    throw new TypeError("ittyRateLimit(): pass either a limiter or limiter options (policy, key, onRefuse), not both");
-  }
-  const limiter = options.limiter ?? createLimiter(options);
+  const limiter = limiterOf("ittyRateLimit", options);
   const decided = new WeakMap<object, Decided>();
 
   return {

@@ -1,12 +1,9 @@
 /**
- * Per-rule counts of what the limiter decided: kept per minute in this
- * isolate for `GET <ADMIN_PREFIX>/stats`, and written to a Workers Analytics
- * Engine dataset when the `ANALYTICS` binding is present.
+ * Per-rule counts of what the limiter decided, kept per minute in this
+ * isolate for `GET <ADMIN_PREFIX>/stats`.
  * @module
  */
-import type { Env } from "../env";
-
-export type Verdict = "admitted" | "refused" | "shadow_refused" | "error_open" | "error_closed" | "blocked";
+import type { Verdict } from "../engine/ports";
 
 const MINUTE_MS = 60_000;
 /** Minutes of history an isolate keeps. */
@@ -33,7 +30,7 @@ const empty = (): Counts => ({
 export class Stats {
   private minutes = new Map<number, Map<string, Counts>>();
 
-  record(env: Env, rule: string, verdict: Verdict, now = Date.now()): void {
+  record(rule: string, verdict: Verdict, now = Date.now()): void {
     const minute = Math.floor(now / MINUTE_MS) * MINUTE_MS;
     let rules = this.minutes.get(minute);
     if (!rules) {
@@ -48,7 +45,6 @@ export class Stats {
       rules.set(name, counts);
     }
     counts[verdict]++;
-    env.ANALYTICS?.writeDataPoint({ blobs: [rule, verdict], doubles: [1], indexes: [rule] });
   }
 
   snapshot(now = Date.now()): MinuteStats[] {

@@ -11,8 +11,8 @@ import { echoOrigin } from "./echo";
 
 export const ECHO_ORIGIN = "builtin:echo";
 
-export async function forward(request: Request, env: Env): Promise<Response> {
-  const origin = env.ORIGIN?.trim() ?? "";
+/** `origin` defaults to `ORIGIN`; a sandbox host passes its own (see `sandbox-origin.ts`). */
+export async function forward(request: Request, env: Env, origin = env.ORIGIN?.trim() ?? ""): Promise<Response> {
   if (origin === ECHO_ORIGIN) return echoOrigin(request);
   if (origin === "") return fetch(request, { redirect: "manual" });
   const target = new URL(origin);

@@ -1,6 +1,6 @@
 /** Helpers for driving the front door through `exports.default.fetch` inside workerd. */
 import { env, exports } from "cloudflare:workers";
-import type { PolicyInput } from "../../src/config/schema";
+import type { PolicyInput } from "../../src/policy/schema";
 
 let ipCounter = 0;
 /** A client IP no other test in this file uses (storage is shared within a file). */

@@ -9,10 +9,13 @@
  *   ANY  /status/NNN                → answers NNN
  *   ANY  with header x-test-status: NNN → the echo, with status NNN
  *   ANY  /hold?id=I                 → sends headers and a first chunk, ends when released
- *   ANY  anything else              → a JSON echo of the request
+ *   ANY  anything else              → a JSON echo of the request, with the route and body fields
+ *                                     a generous framework would read (framework-origin.ts)
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parsedBody } from "./framework-origin";
+import { routedPath } from "./routed-path";
 
 export interface OriginServer {
   port: number;
@@ -47,7 +50,8 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
 
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString("utf8");
+    const raw = Buffer.concat(chunks);
+    const body = raw.toString("utf8");
 
     const status = /^\/status\/([1-5][0-9][0-9])$/.exec(url.pathname);
     if (status) {
@@ -76,6 +80,9 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
         query: Object.fromEntries(url.searchParams),
         headers: req.headers,
         body,
+        // What a generous origin framework makes of it (see framework-origin.ts).
+        routed: routedPath((req.url ?? "/").split("?")[0]!),
+        fields: parsedBody(req.headers, raw),
       }),
     );
   });

@@ -3,12 +3,12 @@
  * matchers built from `match`.
  */
 import { describe, expect, it } from "vitest";
-import { type CompiledPolicy, compilePolicy, type RequestFacts } from "../../src/config/compile";
-import type { PolicyInput } from "../../src/config/schema";
-import { validatePolicy } from "../../src/config/validate";
-import { parseWindow, windowInWords } from "../../src/config/window";
-import { normalizePath } from "../../src/http/normalize-path";
 import { parseIp } from "../../src/net/ip";
+import { type CompiledPolicy, compilePolicy, type RequestFacts } from "../../src/policy/compile";
+import { normalizePath } from "../../src/policy/normalize-path";
+import type { PolicyInput } from "../../src/policy/schema";
+import { validatePolicy } from "../../src/policy/validate";
+import { parseWindow, windowInWords } from "../../src/policy/window";
 
 function compiled(doc: PolicyInput): CompiledPolicy {
   const result = validatePolicy(doc);
@@ -201,6 +201,27 @@ describe("compilePolicy", () => {
     expect(p.rules[1]!.matches(facts({ method: "POST", path: "/login" }))).toBe(true);
     expect(p.rules[1]!.matches(facts({ method: "GET", path: "/login" }))).toBe(false);
     expect(p.rules[1]!.matches(facts({ method: "POST", path: "/logout" }))).toBe(false);
+  });
+
+  it("matches a path with a format suffix unless the rule sets formatSuffix: false", () => {
+    const p = compiled({
+      version: 1,
+      rules: [
+        { id: "suffix", match: { paths: ["/api/v1/transfers", "/files/*"] }, limits: [{ limit: 1, window: "1s" }] },
+        {
+          id: "exact",
+          match: { paths: ["/api/v1/transfers"], formatSuffix: false },
+          limits: [{ limit: 1, window: "1s" }],
+        },
+      ],
+    });
+    const [suffix, exact] = p.rules;
+    for (const path of ["/api/v1/transfers.json", "/api/v1/transfers.xml", "/API/v1/Transfers.JSON;x=1"])
+      expect(suffix!.matches(facts({ path }))).toBe(true);
+    expect(suffix!.matches(facts({ path: "/files/report.pdf" }))).toBe(true);
+    expect(suffix!.matches(facts({ path: "/api/v1/transfers-x.json" }))).toBe(false);
+    expect(exact!.matches(facts({ path: "/api/v1/transfers.json" }))).toBe(false);
+    expect(exact!.matches(facts({ path: "/api/v1/transfers" }))).toBe(true);
   });
 
   it("is what validatePolicy hands back", () => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { policyJsonSchema, SCHEMA_FILE } from "../../scripts/policy-schema";
-import { validatePolicyText } from "../../src/config/validate";
+import { validatePolicyText } from "../../src/policy/validate";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

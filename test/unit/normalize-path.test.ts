@@ -3,7 +3,12 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compilePathPatterns, MAX_MATCHED_PATH_LENGTH, normalizePath } from "../../src/http/normalize-path";
+import {
+  compilePathPatterns,
+  MAX_MATCHED_PATH_LENGTH,
+  normalizePath,
+  withoutFormatSuffix,
+} from "../../src/policy/normalize-path";
 
 describe("normalizePath", () => {
   it.each([
@@ -55,13 +60,37 @@ describe("normalizePath", () => {
     expect(normalizePath(input)).toBe(expected);
   });
 
-  it("cuts an overlong path before matching, without failing", () => {
-    const long = `/api/${"a".repeat(MAX_MATCHED_PATH_LENGTH * 2)}`;
-    const out = normalizePath(long);
-    expect(out.length).toBeLessThanOrEqual(MAX_MATCHED_PATH_LENGTH);
-    expect(out.startsWith("/api/aaaa")).toBe(true);
-    const manySegments = `${"/x/..".repeat(50_000)}/api`;
-    expect(normalizePath(manySegments).length).toBeLessThanOrEqual(MAX_MATCHED_PATH_LENGTH);
+  it.each([
+    // `;` path parameters end their segment (Tomcat, Jetty, Spring)
+    ["/api;/v1/transfers", "/api/v1/transfers"],
+    ["/api/v1/transfers;x=1", "/api/v1/transfers"],
+    ["/api;jsessionid=1/v1;a;b/transfers;", "/api/v1/transfers"],
+    ["/api%3Bx/v1/transfers", "/api/v1/transfers"],
+    ["/admin/..;/api/v1/transfers", "/api/v1/transfers"],
+    ["/;x/api", "/api"],
+    // NFKC and case folding of decoded segments
+    ["/api/v1/tran%C5%BFfers", "/api/v1/transfers"],
+    ["/api/v1/tranſfers", "/api/v1/transfers"],
+    ["/api/v1/%EF%BC%B4ransfers", "/api/v1/transfers"],
+    ["/api/v1/ＴＲＡＮＳＦＥＲＳ", "/api/v1/transfers"],
+    ["/api/\u212Aey", "/api/key"],
+    ["/\u0131tems", "/items"],
+    ["/\u0130tems", "/items"],
+    ["/api／v1／transfers", "/api/v1/transfers"],
+    ["/api/v1/x/．．/transfers", "/api/v1/transfers"],
+    ["/api/v1/％７４ransfers", "/api/v1/transfers"],
+  ])("%j → %j", (input, expected) => {
+    expect(normalizePath(input)).toBe(expected);
+  });
+
+  it("normalises the whole path before anything is cut: padding in front cannot hide a route", () => {
+    const route = "/api/v1/transfers";
+    expect(normalizePath(`${"/".repeat(8200)}${route}`)).toBe(route);
+    expect(normalizePath(`${"%2F".repeat(2740)}${route}`)).toBe(route);
+    expect(normalizePath(`${"/x/..".repeat(50_000)}${route}`)).toBe(route);
+    expect(normalizePath(`${";".repeat(9000)}${route}`)).toBe(route);
+    const long = `/api/${"a".repeat(MAX_MATCHED_PATH_LENGTH * 2)}/transfers`;
+    expect(compilePathPatterns(["/api/*/transfers"])(normalizePath(long))).toBe(true);
   });
 
   it("is idempotent on its own output", () => {
@@ -83,15 +112,42 @@ describe("normalizePath", () => {
       return `%${upper ? h.toUpperCase() : h}`;
     };
 
-    /** Spells one character: as is, case-flipped, percent-encoded, or double-encoded. */
-    const spellChar = (c: string) =>
-      fc.oneof(
+    /** UTF-8 percent-escapes of a string: `ſ` → `%C5%BF`. */
+    const utf8Escapes = (c: string) =>
+      [...new TextEncoder().encode(c)].map((b) => `%${b.toString(16).toUpperCase()}`).join("");
+    /** Characters an origin may read as `c`: its full-width form, and for `s` and `k` their compatibility twins. */
+    const lookAlikes = (c: string): string[] => {
+      const out: string[] = [];
+      const code = c.charCodeAt(0);
+      if (code > 0x20 && code < 0x7f) out.push(String.fromCharCode(code + 0xfee0)); // full-width form
+      if (c === "s") out.push("\u017f"); // ſ, LATIN SMALL LETTER LONG S
+      if (c === "k") out.push("\u212a"); // K, KELVIN SIGN
+      return out;
+    };
+
+    /** Spells one character: as is, case-flipped, percent-encoded, double-encoded, or as a look-alike. */
+    const spellChar = (c: string) => {
+      const twins = lookAlikes(c);
+      return fc.oneof(
         { arbitrary: fc.constant(c), weight: 4 },
         { arbitrary: fc.constant(c.toUpperCase()), weight: 2 },
         { arbitrary: fc.boolean().map((u) => hex(c, u)), weight: 2 },
         { arbitrary: fc.boolean().map((u) => `%25${hex(c, u).slice(1)}`), weight: 1 },
+        ...(twins.length > 0
+          ? [
+              { arbitrary: fc.constantFrom(...twins), weight: 1 },
+              { arbitrary: fc.constantFrom(...twins).map(utf8Escapes), weight: 1 },
+            ]
+          : []),
       );
-    const spellSegment = (s: string) => fc.tuple(...[...s].map(spellChar)).map((cs) => cs.join(""));
+    };
+    /** A `;` path parameter, which ends its segment for Tomcat, Jetty and Spring. */
+    const pathParameter = fc.oneof(
+      { arbitrary: fc.constant(""), weight: 6 },
+      { arbitrary: fc.constantFrom(";", ";x=1", ";jsessionid=abc", "%3B", "%3bv=2"), weight: 1 },
+    );
+    const spellSegment = (s: string) =>
+      fc.tuple(fc.tuple(...[...s].map(spellChar)), pathParameter).map(([cs, parameter]) => cs.join("") + parameter);
 
     /** A separator that means `/`. */
     const separator = fc.oneof(
@@ -102,6 +158,10 @@ describe("normalizePath", () => {
       { arbitrary: fc.constant("\\"), weight: 1 },
       { arbitrary: segment.chain(spellSegment).map((x) => `/${x}/../`), weight: 1 },
       { arbitrary: segment.chain(spellSegment).map((x) => `/${x}/%2E%2e/`), weight: 1 },
+      { arbitrary: fc.constant("/;/"), weight: 1 },
+      { arbitrary: fc.constant("\uff0f"), weight: 1 }, // ／, FULLWIDTH SOLIDUS
+      { arbitrary: fc.integer({ min: 2, max: 40 }).map((n) => "/".repeat(n)), weight: 1 },
+      { arbitrary: fc.integer({ min: 1, max: 20 }).map((n) => `${"%2F".repeat(n)}/`), weight: 1 },
     );
     const trailing = fc.constantFrom("", "/", "//", "/.", "/./");
 
@@ -211,6 +271,14 @@ describe("compilePathPatterns", () => {
     expect(match(["/a+b/(c)"], "/aab/c")).toBe(false);
     expect(match(["/a|b"], "/a")).toBe(false);
     expect(match(["/$x^"], "/$x^")).toBe(true);
+  });
+
+  it("strips a format suffix only from the last segment, and only when there is a name before it", () => {
+    expect(withoutFormatSuffix("/api/v1/transfers.json")).toBe("/api/v1/transfers");
+    expect(withoutFormatSuffix("/api/v1/transfers.json.gz")).toBe("/api/v1/transfers");
+    expect(withoutFormatSuffix("/api/v1.0/transfers")).toBeUndefined();
+    expect(withoutFormatSuffix("/api/.json")).toBeUndefined();
+    expect(withoutFormatSuffix("/")).toBeUndefined();
   });
 
   it("does not let a dot-segment climb out of a pattern's prefix", () => {

@@ -2,9 +2,9 @@
  * Mistakes that parse: each refused with a `{path, message}` that says what to write instead.
  */
 import { describe, expect, it } from "vitest";
-import type { PolicyInput } from "../../src/config/schema";
-import { tenantProblems } from "../../src/config/tenant-checks";
-import { MAX_POLICY_BYTES, validatePolicy, validatePolicyText } from "../../src/config/validate";
+import type { PolicyInput } from "../../src/policy/schema";
+import { tenantProblems } from "../../src/policy/tenant-checks";
+import { MAX_POLICY_BYTES, validatePolicy, validatePolicyText } from "../../src/policy/validate";
 
 const errorsOf = (doc: unknown) => {
   const r = validatePolicy(doc);

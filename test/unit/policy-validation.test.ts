@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { formatPath, validatePolicy, validatePolicyText } from "../../src/config/validate";
+import { formatPath, validatePolicy, validatePolicyText } from "../../src/policy/validate";
 
 const FIXTURES = new URL("../fixtures/invalid-policies/", import.meta.url);
 const EXAMPLES = new URL("../../examples/policies/", import.meta.url);
@@ -82,6 +82,12 @@ const EXPECTED_PATH: Record<string, string> = {
   "bad-algorithm.json": "rules[0].limits[0].algorithm",
   "duplicate-counter-name.json": "rules[0].limits[1]",
   "two-concurrency-limits.json": "rules[0].limits[1]",
+  "sandbox-multiplier-overflow.json": "sandbox.multiplier",
+  "limit-over-15-digits.json": "rules[0].limits[0].limit",
+  "body-key-without-body-key.json": "rules[0].bodyKey",
+  "body-key-max-bytes-too-large.json": "rules[0].bodyKey.maxBytes",
+  "credential-place-two-places.json": "identity.apiKey.also[0]",
+  "credential-bad-on-conflict.json": "identity.apiKey.onConflict",
 };
 
 const fixtureFiles = readdirSync(FIXTURES).sort();

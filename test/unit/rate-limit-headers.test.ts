@@ -5,11 +5,11 @@
  */
 import { type Item, parseList } from "structured-headers";
 import { describe, expect, it } from "vitest";
-import type { CompiledPolicy } from "../../src/config/compile";
-import type { PolicyInput } from "../../src/config/schema";
-import { validatePolicy } from "../../src/config/validate";
 import { headline, type LimitReport, rateLimitHeaders, secondsUntil } from "../../src/http/rate-limit-headers";
 import type { CounterResult } from "../../src/limiter/types";
+import type { CompiledPolicy } from "../../src/policy/compile";
+import type { PolicyInput } from "../../src/policy/schema";
+import { validatePolicy } from "../../src/policy/validate";
 
 const NOW = 1_740_009_000_250; // not on a whole second
 

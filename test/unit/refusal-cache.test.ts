@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RefusalCache } from "../../src/core/refusal-cache";
+import { RefusalCache } from "../../src/engine/refusal-cache";
 import type { LimitReport } from "../../src/http/rate-limit-headers";
 import type { CounterSpec } from "../../src/limiter/types";
 
@@ -29,7 +29,9 @@ describe("RefusalCache", () => {
     for (let i = 0; i < 250; i++) cache.remember(`ip:10.0.${Math.floor(i / 250)}.${i}`, spec(), refusal(10_000));
     expect(cache.size).toBe(100);
     expect(cache.find("ip:10.0.0.0", [spec()], 0)).toBeUndefined();
-    expect(cache.find("ip:10.0.0.249", [spec()], 0)).toBeDefined();
+    expect(cache.find("ip:10.0.0.249", [spec()], 0)?.until).toBe(10_000);
+    expect(cache.find("ip:10.0.0.150", [spec()], 0)?.until).toBe(10_000); // the oldest of the 100 kept
+    expect(cache.find("ip:10.0.0.149", [spec()], 0)).toBeUndefined(); // the last of the 150 dropped
   });
 
   it("forgets an object's refusals when its counters are reset", () => {

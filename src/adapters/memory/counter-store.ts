@@ -1,0 +1,63 @@
+/**
+ * A counter store in memory, on the same pure `decide` the Durable Object
+ * uses: the engine's second adapter, for plain-Node tests (and anything else
+ * that runs the engine without a Workers runtime). One map of counters per
+ * counting key; time from the injected clock, never running backwards.
+ * @module
+ */
+import type { CheckRequest, CheckResponse, Clock, CounterStore, InspectResponse } from "../../engine/ports";
+import { decide, giveBack, peekOne } from "../../limiter/decide";
+import type { Charge, CounterSpec, CounterState } from "../../limiter/types";
+
+export class MemoryCounterStore implements CounterStore {
+  private readonly keys = new Map<string, Map<string, CounterState>>();
+  private lastNow = 0;
+  private leases = 0;
+
+  constructor(private readonly clock: Clock = { now: () => Date.now() }) {}
+
+  async check(key: string, request: CheckRequest): Promise<CheckResponse> {
+    const states = this.statesOf(key);
+    const now = this.now();
+    const shadow = request.shadow ?? [];
+    const needsLease = [...request.counters, ...shadow].some((c) => c.algorithm === "concurrency");
+    const leaseId = needsLease ? `lease-${++this.leases}` : "";
+    const { outcome, updates, shadowResults } = decide(states, request.counters, now, leaseId, shadow);
+    for (const [name, state] of updates) states.set(name, state);
+    return { ...outcome, now, shadowResults };
+  }
+
+  async release(key: string, charges: Charge[]): Promise<void> {
+    const states = this.keys.get(key);
+    if (!states) return;
+    for (const [name, state] of giveBack(states, charges, this.now())) states.set(name, state);
+  }
+
+  async inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse> {
+    const states = this.keys.get(key) ?? new Map<string, CounterState>();
+    const now = this.now();
+    return { now, results: counters.map((spec) => peekOne(states, spec, now)) };
+  }
+
+  async reset(key: string, names?: string[]): Promise<number> {
+    const states = this.keys.get(key);
+    if (!states) return 0;
+    let removed = 0;
+    for (const name of names ?? [...states.keys()]) if (states.delete(name)) removed++;
+    return removed;
+  }
+
+  private statesOf(key: string): Map<string, CounterState> {
+    let states = this.keys.get(key);
+    if (!states) {
+      states = new Map();
+      this.keys.set(key, states);
+    }
+    return states;
+  }
+
+  private now(): number {
+    this.lastNow = Math.max(this.lastNow, this.clock.now());
+    return this.lastNow;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The fleet-wide figures as a decision observer: each decision goes to the
+ * isolate's FleetRecorder, which sends its figures to the `STATS` store in
+ * the request's background (see src/observability/observe-decision.ts).
+ * @module
+ */
+import type { DecisionObserver } from "../../engine/ports";
+import type { Env } from "../../env";
+import type { FleetRecorder } from "../../observability/fleet-recorder";
+import { observeDecision } from "../../observability/observe-decision";
+
+/** `startedAt`: when the request reached the limiter (the latency histogram measures from there). */
+export function fleetObserver(
+  recorder: FleetRecorder,
+  env: Env,
+  ctx: ExecutionContext,
+  startedAt: number,
+): DecisionObserver {
+  return {
+    decided(record) {
+      observeDecision(
+        recorder,
+        {
+          reason: record.result.reason,
+          rules: record.result.rules,
+          verdicts: record.verdicts.map(({ rule, verdict }) => [rule, verdict] as const),
+          ...(record.refusal ? { refusedKey: record.refusal.key } : {}),
+        },
+        env,
+        ctx,
+        startedAt,
+      );
+    },
+  };
+}

@@ -1,0 +1,22 @@
+/**
+ * The statistics store's schema, applied like the counters' (numbered, each
+ * once, in a transaction). A shipped migration is never edited.
+ * @module
+ */
+import type { Migration } from "../../migrations";
+
+export const STATS_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "stats_0001_buckets",
+    sql: `
+CREATE TABLE counts (minute INTEGER NOT NULL, rule TEXT NOT NULL, verdict TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (minute, rule, verdict));
+CREATE TABLE refused_keys (minute INTEGER NOT NULL, rule TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (minute, rule, key));
+CREATE TABLE totals (rule TEXT NOT NULL, verdict TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (rule, verdict));
+CREATE TABLE latency_totals (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE meta_totals (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+`,
+  },
+];

@@ -1,0 +1,93 @@
+/**
+ * Counting keys: the name under which a rule's counters are kept (one
+ * Durable Object per key). Every format is spelled here: `ip:<ip key>`,
+ * `tenant:<id>`, `header|query|body:<name>:<sha256>`, `custom:<value>`, and the
+ * `sandbox:` scope in front of any of them. Values taken from the request (a
+ * header, a query parameter, a body field) are trimmed, lower-cased and
+ * hashed first, so no raw value is stored, and `Foo@x.com` is `foo@x.com`. A
+ * request that lacks the value is counted by its IP; a body that cannot be
+ * read is refused or counted on the rule's shared "unreadable" key (see
+ * `src/http/body-key.ts`), never by IP.
+ * @module
+ */
+import { sha256Hex } from "../hash";
+import { type BodyRead, bodyKeyValue, resolveBodyKey, UNREADABLE_BODY_KEY } from "../http/body-key";
+import type { BodyKeyOptions, KeySpec } from "../policy/compile";
+import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
+
+/** Values longer than this are cut before hashing: a key is not a payload. */
+const MAX_KEY_VALUE = 4096;
+const SANDBOX_SCOPE = "sandbox:";
+
+/** What a request offers for its counting keys. */
+export interface KeySources {
+  ipKey: string;
+  tenantId: string | undefined;
+  url: URL;
+  headers: Headers;
+  /** The body, read once per size limit (see `readBody`). */
+  body(maxBytes: number): Promise<BodyRead>;
+}
+
+const DEFAULT_BODY_KEY: BodyKeyOptions = { maxBytes: DEFAULT_BODY_MAX_BYTES, onUnreadable: "refuse" };
+
+/** The key of a client counted by its IP (the form of `clientIpKey`, or `unknown`). */
+export function ipCountingKey(ipKey: string): string {
+  return `ip:${ipKey}`;
+}
+
+/** A key given by the user's own `key` hook. */
+export function customCountingKey(value: string): string {
+  return `custom:${value}`;
+}
+
+/** The key in the sandbox's own set of counters, or as it is. */
+export function scoped(key: string, sandbox: boolean): string {
+  return sandbox ? `${SANDBOX_SCOPE}${key}` : key;
+}
+
+/**
+ * The counting key of a rule for a request (without the sandbox scope). A
+ * `body:` key that cannot be read and must not be guessed throws a `KeyRefusal`.
+ */
+export async function countingKey(
+  key: KeySpec,
+  sources: KeySources,
+  bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
+): Promise<string> {
+  const byIp = ipCountingKey(sources.ipKey);
+  switch (key.kind) {
+    case "tenant":
+      return sources.tenantId !== undefined ? `tenant:${sources.tenantId}` : byIp;
+    case "ip":
+      return byIp;
+    case "header":
+      return valueKey(key, sources.headers.get(key.name), byIp);
+    case "query":
+      return valueKey(key, sources.url.searchParams.get(key.name), byIp);
+    case "body": {
+      // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
+      const found = resolveBodyKey(bodyKeyValue(await sources.body(bodyKey.maxBytes), key.path), bodyKey.onUnreadable);
+      if (found.kind === "absent") return byIp;
+      if (found.kind === "shared") return `body:${key.field}:${UNREADABLE_BODY_KEY}`;
+      return valueKey(key, found.value, byIp);
+    }
+  }
+}
+
+/** The counting key an operator's plain value maps to (admin `key=`), without a request. */
+export function countingKeyForValue(key: KeySpec, value: string, isIp: boolean): Promise<string> | string {
+  if (isIp || key.kind === "ip") return ipCountingKey(value);
+  if (key.kind === "tenant") return `tenant:${value}`;
+  return valueKey(key, value, "");
+}
+
+async function valueKey(
+  key: Exclude<KeySpec, { kind: "tenant" | "ip" }>,
+  value: string | null | undefined,
+  fallback: string,
+): Promise<string> {
+  if (!value) return fallback;
+  const name = key.kind === "body" ? key.field : key.name;
+  return `${key.kind}:${name}:${await sha256Hex(value.slice(0, MAX_KEY_VALUE).trim().toLowerCase())}`;
+}

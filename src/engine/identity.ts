@@ -1,0 +1,62 @@
+/**
+ * Who a request is: its client IP (from `CF-Connecting-IP` only, IPv6 reduced
+ * to its prefix), its tenant (from the API key, read from every place the
+ * policy lists and looked up by hash), its tier
+ * and whether it gets the sandbox multiplier.
+ * @module
+ */
+import { sha256Hex } from "../hash";
+import { keysToCount, readCredentials } from "../http/credentials";
+import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
+import type { CompiledPolicy } from "../policy/compile";
+import type { Tenant } from "../policy/tenant-record";
+import type { RequestContext } from "./context";
+
+/** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
+export const UNKNOWN_IP = "unknown";
+
+export interface ClientIp {
+  /** `203.0.113.7`, `2001:db8:1::/64`, or {@link UNKNOWN_IP}. */
+  ipKey: string;
+  ip: ParsedIp | undefined;
+}
+
+export interface Identity extends ClientIp {
+  tenant: Tenant | null;
+  tier: string;
+  sandbox: boolean;
+  /**
+   * The other readings of a request that carries conflicting API keys, under
+   * `onConflict: "strictest"`: its rules are counted on every one of them.
+   */
+  alsoCountedAs?: Identity[];
+}
+
+export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
+  const raw = headers.get("cf-connecting-ip");
+  if (raw === null) return { ipKey: UNKNOWN_IP, ip: undefined };
+  const ip = parseIp(raw.trim());
+  return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
+}
+
+/**
+ * The request's identity; the tenant is looked up only when a limited rule of
+ * the policy needs it, by every key the request presents in a place the
+ * policy lists. A conflict refuses (a thrown `KeyRefusal`) or, under
+ * `"strictest"`, gives one reading per key.
+ */
+export async function resolveIdentity(ctx: RequestContext, host: string): Promise<Identity> {
+  const { policy } = ctx;
+  const keys = policy.needsTenant
+    ? keysToCount(readCredentials(ctx.request.headers, ctx.url, policy.credentials), policy.credentials.onConflict)
+    : [];
+  const found = await Promise.all(keys.map(async (key) => ctx.ports.tenants.lookup(await sha256Hex(key))));
+  const identityOf = (tenant: Tenant | null): Identity => ({
+    ...ctx.client,
+    tenant,
+    tier: tenant?.tier ?? policy.defaultTier,
+    sandbox: ctx.settings.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
+  });
+  const [first = null, ...others] = found;
+  return { ...identityOf(first), ...(others.length > 0 ? { alsoCountedAs: others.map(identityOf) } : {}) };
+}

@@ -1,0 +1,136 @@
+/**
+ * The plan of a request, made without I/O: which rules apply (first match
+ * decides, `continue` stacks the next), what page size to forward, and for
+ * each counting key the limits to check there, each kept with its rule and
+ * its counter spec so that results never need to be joined back by name.
+ * @module
+ */
+import type { CounterSpec } from "../limiter/types";
+import type { CompiledLimit, CompiledPolicy, CompiledRule, RequestFacts } from "../policy/compile";
+import type { Identity } from "./identity";
+import { applyPageSize } from "./page-size";
+import type { CheckRequest } from "./ports";
+
+export type RuleMatch =
+  | { kind: "none" }
+  | { kind: "block"; rule: CompiledRule }
+  | { kind: "bypass"; rule: CompiledRule }
+  | { kind: "apply"; rules: CompiledRule[] };
+
+/** One limit to check: its rule, its compiled limit, and the numbers for this request. */
+export interface PlannedLimit {
+  rule: CompiledRule;
+  limit: CompiledLimit;
+  spec: CounterSpec;
+}
+
+/** Everything to check under one counting key, in rule order. */
+export interface KeyPlan {
+  key: string;
+  rules: CompiledRule[];
+  limits: PlannedLimit[];
+}
+
+/** First match decides; `continue` stacks the next matching rule on top; a bypass after a stack ends it. */
+export function matchRules(policy: CompiledPolicy, facts: RequestFacts): RuleMatch {
+  const applying: CompiledRule[] = [];
+  for (const rule of policy.rules) {
+    if (!rule.matches(facts)) continue;
+    if (rule.action === "block") return { kind: "block", rule };
+    if (rule.action === "bypass") {
+      if (applying.length === 0) return { kind: "bypass", rule };
+      break;
+    }
+    applying.push(rule);
+    if (!rule.continue) break;
+  }
+  return applying.length === 0 ? { kind: "none" } : { kind: "apply", rules: applying };
+}
+
+/** The URL to forward after every applying rule's page size, or the message of a refusal. */
+export function plannedPageSize(url: URL, rules: readonly CompiledRule[]): { url: URL } | { rejected: string } {
+  let planned = url;
+  for (const rule of rules) {
+    if (!rule.pageSize) continue;
+    const page = applyPageSize(planned, rule.pageSize);
+    if (page.kind === "rejected") return { rejected: page.message };
+    if (page.kind === "rewritten") planned = page.url;
+  }
+  return { url: planned };
+}
+
+/** A limited rule read one way: the counting key it is counted under, and the tier and scope of that reading. */
+export interface RuleReading {
+  rule: CompiledRule;
+  key: string;
+  identity: Pick<Identity, "tier" | "sandbox">;
+}
+
+/**
+ * Groups the readings by counting key, in order. A rule usually has one
+ * reading; a request with conflicting API keys under `"strictest"` has one per
+ * key, and when two of them land on one key (say, by IP with tiered numbers)
+ * the smaller numbers apply.
+ */
+export function planCounters(readings: readonly RuleReading[], policy: CompiledPolicy): KeyPlan[] {
+  const plans = new Map<string, KeyPlan>();
+  for (const { rule, key, identity } of readings) {
+    let plan = plans.get(key);
+    if (!plan) {
+      plan = { key, rules: [], limits: [] };
+      plans.set(key, plan);
+    }
+    const specs = ruleCounterSpecs(policy, rule, identity.tier, identity.sandbox);
+    if (plan.rules.includes(rule)) {
+      for (const planned of plan.limits) {
+        const other = planned.rule === rule ? specs.find((s) => s.name === planned.spec.name) : undefined;
+        if (other) planned.spec = tightened(planned.spec, other);
+      }
+      continue;
+    }
+    plan.rules.push(rule);
+    rule.limits.forEach((limit, j) => {
+      plan.limits.push({ rule, limit, spec: specs[j]! });
+    });
+  }
+  return [...plans.values()];
+}
+
+function tightened(spec: CounterSpec, other: CounterSpec): CounterSpec {
+  return {
+    ...spec,
+    limit: Math.min(spec.limit, other.limit),
+    ...(spec.burst !== undefined && other.burst !== undefined ? { burst: Math.min(spec.burst, other.burst) } : {}),
+  };
+}
+
+/** What the counter store checks for a rule: the numbers of this tier, with the sandbox multiplier. */
+export function ruleCounterSpecs(
+  policy: CompiledPolicy,
+  rule: CompiledRule,
+  tier: string,
+  sandbox: boolean,
+): CounterSpec[] {
+  const multiplier = sandbox ? policy.sandboxMultiplier : 1;
+  // The sandbox multiplier, rounded down, never below 1.
+  const scale = (n: number) => Math.max(1, Math.floor(n * multiplier));
+  return rule.limits.map((l) => ({
+    name: l.name,
+    algorithm: l.algorithm,
+    limit: scale(l.limitFor(tier)),
+    windowMs: l.windowMs,
+    cost: rule.cost,
+    ...(l.burst !== undefined ? { burst: scale(l.burst) } : {}),
+  }));
+}
+
+export function isShadow(planned: PlannedLimit): boolean {
+  return planned.rule.mode === "shadow";
+}
+
+/** The store's request for one key: enforced counters and shadow counters, each in plan order. */
+export function checkRequestOf(plan: KeyPlan): CheckRequest {
+  const counters = plan.limits.filter((l) => !isShadow(l)).map((l) => l.spec);
+  const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
+  return shadow.length > 0 ? { counters, shadow } : { counters };
+}

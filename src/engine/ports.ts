@@ -1,0 +1,91 @@
+/**
+ * The ports of the engine: every interface it calls out through, and nothing
+ * else. The engine imports no Workers types, no `Env` and no KV; adapters
+ * implement these (the Workers ones in `src/adapters/workers/`, an in-memory
+ * counter store in `src/adapters/memory/`).
+ * @module
+ */
+
+import type { LimitReport } from "../http/rate-limit-headers";
+import type { Charge, CheckOutcome, CounterResult, CounterSpec } from "../limiter/types";
+import type { PolicyInForce } from "../policy/in-force";
+import type { Tenant } from "../policy/tenant-record";
+import type { RateLimitResult } from "./outcome";
+
+/** What one request asks of one counting key. */
+export interface CheckRequest {
+  /** Counters that must all have room. */
+  counters: CounterSpec[];
+  /** Counters of shadow rules: charged when they have room, never refusing. */
+  shadow?: CounterSpec[];
+}
+
+export interface CheckResponse extends CheckOutcome {
+  /** The store's clock, the one every result's times are on. */
+  now: number;
+  /** Results of the shadow counters (`allowed: false` = would have refused). */
+  shadowResults: CounterResult[];
+}
+
+export interface InspectResponse {
+  now: number;
+  results: CounterResult[];
+}
+
+/**
+ * Work that may go on after the response has been sent (a release, a
+ * rollback, a store's own background refresh): the Worker's `ctx.waitUntil`.
+ */
+export interface Background {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/**
+ * The counters, one set per counting key. `check` checks and charges all of a
+ * request's counters of one key atomically. A store may answer from memory
+ * and settle with its backing store later through `background`. The engine
+ * bounds every `check` with its time budget; a store need not.
+ */
+export interface CounterStore {
+  check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse>;
+  /** Gives charges back: a refund, a released slot, a rollback. */
+  release(key: string, charges: Charge[], background: Background): Promise<void>;
+  /** The counters' room as it stands, charging nothing. */
+  inspect(key: string, counters: CounterSpec[]): Promise<InspectResponse>;
+  /** Deletes the named counters of a key, or all of them; returns how many there were. */
+  reset(key: string, names?: string[]): Promise<number>;
+}
+
+/** The policy in force. */
+export interface PolicySource {
+  current(): Promise<PolicyInForce> | PolicyInForce;
+}
+
+/** Tenant records by the SHA-256 hex of their API key; `null`: no such tenant. */
+export interface TenantLookup {
+  lookup(apiKeyHash: string): Promise<Tenant | null>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+/** What each applying rule decided: the stats' and analytics' unit. */
+export type Verdict = "admitted" | "refused" | "shadow_refused" | "error_open" | "error_closed" | "blocked";
+
+/** One request's decision, as observers see it. */
+export interface DecisionRecord {
+  result: RateLimitResult;
+  verdicts: Array<{ rule: string; verdict: Verdict }>;
+  /** The client IP's counting-key form (`203.0.113.7`, `2001:db8::/64`, `unknown`). */
+  ipKey: string;
+  /** The limit that refused and the counting key it was counted under (reason `limit` or `cached`). */
+  refusal?: { report: LimitReport; key: string };
+  /** Shadow limits that would have refused. */
+  shadowRefusals: LimitReport[];
+}
+
+/** Stats, logs, analytics: told of every decision, after it is made. It must not throw. */
+export interface DecisionObserver {
+  decided(record: DecisionRecord): void;
+}

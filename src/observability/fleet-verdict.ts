@@ -1,0 +1,46 @@
+/**
+ * The verdicts counted fleet-wide, one per rule that a decision concerned,
+ * and how a limiter outcome maps onto them. Workers-free, so it is tested in
+ * plain Node.
+ * @module
+ */
+
+export const FLEET_VERDICTS = [
+  "admitted",
+  "refused",
+  "cached_refusal",
+  "shadow_refused",
+  "bypass",
+  "blocked",
+  "error_open",
+  "error_closed",
+] as const;
+
+export type FleetVerdict = (typeof FLEET_VERDICTS)[number];
+
+export function isFleetVerdict(value: unknown): value is FleetVerdict {
+  return typeof value === "string" && (FLEET_VERDICTS as readonly string[]).includes(value);
+}
+
+/** What the core says about one decision (a subset of its outcome, so this module does not import the core). */
+export interface DecisionFacts {
+  /** The core's reason: "allowed", "limit", "cached", "bypass", ... */
+  reason: string;
+  /** The rules that applied. */
+  rules: readonly string[];
+  /** The core's per-rule verdicts ("admitted", "refused", "shadow_refused", "blocked", "error_open", "error_closed"). */
+  verdicts: ReadonlyArray<readonly [string, string]>;
+  /** The counting key of a refusal, as the logs show it (hashed values; never a raw API key). */
+  refusedKey?: string;
+}
+
+/** One counted figure per rule: the core's verdicts, with cached refusals and bypasses told apart. */
+export function fleetVerdicts(d: DecisionFacts): Array<[rule: string, verdict: FleetVerdict]> {
+  if (d.reason === "bypass") return d.rules.map((r) => [r, "bypass"]);
+  const out: Array<[string, FleetVerdict]> = [];
+  for (const [rule, verdict] of d.verdicts) {
+    const v = d.reason === "cached" && verdict === "refused" ? "cached_refusal" : verdict;
+    if (isFleetVerdict(v)) out.push([rule, v]);
+  }
+  return out;
+}

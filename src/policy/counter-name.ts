@@ -1,0 +1,13 @@
+/**
+ * The name of a limit's counter, which is also its `ietf` item name and its
+ * key inside the counting key's object: `<rule>-<window>`, or `<rule>-conc`
+ * for a concurrency limit. The schema checks names are unique with it; the
+ * compiler names the counters with it.
+ * @module
+ */
+export function counterName(
+  ruleId: string,
+  limit: { concurrency?: number | undefined; window?: string | undefined },
+): string {
+  return limit.concurrency !== undefined ? `${ruleId}-conc` : `${ruleId}-${limit.window}`;
+}

@@ -1,0 +1,254 @@
+/**
+ * The operator console in a real browser: `wrangler dev`, traffic with known figures, and headless
+ * Chromium (Debian's `chromium`, driven by playwright-core) through every view. The figures on the
+ * page, in `/metrics` and in the logs must agree. Screenshots of each view go to docs/console/.
+ *
+ * The test needs `chromium` on PATH or at CHROMIUM_PATH (.ci/run installs it when it is missing).
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROJECT_ROOT, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
+
+// The callbacks given to page.evaluate and page.waitForFunction run in the page, where these exist.
+declare const document: {
+  body: { dataset: Record<string, string | undefined> };
+  getElementById(id: string): { textContent: string | null } | null;
+  querySelector(selector: string): { textContent: string | null } | null;
+};
+declare const location: { hash: string };
+declare const sessionStorage: { getItem(key: string): string | null };
+
+const TOKEN = `console-e2e-${Math.random().toString(36).slice(2)}`;
+const EVIL_ID = "<img src=x onerror=alert(1)>";
+const EVIL_KEY = `tenant:${EVIL_ID}`;
+const RULE = "tenant-api";
+const SHOTS = join(PROJECT_ROOT, "docs", "console");
+
+function chromiumPath(): string {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
+  try {
+    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(
+      "the console test needs Chromium: `apt-get install chromium` (Debian), or set CHROMIUM_PATH to a Chromium binary",
+    );
+  }
+}
+
+const policy = (limit: number) =>
+  JSON.stringify(
+    {
+      version: 1,
+      headers: ["ietf"],
+      rules: [{ id: RULE, key: "tenant", limits: [{ limit, window: "15m" }] }],
+    },
+    null,
+    2,
+  );
+
+describe("the operator console in headless Chromium", () => {
+  let dev: WranglerDev;
+  let browser: Browser;
+  let page: Page;
+  let admin: string;
+  const dialogs: Array<{ type: string; message: string }> = [];
+  const pageErrors: string[] = [];
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  async function adminCall(path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`${admin}${path}`, {
+      ...init,
+      headers: { ...auth, "content-type": "application/json", ...init.headers },
+    });
+  }
+
+  async function tenantCall(apiKey: string): Promise<number> {
+    const res = await fetch(`${dev.url}/api/orders`, { headers: { authorization: `Bearer ${apiKey}` } });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  async function show(view: string): Promise<void> {
+    await page.evaluate((hash) => {
+      location.hash = hash;
+    }, `#/${view}`);
+    const name = view.split("?")[0];
+    await page.waitForFunction((n) => document.body.dataset.view === n, name);
+  }
+
+  beforeAll(async () => {
+    dev = await startWranglerDev({
+      vars: { ORIGIN: "builtin:echo", LIMITER_TIMEOUT_MS: "5000", POLICY_TTL_SECONDS: "0", ADMIN_TOKEN: TOKEN },
+    });
+    admin = `${dev.url}/__ratelimit`;
+    browser = await chromium.launch({ executablePath: chromiumPath(), args: ["--no-sandbox", "--disable-gpu"] });
+    page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
+    page.on("dialog", async (d) => {
+      dialogs.push({ type: d.type(), message: d.message() });
+      // Confirmations (rollback, reset) are what the operator answers yes to; anything else is a failure, recorded above.
+      if (d.type() === "confirm") await d.accept();
+      else await d.dismiss();
+    });
+    page.on("pageerror", (e) => pageErrors.push(e.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await dev?.stop();
+  });
+
+  it("generates traffic with known figures", async () => {
+    // v1: 3 per 15 minutes per tenant. v2 raises it; the page will roll back to v1.
+    expect((await adminCall("/policy", { method: "PUT", body: policy(3) })).status).toBe(200);
+    for (const [apiKey, id] of [
+      ["key-evil", EVIL_ID],
+      ["key-good", "good"],
+    ])
+      expect(
+        (await adminCall("/tenants", { method: "PUT", body: JSON.stringify({ apiKey, id, tier: "pro" }) })).status,
+      ).toBe(200);
+    const evil = [];
+    for (let i = 0; i < 5; i++) evil.push(await tenantCall("key-evil"));
+    expect(evil).toEqual([200, 200, 200, 429, 429]);
+    expect([await tenantCall("key-good"), await tenantCall("key-good")]).toEqual([200, 200]);
+    expect((await adminCall("/policy", { method: "PUT", body: policy(100) })).status).toBe(200);
+  });
+
+  it("serves the page with a strict CSP and no inline script, and refuses a wrong token", async () => {
+    const res = await fetch(`${admin}/console`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy")!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain("unsafe-inline");
+    const html = await res.text();
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/);
+    expect(html).not.toMatch(/\son[a-z]+=/i);
+
+    await page.goto(`${admin}/console`);
+    await page.waitForSelector("#token-form:not([hidden])");
+    await page.screenshot({ path: join(SHOTS, "token.png") });
+    await page.fill("#token-input", "not-the-token");
+    await page.click("#token-form button[type=submit]");
+    await page.waitForFunction(() => document.getElementById("token-error")?.textContent === "The token was refused.");
+    expect(await page.isVisible("#token-form")).toBe(true);
+    expect(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken"))).toBeNull();
+  });
+
+  it("keeps the right token in sessionStorage and draws the refusals in the overview chart", async () => {
+    await page.fill("#token-input", TOKEN);
+    await page.click("#token-form button[type=submit]");
+    await page.waitForFunction(() => document.body.dataset.view === "overview");
+    expect(await page.evaluate(() => sessionStorage.getItem("sluice.adminToken"))).toBe(TOKEN);
+    expect((await page.context().cookies()).length).toBe(0);
+
+    const total = (verdict: string) =>
+      page.textContent(`.chart[data-rule="${RULE}"] .legend-item[data-verdict="${verdict}"] .total`);
+    expect(await total("admitted")).toBe("5");
+    expect(await total("refused")).toBe("1");
+    expect(await total("cached_refusal")).toBe("1");
+    expect(await page.locator(`.chart[data-rule="${RULE}"] polyline[data-verdict="refused"]`).count()).toBe(1);
+    expect(await page.textContent("#policy-version")).toBe("v2");
+    await page.screenshot({ path: join(SHOTS, "overview.png"), fullPage: true });
+  });
+
+  it("agrees with /metrics and with the logs", async () => {
+    const families = parsePrometheusTextFormat(await (await adminCall("/metrics")).text()) as Array<{
+      name: string;
+      metrics: Array<{ value: string; labels?: Record<string, string> }>;
+    }>;
+    const decisions = families.find((f) => f.name === "sluice_decisions_total")!;
+    const metric = (verdict: string) =>
+      Number(decisions.metrics.find((m) => m.labels?.rule === RULE && m.labels?.verdict === verdict)?.value);
+    expect([metric("admitted"), metric("refused"), metric("cached_refusal")]).toEqual([5, 1, 1]);
+
+    const refusedLines = dev
+      .output()
+      .split("\n")
+      .filter((l) => l.includes('"event":"request.refused"') && l.includes(`"rule":"${RULE}"`));
+    expect(refusedLines).toHaveLength(2);
+    expect(refusedLines.filter((l) => l.includes('"cached":true'))).toHaveLength(1);
+    // The logs name the key as the page does; the API key itself is nowhere.
+    for (const l of refusedLines) expect(l).toContain(JSON.stringify(EVIL_KEY).slice(1, -1));
+    expect(dev.output()).not.toContain("key-evil");
+  });
+
+  it("lists the refused key in the top keys as text, running nothing", async () => {
+    await show("top-keys");
+    const link = page.locator("#top-keys a.key");
+    expect(await link.count()).toBe(1);
+    expect(await link.textContent()).toBe(EVIL_KEY);
+    expect(await page.textContent("#top-keys tbody td.num")).toBe("2");
+    expect(await page.locator("img").count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    await page.screenshot({ path: join(SHOTS, "top-keys.png"), fullPage: true });
+  });
+
+  it("rolls back to v1 from the policy view; v1 is in force afterwards", async () => {
+    await show("policy");
+    await page.selectOption("#diff-left", "1");
+    await page.selectOption("#diff-right", "2");
+    await page.click("#diff-button");
+    await page.waitForSelector("#policy-diff pre.add");
+    expect(await page.textContent("#policy-diff pre.del")).toContain('"limit": 3');
+    expect(await page.textContent("#policy-diff pre.add")).toContain('"limit": 100');
+
+    await page.fill("#validate-input", '{ "version": 1, "rules": [{ "id": "Bad Id", "limits": [] }] }');
+    await page.click("#validate-button");
+    await page.waitForSelector("#validate-result li");
+    expect(await page.textContent("#validate-result")).toContain("rules[0].id");
+    await page.screenshot({ path: join(SHOTS, "policy.png"), fullPage: true });
+
+    await page.click('#policy-history tr[data-version="1"] button.rollback');
+    await page.waitForFunction(() =>
+      /is in force again/.test(document.getElementById("policy-status")?.textContent ?? ""),
+    );
+    expect(await page.textContent("#policy-status")).toBe("Version 1 is in force again as version 3.");
+    expect(dialogs.map((d) => d.type)).toEqual(["confirm"]);
+
+    expect(await (await adminCall("/policy")).text()).toBe(policy(3));
+    // In force at the front door too: the evil tenant is back at its limit of 3, used up.
+    expect(await tenantCall("key-evil")).toBe(429);
+    expect(await tenantCall("key-good")).toBe(200);
+    expect(await page.textContent("#policy-version")).toBe("v3");
+  });
+
+  it("shows the key's counters and resets them", async () => {
+    await show("top-keys");
+    await page.click("#top-keys a.key");
+    await page.waitForFunction(() => document.body.dataset.view === "key");
+    expect(await page.textContent("#key-name")).toBe(EVIL_KEY);
+    expect(await page.textContent("#key-limits td.remaining")).toBe("0");
+    expect(await page.locator("img").count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, "key.png"), fullPage: true });
+    await page.click("#reset-key");
+    await page.waitForFunction(() => document.querySelector("#key-limits td.remaining")?.textContent === "3");
+    expect(await tenantCall("key-evil")).toBe(200);
+  });
+
+  it("lists tenants (the odd id as text) and explains a request", async () => {
+    await show("tenants");
+    const ids = await page.locator("#tenants td.key").allTextContents();
+    expect(ids.sort()).toEqual([EVIL_ID, "good"].sort());
+    await page.screenshot({ path: join(SHOTS, "tenants.png"), fullPage: true });
+
+    await show("explain");
+    await page.fill("#explain-url", `${dev.url}/api/orders`);
+    await page.fill("#explain-headers", "Authorization: Bearer key-good");
+    await page.click("#explain-result ~ * button, form button.primary");
+    await page.waitForSelector(`#explain-result tr[data-rule="${RULE}"]`);
+    const row = await page.textContent(`#explain-result tr[data-rule="${RULE}"]`);
+    expect(row).toContain("tenant:good");
+    // key-good used 3 of 3 (two before the rollback, one after): the next would be refused.
+    expect(row).toContain("would refuse");
+    await page.screenshot({ path: join(SHOTS, "explain.png"), fullPage: true });
+    expect(await page.locator("img").count()).toBe(0);
+    expect(dialogs.filter((d) => d.type !== "confirm")).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
