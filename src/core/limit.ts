@@ -120,7 +120,7 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     stats,
     refusals,
     async limit(request, env, ctx) {
-      const inForce = options.policy ? await options.policy() : await policies.get(env, undefined, ctx);
+      const inForce = options.policy ? await options.policy() : await policies.get(env);
       const outcome = await decideRequest(request, env, ctx, inForce.compiled, { tenants, refusals }, options);
       for (const [rule, verdict] of outcome.verdicts) stats.record(env, rule, verdict);
       return outcome;
