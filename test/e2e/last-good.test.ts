@@ -87,20 +87,15 @@ describe("an invalid document in KV across a restart of wrangler dev", () => {
     await rm(persistTo, { recursive: true, force: true });
   });
 
-  it("records a good document put into KV by hand once it is seen, keeps it when KV breaks, and still after a restart", async () => {
+  it("keeps a good document put into KV by hand when KV breaks, records it, and still enforces it after a restart", async () => {
     await kvPut(good(7));
     expect(await limitHeader()).toBe("7");
-    // The history entry is written off the request's path: wait for it.
-    let versions: Array<{ version: number; how: string }> = [];
-    for (let i = 0; i < 50 && versions.length === 0; i++) {
-      const res = await fetch(`${dev!.url}/__ratelimit/policy/history`, { headers: auth });
-      versions = ((await res.json()) as { versions: typeof versions }).versions;
-      if (versions.length === 0) await delay(100);
-    }
-    expect(versions).toEqual([expect.objectContaining({ version: 1, how: "seen-in-kv" })]);
-
     await kvPut(BROKEN);
+    // The warm isolate keeps the good document and, now that something replaced it, records it.
     expect(await limitHeader()).toBe("7");
+    const res0 = await fetch(`${dev!.url}/__ratelimit/policy/history`, { headers: auth });
+    const { versions } = (await res0.json()) as { versions: Array<{ version: number; how: string }> };
+    expect(versions).toEqual([expect.objectContaining({ version: 1, how: "seen-in-kv" })]);
 
     await dev!.stop();
     dev = await start();

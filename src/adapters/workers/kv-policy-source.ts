@@ -43,6 +43,15 @@ export class PolicyStore {
   /** The last stored text we looked at, valid or not: a bad one is reported once. */
   private lastSeenText: string | null | undefined = undefined;
   private lastKvError: string | undefined;
+  /** Texts this isolate has already had recorded in history: each is recorded once, not at every switch back to it. */
+  private readonly recorded = new Set<string>();
+
+  private remember(text: string): void {
+    // Bounded: the oldest is forgotten first (a Set iterates in insertion order).
+    if (this.recorded.size >= 16) this.recorded.delete(this.recorded.values().next().value as string);
+    this.recorded.add(text);
+  }
+
   /** What KV's `policy` held at the last read: valid, invalid (with its errors), absent or unreadable. */
   private stored: StoredPolicyState = { state: "unread" };
 
@@ -118,8 +127,11 @@ export class PolicyStore {
     this.inForce = { compiled: result.compiled, text, source: "kv" };
     logEvent("policy.changed", { source: "kv", rules: result.policy.rules.length });
     // A document nobody published through sluice (a raw `wrangler kv key put`) gets its history
-    // entry once an isolate sees it; off the request's path.
-    if (ctx) {
+    // entry when the admin API reads it (it passes `ctx`), when an invalid document replaces it in
+    // an isolate that enforces it (see fallBack), or when the writer publishes over it; never on the
+    // request path of ordinary traffic, which passes no `ctx`.
+    if (ctx && !this.recorded.has(text)) {
+      this.remember(text);
       const adopted = this.inForce;
       ctx.waitUntil(
         seenInKv(env, text).then((version) => {
@@ -141,7 +153,16 @@ export class PolicyStore {
     } catch (e) {
       logEvent("policy.history_unreadable", { message: (e as Error).message ?? String(e) }, "error");
     }
-    const memory = this.inForce;
+    let memory = this.inForce;
+    // The document this isolate enforces may have been written into KV by hand and never recorded:
+    // record it now, before anything else replaces it, so that an isolate starting later finds it.
+    if (memory.source === "kv" && memory.version === undefined) {
+      const version = await seenInKv(env, memory.text);
+      if (version !== undefined) {
+        memory = { ...memory, version };
+        this.inForce = memory;
+      }
+    }
     // Memory is a document this isolate saw valid in KV or was handed; history wins only when it is
     // known to be newer (or memory is just the built-in default).
     const useHistory =

@@ -75,7 +75,7 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     fleet,
     limit(request, env, ctx) {
       const startedAt = Date.now();
-      const policySource: PolicySource = { current: fixed ?? (() => policies.get(env, undefined, ctx)) };
+      const policySource: PolicySource = { current: fixed ?? (() => policies.get(env)) };
       const tenantLookup: TenantLookup = {
         lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)),
       };
