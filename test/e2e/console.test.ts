@@ -47,7 +47,9 @@ const policy = (limit: number) =>
     {
       version: 1,
       headers: ["ietf"],
-      rules: [{ id: RULE, key: "tenant", limits: [{ limit: { starter: limit, pro: limit }, window: "15m" }] }],
+      // The tenants' tier "pro" must be one the policy defines.
+      defaultTier: "pro",
+      rules: [{ id: RULE, key: "tenant", limits: [{ limit, window: "15m" }] }],
     },
     null,
     2,
