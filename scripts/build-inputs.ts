@@ -15,6 +15,7 @@ const INPUT_DIRS = ["src", "migrations"];
 const INPUT_FILES = [
   "tsconfig.json",
   "tsconfig.build.json",
+  "tsconfig.cli.json",
   "scripts/build.ts",
   "scripts/build-inputs.ts",
   "package.json",

@@ -2,7 +2,7 @@
  * `npm run build`: the published package in dist/.
  *
  * 1. `tsc -p tsconfig.build.json` into a fresh directory next to dist/ (JS and .d.ts of src/, minus
- *    the CLI, and of migrations/);
+ *    the CLI, and of migrations/), then `tsc -p tsconfig.cli.json` (the `sluice` bin, JS only);
  * 2. the .sql migrations copied next to migrations/index.js, which imports them (a user's wrangler
  *    bundles them by its default Text rule for `**\/*.sql`);
  * 3. every relative import given its file: `./engine/plan` → `./engine/plan.js`, `../../migrations` →
@@ -33,6 +33,12 @@ export async function build(): Promise<void> {
       { cwd: PROJECT_ROOT, stdio: "inherit" },
     );
     if (run.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed (exit ${run.status ?? run.signal})`);
+    // The `sluice` bin (src/cli/) for Node, beside the library.
+    const cli = spawnSync(process.execPath, [tsc, "-p", join(PROJECT_ROOT, "tsconfig.cli.json"), "--outDir", staging], {
+      cwd: PROJECT_ROOT,
+      stdio: "inherit",
+    });
+    if (cli.status !== 0) throw new Error(`tsc -p tsconfig.cli.json failed (exit ${cli.status ?? cli.signal})`);
 
     const migrations = join(PROJECT_ROOT, "migrations");
     for (const name of await readdir(migrations)) {

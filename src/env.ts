@@ -1,8 +1,9 @@
 /**
- * The bindings and vars the Worker reads. Names are the contract's
- * (`../shared/spec/policy.md` section 1): operators set them in wrangler.toml.
+ * The bindings and vars the Worker reads, under the names operators set in wrangler.toml
+ * (documented in the README).
  * @module
  */
+import type { PolicyWriter } from "./durable/policy-writer";
 import type { RateLimiter } from "./durable/rate-limiter";
 import type { StatsStore } from "./durable/stats-store";
 
@@ -11,6 +12,11 @@ export interface Env {
   LIMITER: DurableObjectNamespace<RateLimiter>;
   /** Policy document (`policy`), history and tenant records (`tenant:<sha256>`). */
   POLICIES: KVNamespace;
+  /**
+   * The front door's single writer of the policy (publishes, history). Optional: without it (a
+   * library user's Worker) history entries are written directly, not serialised.
+   */
+  POLICY_WRITER?: DurableObjectNamespace<PolicyWriter>;
   /** Base URL to forward to; empty: the request's own URL (route mode); `builtin:echo`: the demo echo. */
   ORIGIN?: string;
   /** Secret; unset: the admin API answers 404. */

@@ -19,6 +19,7 @@
 
 export type { Limiter } from "./adapters/workers/limiter";
 export { createLimiter } from "./adapters/workers/limiter";
+export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";
 export type { LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./engine/outcome";
 export type { Env } from "./env";

@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import { createLimiter } from "./adapters/workers/limiter";
+import { reportAdminOff } from "./admin/admin-off";
 import { createAdminApp } from "./admin/app";
 import { mountConsoleSupport } from "./admin/console-support-routes";
 import { mountObservability } from "./admin/observability-routes";
@@ -19,6 +20,7 @@ import { type RateLimitVariables, rateLimit } from "./middleware/hono";
 import { forward } from "./origin/forward";
 import { originFor } from "./origin/sandbox-origin";
 
+export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";
 export { StatsStore } from "./durable/stats-store";
 
@@ -31,6 +33,7 @@ mountConsoleSupport(admin, frontDoorLimiter);
 const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();
 
 app.use("*", async (c, next) => {
+  reportAdminOff(c.env);
   const prefix = (c.env.ADMIN_PREFIX || DEFAULT_ADMIN_PREFIX).replace(/\/+$/, "");
   const path = c.req.path;
   if (path === prefix || path.startsWith(`${prefix}/`)) {

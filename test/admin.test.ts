@@ -1,5 +1,5 @@
 /**
- * The admin API (contract section 7) and policy loading from KV.
+ * The admin API and policy loading from KV.
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";

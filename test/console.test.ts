@@ -85,6 +85,11 @@ describe("the admin calls the console uses", () => {
 
   it("GET /tenants lists records without their API keys, and searches by id", async () => {
     const id = uniqueRule("acme");
+    // A tenant's tier must be one the policy in force defines.
+    await usePolicy({
+      version: 1,
+      rules: [{ id: "tiered", key: "tenant", limits: [{ limit: { starter: 5, pro: 50 }, window: "15m" }] }],
+    });
     await admin("/tenants", { method: "PUT", body: { apiKey: `secret-${id}`, id, tier: "pro" } });
     const all = (await (await admin("/tenants")).json()) as { tenants: Array<Record<string, unknown>> };
     expect(all.tenants.find((t) => t.id === id)).toMatchObject({ id, tier: "pro", sandbox: false });

@@ -9,7 +9,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sha256Hex } from "../src/hash";
 import type { PolicyInput } from "../src/policy/schema";
 import worker from "../src/worker";
-import { call, callMany, originCount, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "./support/client";
+import {
+  call,
+  callMany,
+  forgetHistory,
+  originCount,
+  uniqueIp,
+  uniqueTag,
+  useBuiltinPolicy,
+  usePolicy,
+} from "./support/client";
 
 const tenantPolicy = (extra: Partial<PolicyInput> = {}): PolicyInput => ({
   version: 1,
@@ -375,8 +384,10 @@ describe("a bad policy in KV", () => {
     });
   }
 
-  it("falls back to the built-in default when the first document ever read is bad", async () => {
+  it("falls back to the built-in default when the first document ever read is bad and none was ever valid", async () => {
     await useBuiltinPolicy();
+    // Earlier tests' documents were recorded in history once seen; a valid one there would be in force.
+    await forgetHistory();
     await call("/warm", { ip: uniqueIp() });
     vi.spyOn(console, "error").mockImplementation(() => {});
     await usePolicy("[]");

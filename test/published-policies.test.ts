@@ -1,5 +1,5 @@
 /**
- * The five published policies (shared/spec/published-policies.md), each from
+ * The five published policies (examples/policies/, README "Policies"), each from
  * its document in examples/policies/, driven through the Worker: every figure
  * of each page, the N-th request admitted and the N+1-th refused.
  *

@@ -1,14 +1,16 @@
 /**
- * The admin API (contract section 7), mounted under `ADMIN_PREFIX`. Every
+ * The admin API (README "Admin API"), mounted under `ADMIN_PREFIX`. Every
  * call needs `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured
  * the whole API answers 404, as if it were not there.
  * @module
  */
 import { Hono } from "hono";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey, VERSION_KEY } from "../adapters/workers/kv-keys";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../adapters/workers/kv-keys";
 import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
-import { countingKeyForValue, ipCountingKey, scoped } from "../engine/counting-key";
-import { UNKNOWN_IP } from "../engine/identity";
+import { readHistoryEntry } from "../adapters/workers/policy-history";
+import type { StoredPolicyState } from "../adapters/workers/stored-policy";
+import type { PublishRequest, PublishResult } from "../durable/policy-writer";
+import { countingKeyForValue, scoped } from "../engine/counting-key";
 import { ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
 import { sha256Hex } from "../hash";
@@ -16,36 +18,23 @@ import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
 import type { CompiledPolicy } from "../policy/compile";
+import type { PolicyOrigin } from "../policy/in-force";
 import { activeOverride, checkOverrides } from "../policy/overrides";
+import { unknownTier } from "../policy/policy-checks";
+import { tenantProblems } from "../policy/tenant-checks";
 import { parseTenant, type Tenant } from "../policy/tenant-record";
-import { validatePolicyText } from "../policy/validate";
+import { MAX_POLICY_BYTES, tooLarge, validatePolicyText } from "../policy/validate";
+import { adminOffResponse } from "./admin-off";
 import { registerCandidateRoutes } from "./candidate-routes";
-import { constantTimeEqual } from "./constant-time";
+import { etagOf } from "./etag";
+import { addressKey, authenticate, unlockAddress } from "./lockout";
+import { publishThroughWriter } from "./publish";
 import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";
 
 export type AdminEnv = { Bindings: Env; Variables: { actor: string } };
 
-/** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
-export const ADMIN_FAILURES: CounterSpec = {
-  name: "admin:auth-failures-15m",
-  algorithm: "fixed",
-  limit: 10,
-  windowMs: 15 * 60_000,
-  cost: 1,
-};
-
-function tooManyFailures(resetAt: number): Response {
-  const retryAfter = Math.max(1, Math.ceil((resetAt - Date.now()) / 1000));
-  logEvent("admin.locked_out", { retryAfter }, "warn");
-  return Response.json(
-    { error: "too_many_failures", message: "too many wrong admin tokens from this address; try again later" },
-    { status: 429, headers: { "Retry-After": String(retryAfter), "Cache-Control": "no-store" } },
-  );
-}
-
-export async function etagOf(text: string): Promise<string> {
-  return `"${(await sha256Hex(text)).slice(0, 32)}"`;
-}
+export { ADMIN_FAILURES } from "./lockout";
+export { etagOf };
 
 /** Error body of the admin API: `{ error, message }` plus `errors: [{path, message}]` for a bad document. */
 export function problem(status: number, error: string, message: string, extra: Record<string, unknown> = {}): Response {
@@ -57,60 +46,90 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.use("*", async (c, next) => {
     const token = c.env.ADMIN_TOKEN;
-    if (!token) return c.notFound();
-    // Failed attempts are counted per client IP in that IP's counter object, so the token cannot be
-    // guessed at the edge's speed: past the limit, the IP is refused before its token is even compared.
-    const store = counterStoreOf(c.env);
-    const client = ipCountingKey(clientIpKey(c.req.header("cf-connecting-ip") ?? "", 64) ?? UNKNOWN_IP);
-    const { results } = await store.inspect(client, [ADMIN_FAILURES]);
-    if (results[0]!.remaining === 0) return tooManyFailures(results[0]!.resetAt);
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer[ ]+(.+)$/i.exec(header);
-    if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
-      logEvent("admin.unauthorized", { method: c.req.method, path: c.req.path }, "warn");
-      await store.check(client, { counters: [ADMIN_FAILURES] }, c.executionCtx);
-      return problem(401, "unauthorized", "missing or wrong admin token", {});
-    }
+    if (!token) return adminOffResponse(c.req.raw);
+    const auth = await authenticate(c.req.raw, c.env, token);
+    if (!auth.ok) return auth.response;
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
     await next();
   });
 
   admin.get("/policy", async (c) => {
-    const inForce = await limiter.policies.get(c.env);
-    return new Response(inForce.text, {
-      headers: {
-        "Content-Type": "application/json",
-        ETag: await etagOf(inForce.text),
-        "X-Sluice-Policy-Source": inForce.source,
-        "Cache-Control": "no-store",
+    // An operator asks what is in force now: read KV afresh rather than answer from the cache.
+    limiter.policies.invalidate();
+    const inForce = await limiter.policies.get(c.env, undefined, c.executionCtx);
+    const stored = limiter.policies.storedState();
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json",
+      ETag: await etagOf(inForce.text),
+      "X-Sluice-Policy-Source": inForce.source,
+      "X-Sluice-Stored-Policy": stored.state,
+      "Cache-Control": "no-store",
+    };
+    if (inForce.version !== undefined) headers["X-Sluice-Policy-Version"] = String(inForce.version);
+    if (stored.state === "invalid") headers["X-Sluice-Stored-Policy-Errors"] = String(stored.errors.length);
+    return new Response(inForce.text, { headers });
+  });
+
+  admin.get("/policy/status", async (c) => {
+    limiter.policies.invalidate();
+    const inForce = await limiter.policies.get(c.env, undefined, c.executionCtx);
+    const stored = limiter.policies.storedState();
+    return c.json({
+      inForce: {
+        source: inForce.source,
+        version: inForce.version ?? null,
+        etag: await etagOf(inForce.text),
+        rules: inForce.compiled.rules.length,
       },
+      stored,
+      message: statusMessage(inForce.source, inForce.version, stored.state),
+    });
+  });
+
+  // One version: its history entry as JSON (`{version, at, actor, how, text}`), the same facts in headers.
+  admin.get("/policy/history/:version{[0-9]+}", async (c) => {
+    const version = Number(c.req.param("version"));
+    const entry = await readHistoryEntry(c.env.POLICIES, version);
+    if (!entry) return problem(404, "not_found", `no policy version ${version} in history`);
+    return c.json(entry, 200, {
+      ETag: await etagOf(entry.text),
+      "X-Sluice-Policy-Version": String(entry.version),
+      "X-Sluice-Published-At": entry.at,
+      "X-Sluice-Published-By": entry.actor,
+      "X-Sluice-Published-How": entry.how,
+      "Cache-Control": "no-store",
     });
   });
 
   admin.post("/policy/validate", async (c) => {
-    const result = validatePolicyText(await c.req.text());
+    const text = await boundedText(c.req.raw);
+    if (text instanceof Response) return text;
+    const result = validatePolicyText(text);
     if (!result.ok) return problem(400, "invalid_policy", "the policy document is invalid", { errors: result.errors });
     return c.json({ valid: true, rules: result.policy.rules.map((r) => r.id) });
   });
 
   admin.put("/policy", async (c) => {
-    const text = await c.req.text();
+    const text = await boundedText(c.req.raw);
+    if (text instanceof Response) return text;
     const result = validatePolicyText(text);
     if (!result.ok)
       return problem(400, "invalid_policy", "the policy document is invalid; nothing was stored", {
         errors: result.errors,
       });
-    const ifMatch = c.req.header("if-match");
-    if (ifMatch !== undefined) {
-      const current = await currentStoredText(c.env, limiter);
-      if (ifMatch.trim() !== "*" && ifMatch.trim() !== (await etagOf(current))) {
-        return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", {
-          etag: await etagOf(current),
-        });
-      }
-    }
-    const version = await publish(c.env, limiter, result.compiled, text, c.get("actor"), "put");
-    return c.json({ stored: true, version, etag: await etagOf(text) }, 200, { ETag: await etagOf(text) });
+    const published = await publish(c.env, limiter, result.compiled, {
+      text,
+      actor: c.get("actor"),
+      how: "put",
+      ...(c.req.header("if-match") !== undefined ? { ifMatch: c.req.header("if-match") } : {}),
+    });
+    if (!published.ok)
+      return problem(412, "precondition_failed", "the policy changed since you read it; GET it again and retry", {
+        etag: published.etag,
+      });
+    return c.json({ stored: true, version: published.version, etag: published.etag }, 200, {
+      ETag: published.etag,
+    });
   });
 
   admin.get("/policy/history", async (c) => {
@@ -126,14 +145,19 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     const version = body.version;
     if (typeof version !== "number" || !Number.isInteger(version) || version < 1)
       return problem(400, "bad_request", 'body must be { "version": <positive integer> }');
-    const stored = await c.env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
-    if (stored === null) return problem(404, "not_found", `no policy version ${version} in history`);
-    const { text } = JSON.parse(stored) as { text: string };
+    const entry = await readHistoryEntry(c.env.POLICIES, version);
+    if (entry === null) return problem(404, "not_found", `no policy version ${version} in history`);
+    const { text } = entry;
     const result = validatePolicyText(text);
     if (!result.ok)
       return problem(409, "invalid_policy", `version ${version} no longer validates`, { errors: result.errors });
-    const newVersion = await publish(c.env, limiter, result.compiled, text, c.get("actor"), `rollback:${version}`);
-    return c.json({ stored: true, version: newVersion, restored: version, etag: await etagOf(text) });
+    const published = await publish(c.env, limiter, result.compiled, {
+      text,
+      actor: c.get("actor"),
+      how: `rollback:${version}`,
+    });
+    if (!published.ok) return problem(500, "internal", "the rollback was not stored");
+    return c.json({ stored: true, version: published.version, restored: version, etag: published.etag });
   });
 
   registerCandidateRoutes(admin, limiter, publish);
@@ -149,22 +173,53 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
       });
     }
+    const inForce = await limiter.policies.get(c.env);
+    const refused = tenantProblems(parsed.data, inForce.compiled.document);
+    if (refused.length > 0)
+      return problem(400, "invalid_tenant", refused.map((e) => `${e.path}: ${e.message}`).join("; "), {
+        errors: refused,
+      });
     // Overrides are checked against the policy in force, as a document's tiers are.
-    const overrideErrors = checkOverrides(
-      parsed.data.overrides,
-      (await limiter.policies.get(c.env)).compiled,
-      Date.now(),
-    );
+    const overrideErrors = checkOverrides(parsed.data.overrides, inForce.compiled, Date.now());
     if (overrideErrors.length > 0)
       return problem(400, "invalid_tenant", "the tenant's overrides do not fit the policy in force", {
         errors: overrideErrors,
       });
     const hash = await sha256Hex(apiKey);
-    await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data));
+    // The record in the metadata too, so that listing tenants needs no read per tenant.
+    await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data), { metadata: parsed.data });
     await indexTenant(c.env.POLICIES, parsed.data.id, hash);
     limiter.tenants.forget(hash);
     logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });
+  });
+
+  // Every tenant record (`?id=` one id exactly, 404 when none; `?search=` ids containing it, any case).
+  // The key shown is the hash of the API key, never the key itself.
+  admin.get("/tenants", async (c) => {
+    const wanted = c.req.query("id");
+    const search = (c.req.query("search") ?? "").toLowerCase();
+    const tenants: Array<Record<string, unknown>> = [];
+    let cursor: string | undefined = c.req.query("cursor") || undefined;
+    do {
+      const page = await c.env.POLICIES.list<Record<string, unknown>>({
+        prefix: "tenant:",
+        ...(cursor ? { cursor } : {}),
+      });
+      for (const k of page.keys) {
+        // Records stored before the metadata was written are read one by one.
+        const stored = k.metadata ?? (await c.env.POLICIES.get(k.name, "json").catch(() => null));
+        const parsed = parseTenant(stored);
+        if (!parsed.success) continue;
+        const { id } = parsed.data;
+        if (wanted !== undefined && id !== wanted) continue;
+        if (search && !id.toLowerCase().includes(search)) continue;
+        tenants.push({ key: k.name, ...parsed.data });
+      }
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor);
+    if (wanted !== undefined && tenants.length === 0) return problem(404, "not_found", `no tenant with id "${wanted}"`);
+    return c.json({ tenants, cursor: null }, 200, { "Cache-Control": "no-store" });
   });
 
   admin.delete("/tenants", async (c) => {
@@ -246,35 +301,39 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     return c.json({ minutes: limiter.stats.snapshot(), ...(candidate ? { candidate } : {}) });
   });
 
+  admin.post("/unlock", async (c) => {
+    const body = await c.req.json<{ address?: unknown }>().catch(() => ({}) as { address?: unknown });
+    if (typeof body.address !== "string" || addressKey(body.address) === undefined)
+      return problem(400, "bad_request", 'body must be { "address": "<IPv4 or IPv6 address>" }');
+    const { ipKey, cleared } = await unlockAddress(c.env, body.address);
+    logEvent("admin.unlocked", { ip: ipKey, by: "admin-api", actor: c.get("actor"), cleared });
+    return c.json({ unlocked: ipKey, cleared });
+  });
+
   admin.notFound(() => problem(404, "not_found", "no such admin call"));
   return admin;
 }
 
-/** The text in KV now (not the isolate's cached copy): what `If-Match` is checked against. */
-async function currentStoredText(env: Env, limiter: Limiter): Promise<string> {
-  const stored = await env.POLICIES.get(POLICY_KEY);
-  if (stored !== null) return stored;
-  return (await limiter.policies.get(env)).source === "builtin" ? (await limiter.policies.get(env)).text : "";
-}
-
+/**
+ * Publishes through the single writer (version, history entry, KV write, in that order, one publish
+ * at a time) and puts the document in force in this isolate at once.
+ */
 export async function publish(
   env: Env,
   limiter: Limiter,
   compiled: CompiledPolicy,
-  text: string,
-  actor: string,
-  how: string,
-): Promise<number> {
-  const version = Number((await env.POLICIES.get(VERSION_KEY)) ?? "0") + 1;
-  const at = new Date().toISOString();
-  await env.POLICIES.put(`${HISTORY_PREFIX}${version}`, JSON.stringify({ version, at, actor, how, text }), {
-    metadata: { at, actor, how },
+  request: PublishRequest,
+): Promise<PublishResult> {
+  const result = await publishThroughWriter(env, request);
+  if (!result.ok) return result;
+  limiter.policies.install(compiled, request.text, Date.now(), result.version);
+  logEvent("policy.published", {
+    version: result.version,
+    actor: request.actor,
+    how: request.how,
+    rules: compiled.rules.length,
   });
-  await env.POLICIES.put(VERSION_KEY, String(version));
-  await env.POLICIES.put(POLICY_KEY, text);
-  limiter.policies.install(compiled, text);
-  logEvent("policy.published", { version, actor, how, rules: compiled.rules.map((r) => r.id) });
-  return version;
+  return result;
 }
 
 async function counterTarget(
@@ -312,6 +371,8 @@ async function counterTarget(
   const tenant = lookupId !== undefined ? await findTenantById(env.POLICIES, lookupId) : null;
   const inSandbox = sandbox === "true" || tenant?.sandbox === true;
   const objectName = scoped(await countingKeyForValue(rule.key, ipValue, isIp), inSandbox);
+  const badTier = tier === undefined ? undefined : unknownTier(tier, policy.document);
+  if (badTier) return problem(400, "bad_request", badTier);
   const t = tier ?? tenant?.tier ?? policy.defaultTier;
   const now = Date.now();
   const specs = ruleCounterSpecs(policy, rule, t, inSandbox, tenant?.overrides, now);
@@ -329,4 +390,34 @@ async function counterTarget(
     tier: t,
     overrides,
   };
+}
+
+/** One sentence on what is in force and why, for `GET /policy/status` and the CLI. */
+export function statusMessage(
+  source: PolicyOrigin,
+  version: number | undefined,
+  stored: StoredPolicyState["state"],
+): string {
+  const which =
+    source === "builtin"
+      ? "the built-in default"
+      : version !== undefined
+        ? `version ${version}`
+        : "a document with no version yet";
+  if (stored === "invalid")
+    return `KV "${POLICY_KEY}" holds an INVALID document; it is not in force. In force: ${which}${source === "history" ? " (the newest valid version in history)" : ""}.`;
+  if (stored === "unreadable") return `KV could not be read; in force: ${which} (the last one read).`;
+  if (stored === "absent") return `KV has no "${POLICY_KEY}"; in force: the built-in default.`;
+  return `In force: ${which}, as stored in KV "${POLICY_KEY}".`;
+}
+
+/** The body as text, or a 413 when it is larger than a policy may be (before reading it all when the length is declared). */
+async function boundedText(request: Request): Promise<string | Response> {
+  const declared = Number(request.headers.get("content-length") ?? "NaN");
+  const tooBig = (size: number) =>
+    problem(413, "too_large", "the policy document is too large; nothing was stored", { errors: [tooLarge(size)] });
+  if (Number.isFinite(declared) && declared > MAX_POLICY_BYTES) return tooBig(declared);
+  const text = await request.text();
+  const size = new TextEncoder().encode(text).length;
+  return size > MAX_POLICY_BYTES ? tooBig(size) : text;
 }

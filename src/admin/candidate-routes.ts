@@ -7,8 +7,9 @@
  */
 import type { Hono } from "hono";
 import { candidateId } from "../adapters/workers/kv-candidate-source";
-import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY, VERSION_KEY } from "../adapters/workers/kv-keys";
+import { CANDIDATE_KEY } from "../adapters/workers/kv-keys";
 import type { Limiter } from "../adapters/workers/limiter";
+import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
 import { logEvent } from "../log";
 import type { CompiledPolicy } from "../policy/compile";
@@ -19,10 +20,8 @@ type Publish = (
   env: Env,
   limiter: Limiter,
   compiled: CompiledPolicy,
-  text: string,
-  actor: string,
-  how: string,
-) => Promise<number>;
+  request: PublishRequest,
+) => Promise<PublishResult>;
 
 export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: Limiter, publish: Publish): void {
   admin.get("/policy/candidate", async (c) => {
@@ -62,33 +61,12 @@ export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: Limiter,
     if (!result.ok)
       return problem(409, "invalid_policy", "the candidate no longer validates", { errors: result.errors });
     const actor = c.get("actor");
-    // The document it replaces must be in history, to roll back to: one put straight into KV may not be.
-    const live = await c.env.POLICIES.get(POLICY_KEY);
-    if (live !== null && !(await newestInHistory(c.env, live))) {
-      const archived = await archive(c.env, live, actor);
-      logEvent("policy.archived", { version: archived, actor, how: "before-promote" });
-    }
-    const version = await publish(c.env, limiter, result.compiled, text, actor, "promote");
+    // The publish goes through the single writer, which records a hand-written live document in history
+    // before replacing it, so the document the candidate replaces can be rolled back to.
+    const published = await publish(c.env, limiter, result.compiled, { text, actor, how: "promote" });
+    if (!published.ok) return problem(500, "internal", "the candidate was not published");
     await c.env.POLICIES.delete(CANDIDATE_KEY);
     limiter.candidates.source.install(null);
-    return c.json({ promoted: true, version, etag: await etagOf(text) });
+    return c.json({ promoted: true, version: published.version, etag: published.etag });
   });
-}
-
-async function newestInHistory(env: Env, text: string): Promise<boolean> {
-  const version = await env.POLICIES.get(VERSION_KEY);
-  if (version === null) return false;
-  const stored = await env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
-  return stored !== null && (JSON.parse(stored) as { text?: string }).text === text;
-}
-
-async function archive(env: Env, text: string, actor: string): Promise<number> {
-  const version = Number((await env.POLICIES.get(VERSION_KEY)) ?? "0") + 1;
-  const at = new Date().toISOString();
-  const how = "before-promote";
-  await env.POLICIES.put(`${HISTORY_PREFIX}${version}`, JSON.stringify({ version, at, actor, how, text }), {
-    metadata: { at, actor, how },
-  });
-  await env.POLICIES.put(VERSION_KEY, String(version));
-  return version;
 }

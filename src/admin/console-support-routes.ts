@@ -1,12 +1,12 @@
 /**
- * Admin calls the console needs beyond the contract's first round: one
- * history entry, the tenant list, a counter by its counting key (as the
- * top-keys list shows it), and an explain of a request. Mounted on the admin
+ * Admin calls the console needs beyond the contract's first round: a counter
+ * by its counting key (as the top-keys list shows it), and an explain of a
+ * request. (One history entry and the tenant list are the admin app's own
+ * `GET /policy/history/<version>` and `GET /tenants`.) Mounted on the admin
  * app, so behind its token. They read; only `DELETE /counters` changes state.
  * @module
  */
 import type { Hono } from "hono";
-import { HISTORY_PREFIX } from "../adapters/workers/kv-keys";
 import { policyTtlMs } from "../adapters/workers/kv-policy-source";
 import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
 import { countingKey, scoped } from "../engine/counting-key";
@@ -17,11 +17,8 @@ import { sha256Hex } from "../hash";
 import { keysToCount, readCredentials } from "../http/credentials";
 import { logEvent } from "../log";
 import { normalizePath } from "../policy/normalize-path";
-import { parseTenant } from "../policy/tenant-record";
 
 const NO_STORE = { "Cache-Control": "no-store" };
-/** Tenant records read per list call (one KV read each). */
-const TENANTS_PER_PAGE = 100;
 /** A counting key is at most a prefix, a header name and a hash, or a tenant id of 256 characters. */
 const MAX_OBJECT_NAME = 600;
 
@@ -31,32 +28,6 @@ function problem(status: 400 | 404, error: string, message: string): Response {
 
 // biome-ignore lint/suspicious/noExplicitAny: the admin app's Variables are its own; these routes use only Bindings.
 export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: Limiter) {
-  admin.get("/policy/history/:version{[0-9]+}", async (c) => {
-    const version = Number(c.req.param("version"));
-    const stored = await c.env.POLICIES.get(`${HISTORY_PREFIX}${version}`);
-    if (stored === null) return problem(404, "not_found", `no policy version ${version} in history`);
-    return c.json(JSON.parse(stored) as object, 200, NO_STORE);
-  });
-
-  admin.get("/tenants", async (c) => {
-    const search = (c.req.query("search") ?? "").toLowerCase();
-    const cursor = c.req.query("cursor");
-    const list = await c.env.POLICIES.list({
-      prefix: "tenant:",
-      limit: TENANTS_PER_PAGE,
-      ...(cursor ? { cursor } : {}),
-    });
-    const tenants = [];
-    for (const k of list.keys) {
-      const parsed = parseTenant(await c.env.POLICIES.get(k.name, "json").catch(() => null));
-      if (!parsed.success) continue;
-      if (search && !parsed.data.id.toLowerCase().includes(search)) continue;
-      // The key is the hash of an API key: shown cut, as the logs do.
-      tenants.push({ ...parsed.data, key: `${k.name.slice(0, 19)}…` });
-    }
-    return c.json({ tenants, cursor: list.list_complete ? null : list.cursor }, 200, NO_STORE);
-  });
-
   const counterOf = async (env: Env, ruleId: string | undefined, object: string | undefined, tier?: string) => {
     if (!ruleId || !object) return problem(400, "bad_request", "rule= and object= are required");
     if (object.length > MAX_OBJECT_NAME) return problem(400, "bad_request", "object= is too long");

@@ -1,5 +1,5 @@
 /**
- * The admin API (contract section 7) from the command line: `Authorization: Bearer <token>`,
+ * The admin API from the command line: `Authorization: Bearer <token>`,
  * errors turned into {@link CliError}s that carry the server's own message.
  * @module
  */
@@ -39,6 +39,7 @@ interface Problem {
   message?: unknown;
   errors?: unknown;
   etag?: unknown;
+  hint?: unknown;
 }
 
 /** `<base><prefix><path>`, not doubling the prefix when the base URL already ends with it. */
@@ -107,6 +108,7 @@ function httpError(method: string, url: string, status: number, text: string): C
       details.push(`  ${formatErrorLine(String(e.path ?? ""), String(e.message ?? ""))}`);
   }
   if (typeof problem?.etag === "string") details.push(`  current ETag: ${problem.etag}`);
+  if (typeof problem?.hint === "string") details.push(`  ${problem.hint}`);
   if (status === 401)
     details.push("  check the token (--token or SLUICE_ADMIN_TOKEN): it must equal the Worker's ADMIN_TOKEN");
   const noSuchCall =

@@ -5,9 +5,9 @@
  * @module
  */
 
-type Op = { kind: " " | "-" | "+"; line: string; a: number; b: number };
+export type Op = { kind: " " | "-" | "+"; line: string; a: number; b: number };
 
-function operations(a: readonly string[], b: readonly string[]): Op[] {
+export function operations(a: readonly string[], b: readonly string[]): Op[] {
   const n = a.length;
   const m = b.length;
   // lcs[i][j]: length of the LCS of a[i..] and b[j..].
@@ -33,7 +33,7 @@ function operations(a: readonly string[], b: readonly string[]): Op[] {
   return ops;
 }
 
-function lines(text: string): string[] {
+export function lines(text: string): string[] {
   if (text === "") return [];
   return (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
 }
@@ -47,9 +47,11 @@ export function unifiedDiff(
   context = 3,
 ): string {
   if (before === after) return "";
-  const a = lines(before);
-  const b = lines(after);
-  const ops = operations(a, b);
+  return formatHunks(operations(lines(before), lines(after)), beforeLabel, afterLabel, context);
+}
+
+/** `--- a`, `+++ b` and the hunks of an edit script (`a`/`b`: 0-based line numbers on each side). */
+export function formatHunks(ops: readonly Op[], beforeLabel: string, afterLabel: string, context = 3): string {
   const changed = ops.map((op, k) => (op.kind !== " " ? k : -1)).filter((k) => k >= 0);
   const out = [`--- ${beforeLabel}`, `+++ ${afterLabel}`];
   let k = 0;

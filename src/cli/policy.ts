@@ -4,21 +4,34 @@
  * project's wrangler (`--local` / `--remote`). Run with `--help` for the commands and exit codes.
  * @module
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { CANDIDATE_KEY, POLICY_KEY, tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY, tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import {
+  type HistoryMetadata,
+  historyKey,
+  newestValidInHistory,
+  parseHistoryEntry,
+} from "../adapters/workers/policy-history";
+import { addressKey, unlockKey } from "../admin/unlock-key";
 import { sha256Hex } from "../hash";
 import { DEFAULT_POLICY } from "../policy/default-policy";
 import type { Overrides } from "../policy/overrides";
+import type { Policy } from "../policy/schema";
+import { tenantProblems } from "../policy/tenant-checks";
 import { parseTenant } from "../policy/tenant-record";
-import { validatePolicyText } from "../policy/validate";
+import { validatePolicy, validatePolicyText } from "../policy/validate";
 import { type AdminTarget, adminCall, answerJson, DEFAULT_ADMIN_PREFIX, formatErrorLine } from "./admin-client";
 import { CliError, EXIT_NO, EXIT_OK, EXIT_TROUBLE } from "./errors";
-import { unifiedDiff } from "./line-diff";
+import { explainRequest } from "./explain";
+import { idList } from "./id-list";
+import { publishThroughKv, wranglerHistoryKv } from "./kv-history";
 import { collectOverride } from "./override-option";
-import { type KvTarget, kvDelete, kvGet, kvPut, kvPutFile, kvPutMany } from "./wrangler";
+import { policyDiff } from "./policy-diff";
+import { type KvTarget, kvDelete, kvGet, kvList, kvPut, kvPutMany } from "./wrangler";
 
 const EXIT_CODES = `
 Where it acts:
@@ -98,6 +111,11 @@ function addKvOptions(cmd: Command): Command {
     .option("-c, --config <path>", "with --local/--remote: a wrangler config other than the project's wrangler.toml");
 }
 
+/** Who is publishing: recorded in the history entry. */
+function actorOption(): Option {
+  return new Option("--actor <name>", "who publishes (recorded in the policy history)").env("SLUICE_ACTOR");
+}
+
 function apiTarget(opts: TargetOptions): AdminTarget {
   if (!opts.url) throw new CliError("no Worker URL: give --url <base> or set SLUICE_URL");
   if (!opts.token) throw new CliError("no admin token: give --token <token> or set SLUICE_ADMIN_TOKEN");
@@ -141,7 +159,7 @@ async function validateCommand(file: string): Promise<number> {
   if (result.ok) {
     const ids = result.policy.rules.map((r) => r.id);
     io.out(
-      `${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${ids.join(", ")}` : ""}`,
+      `${file}: valid policy, ${ids.length} rule${ids.length === 1 ? "" : "s"}${ids.length > 0 ? `: ${idList(ids)}` : ""}`,
     );
     return EXIT_OK;
   }
@@ -152,34 +170,29 @@ async function validateCommand(file: string): Promise<number> {
 
 // ---- diff -------------------------------------------------------------------------------
 
-/** Pretty-printed with sorted keys, so only real changes show. */
-function canonical(value: unknown): string {
-  const sort = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sort);
-    if (v !== null && typeof v === "object") {
-      return Object.fromEntries(
-        Object.keys(v)
-          .sort()
-          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
-      );
-    }
-    return v;
-  };
-  return `${JSON.stringify(sort(value), null, 2)}\n`;
-}
-
-function canonicalText(text: string): string {
+function parseOr(text: string): unknown {
   try {
-    return canonical(JSON.parse(text));
+    return JSON.parse(text);
   } catch {
-    return text.endsWith("\n") ? text : `${text}\n`;
+    return text;
   }
 }
 
+/**
+ * The document the Worker enforces. When KV holds an invalid document that is the newest valid
+ * version (what an isolate falls back to), and a note says so plainly.
+ */
 async function policyInForce(target: Target): Promise<{ text: string; label: string }> {
   if (target.kind === "api") {
     const res = await adminCall(target.api, "GET", "/policy");
     const source = res.headers.get("x-sluice-policy-source");
+    const version = res.headers.get("x-sluice-policy-version");
+    if (res.headers.get("x-sluice-stored-policy") === "invalid") {
+      io.err(
+        `note: KV "${POLICY_KEY}" at ${target.api.url} holds an INVALID document (${res.headers.get("x-sluice-stored-policy-errors") ?? "?"} errors; see: policy get); it is not in force`,
+      );
+    }
+    if (version) io.err(`note: in force at ${target.api.url}: version ${version} (${source})`);
     return {
       text: res.text,
       label: `in force at ${target.api.url}${source ? ` (${source === "builtin" ? "built-in default" : source})` : ""}`,
@@ -191,26 +204,56 @@ async function policyInForce(target: Target): Promise<{ text: string; label: str
       text: JSON.stringify(DEFAULT_POLICY),
       label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")`,
     };
-  if (!validatePolicyText(stored).ok)
-    io.err(`note: the document in ${kvLabel(target.kv)} is invalid; the Worker keeps the one it had before in force`);
-  return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
+  const checked = validatePolicyText(stored);
+  if (checked.ok) return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
+  const lastGood = await newestValidInHistory(wranglerHistoryKv(target.kv));
+  io.err(
+    `note: ${kvLabel(target.kv)} "${POLICY_KEY}" holds an INVALID document (${checked.errors.length} error${checked.errors.length === 1 ? "" : "s"}); it is not in force`,
+  );
+  if (lastGood === null) {
+    io.err("note: history has no valid version: a Worker starting now enforces the built-in default");
+    return { text: JSON.stringify(DEFAULT_POLICY), label: "built-in default (no valid version in history)" };
+  }
+  io.err(`note: in force: version ${lastGood.version}, the newest valid version in history`);
+  return { text: lastGood.text, label: `version ${lastGood.version} in ${kvLabel(target.kv)} history (in force)` };
 }
 
-async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Promise<number> {
-  const target = resolveTarget(opts, cmd);
-  const text = await readPolicyFile(file);
+/** A version number (all digits, and no file of that name) or a file: its text and a label. */
+async function documentAt(arg: string, target: () => Target): Promise<{ text: string; label: string }> {
+  if (/^\d+$/.test(arg) && !existsSync(userPath(arg))) {
+    const version = Number(arg);
+    return { text: await historyText(target(), version), label: `version ${version}` };
+  }
+  return { text: await readPolicyFile(arg), label: arg };
+}
+
+async function diffCommand(
+  file: string,
+  other: string | undefined,
+  opts: TargetOptions,
+  cmd: Command,
+): Promise<number> {
+  const target = () => resolveTarget(opts, cmd);
+  const after = await documentAt(other ?? file, target);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(after.text);
   } catch (e) {
-    throw new CliError(`${file} is not JSON: ${(e as Error).message}`);
+    throw new CliError(`${after.label} is not JSON: ${(e as Error).message}`);
   }
-  if (!validatePolicyText(text).ok)
-    io.err(`note: ${file} is not a valid policy (see: policy validate ${file}); push would refuse it`);
-  const current = await policyInForce(target);
-  const diff = unifiedDiff(canonicalText(current.text), canonical(parsed), current.label, file);
+  if (!validatePolicyText(after.text).ok)
+    io.err(`note: ${after.label} is not a valid policy (see: policy validate); push would refuse it`);
+  const before =
+    other === undefined
+      ? await policyInForce(target())
+      : await documentAt(file, target).then((d) => ({ ...d, label: d.label }));
+  const diff = policyDiff(parseOr(before.text), parsed, before.label, after.label);
   if (diff === "") {
-    io.out(`no changes: ${file} is the policy ${current.label}`);
+    io.out(
+      other === undefined
+        ? `no changes: ${after.label} is the policy ${before.label}`
+        : `no changes: ${before.label} and ${after.label} are the same policy`,
+    );
     return EXIT_OK;
   }
   process.stdout.write(diff);
@@ -221,7 +264,7 @@ async function diffCommand(file: string, opts: TargetOptions, cmd: Command): Pro
 
 async function pushCommand(
   file: string,
-  opts: TargetOptions & { ifMatch?: string; candidate?: boolean },
+  opts: TargetOptions & { ifMatch?: string; actor?: string; candidate?: boolean },
   cmd: Command,
 ): Promise<number> {
   const target = resolveTarget(opts, cmd);
@@ -237,12 +280,15 @@ async function pushCommand(
     );
     return EXIT_NO;
   }
-  const rules = result.policy.rules.map((r) => r.id).join(", ") || "no rules";
+  const rules = idList(result.policy.rules.map((r) => r.id)) || "no rules";
   if (opts.candidate) return pushCandidate(file, text, rules, target);
   if (target.kind === "api") {
     const res = await adminCall(target.api, "PUT", "/policy", {
       body: text,
-      headers: opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {},
+      headers: {
+        ...(opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {}),
+        ...(opts.actor !== undefined ? { "x-sluice-actor": opts.actor } : {}),
+      },
     });
     const answer = answerJson<{ version?: number; etag?: string }>(res);
     io.out(
@@ -251,16 +297,13 @@ async function pushCommand(
     io.out("in force at once in the isolate that answered; in the others within POLICY_TTL_SECONDS");
     return EXIT_OK;
   }
-  // Push exactly the text that was validated, even if the file changes meanwhile.
-  const dir = await mkdtemp(join(tmpdir(), "sluice-policy-"));
-  try {
-    const copy = join(dir, "policy.json");
-    await writeFile(copy, text, "utf8");
-    await kvPutFile(POLICY_KEY, copy, target.kv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${POLICY_KEY}"`);
+  // Exactly the text that was validated (even if the file changes meanwhile), with its history entry.
+  const entry = await publishThroughKv(target.kv, {
+    actor: opts.actor ?? "cli",
+    how: `cli-${target.kv.mode}`,
+    text,
+  });
+  io.out(`pushed ${file} (${rules}) to ${kvLabel(target.kv)} "${POLICY_KEY}": version ${entry.version}`);
   io.out("a running Worker puts it in force within POLICY_TTL_SECONDS (default 30 s)");
   return EXIT_OK;
 }
@@ -313,6 +356,20 @@ type TenantAddOptions = TargetOptions & {
   override?: Overrides;
 };
 
+/** The policy a Worker reading this KV enforces: the stored one, the newest valid in history, or the default. */
+async function policyInForceKv(kv: KvTarget): Promise<Policy> {
+  const stored = await kvGet(POLICY_KEY, kv);
+  if (stored !== null) {
+    const result = validatePolicyText(stored);
+    if (result.ok) return result.policy;
+    const lastGood = await newestValidInHistory(wranglerHistoryKv(kv));
+    if (lastGood) return lastGood.compiled.document;
+  }
+  const builtin = validatePolicy(DEFAULT_POLICY);
+  if (!builtin.ok) throw new CliError("the built-in policy is invalid");
+  return builtin.policy;
+}
+
 async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<number> {
   const target = resolveTarget(opts, cmd);
   if (opts.apiKey.length === 0) throw new CliError("--api-key must not be empty");
@@ -333,6 +390,13 @@ async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<n
         .join("; ")}`,
     );
   const record = parsed.data;
+  if (target.kind === "kv") {
+    // The admin API checks this itself; through wrangler, check against the policy the Worker enforces.
+    const inForce = await policyInForceKv(target.kv);
+    const problems = tenantProblems(record, inForce);
+    if (problems.length > 0)
+      throw new CliError(`invalid tenant: ${problems.map((p) => `--${p.path}: ${p.message}`).join("; ")}`);
+  }
   const hash = await sha256Hex(opts.apiKey);
   const key = tenantKey(hash);
   if (target.kind === "api") {
@@ -416,6 +480,194 @@ async function keyResetCommand(opts: KeyOptions): Promise<number> {
   return EXIT_OK;
 }
 
+// ---- history, show, rollback, get, stats ---------------------------------------------------
+
+interface HistoryRow {
+  version: number;
+  at?: string;
+  actor?: string;
+  how?: string;
+}
+
+/** One version's document, from the admin API or from KV. */
+async function historyText(target: Target, version: number): Promise<string> {
+  if (target.kind === "api")
+    return answerJson<{ text: string }>(await adminCall(target.api, "GET", `/policy/history/${version}`)).text;
+  const entry = parseHistoryEntry(await kvGet(historyKey(version), target.kv));
+  if (!entry) throw new CliError(`no policy version ${version} in ${kvLabel(target.kv)} history`);
+  return entry.text;
+}
+
+async function historyRows(target: Target): Promise<HistoryRow[]> {
+  if (target.kind === "api")
+    return answerJson<{ versions: HistoryRow[] }>(await adminCall(target.api, "GET", "/policy/history")).versions;
+  const keys = (await kvList(HISTORY_PREFIX, target.kv)) as Array<{ name: string; metadata?: HistoryMetadata }>;
+  return keys
+    .map((k) => ({ version: Number(k.name.slice(HISTORY_PREFIX.length)), ...(k.metadata ?? {}) }))
+    .filter((r) => Number.isInteger(r.version))
+    .sort((a, b) => b.version - a.version);
+}
+
+async function historyCommand(opts: TargetOptions & { json?: boolean }, cmd: Command): Promise<number> {
+  const rows = await historyRows(resolveTarget(opts, cmd));
+  if (opts.json) {
+    io.out(JSON.stringify({ versions: rows }, null, 2));
+    return EXIT_OK;
+  }
+  if (rows.length === 0) {
+    io.out("no published versions yet");
+    return EXIT_OK;
+  }
+  io.out("version  published at               by              how");
+  for (const r of rows)
+    io.out(`${String(r.version).padEnd(8)} ${(r.at ?? "?").padEnd(24)} ${(r.actor ?? "?").padEnd(15)} ${r.how ?? "?"}`);
+  return EXIT_OK;
+}
+
+async function showCommand(version: string, opts: TargetOptions, cmd: Command): Promise<number> {
+  if (!/^\d+$/.test(version)) throw new CliError(`not a version number: ${version}`);
+  const text = await historyText(resolveTarget(opts, cmd), Number(version));
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  return EXIT_OK;
+}
+
+async function rollbackCommand(
+  version: string,
+  opts: TargetOptions & { actor?: string },
+  cmd: Command,
+): Promise<number> {
+  if (!/^\d+$/.test(version)) throw new CliError(`not a version number: ${version}`);
+  const target = resolveTarget(opts, cmd);
+  if (target.kind === "api") {
+    const res = await adminCall(target.api, "POST", "/policy/rollback", {
+      body: JSON.stringify({ version: Number(version) }),
+      headers: opts.actor !== undefined ? { "x-sluice-actor": opts.actor } : {},
+    });
+    const answer = answerJson<{ version: number; restored: number }>(res);
+    io.out(`rolled back to version ${answer.restored}: it is in force again as version ${answer.version}`);
+    return EXIT_OK;
+  }
+  const text = await historyText(target, Number(version));
+  const result = validatePolicyText(text);
+  if (!result.ok) {
+    for (const e of result.errors) io.err(formatErrorLine(e.path, e.message));
+    io.err(`version ${version} no longer validates; nothing was changed`);
+    return EXIT_NO;
+  }
+  const entry = await publishThroughKv(target.kv, { actor: opts.actor ?? "cli", how: `rollback:${version}`, text });
+  io.out(`rolled back to version ${version} in ${kvLabel(target.kv)}: it is version ${entry.version} now`);
+  return EXIT_OK;
+}
+
+async function getCommand(opts: TargetOptions, cmd: Command): Promise<number> {
+  const target = resolveTarget(opts, cmd);
+  if (target.kind === "api") {
+    const status = answerJson<{ message: string }>(await adminCall(target.api, "GET", "/policy/status"));
+    const doc = await adminCall(target.api, "GET", "/policy");
+    io.err(status.message);
+    io.err(`ETag ${doc.headers.get("etag") ?? "?"}`);
+    process.stdout.write(doc.text.endsWith("\n") ? doc.text : `${doc.text}\n`);
+    return EXIT_OK;
+  }
+  const current = await policyInForce(target);
+  io.err(`in force: ${current.label}`);
+  process.stdout.write(current.text.endsWith("\n") ? current.text : `${current.text}\n`);
+  return EXIT_OK;
+}
+
+type Counts = Record<string, number>;
+
+async function statsCommand(opts: TargetOptions & { json?: boolean }): Promise<number> {
+  const res = await adminCall(apiTarget(opts), "GET", "/stats");
+  if (opts.json) {
+    io.out(res.text.trim());
+    return EXIT_OK;
+  }
+  const { minutes } = answerJson<{ minutes: Array<{ minute: string; rules: Record<string, Counts> }> }>(res);
+  const totals = new Map<string, Counts>();
+  for (const m of minutes)
+    for (const [rule, counts] of Object.entries(m.rules)) {
+      const t = totals.get(rule) ?? {};
+      for (const [k, v] of Object.entries(counts)) t[k] = (t[k] ?? 0) + v;
+      totals.set(rule, t);
+    }
+  io.out(
+    `last ${minutes.length} minute${minutes.length === 1 ? "" : "s"} with traffic, as seen by the isolate that answered:`,
+  );
+  if (totals.size === 0) io.out("  no decisions yet");
+  for (const [rule, t] of totals)
+    io.out(
+      `  ${rule}: ${t.admitted ?? 0} admitted, ${t.refused ?? 0} refused, ${t.shadow_refused ?? 0} shadow-refused, ${t.blocked ?? 0} blocked, ${(t.error_open ?? 0) + (t.error_closed ?? 0)} errors`,
+    );
+  return EXIT_OK;
+}
+
+async function tenantListCommand(opts: TargetOptions & { json?: boolean }, id?: string): Promise<number> {
+  const res = await adminCall(apiTarget(opts), "GET", "/tenants", { query: id !== undefined ? { id } : {} });
+  if (opts.json) {
+    io.out(res.text.trim());
+    return EXIT_OK;
+  }
+  const { tenants } = answerJson<{ tenants: Array<{ key: string; id: string; tier?: string; sandbox?: boolean }> }>(
+    res,
+  );
+  if (tenants.length === 0) io.out("no tenants");
+  for (const t of tenants) io.out(`${t.id}  tier ${t.tier ?? "(default)"}${t.sandbox ? "  sandbox" : ""}  ${t.key}`);
+  return EXIT_OK;
+}
+
+// ---- explain ------------------------------------------------------------------------------
+
+async function explainCommand(
+  method: string,
+  url: string,
+  opts: TargetOptions & { header?: string[]; ip?: string; tier?: string; file?: string },
+  cmd: Command,
+): Promise<number> {
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new CliError(`not a URL: ${url} (give the whole URL, e.g. https://api.example.com/api/v1/transfers)`);
+  }
+  const text =
+    opts.file !== undefined ? await readPolicyFile(opts.file) : (await policyInForce(resolveTarget(opts, cmd))).text;
+  const result = validatePolicyText(text);
+  if (!result.ok) throw new CliError("the policy is not valid (see: policy validate)");
+  const headers = new Headers();
+  for (const h of opts.header ?? []) {
+    const at = h.indexOf(":");
+    if (at <= 0) throw new CliError(`--header wants name:value, not ${h}`);
+    headers.append(h.slice(0, at).trim(), h.slice(at + 1).trim());
+  }
+  for (const line of explainRequest(result.compiled, method, parsedUrl, headers, opts.ip ?? "203.0.113.7", opts.tier))
+    io.out(line);
+  return EXIT_OK;
+}
+
+// ---- unlock -----------------------------------------------------------------------------
+
+async function unlockCommand(address: string, opts: TargetOptions, cmd: Command): Promise<number> {
+  const ipKey = addressKey(address);
+  if (ipKey === undefined) throw new CliError(`not an IP address: ${address}`);
+  const target = resolveTarget(opts, cmd);
+  if (target.kind === "api") {
+    const res = await adminCall(target.api, "POST", "/unlock", { body: JSON.stringify({ address }) });
+    const answer = answerJson<{ unlocked: string; cleared: boolean }>(res);
+    io.out(
+      answer.cleared
+        ? `unlocked ${answer.unlocked}: its wrong-token count is cleared`
+        : `${answer.unlocked} was not locked out (no wrong tokens counted)`,
+    );
+    return EXIT_OK;
+  }
+  // The locked address may be the only one this operator has (locally every call is 127.0.0.1):
+  // a marker in KV, written with wrangler's own credentials, clears the count on its next call.
+  await kvPut(unlockKey(ipKey), new Date().toISOString(), target.kv);
+  io.out(`unlock marker for ${ipKey} written to ${kvLabel(target.kv)}: its next admin call clears the lockout`);
+  return EXIT_OK;
+}
+
 // ---- the program ------------------------------------------------------------------------
 
 function buildProgram(setExit: (code: number) => void): Command {
@@ -423,7 +675,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description(
       "sluice policy tool: validate, diff and push policy documents; manage tenants; inspect and reset counters",
     )
-    .usage("<command> [options]   (npm run policy -- <command> [options])")
+    .usage("<command> [options]   (npx sluice policy <command> [options], or npm run policy -- <command> [options])")
     .exitOverride()
     .showHelpAfterError("(add --help for usage)")
     .addHelpText("after", EXIT_CODES);
@@ -435,7 +687,7 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command("validate")
-    .description("check a policy document against the contract; prints `path: message` for each error")
+    .description("check a policy document (see docs/policy.md); prints `path: message` for each error")
     .argument("<file>", "policy document (JSON)")
     .action(run((file: string) => validateCommand(file)));
 
@@ -443,10 +695,17 @@ function buildProgram(setExit: (code: number) => void): Command {
     addApiOptions(
       program
         .command("diff")
-        .description("show what pushing <file> would change in the policy in force (exit 0: no changes, 1: changes)")
-        .argument("<file>", "policy document (JSON)"),
+        .description(
+          "show what pushing <file> would change in the policy in force; with two arguments, what changes from the first to the second (exit 0: no changes, 1: changes)",
+        )
+        .argument("<file>", "policy document (JSON), or a version number from the history")
+        .argument("[other]", "a second file or version: diff <file> against it instead of the policy in force"),
     ),
-  ).action(run((file: string, opts: TargetOptions, cmd: Command) => diffCommand(file, opts, cmd)));
+  ).action(
+    run((file: string, other: string | undefined, opts: TargetOptions, cmd: Command) =>
+      diffCommand(file, other, opts, cmd),
+    ),
+  );
 
   addKvOptions(
     addApiOptions(
@@ -458,10 +717,11 @@ function buildProgram(setExit: (code: number) => void): Command {
         .option(
           "--candidate",
           "store it as the candidate (KV policy:candidate), evaluated in shadow beside the policy in force",
-        ),
+        )
+        .addOption(actorOption()),
     ),
   ).action(
-    run((file: string, opts: TargetOptions & { ifMatch?: string; candidate?: boolean }, cmd: Command) =>
+    run((file: string, opts: TargetOptions & { ifMatch?: string; actor?: string; candidate?: boolean }, cmd: Command) =>
       pushCommand(file, opts, cmd),
     ),
   );
@@ -506,6 +766,91 @@ function buildProgram(setExit: (code: number) => void): Command {
     ),
   ).action(run((opts: TargetOptions & { apiKey: string }, cmd: Command) => tenantRemoveCommand(opts, cmd)));
 
+  for (const [name, description, fn] of [
+    ["history", "the published versions, newest first: when, by whom, how", historyCommand],
+  ] as const) {
+    addKvOptions(addApiOptions(program.command(name).description(description).option("--json", "print JSON"))).action(
+      run((opts: TargetOptions & { json?: boolean }, cmd: Command) => fn(opts, cmd)),
+    );
+  }
+  addKvOptions(
+    addApiOptions(program.command("show").description("print one version's whole document").argument("<version>")),
+  ).action(run((version: string, opts: TargetOptions, cmd: Command) => showCommand(version, opts, cmd)));
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("rollback")
+        .description("put an earlier version in force again (it becomes the newest version)")
+        .argument("<version>")
+        .addOption(actorOption()),
+    ),
+  ).action(
+    run((version: string, opts: TargetOptions & { actor?: string }, cmd: Command) =>
+      rollbackCommand(version, opts, cmd),
+    ),
+  );
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("get")
+        .description("print the document in force (stdout) and which version it is and why (stderr)"),
+    ),
+  ).action(run((opts: TargetOptions, cmd: Command) => getCommand(opts, cmd)));
+  addApiOptions(
+    program
+      .command("stats")
+      .description("admitted, refused, blocked and error counts per rule over the last 15 minutes (one isolate's view)")
+      .option("--json", "print the admin API's JSON answer"),
+  ).action(run((opts: TargetOptions & { json?: boolean }) => statsCommand(opts)));
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("explain")
+        .description("which rules a request matches, what each counts it by, and what each limit allows")
+        .argument("<method>", "GET, POST, ...")
+        .argument("<url>", "the whole URL, e.g. https://api.example.com/api/v1/transfers")
+        .option("--header <name:value>", "a request header (repeat for more)", (v: string, all: string[] = []) => [
+          ...all,
+          v,
+        ])
+        .option("--ip <address>", "the client address (default 203.0.113.7)")
+        .option("--tier <tier>", "the tenant's tier (default: the policy's defaultTier)")
+        .option("--file <policy>", "explain against this document instead of the policy in force"),
+    ),
+  ).action(
+    run(
+      (
+        method: string,
+        url: string,
+        opts: TargetOptions & { header?: string[]; ip?: string; tier?: string; file?: string },
+        cmd: Command,
+      ) => explainCommand(method, url, opts, cmd),
+    ),
+  );
+
+  addKvOptions(
+    addApiOptions(
+      program
+        .command("unlock")
+        .description("let an address locked out by wrong admin tokens in again")
+        .argument("<address>", "the client address (IPv4 or IPv6) that is locked out"),
+    ),
+  ).action(run((address: string, opts: TargetOptions, cmd: Command) => unlockCommand(address, opts, cmd)));
+
+  addApiOptions(
+    tenant
+      .command("list")
+      .description("every tenant record: id, tier, sandbox (through the admin API, --url)")
+      .option("--json", "print the admin API's JSON answer"),
+  ).action(run((opts: TargetOptions & { json?: boolean }) => tenantListCommand(opts)));
+  addApiOptions(
+    tenant
+      .command("show")
+      .description("the tenant record(s) with this id (through the admin API, --url)")
+      .argument("<id>")
+      .option("--json", "print the admin API's JSON answer"),
+  ).action(run((id: string, opts: TargetOptions & { json?: boolean }) => tenantListCommand(opts, id)));
+
   const key = program.command("key").description("one counter of the policy in force, through the admin API (--url)");
   for (const [name, description, fn] of [
     ["show", "show a counter: each limit with limit, remaining and reset", keyShowCommand],
@@ -535,7 +880,8 @@ function buildProgram(setExit: (code: number) => void): Command {
   return program;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
+/** Runs one `policy` command line; the exit code to leave with. */
+export async function main(argv: readonly string[]): Promise<number> {
   let code = EXIT_OK;
   const program = buildProgram((c) => {
     code = c;
@@ -559,4 +905,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Run when started as a program (`npm run policy`), not when imported by the `sluice` bin.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

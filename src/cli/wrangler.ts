@@ -1,18 +1,38 @@
 /**
  * Workers KV through the project's own wrangler (`node_modules/.bin/wrangler`, never one from
  * PATH), run from the project root so that it reads the project's wrangler.toml unless `--config`
- * names another.
+ * names another. The project is this repository when the tool runs from it (`npm run policy`);
+ * for the `sluice` bin of an installed package, it is the nearest folder at or above the current
+ * one that has a wrangler config, with its own wrangler.
  * @module
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CliError } from "./errors";
 
-export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const WRANGLER_CONFIGS = ["wrangler.toml", "wrangler.json", "wrangler.jsonc"];
+
+function hasWranglerProject(dir: string): boolean {
+  return (
+    WRANGLER_CONFIGS.some((f) => existsSync(join(dir, f))) && existsSync(join(dir, "node_modules", ".bin", "wrangler"))
+  );
+}
+
+/** This repository (src/cli/ → ../../), or the user's project found from the current folder. */
+function findProjectRoot(): string {
+  const own = fileURLToPath(new URL("../../", import.meta.url));
+  if (hasWranglerProject(own)) return own;
+  for (let dir = process.env.INIT_CWD ?? process.cwd(); ; dir = dirname(dir)) {
+    if (hasWranglerProject(dir)) return dir;
+    if (dirname(dir) === dir) return process.cwd();
+  }
+}
+
+export const PROJECT_ROOT = findProjectRoot();
 const BIN_DIR = join(PROJECT_ROOT, "node_modules", ".bin");
 export const WRANGLER_BIN = join(BIN_DIR, "wrangler");
 
@@ -56,7 +76,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 export async function runWrangler(args: readonly string[]): Promise<WranglerResult> {
   if (!existsSync(WRANGLER_BIN))
-    throw new CliError(`wrangler is not installed at ${WRANGLER_BIN}; run npm install in ${PROJECT_ROOT}`);
+    throw new CliError(
+      `wrangler is not installed at ${WRANGLER_BIN}; run this from your Worker's project folder (with its wrangler.toml) after npm install (wrangler is a dev dependency of it)`,
+    );
   return new Promise((resolve, reject) => {
     const child = spawn(WRANGLER_BIN, args, {
       cwd: PROJECT_ROOT,
@@ -169,4 +191,32 @@ export async function kvPutMany(
 
 export async function kvDelete(key: string, target: KvTarget): Promise<void> {
   await runWrangler(["kv", "key", "delete", key, ...targetArgs(target)]);
+}
+
+/** The names of the keys under `prefix`. */
+export async function kvList(prefix: string, target: KvTarget): Promise<Array<{ name: string }>> {
+  const { stdout } = await runWrangler(["kv", "key", "list", "--prefix", prefix, ...targetArgs(target)]);
+  try {
+    return JSON.parse(stdout) as Array<{ name: string }>;
+  } catch {
+    throw new CliError(`wrangler kv key list printed something that is not JSON: ${stdout.slice(0, 200)}`);
+  }
+}
+
+export interface BulkEntry {
+  key: string;
+  value: string;
+  metadata?: unknown;
+}
+
+/** Writes several keys in one wrangler call (one process start instead of one per key). */
+export async function kvBulkPut(entries: readonly BulkEntry[], target: KvTarget): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
+  try {
+    const file = join(dir, "entries.json");
+    await writeFile(file, JSON.stringify(entries), "utf8");
+    await runWrangler(["kv", "bulk", "put", file, ...targetArgs(target)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

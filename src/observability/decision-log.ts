@@ -1,6 +1,8 @@
 /**
- * The log lines of decisions: a block, a refusal counted by the store, a
- * shadow rule that would have refused. One structured line each (see log.ts).
+ * The log lines of decisions: a block, a refusal (counted by the store, or
+ * answered from the refusal cache: `cached: true`), a shadow rule that would
+ * have refused. One structured line each (see log.ts), so the log counts the
+ * same refusals as the stats.
  * @module
  */
 import type { DecisionObserver, DecisionRecord } from "../engine/ports";
@@ -11,13 +13,14 @@ export const decisionLog: DecisionObserver = {
   decided(record: DecisionRecord): void {
     const { result, refusal } = record;
     if (result.reason === "block") logEvent("request.blocked", { rule: result.rules[0], ip: record.ipKey });
-    if (result.reason === "limit" && refusal) {
+    if ((result.reason === "limit" || result.reason === "cached") && refusal) {
       logEvent("request.refused", {
         rule: refusal.report.rule,
         policy: refusal.report.result.name,
         object: refusal.key,
         limit: refusal.report.result.limit,
         retryAfter: retryAfterSeconds(refusal.report.result.retryAfterMs),
+        ...(result.reason === "cached" ? { cached: true } : {}),
       });
     }
     for (const s of record.shadowRefusals) {

@@ -1,7 +1,7 @@
 /**
  * The hook between the limiter and the fleet-wide figures: called once per
- * decision, after it is made. It records in memory, logs cached refusals
- * (fresh refusals are logged where they are decided), and hands the next flush
+ * decision, after it is made. It records in memory (every refusal, cached ones
+ * too, is logged by the decision log), and hands the next flush
  * to `ctx.waitUntil` (at once when due, else after the rest of the interval), so nothing here waits on I/O or can fail a request.
  * @module
  */
@@ -21,10 +21,6 @@ export function observeDecision(
   try {
     const now = Date.now();
     recorder.observe(decision, now - startedAt, now);
-    if (decision.reason === "cached") {
-      const refused = decision.verdicts.find(([, v]) => v === "refused");
-      logEvent("request.refused", { rule: refused?.[0], object: decision.refusedKey, cached: true });
-    }
     const wait = env.STATS ? recorder.claimFlush(now) : undefined;
     if (env.STATS && wait !== undefined) {
       const sink = statsSink(env.STATS);

@@ -13,7 +13,7 @@ import type { PolicyInForce } from "./in-force";
 import type { PolicyInput } from "./schema";
 import { type PolicyError, validatePolicy, validatePolicyText } from "./validate";
 
-/** Thrown by {@link fixedPolicy} for a document that breaks the contract; `errors` lists every fault. */
+/** Thrown by {@link fixedPolicy} for a document that is not a valid policy; `errors` lists every fault. */
 export class PolicyDocumentError extends Error {
   readonly errors: PolicyError[];
   constructor(errors: PolicyError[]) {

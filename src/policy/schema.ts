@@ -2,7 +2,7 @@
  * The policy document's schema: what an operator may write into KV `policy`.
  *
  * Every object is strict (an unknown field is an error, not ignored), every
- * field but `version` and `rules` has the default given in the contract, and
+ * field but `version` and `rules` has the default given in docs/policy.md, and
  * cross-field rules (unique rule ids, a tier map that names `defaultTier`,
  * one item name per limit) are checked here so that a document that parses is
  * one the compiler can always compile.
@@ -235,6 +235,8 @@ const HeaderFamily = z.enum(["legacy", "ietf", "x"]);
 
 export const PolicySchema = z
   .strictObject({
+    /** The JSON Schema an editor checks the document against (schema/policy.schema.json); not read. */
+    $schema: z.optional(z.string()),
     version: z.literal(1),
     defaultTier: z._default(nonEmpty(), "starter"),
     sandbox: z._default(
@@ -276,6 +278,10 @@ export const PolicySchema = z
       () => ({ status: 429, body: defaultBody() }),
     ),
     rules: z.array(RuleSchema),
+    /** `"rules": []` limits nothing; refused unless this says it is meant. */
+    allowEmptyRules: z.optional(z.boolean()),
+    /** A rule an earlier one always catches first is refused unless this says it is meant. */
+    allowUnreachableRules: z.optional(z.boolean()),
   })
   .check(
     z.superRefine((p, ctx) => {

@@ -252,6 +252,9 @@ describe("policy CLI: local KV through wrangler", () => {
   it("tenant add/remove --local write and delete tenant:<sha256 of the key>", async () => {
     const acmeKey = "sk_live_cli_local_1";
     const betaKey = "sk_test_cli_local_2";
+    // A tenant's tier must be one the policy in force defines: TIERED has starter and pro.
+    const tiers = await policy("push", TIERED, "--local", "--persist-to", persistTo);
+    expect(tiers.code, tiers.stderr).toBe(0);
     const add = await policy(
       "tenant",
       "add",

@@ -61,11 +61,21 @@ beforeAll(async () => {
 
 describe("npm pack", () => {
   it("lists only the build, the migrations it imports, and the package's documents", () => {
-    const allowedTopLevel = new Set(["package.json", "README.md", "CHANGELOG.md", "LICENSE"]);
+    // schema/policy.schema.json: the JSON Schema editors load through "$schema".
+    const allowedTopLevel = new Set([
+      "package.json",
+      "README.md",
+      "CHANGELOG.md",
+      "LICENSE",
+      "schema/policy.schema.json",
+    ]);
     const stray = files.filter((f) => !allowedTopLevel.has(f) && !f.startsWith("dist/"));
     expect(stray).toEqual([]);
     for (const f of files.filter((f) => f.startsWith("dist/"))) expect(f).toMatch(/\.(js|d\.ts|sql)$/);
-    expect(files.filter((f) => /(^|\/)(test|tests|examples|bench|docs|scripts|cli)\//.test(f))).toEqual([]);
+    expect(files.filter((f) => /(^|\/)(test|tests|examples|bench|docs|scripts)\//.test(f))).toEqual([]);
+    // The CLI ships only as the compiled `sluice` bin (dist/src/cli/*.js), never as TypeScript sources.
+    expect(files.filter((f) => /(^|\/)cli\//.test(f) && !/^dist\/src\/cli\/[a-z-]+\.js$/.test(f))).toEqual([]);
+    expect(files).toContain("dist/src/cli/sluice.js");
     expect(files).toContain("package.json");
     expect(files).toContain("CHANGELOG.md");
     expect(files).toContain("LICENSE");

@@ -61,3 +61,10 @@ export async function originCount(tag: string): Promise<number> {
 export async function releaseHeld(id: string): Promise<void> {
   await (await fetch(`${env.ORIGIN}/__origin/release?id=${encodeURIComponent(id)}`, { method: "POST" })).arrayBuffer();
 }
+
+/** Removes every history entry and the version counter: "no valid policy was ever published". */
+export async function forgetHistory(): Promise<void> {
+  const { keys } = await env.POLICIES.list({ prefix: "policy:history:" });
+  for (const k of keys) await env.POLICIES.delete(k.name);
+  await env.POLICIES.delete("policy:version");
+}

@@ -73,6 +73,8 @@ export interface StartOptions {
    */
   args?: string[];
   port?: number;
+  /** The program to run instead of wrangler (e.g. `npm`), with `args` after it. */
+  command?: string;
   /** Defaults to a fresh temp dir, removed on stop. */
   persistTo?: string;
   /** How long to wait for the first HTTP answer. */
@@ -107,7 +109,7 @@ async function start(options: StartOptions): Promise<WranglerDev> {
   ];
 
   let output = "";
-  const child: ChildProcess = spawn(WRANGLER_BIN, args, {
+  const child: ChildProcess = spawn(options.command ?? WRANGLER_BIN, args, {
     cwd: PROJECT_ROOT,
     env: childEnv(),
     stdio: ["ignore", "pipe", "pipe"],

@@ -59,6 +59,8 @@ describe("compilePolicy", () => {
     legacyReset: "delta",
     sandbox: { multiplier: 10, hosts: ["Sandbox.API.example.com"] },
     identity: { apiKey: { header: "X-Api-Key" } },
+    // "ws" comes after the catch-all "forgot" on purpose: it is compiled all the same.
+    allowUnreachableRules: true,
     rules: [
       {
         id: "transfers",
@@ -115,6 +117,7 @@ describe("compilePolicy", () => {
     expect(policy.rules[1]!.key).toEqual({ kind: "body", path: ["user", "email"], field: "user.email" });
     const p = compiled({
       version: 1,
+      allowUnreachableRules: true, // every rule here is compiled and matched on its own
       rules: [
         { id: "a", key: "header:X-Client-Id", limits: [{ limit: 1, window: "1s" }] },
         { id: "b", key: "query:Email", limits: [{ limit: 1, window: "1s" }] },
@@ -188,6 +191,7 @@ describe("compilePolicy", () => {
   it("matches everything with an empty match, and requires every given condition", () => {
     const p = compiled({
       version: 1,
+      allowUnreachableRules: true, // every rule here is compiled and matched on its own
       rules: [
         { id: "all", limits: [{ limit: 1, window: "1s" }] },
         { id: "both", match: { methods: ["POST"], paths: ["/login"] }, limits: [{ limit: 1, window: "1s" }] },
@@ -202,6 +206,8 @@ describe("compilePolicy", () => {
   it("matches a path with a format suffix unless the rule sets formatSuffix: false", () => {
     const p = compiled({
       version: 1,
+      // "exact" only matches requests "suffix" already takes: kept to compare the two matchers.
+      allowUnreachableRules: true,
       rules: [
         { id: "suffix", match: { paths: ["/api/v1/transfers", "/files/*"] }, limits: [{ limit: 1, window: "1s" }] },
         {

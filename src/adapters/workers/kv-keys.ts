@@ -1,5 +1,5 @@
 /**
- * The KV keys of the contract (section 1), in one Workers-free module so the
+ * The KV keys sluice reads and writes, in one Workers-free module so the
  * Worker, the admin API and the CLI spell them the same way.
  * @module
  */

@@ -3,8 +3,11 @@
  *
  * KV `policy` is read at most every `POLICY_TTL_SECONDS`; a document that
  * fails to parse or validate never replaces the one in force, and its errors
- * are logged once per distinct stored text. While KV has no document, the
- * built-in default is in force.
+ * are logged once per distinct stored text. Last good, always: with an invalid
+ * document in KV the isolate enforces the newest valid version it can find (a
+ * newer one from history, else its own memory), never the built-in default
+ * while history holds a valid one. While KV has no document, the built-in
+ * default is in force.
  * @module
  */
 import { type Env, numberVar } from "../../env";
@@ -14,6 +17,10 @@ import { DEFAULT_POLICY } from "../../policy/default-policy";
 import type { PolicyInForce } from "../../policy/in-force";
 import { validatePolicy, validatePolicyText } from "../../policy/validate";
 import { POLICY_KEY } from "./kv-keys";
+import { newestValidInHistory } from "./policy-history";
+import { type StoredPolicyState, seenInKv } from "./stored-policy";
+
+export { POLICY_KEY };
 
 const DEFAULT_TTL_SECONDS = 30;
 /** KV's own edge cache: its minimum is 60 s. */
@@ -36,6 +43,22 @@ export class PolicyStore {
   /** The last stored text we looked at, valid or not: a bad one is reported once. */
   private lastSeenText: string | null | undefined = undefined;
   private lastKvError: string | undefined;
+  /** Texts this isolate has already had recorded in history: each is recorded once, not at every switch back to it. */
+  private readonly recorded = new Set<string>();
+
+  private remember(text: string): void {
+    // Bounded: the oldest is forgotten first (a Set iterates in insertion order).
+    if (this.recorded.size >= 16) this.recorded.delete(this.recorded.values().next().value as string);
+    this.recorded.add(text);
+  }
+
+  /** What KV's `policy` held at the last read: valid, invalid (with its errors), absent or unreadable. */
+  private stored: StoredPolicyState = { state: "unread" };
+
+  /** What KV held at the last read; `invalid` means the policy in force is not the stored one. */
+  storedState(): StoredPolicyState {
+    return this.stored;
+  }
 
   /**
    * The policy in force, re-read from KV when the TTL has run out.
@@ -48,23 +71,29 @@ export class PolicyStore {
    * first request past the TTL reads, and requests meanwhile go on with the
    * document in force.
    */
-  async get(env: Env, now = Date.now()): Promise<PolicyInForce> {
+  async get(env: Env, now = Date.now(), ctx?: Pick<ExecutionContext, "waitUntil">): Promise<PolicyInForce> {
     const ttlMs = policyTtlMs(env);
     // A clock that went backwards (or a TTL of 0) reads again.
     if (now >= this.checkedAt && now - this.checkedAt < ttlMs) return this.inForce;
     if (this.checkedAt !== Number.NEGATIVE_INFINITY && ttlMs > 0) this.checkedAt = now; // the others go on meanwhile
-    await this.refresh(env, now);
+    await this.refresh(env, now, ctx);
     return this.inForce;
   }
 
   /** Puts a validated document in force at once (the admin API's PUT). */
-  install(compiled: CompiledPolicy, text: string, now = Date.now()): void {
-    this.inForce = { compiled, text, source: "pushed" };
+  install(compiled: CompiledPolicy, text: string, now = Date.now(), version?: number): void {
+    this.inForce = { compiled, text, source: "pushed", ...(version !== undefined ? { version } : {}) };
     this.lastSeenText = text;
+    this.stored = { state: "valid" };
     this.checkedAt = now;
   }
 
-  private async refresh(env: Env, now: number): Promise<void> {
+  /** Forget what was read, so that the next `get` reads KV (tests, admin rollback). */
+  invalidate(): void {
+    this.checkedAt = Number.NEGATIVE_INFINITY;
+  }
+
+  private async refresh(env: Env, now: number, ctx?: Pick<ExecutionContext, "waitUntil">): Promise<void> {
     let text: string | null;
     try {
       text = await env.POLICIES.get(POLICY_KEY, { cacheTtl: KV_CACHE_TTL_SECONDS });
@@ -73,6 +102,7 @@ export class PolicyStore {
       if (message !== this.lastKvError)
         logEvent("policy.load_failed", { message, keeping: this.inForce.source }, "error");
       this.lastKvError = message;
+      this.stored = { state: "unreadable", message };
       // Try again after a TTL, not on every request, while KV is in trouble.
       this.checkedAt = now;
       return;
@@ -84,14 +114,82 @@ export class PolicyStore {
     if (text === null) {
       if (this.inForce.source !== "builtin") logEvent("policy.changed", { source: "builtin" });
       this.inForce = builtin();
+      this.stored = { state: "absent" };
       return;
     }
     const result = validatePolicyText(text);
     if (!result.ok) {
-      logEvent("policy.invalid", { key: POLICY_KEY, errors: result.errors, keeping: this.inForce.source }, "error");
+      this.stored = { state: "invalid", errors: result.errors };
+      await this.fallBack(env, result.errors);
       return;
     }
+    this.stored = { state: "valid" };
     this.inForce = { compiled: result.compiled, text, source: "kv" };
     logEvent("policy.changed", { source: "kv", rules: result.policy.rules.length });
+    // A document nobody published through sluice (a raw `wrangler kv key put`) gets its history
+    // entry when the admin API reads it (it passes `ctx`), when an invalid document replaces it in
+    // an isolate that enforces it (see fallBack), or when the writer publishes over it; never on the
+    // request path of ordinary traffic, which passes no `ctx`.
+    if (ctx && !this.recorded.has(text)) {
+      this.remember(text);
+      const adopted = this.inForce;
+      ctx.waitUntil(
+        seenInKv(env, text).then((version) => {
+          if (version !== undefined && this.inForce === adopted) this.inForce = { ...adopted, version };
+        }),
+      );
+    }
+  }
+
+  /**
+   * KV holds an invalid document: enforce the newest valid version there is. History first (all
+   * isolates then agree on one version), unless this isolate already enforces that version or a
+   * newer one; the built-in default only when nothing valid was ever published.
+   */
+  private async fallBack(env: Env, errors: readonly { path: string; message: string }[]): Promise<void> {
+    let fromHistory: Awaited<ReturnType<typeof newestValidInHistory>> = null;
+    try {
+      fromHistory = await newestValidInHistory(env.POLICIES);
+    } catch (e) {
+      logEvent("policy.history_unreadable", { message: (e as Error).message ?? String(e) }, "error");
+    }
+    let memory = this.inForce;
+    // The document this isolate enforces may have been written into KV by hand and never recorded:
+    // record it now, before anything else replaces it, so that an isolate starting later finds it.
+    if (memory.source === "kv" && memory.version === undefined) {
+      const version = await seenInKv(env, memory.text);
+      if (version !== undefined) {
+        memory = { ...memory, version };
+        this.inForce = memory;
+      }
+    }
+    // Memory is a document this isolate saw valid in KV or was handed; history wins only when it is
+    // known to be newer (or memory is just the built-in default).
+    const useHistory =
+      fromHistory !== null &&
+      fromHistory.text !== memory.text &&
+      (memory.source === "builtin" || (memory.version !== undefined && fromHistory.version > memory.version));
+    if (useHistory && fromHistory) {
+      this.inForce = {
+        compiled: fromHistory.compiled,
+        text: fromHistory.text,
+        source: "history",
+        version: fromHistory.version,
+      };
+    } else if (fromHistory && fromHistory.text === memory.text && memory.version === undefined) {
+      this.inForce = { ...memory, version: fromHistory.version };
+    }
+    const kept = this.inForce;
+    logEvent(
+      "policy.invalid",
+      {
+        key: POLICY_KEY,
+        errors: errors.slice(0, 20),
+        errorCount: errors.length,
+        keeping: kept.source === "builtin" ? "builtin" : kept.source === "history" ? "history" : "memory",
+        ...(kept.version !== undefined ? { version: kept.version } : {}),
+      },
+      "error",
+    );
   }
 }

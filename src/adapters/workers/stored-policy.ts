@@ -1,0 +1,38 @@
+/**
+ * What KV's `policy` key holds, as the policy store last read it, and the recording of documents
+ * that reached KV without going through sluice (so that every document in force has a version).
+ * @module
+ */
+import type { Env } from "../../env";
+import { logEvent } from "../../log";
+import type { PolicyError } from "../../policy/validate";
+import { recordIfNew } from "./policy-history";
+
+/** The name of the one policy writer object (`env.POLICY_WRITER.getByName(...)`). */
+export const POLICY_WRITER_NAME = "policy";
+
+export type StoredPolicyState =
+  | { state: "unread" }
+  | { state: "valid" }
+  | { state: "absent" }
+  | { state: "invalid"; errors: PolicyError[] }
+  | { state: "unreadable"; message: string };
+
+/**
+ * The history version of a valid document just read from KV, appending it as `seen-in-kv` when it
+ * is not in history yet. Never throws: a failure is logged and the version stays unknown.
+ */
+export async function seenInKv(env: Env, text: string): Promise<number | undefined> {
+  try {
+    // Through the single writer when there is one, so that two isolates seeing the same document
+    // (or one beside a publish) never take the same version.
+    const { version, added } = env.POLICY_WRITER
+      ? await env.POLICY_WRITER.getByName(POLICY_WRITER_NAME).recordSeen(text)
+      : await recordIfNew(env.POLICIES, text);
+    if (added) logEvent("policy.recorded", { version, how: "seen-in-kv" });
+    return version;
+  } catch (e) {
+    logEvent("policy.record_failed", { message: (e as Error).message ?? String(e) }, "warn");
+    return undefined;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Who may call the admin API, and how fast a wrong token may be guessed.
+ *
+ * Wrong tokens are counted per client address (IPv6 per /64) in that address's counter object:
+ * 10 per 15 minutes, then 429 until the window ends. The failure is charged BEFORE the token is
+ * compared and given back when it was right, so parallel guesses cannot get more than 10
+ * comparisons. Only requests that present a token count: a request with no `Authorization`
+ * header, and any `OPTIONS` (a CORS preflight never carries credentials), get 401 without being
+ * counted or compared, so no web page can lock an operator out. A locked address is let in again
+ * by `POST <prefix>/unlock` from another address, or by an unlock marker in KV
+ * (`admin-unlock:<address>`, what `policy unlock --local/--remote` writes through wrangler).
+ * @module
+ */
+import { UNKNOWN_IP } from "../engine/identity";
+import type { Env } from "../env";
+import type { Charge, CounterSpec } from "../limiter/types";
+import { logEvent } from "../log";
+import { constantTimeEqual } from "./constant-time";
+import { addressKey, unlockKey } from "./unlock-key";
+
+export { addressKey, unlockKey };
+
+/** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
+export const ADMIN_FAILURES: CounterSpec = {
+  name: "admin:auth-failures-15m",
+  algorithm: "fixed",
+  limit: 10,
+  windowMs: 15 * 60_000,
+  cost: 1,
+};
+
+/** How long a client is asked to wait when the lockout counter cannot be reached. */
+export const LOCKOUT_UNAVAILABLE_RETRY_SECONDS = 10;
+
+/** The counter object of an address: the same object its requests are counted in under `key: "ip"`. */
+export function lockoutObjectName(ipKey: string): string {
+  return `ip:${ipKey}`;
+}
+
+export type AdminAuth = { ok: true } | { ok: false; response: Response };
+
+function json(status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): Response {
+  return Response.json(body, { status, headers: { "Cache-Control": "no-store", ...headers } });
+}
+
+function unauthorized(): Response {
+  return json(401, { error: "unauthorized", message: "missing or wrong admin token" });
+}
+
+/** Checks the bearer token of an admin request; the answer to send when it may not go on. */
+export async function authenticate(request: Request, env: Env, token: string): Promise<AdminAuth> {
+  const address = request.headers.get("cf-connecting-ip") ?? "";
+  const ipKey = addressKey(address) ?? UNKNOWN_IP;
+  const method = request.method;
+  const path = new URL(request.url).pathname;
+  const header = request.headers.get("authorization");
+  if (method === "OPTIONS" || header === null || header.trim() === "") {
+    logEvent(
+      "admin.unauthorized",
+      {
+        ip: address || UNKNOWN_IP,
+        method,
+        path,
+        reason: method === "OPTIONS" ? "preflight" : "no token",
+        counted: false,
+      },
+      "warn",
+    );
+    return { ok: false, response: unauthorized() };
+  }
+
+  const attempts = env.LIMITER.getByName(lockoutObjectName(ipKey));
+  let charges: Charge[];
+  try {
+    let charged = await attempts.check({ counters: [ADMIN_FAILURES] });
+    if (!charged.allowed && (await takeUnlockMarker(env, ipKey))) {
+      await attempts.reset([ADMIN_FAILURES.name]);
+      logEvent("admin.unlocked", { ip: ipKey, by: "kv" });
+      charged = await attempts.check({ counters: [ADMIN_FAILURES] });
+    }
+    if (!charged.allowed) return { ok: false, response: lockedOut(charged.results[0]!.resetAt, charged.now, address) };
+    charges = charged.charges;
+  } catch (e) {
+    // Without the counter the token cannot be compared safely: refuse, and say when to come back.
+    logEvent("admin.lockout_unavailable", { ip: address || UNKNOWN_IP, message: (e as Error).message }, "error");
+    return {
+      ok: false,
+      response: json(
+        503,
+        { error: "lockout_unavailable", message: "the admin API cannot check this address right now; try again" },
+        { "Retry-After": String(LOCKOUT_UNAVAILABLE_RETRY_SECONDS) },
+      ),
+    };
+  }
+
+  const match = /^Bearer[ ]+(.+)$/i.exec(header);
+  if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
+    logEvent(
+      "admin.unauthorized",
+      { ip: address || UNKNOWN_IP, method, path, reason: "wrong token", counted: true },
+      "warn",
+    );
+    return { ok: false, response: unauthorized() };
+  }
+  // The right token: the failure charged above is given back.
+  try {
+    await attempts.release(charges);
+  } catch (e) {
+    logEvent("admin.lockout_refund_failed", { ip: address || UNKNOWN_IP, message: (e as Error).message }, "warn");
+  }
+  return { ok: true };
+}
+
+function lockedOut(resetAt: number, now: number, address: string): Response {
+  const retryAfter = Math.max(1, Math.ceil((resetAt - now) / 1000));
+  logEvent("admin.locked_out", { ip: address || UNKNOWN_IP, retryAfter }, "warn");
+  return json(
+    429,
+    {
+      error: "too_many_failures",
+      message:
+        "too many wrong admin tokens from this address; try again later, or unlock it (POST /unlock from another address, or `policy unlock <address> --local/--remote`)",
+    },
+    { "Retry-After": String(retryAfter) },
+  );
+}
+
+/** An unlock marker for this address in KV, removed once used. */
+async function takeUnlockMarker(env: Env, ipKey: string): Promise<boolean> {
+  const key = unlockKey(ipKey);
+  if ((await env.POLICIES.get(key)) === null) return false;
+  await env.POLICIES.delete(key);
+  return true;
+}
+
+/** Clears an address's wrong-token count (`POST /unlock`). */
+export async function unlockAddress(env: Env, address: string): Promise<{ ipKey: string; cleared: boolean }> {
+  const ipKey = addressKey(address);
+  if (ipKey === undefined) throw new TypeError(`not an IP address: ${address}`);
+  const removed = await env.LIMITER.getByName(lockoutObjectName(ipKey)).reset([ADMIN_FAILURES.name]);
+  return { ipKey, cleared: removed > 0 };
+}
