@@ -107,7 +107,7 @@ describe("candidate policy", () => {
     const history = JSON.parse((await send("/policy/history", { admin: true })).text) as {
       versions: Array<{ version: number; how?: string }>;
     };
-    expect(history.versions.slice(0, 2).map((v) => v.how)).toEqual(["promote", "before-promote"]);
+    expect(history.versions.slice(0, 2).map((v) => v.how)).toEqual(["promote", "seen-in-kv"]);
   });
 
   it("reads the body for a body key though the live policy does not, and leaves the body to the origin", async () => {
