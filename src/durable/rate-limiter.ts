@@ -8,13 +8,16 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
+import { retryOnce } from "../adapters/workers/durable-object-store";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
 import { giveBack, peekOne } from "../limiter/decide";
 import { stateExpiresAt } from "../limiter/expiry";
+import type { LeaseTransport } from "../limiter/lease/client";
 import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
+import { BLOCK_LEASE_TERMS, ShardLender, type ShardView } from "../limiter/lease/shard";
 import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
-import { DEFAULT_LEASE_TERMS, type LeaseGrant } from "../limiter/lease/types";
+import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limiter/lease/types";
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
@@ -55,6 +58,8 @@ export class RateLimiter extends DurableObject<Env> {
   private lastNow = 0;
   /** Lease ids: a random base per activation, so a restarted object does not reuse one still out. */
   private nextLeaseId = Math.floor(Math.random() * 2 ** 40) * 1_024;
+  /** Set when this object serves as a shard of a key's tree of leases (memory only). */
+  private shard: ShardLender | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -124,9 +129,10 @@ export class RateLimiter extends DurableObject<Env> {
   /**
    * Leased quota: decides this request exactly as `check` does and, when it
    * is admitted, lends room for up to `want` more, charged and stored before
-   * this answers. `held` is what the caller still holds on earlier leases.
+   * this answers. `held` is what the caller still holds on earlier leases;
+   * `toShard`: the caller is a shard of this key's tree, lent larger blocks.
    */
-  take(counters: CounterSpec[], want: number, held: number): TakeResponse {
+  take(counters: CounterSpec[], want: number, held: number, toShard = false): TakeResponse {
     this.ready();
     const now = this.now();
     // A corrupt row is used up until it expires: decided as `check` decides it, and nothing is lent.
@@ -138,18 +144,18 @@ export class RateLimiter extends DurableObject<Env> {
       now,
       { want, held },
       this.leaseId(),
-      DEFAULT_LEASE_TERMS,
+      lendingTerms(toShard),
     );
     this.store(updates, counters, now);
     return { ...answer, now };
   }
 
   /** Lends room only (an isolate fetching its next lease ahead of need); `null` when none is lent. */
-  lend(counters: CounterSpec[], want: number, held: number): LeaseGrant | null {
+  lend(counters: CounterSpec[], want: number, held: number, toShard = false): LeaseGrant | null {
     this.ready();
     const now = this.now();
     if (this.usedUp(counters, now)) return null;
-    const { grant, updates } = lend(this.states, counters, now, { want, held }, this.leaseId(), DEFAULT_LEASE_TERMS);
+    const { grant, updates } = lend(this.states, counters, now, { want, held }, this.leaseId(), lendingTerms(toShard));
     this.store(updates, counters, now);
     return grant ?? null;
   }
@@ -159,6 +165,36 @@ export class RateLimiter extends DurableObject<Env> {
     this.ready();
     const now = this.now();
     this.store(takeBack(this.states, counters, now, id, unused), counters, now);
+  }
+
+  /**
+   * Tree of leases, shard side: this object is a shard of the key `root` (its
+   * name is derived from it, see `shardName`) and answers an isolate from the
+   * blocks it holds, asking the root for more when they run low. Nothing of
+   * it is stored: see `src/limiter/lease/shard.ts`.
+   */
+  shardTake(root: string, counters: CounterSpec[], want: number, held: number): Promise<TakeResponse> {
+    return this.lender().take(root, counters, { want, held }, this.rootTransport(root));
+  }
+
+  /** A shard sublets a piece ahead of an isolate's need; `null` when it has none to give. */
+  async shardLend(root: string, counters: CounterSpec[], want: number, held: number): Promise<LeaseGrant | null> {
+    return (await this.lender().lend(root, counters, { want, held }, this.rootTransport(root))) ?? null;
+  }
+
+  /** An isolate gives back what it did not use of a sublet piece. */
+  shardGiveBack(root: string, id: number, unused: number): void {
+    this.lender().giveBack(root, id, unused);
+  }
+
+  /** What this shard holds and has sublet (admin `GET /keys`). */
+  shardView(root: string): ShardView {
+    return this.lender().view(root);
+  }
+
+  /** Admin `DELETE /keys` on a sharded key: the shard forgets the refusals it remembers. */
+  shardReset(root: string): void {
+    this.lender().reset(root);
   }
 
   /** The counters' room as it stands, charging nothing, and what is out on leases (admin `GET /keys`). */
@@ -226,6 +262,22 @@ export class RateLimiter extends DurableObject<Env> {
     this.alarmAt = null;
     const next = this.nextExpiry();
     if (next !== undefined) await this.schedule(next);
+  }
+
+  private lender(): ShardLender {
+    this.shard ??= new ShardLender(() => Date.now());
+    return this.shard;
+  }
+
+  private rootTransport(root: string): LeaseTransport {
+    const stub = () => this.env.LIMITER.getByName(root);
+    return {
+      check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CheckResponse>),
+      take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held, true)),
+      lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held, true))) ?? undefined,
+      giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
+      waitUntil: (work) => this.ctx.waitUntil(work),
+    };
   }
 
   /**
@@ -374,4 +426,9 @@ export class RateLimiter extends DurableObject<Env> {
     this.alarmAt = at;
     await this.ctx.storage.setAlarm(at);
   }
+}
+
+/** Shards of a tree are lent blocks; isolates, leases. */
+function lendingTerms(toShard: boolean): LeaseTerms {
+  return toShard ? BLOCK_LEASE_TERMS : DEFAULT_LEASE_TERMS;
 }

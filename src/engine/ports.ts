@@ -21,6 +21,11 @@ export interface CheckRequest {
   shadow?: CounterSpec[];
   /** Penalties of the enforced rules (rules with a `penalty`): see `limiter/penalty.ts`. */
   penalties?: PenaltySpec[];
+  /**
+   * How many shard objects this key's room is spread over: the largest
+   * `shards` among the enforced rules counted under this key; absent: no tree.
+   */
+  shards?: number;
 }
 
 export interface CheckResponse extends CheckOutcome {
@@ -36,6 +41,8 @@ export interface InspectResponse {
   results: Array<CounterResult & { leased?: number }>;
   /** The running penalties among those asked about. */
   penalties?: Array<{ name: string; until: number }>;
+  /** A sharded key's shards: units each holds on its blocks and has sublet to isolates. */
+  shards?: Array<{ shard: number; held: number; sublet: number }>;
 }
 
 /**
@@ -57,9 +64,12 @@ export interface CounterStore {
   /** Gives charges back: a refund, a released slot, a rollback. */
   release(key: string, charges: Charge[], background: Background): Promise<void>;
   /** The counters' room as it stands, charging nothing; and which of the named penalties are running. */
-  inspect(key: string, counters: CounterSpec[], penalties?: string[]): Promise<InspectResponse>;
-  /** Deletes the named counters of a key, or all of them; returns how many there were. */
-  reset(key: string, names?: string[]): Promise<number>;
+  inspect(key: string, counters: CounterSpec[], penalties?: string[], shards?: number): Promise<InspectResponse>;
+  /**
+   * Deletes the named counters of a key, or all of them; returns how many
+   * there were. `shards`: the key's tree is reset too.
+   */
+  reset(key: string, names?: string[], shards?: number): Promise<number>;
 }
 
 /** The policy in force. */

@@ -7,6 +7,10 @@
  * be leased (concurrency slots), requests with shadow counters and requests of
  * rules with a penalty go to the plain store unchanged: a penalty is set and
  * read in the object at each request, and a lease would admit past it. See `src/limiter/lease/` for the invariant.
+ *
+ * A sharded key (`CheckRequest.shards`, a rule's `shards`) is leased through
+ * its tree: this isolate talks to one shard object of the key, picked by a
+ * number drawn once per isolate and the key, and the shard to the key's root.
  * @module
  */
 import type { RateLimiter } from "../../durable/rate-limiter";
@@ -31,6 +35,9 @@ export class LeasingCounterStore implements CounterStore {
     this.client = new LeasingClient({ clock });
   }
 
+  /** Picks this isolate's shard of a key: stable for the isolate's life, spread over isolates and keys. */
+  private readonly isolateDraw = Math.floor(Math.random() * 2 ** 31);
+
   async check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse> {
     const perRequest =
       (request.shadow && request.shadow.length > 0) ||
@@ -39,7 +46,11 @@ export class LeasingCounterStore implements CounterStore {
     if (perRequest) {
       return this.plain.check(key, request);
     }
-    const decision = await this.client.admit(key, request.counters, this.transport(key, background));
+    const transport =
+      request.shards && request.shards > 1
+        ? this.shardTransport(key, shardOf(key, this.isolateDraw, request.shards), background)
+        : this.transport(key, background);
+    const decision = await this.client.admit(key, request.counters, transport);
     if (decision.outcome) {
       return {
         ...decision.outcome,
@@ -66,12 +77,28 @@ export class LeasingCounterStore implements CounterStore {
     if (rest.length > 0) await this.plain.release(key, rest);
   }
 
-  inspect(key: string, counters: CounterSpec[], penalties?: string[]): Promise<InspectResponse> {
-    return this.plain.inspect(key, counters, penalties);
+  /** The root's counters, and with `shards` what each shard holds and has sublet (the tree summed up). */
+  async inspect(key: string, counters: CounterSpec[], penalties?: string[], shards?: number): Promise<InspectResponse> {
+    const root = await this.plain.inspect(key, counters, penalties);
+    if (!shards || shards < 2) return root;
+    const views = await Promise.all(
+      Array.from({ length: shards }, (_, shard) => this.namespace.getByName(shardName(key, shard)).shardView(key)),
+    );
+    return { ...root, shards: views.map((view, shard) => ({ shard, held: view.held, sublet: view.sublet })) };
   }
 
-  reset(key: string, names?: string[]): Promise<number> {
-    return this.plain.reset(key, names);
+  /**
+   * Resets the root first (units out on blocks stay charged, as with any
+   * lease), then has every shard forget the refusals it remembers.
+   */
+  async reset(key: string, names?: string[], shards?: number): Promise<number> {
+    const removed = await this.plain.reset(key, names);
+    if (shards && shards > 1) {
+      await Promise.all(
+        Array.from({ length: shards }, (_, shard) => this.namespace.getByName(shardName(key, shard)).shardReset(key)),
+      );
+    }
+    return removed;
   }
 
   private transport(key: string, background: Background): LeaseTransport {
@@ -84,6 +111,41 @@ export class LeasingCounterStore implements CounterStore {
       waitUntil: (work) => background.waitUntil(work),
     };
   }
+
+  /** The calls of a sharded key: to its shard object, which answers from its blocks and asks the root. */
+  private shardTransport(key: string, shard: number, background: Background): LeaseTransport {
+    const stub = () => this.namespace.getByName(shardName(key, shard));
+    return {
+      check: async (specs) => {
+        const { outcome, now } = await retryOnce(() => stub().shardTake(key, specs, 0, 0));
+        return { ...outcome, now };
+      },
+      take: (specs, ask) => retryOnce(() => stub().shardTake(key, specs, ask.want, ask.held)),
+      lend: async (specs, ask) =>
+        (await retryOnce(() => stub().shardLend(key, specs, ask.want, ask.held))) ?? undefined,
+      giveBack: (_specs, id, unused) => retryOnce(() => stub().shardGiveBack(key, id, unused)),
+      waitUntil: (work) => background.waitUntil(work),
+    };
+  }
+}
+
+/**
+ * The object name of a key's shard: no counting key starts with `shard:`
+ * (they start `ip:`, `tenant:`, `header:`, `query:`, `body:`, `custom:` or
+ * `sandbox:`), so a shard never shares an object with a root.
+ */
+export function shardName(key: string, shard: number): string {
+  return `shard:${shard}:${key}`;
+}
+
+/** This isolate's shard of a key: its draw plus a hash of the key (FNV-1a), modulo the shard count. */
+export function shardOf(key: string, isolateDraw: number, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return (hash + isolateDraw) % shards;
 }
 
 function leasedCharge(spec: CounterSpec, leaseId: number): Charge {

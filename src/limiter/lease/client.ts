@@ -8,7 +8,7 @@
  * @module
  */
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
-import { DEFAULT_HOLDER_TERMS, type HolderTerms, LeaseHolder } from "./holder";
+import { DEFAULT_HOLDER_TERMS, type HeldLease, type HolderTerms, LeaseHolder } from "./holder";
 import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
 
@@ -132,6 +132,57 @@ export class LeasingClient {
     }
   }
 
+  /**
+   * Takes units of a key's leases out in one piece, for a shard to sublet to
+   * an isolate: `size` says how many, given what is held once a fetch that was
+   * needed has come in. They leave this client with their lease's end (no
+   * later than the lease this client holds them on). When fewer than wanted
+   * are held it fetches more (one call in flight per key, shared with
+   * `admit`), and waits for it unless told not to; the units handed on count towards the key's rate, so the next
+   * fetch is sized for them.
+   */
+  async sublet(
+    key: string,
+    specs: CounterSpec[],
+    transport: LeaseTransport,
+    wanted: number,
+    size: (held: number) => number,
+    minLifetimeMs: number,
+    waitForFetch = true,
+  ): Promise<HeldLease | undefined> {
+    const entry = this.entryFor(key, specs, transport);
+    const costs = specs.map((s) => s.cost);
+    entry.holder.noteRequest(this.options.clock(), wanted);
+    this.giveBackLapsed(entry, transport);
+    if (entry.holder.held(this.options.clock()) < wanted) {
+      if (!entry.inFlight) this.fetch(entry, costs, transport);
+      if (entry.inFlight && waitForFetch) await entry.inFlight;
+    }
+    const now = this.options.clock();
+    const units = size(entry.holder.held(now));
+    const taken = units > 0 ? entry.holder.takeUnits(now, units, minLifetimeMs) : undefined;
+    this.refreshIfLow(entry, costs, transport);
+    return taken;
+  }
+
+  /** Units held for a key at `now` (a shard's `GET /keys` figure). */
+  heldFor(key: string): number {
+    return this.keys.get(key)?.holder.held(this.options.clock()) ?? 0;
+  }
+
+  /** Room per counter for a key as its headers should show it (see `LeaseHolder.results`). */
+  resultsFor(key: string, specs: readonly CounterSpec[]): CounterResult[] | undefined {
+    return this.keys.get(key)?.holder.results(
+      this.options.clock(),
+      specs.map((s) => s.cost),
+    );
+  }
+
+  /** Puts units of a lease back (a shard's isolate gave back a sublet piece); `false` when it has ended. */
+  returnUnits(key: string, leaseId: number, units: number): boolean {
+    return this.keys.get(key)?.holder.giveBackUnit(leaseId, this.options.clock(), units) ?? false;
+  }
+
   /** Ends the leases of every key whose counters match (a published policy changed them). */
   drop(
     matches: (key: string, specs: readonly CounterSpec[]) => boolean,
@@ -192,6 +243,13 @@ export class LeasingClient {
     const now = this.options.clock();
     const bounds = { minUnits: this.minUnits, minRoom: this.minRoom, maxShare: this.maxShare };
     if (entry.inFlight || !entry.holder.needsRefresh(now, bounds, costs)) return;
+    this.fetch(entry, costs, transport);
+  }
+
+  /** Fetches the next lease in the background, when the object would lend (as far as this client last heard). */
+  private fetch(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport): void {
+    const now = this.options.clock();
+    if (entry.holder.want(now) < this.minUnits || !entry.holder.roomAtLeast(this.minRoom, costs)) return;
     const sentAt = now;
     const work = transport.lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) }).then(
       (grant) => (grant ? this.acceptGrant(entry, grant, sentAt, transport) : false),

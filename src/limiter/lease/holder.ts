@@ -40,7 +40,7 @@ export interface LendingBounds {
   maxShare: number;
 }
 
-interface HeldLease {
+export interface HeldLease {
   id: number;
   units: number;
   /** On the isolate's clock: no unit is used at or after this. */
@@ -66,8 +66,11 @@ export class LeaseHolder {
 
   constructor(private readonly terms: HolderTerms = DEFAULT_HOLDER_TERMS) {}
 
-  /** Counts a request towards the rate (every request of the key, admitted or not). */
-  noteRequest(now: number): void {
+  /**
+   * Counts a request towards the rate (every request of the key, admitted or
+   * not); a shard counts the units it hands on to isolates the same way.
+   */
+  noteRequest(now: number, count = 1): void {
     const slots = Math.floor((now - this.slotStart) / this.terms.rateSlotMs);
     if (slots >= 1) {
       this.previousSlotCount = slots === 1 ? this.slotCount : 0;
@@ -76,7 +79,7 @@ export class LeaseHolder {
         ? this.slotStart + slots * this.terms.rateSlotMs
         : now - (now % this.terms.rateSlotMs);
     }
-    this.slotCount++;
+    this.slotCount += count;
   }
 
   /** Requests per ms, over the current slot and the one before. */
@@ -108,11 +111,28 @@ export class LeaseHolder {
     return lease.id;
   }
 
-  /** Puts a unit back into its lease, if that lease is still live. */
-  giveBackUnit(id: number, now: number): void {
+  /**
+   * Takes up to `units` units out of one lease, to be handed on whole (a
+   * shard subletting to an isolate): the soonest-ending lease that still has
+   * `minLifetimeMs` to run, else the one that runs longest. They keep their
+   * lease's end; this holder no longer admits from them.
+   */
+  takeUnits(now: number, units: number, minLifetimeMs: number): HeldLease | undefined {
+    this.dropExpired(now);
+    const stocked = this.leases.filter((l) => l.units > 0);
+    if (stocked.length === 0 || units <= 0) return undefined;
+    const lease = stocked.find((l) => l.expiresAt - now >= minLifetimeMs) ?? stocked[stocked.length - 1]!;
+    const taken = Math.min(units, lease.units);
+    lease.units -= taken;
+    return { id: lease.id, units: taken, expiresAt: lease.expiresAt };
+  }
+
+  /** Puts units back into their lease, if that lease is still live (otherwise they lapse with it). */
+  giveBackUnit(id: number, now: number, units = 1): boolean {
     this.dropExpired(now);
     const lease = this.leases.find((l) => l.id === id);
-    if (lease) lease.units++;
+    if (lease) lease.units += units;
+    return lease !== undefined;
   }
 
   /** Units held at `now` on live leases. */

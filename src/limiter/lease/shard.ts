@@ -1,0 +1,238 @@
+/**
+ * One shard of a key's tree of leases, pure over an injected clock and a
+ * transport to the key's root object. The root holds the key's counters and
+ * lends large blocks to shards exactly as it lends to isolates (charged and
+ * stored before it answers); a shard holds its blocks in memory and sublets
+ * small pieces of them to isolates. Every level hands on only what it holds,
+ * so the units in use across the tree never exceed what the root charged.
+ *
+ * Why the chain of lifetimes holds without comparing clocks: a block's end
+ * is counted on the shard's clock from when the shard SENT the request for it
+ * (less a margin), so it ends no later than the root assumes; a sublet piece
+ * lives only as long as its block has left when the shard decides, and the
+ * isolate counts that from when it sent its own request, earlier still. So
+ * every unit is used within the lifetime the root charged it for, which is
+ * what the per-algorithm proofs of leasing need (see ./ledger.ts).
+ *
+ * The shard keeps nothing in storage: a restarted shard has lost its blocks,
+ * whose units stay charged at the root until they end (fewer admissions, never
+ * more).
+ * @module
+ */
+import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import { type LeaseTransport, LeasingClient } from "./client";
+import { DEFAULT_HOLDER_TERMS, type HolderTerms } from "./holder";
+import { leaseUnits } from "./ledger";
+import type { TakeAnswer } from "./take";
+import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant, type LeaseTerms } from "./types";
+
+/** What the root lends a shard: blocks as large as a shard's traffic for a second, up to this many units. */
+export const BLOCK_LEASE_TERMS: LeaseTerms = { ...DEFAULT_LEASE_TERMS, maxUnits: 20_000 };
+
+/** How a shard asks the root for blocks: a second's worth of what it handed on, fetched well ahead of need. */
+export const SHARD_HOLDER_TERMS: HolderTerms = {
+  ...DEFAULT_HOLDER_TERMS,
+  refreshLeadMs: 300,
+  maxWant: BLOCK_LEASE_TERMS.maxUnits,
+};
+
+export interface ShardTerms {
+  /** How it sublets to isolates (their share of what it holds, the most in one piece, the least worth one). */
+  sublet: LeaseTerms;
+  /** A piece shorter-lived than this is taken from a younger block when there is one. */
+  minSubletLifetimeMs: number;
+  /**
+   * A refusal from the root is answered here for at most this long (or until
+   * it runs out, if sooner), so that a used-up key costs the root a call per
+   * shard per interval, not one per request. Room can come back earlier (a
+   * block given back), hence the cap.
+   */
+  maxRefusalMemoryMs: number;
+  /** How it asks the root (sizes, lead time, the margin on a block's end). */
+  holder: HolderTerms;
+  /** What the root lends under (`BLOCK_LEASE_TERMS`): a shard does not ask for less than it lends. */
+  root: LeaseTerms;
+}
+
+export const DEFAULT_SHARD_TERMS: ShardTerms = {
+  sublet: DEFAULT_LEASE_TERMS,
+  minSubletLifetimeMs: 500,
+  maxRefusalMemoryMs: 1_000,
+  holder: SHARD_HOLDER_TERMS,
+  root: BLOCK_LEASE_TERMS,
+};
+
+/** A sublet piece, remembered so that what an isolate gives back goes into its block once. */
+interface Sublet {
+  block: number;
+  units: number;
+  /** Shard clock: the block's end. */
+  until: number;
+}
+
+/** A refusal from the root, answered here until it runs out instead of asking the root again. */
+interface RememberedRefusal {
+  outcome: CheckOutcome;
+  /** Root clock at its answer. */
+  rootNow: number;
+  /** Shard clock when it came in, and when it runs out. */
+  at: number;
+  until: number;
+}
+
+/** Most sublet pieces remembered at once; the oldest are forgotten (what they give back lapses). */
+const MAX_SUBLETS = 4_096;
+
+export interface ShardView {
+  /** Units this shard holds on its blocks, not yet sublet. */
+  held: number;
+  /** Units sublet to isolates whose blocks have not ended. */
+  sublet: number;
+}
+
+export class ShardLender {
+  private readonly client: LeasingClient;
+  private readonly sublets = new Map<number, Sublet>();
+  private readonly refusals = new Map<string, RememberedRefusal>();
+  private nextId: number;
+
+  constructor(
+    private readonly clock: () => number,
+    private readonly terms: ShardTerms = DEFAULT_SHARD_TERMS,
+    firstId = Math.floor(Math.random() * 2 ** 40) * 1_024,
+  ) {
+    this.nextId = firstId;
+    this.client = new LeasingClient({
+      clock,
+      holderTerms: terms.holder,
+      minUnits: terms.root.minUnits,
+      minRoom: terms.root.minRoom,
+      maxShare: terms.root.maxShare,
+    });
+  }
+
+  /**
+   * An isolate holds nothing: decide this request from a block (or, with none
+   * held, at the root, which lends the next block with its answer) and sublet
+   * a piece for the requests to come. `want: 0` is a plain check.
+   */
+  async take(
+    key: string,
+    specs: CounterSpec[],
+    ask: LeaseAsk,
+    root: LeaseTransport,
+  ): Promise<TakeAnswer & { now: number }> {
+    const remembered = this.rememberedRefusal(key);
+    if (remembered && this.client.heldFor(key) === 0) return remembered;
+    const decision = await this.client.admit(key, specs, root);
+    if (!decision.allowed) {
+      const outcome = decision.outcome ?? { allowed: false, results: decision.results, charges: [] };
+      const rootNow = decision.now ?? this.clock();
+      this.rememberRefusal(key, outcome, rootNow);
+      return { outcome, now: rootNow };
+    }
+    this.refusals.delete(key);
+    // This request is decided: sublet what is held now rather than wait for the next block.
+    const grant = ask.want > 0 ? await this.sublet(key, specs, ask, root, false) : undefined;
+    // A request decided here from a block has no charge of its own at the root to give back: its unit
+    // was charged with the block, and lapses with it.
+    const outcome: CheckOutcome = decision.outcome ?? { allowed: true, results: decision.results, charges: [] };
+    const results = this.client.resultsFor(key, specs) ?? outcome.results;
+    return {
+      outcome: decision.fromLease ? { ...outcome, results } : outcome,
+      ...(grant ? { grant } : {}),
+      now: decision.fromLease ? this.clock() : (decision.now ?? this.clock()),
+    };
+  }
+
+  /** An isolate fetches its next piece ahead of need (no request decided). */
+  async lend(key: string, specs: CounterSpec[], ask: LeaseAsk, root: LeaseTransport): Promise<LeaseGrant | undefined> {
+    return this.sublet(key, specs, ask, root, true);
+  }
+
+  /** An isolate gives back a piece's unused units: into its block while the block lives; they lapse otherwise. */
+  giveBack(key: string, id: number, unused: number): void {
+    const piece = this.sublets.get(id);
+    if (!piece) return;
+    this.sublets.delete(id);
+    const units = Math.min(piece.units, Math.max(0, Math.floor(unused)));
+    if (units > 0) this.client.returnUnits(key, piece.block, units);
+  }
+
+  /** What this shard holds and has sublet (admin `GET /keys`). */
+  view(key: string): ShardView {
+    const now = this.clock();
+    let sublet = 0;
+    for (const piece of this.sublets.values()) if (piece.until > now) sublet += piece.units;
+    return { held: this.client.heldFor(key), sublet };
+  }
+
+  /**
+   * Admin `DELETE /keys`: forget remembered refusals. The blocks stay: the
+   * root's reset keeps units out on leases charged, as if just charged, so
+   * they remain this shard's to sublet.
+   */
+  reset(key: string): void {
+    this.refusals.delete(key);
+  }
+
+  private async sublet(
+    key: string,
+    specs: CounterSpec[],
+    ask: LeaseAsk,
+    root: LeaseTransport,
+    waitForBlock: boolean,
+  ): Promise<LeaseGrant | undefined> {
+    const terms = this.terms.sublet;
+    if (ask.want < terms.minUnits) return undefined;
+    const wanted = Math.min(ask.want, terms.maxUnits);
+    const size = (held: number) => leaseUnits({ want: wanted, held: ask.held }, held, { ...terms, minRoom: 0 });
+    const piece = await this.client.sublet(
+      key,
+      specs,
+      root,
+      wanted,
+      size,
+      this.terms.minSubletLifetimeMs,
+      waitForBlock,
+    );
+    if (!piece) return undefined;
+    const now = this.clock();
+    const lifetimeMs = piece.expiresAt - now;
+    if (lifetimeMs <= 0) return undefined;
+    const id = this.nextId++;
+    this.remember(id, { block: piece.id, units: piece.units, until: piece.expiresAt }, now);
+    const results: CounterResult[] = this.client.resultsFor(key, specs) ?? [];
+    return { id, units: piece.units, lifetimeMs, results };
+  }
+
+  private remember(id: number, piece: Sublet, now: number): void {
+    for (const [known, p] of this.sublets) if (p.until <= now) this.sublets.delete(known);
+    while (this.sublets.size >= MAX_SUBLETS) this.sublets.delete(this.sublets.keys().next().value as number);
+    this.sublets.set(id, piece);
+  }
+
+  private rememberRefusal(key: string, outcome: CheckOutcome, rootNow: number): void {
+    const waitMs = Math.min(
+      this.terms.maxRefusalMemoryMs,
+      Math.max(0, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
+    );
+    if (waitMs <= 0) return;
+    const at = this.clock();
+    this.refusals.set(key, { outcome, rootNow, at, until: at + waitMs });
+  }
+
+  /** A refusal still running, with its times moved on by what has passed here since. */
+  private rememberedRefusal(key: string): (TakeAnswer & { now: number }) | undefined {
+    const hit = this.refusals.get(key);
+    if (!hit) return undefined;
+    const now = this.clock();
+    if (hit.until <= now) {
+      this.refusals.delete(key);
+      return undefined;
+    }
+    const passed = now - hit.at;
+    const results = hit.outcome.results.map((r) => ({ ...r, retryAfterMs: Math.max(0, r.retryAfterMs - passed) }));
+    return { outcome: { ...hit.outcome, results }, now: hit.rootNow + passed };
+  }
+}
