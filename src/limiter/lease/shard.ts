@@ -54,8 +54,16 @@ export interface ShardTerms {
   root: LeaseTerms;
 }
 
+/**
+ * An isolate may take up to half of what its shard holds in one piece: a
+ * block is already at most an eighth of the root's room (that share bounds
+ * what the tree can strand near the limit), and a shard's block is sized for
+ * its isolates' next second.
+ */
+export const SUBLET_TERMS: LeaseTerms = { ...DEFAULT_LEASE_TERMS, maxShare: 1 / 2 };
+
 export const DEFAULT_SHARD_TERMS: ShardTerms = {
-  sublet: DEFAULT_LEASE_TERMS,
+  sublet: SUBLET_TERMS,
   minSubletLifetimeMs: 500,
   maxRefusalMemoryMs: 1_000,
   holder: SHARD_HOLDER_TERMS,
