@@ -21,6 +21,11 @@ export interface CheckRequest {
   shadow?: CounterSpec[];
   /** Penalties of the enforced rules (rules with a `penalty`): see `limiter/penalty.ts`. */
   penalties?: PenaltySpec[];
+  /**
+   * How many shard objects this key's room is spread over: the largest
+   * `shards` among the enforced rules counted under this key; absent: no tree.
+   */
+  shards?: number;
 }
 
 export interface CheckResponse extends CheckOutcome {
