@@ -32,6 +32,7 @@ const RULE_ORDER = [
   "continue",
   "cost",
   "pageSize",
+  "shards",
   "limits",
 ];
 

@@ -138,15 +138,22 @@ export function isShadow(planned: PlannedLimit): boolean {
   return planned.rule.mode === "shadow";
 }
 
-/** The store's request for one key: enforced counters and shadow counters, each in plan order, and the enforced rules' penalties. */
+/**
+ * The store's request for one key: enforced counters and shadow counters, each
+ * in plan order, the enforced rules' penalties, and how many shards the key's
+ * room is spread over when an enforced rule asks for a tree.
+ */
 export function checkRequestOf(plan: KeyPlan): CheckRequest {
   const counters = plan.limits.filter((l) => !isShadow(l)).map((l) => l.spec);
   const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
   // A shadow rule never refuses, so it never starts a penalty.
   const penalties = plan.rules.flatMap((r) => (r.penalty && r.mode === "enforce" ? [r.penalty] : []));
+  // Stacked rules on one key share its objects: the widest tree any of them asks for holds them all.
+  const shards = Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
   return {
     counters,
     ...(shadow.length > 0 ? { shadow } : {}),
     ...(penalties.length > 0 ? { penalties } : {}),
+    ...(shards > 0 ? { shards } : {}),
   };
 }

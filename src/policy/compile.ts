@@ -81,6 +81,8 @@ export interface CompiledRule {
   penalty: PenaltySpec | undefined;
   /** True when any limit's number depends on the tier. */
   tiered: boolean;
+  /** How many shard objects the key's room is spread over (a tree of leases); absent: the key's one object. */
+  shards?: number;
   matches(facts: RequestFacts): boolean;
 }
 
@@ -170,6 +172,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     limits,
     penalty: compilePenalty(rule, limits),
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
+    ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     matches: compileMatch(rule.match),
   };
 }

@@ -159,6 +159,10 @@ export const BodyKeySchema = z.strictObject({
   onUnreadable: z.optional(z.enum(["refuse", "count"])),
 });
 
+/** The fewest and the most shard objects a key's room may be spread over (`shards`). */
+export const MIN_SHARDS = 2;
+export const MAX_SHARDS = 256;
+
 export const RuleSchema = z
   .strictObject({
     id: z.string().check(z.regex(RULE_ID, "must match [a-z0-9_-]{1,64}")),
@@ -173,6 +177,15 @@ export const RuleSchema = z
     pageSize: z.optional(PageSizeSchema),
     penalty: z.optional(PenaltySchema),
     bodyKey: z.optional(BodyKeySchema),
+    /** Spread the key's room over this many shard objects under a root (docs/leases.md); absent: one object. */
+    shards: z.optional(
+      z
+        .int()
+        .check(
+          z.gte(MIN_SHARDS, `must be an integer from ${MIN_SHARDS} to ${MAX_SHARDS}`),
+          z.lte(MAX_SHARDS, `must be an integer from ${MIN_SHARDS} to ${MAX_SHARDS}`),
+        ),
+    ),
     limits: z._default(z.array(LimitSchema), []),
   })
   .check(
@@ -198,6 +211,9 @@ export const RuleSchema = z
       if (r.action !== "limit" && r.limits.length > 0) {
         ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });
       }
+      if (r.shards !== undefined) {
+        for (const message of shardsIssues(r)) ctx.addIssue({ code: "custom", path: ["shards"], message });
+      }
       const names = new Map<string, number>();
       r.limits.forEach((l, i) => {
         const name = counterName(r.id, l);
@@ -212,6 +228,35 @@ export const RuleSchema = z
       });
     }),
   );
+
+/**
+ * Why a rule cannot have `shards`: a shard admits from a block of room it
+ * holds, so everything the rule does per request at the key's own object
+ * (hold a slot, keep a penalty, give a success's charge back) has no place
+ * in the tree.
+ */
+function shardsIssues(r: {
+  action: string;
+  count: string;
+  penalty?: unknown;
+  limits: ReadonlyArray<{ concurrency?: number | undefined }>;
+}): string[] {
+  if (r.action !== "limit") return [`not allowed with action "${r.action}"`];
+  if (r.limits.length === 0) return ["only allowed on a rule with limits"];
+  const issues: string[] = [];
+  const concurrency = r.limits.findIndex((l) => l.concurrency !== undefined);
+  if (concurrency >= 0)
+    issues.push(
+      `not allowed with a concurrency limit (limits[${concurrency}]): a slot is held for each request at the key's own object and is never leased`,
+    );
+  if (r.penalty !== undefined)
+    issues.push("not allowed with a penalty: a penalty is set and read at the key's own object on every request");
+  if (r.count === "failures")
+    issues.push(
+      "not allowed with count \"failures\": each success's charge is given back per request, and a shard's block cannot take it back",
+    );
+  return issues;
+}
 
 /** A place an API key can be sent: `{ "header": "x-api-key" }`, `{ "header": "authorization", "scheme": "Token" }`, `{ "query": "api_key" }`. */
 const CredentialPlaceSchema = z

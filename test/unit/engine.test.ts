@@ -437,3 +437,72 @@ describe("keys that cannot be dodged, in the engine", () => {
     expect(third.result).toMatchObject({ success: false, reason: "limit", limit: 2 });
   });
 });
+
+describe("shards in the store's request", () => {
+  /** A store that keeps every check's request and passes it on. */
+  function recording(inner: CounterStore) {
+    const requests: Array<{ key: string; request: CheckRequest }> = [];
+    const store: CounterStore = {
+      check: (key, request, background) => {
+        requests.push({ key, request });
+        return inner.check(key, request, background);
+      },
+      release: (key, charges, background) => inner.release(key, charges, background),
+      inspect: (key, counters) => inner.inspect(key, counters),
+      reset: (key, names) => inner.reset(key, names),
+    };
+    return { store, requests };
+  }
+
+  const hot = (id: string, path: string, extra: Partial<PolicyInput["rules"][number]> = {}) => ({
+    id,
+    match: { paths: [path] },
+    key: "ip",
+    limits: [{ limit: 1000, window: "1s" }],
+    ...extra,
+  });
+
+  function shardsSent(...rules: PolicyInput["rules"]) {
+    const { store, requests } = recording(new MemoryCounterStore({ now: () => T0 }));
+    const h = harness(policy(...rules), { store: () => store });
+    return async (path: string, headers?: Record<string, string>) => {
+      requests.length = 0;
+      const outcome = await h.decide(path, headers ? { headers } : {});
+      expect(outcome.result.success).toBe(true);
+      return requests.map((r) => [r.key, r.request.shards]);
+    };
+  }
+
+  it("a sharded rule's request carries its shards; a plain rule's carries none", async () => {
+    const sent = shardsSent(hot("hot", "/hot", { shards: 16 }), hot("plain", "/plain"));
+    expect(await sent("/hot")).toEqual([["ip:203.0.113.7", 16]]);
+    expect(await sent("/plain")).toEqual([["ip:203.0.113.7", undefined]]);
+  });
+
+  it("stacked rules on one key take the largest shards; a plain rule under it does not lower it", async () => {
+    const sent = shardsSent(
+      hot("small", "/api/*", { shards: 4, continue: true }),
+      hot("plain", "/api/*", { continue: true, limits: [{ limit: 5000, window: "1m" }] }),
+      hot("large", "/api/*", { shards: 16, limits: [{ limit: 100_000, window: "1h" }] }),
+    );
+    expect(await sent("/api/x")).toEqual([["ip:203.0.113.7", 16]]);
+  });
+
+  it("a shadow rule's shards do not make a tree; rules on other keys keep their own", async () => {
+    const sent = shardsSent(
+      hot("trial", "/api/*", { shards: 32, mode: "shadow", continue: true }),
+      hot("per-ip", "/api/*", { continue: true }),
+      {
+        id: "per-tenant",
+        match: { paths: ["/api/*"] },
+        key: "header:x-team",
+        shards: 8,
+        limits: [{ limit: 1000, window: "1s" }],
+      },
+    );
+    expect(await sent("/api/x", { "x-team": "blue" })).toEqual([
+      ["ip:203.0.113.7", undefined],
+      [expect.stringMatching(/^header:x-team:/), 8],
+    ]);
+  });
+});

@@ -303,3 +303,101 @@ describe("defaults", () => {
     expect(result.ok ? [] : result.errors).toEqual([]);
   });
 });
+
+describe("shards", () => {
+  const limits = [{ limit: 50_000, window: "1s" }];
+  const errors = (rule: Record<string, unknown>) => {
+    const result = validatePolicy({ version: 1, rules: [{ id: "hot", ...rule }] });
+    return result.ok ? [] : result.errors;
+  };
+
+  it("accepts an integer from 2 to 256 on a rule that counts every request, and compiles it", () => {
+    for (const shards of [2, 16, 256]) expect(errors({ shards, limits }), String(shards)).toEqual([]);
+    const result = validatePolicy({
+      version: 1,
+      rules: [
+        {
+          id: "hot",
+          match: { paths: ["/api/*"] },
+          key: "ip",
+          shards: 16,
+          limits: [...limits, { limit: 250_000, window: "1d", algorithm: "sliding" }],
+        },
+        { id: "plain", limits },
+      ],
+    });
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (!result.ok) return;
+    expect(result.policy.rules[0]!.shards).toBe(16);
+    expect(result.compiled.rules[0]!.shards).toBe(16);
+    expect(result.compiled.rules[1]!.shards).toBeUndefined();
+    expect("shards" in result.compiled.rules[1]!).toBe(false);
+  });
+
+  it("accepts a token bucket and a shadow rule", () => {
+    expect(
+      errors({ shards: 4, limits: [{ limit: 100, window: "1s", algorithm: "token-bucket", burst: 400 }] }),
+    ).toEqual([]);
+    expect(errors({ shards: 4, mode: "shadow", limits })).toEqual([]);
+  });
+
+  it("refuses a number outside 2..256 or not a whole number", () => {
+    const message = "must be an integer from 2 to 256";
+    expect(errors({ shards: 1, limits })).toEqual([{ path: "rules[0].shards", message }]);
+    expect(errors({ shards: 257, limits })).toEqual([{ path: "rules[0].shards", message }]);
+    expect(errors({ shards: 0, limits })).toEqual([{ path: "rules[0].shards", message }]);
+    expect(errors({ shards: 2.5, limits }).map((e) => e.path)).toEqual(["rules[0].shards"]);
+    expect(errors({ shards: "16", limits }).map((e) => e.path)).toEqual(["rules[0].shards"]);
+  });
+
+  it("refuses a rule with nothing to spread: no limits, or not a limit rule", () => {
+    expect(errors({ shards: 4, pageSize: { default: 20, max: 100 } })).toEqual([
+      { path: "rules[0].shards", message: "only allowed on a rule with limits" },
+    ]);
+    expect(errors({ shards: 4, action: "bypass" })).toEqual([
+      { path: "rules[0].shards", message: 'not allowed with action "bypass"' },
+    ]);
+    expect(errors({ shards: 4, action: "block" })).toEqual([
+      { path: "rules[0].shards", message: 'not allowed with action "block"' },
+    ]);
+  });
+
+  it("refuses a concurrency limit: a slot is held per request and never leased", () => {
+    expect(errors({ shards: 4, limits: [...limits, { concurrency: 5 }] })).toEqual([
+      {
+        path: "rules[0].shards",
+        message:
+          "not allowed with a concurrency limit (limits[1]): a slot is held for each request at the key's own object and is never leased",
+      },
+    ]);
+  });
+
+  it("refuses a penalty: it is set and read at the key's object on every request", () => {
+    expect(errors({ shards: 4, penalty: "10m", limits })).toEqual([
+      {
+        path: "rules[0].shards",
+        message: "not allowed with a penalty: a penalty is set and read at the key's own object on every request",
+      },
+    ]);
+  });
+
+  it("refuses count \"failures\": a shard's block cannot take a success's charge back", () => {
+    expect(errors({ shards: 4, count: "failures", limits })).toEqual([
+      {
+        path: "rules[0].shards",
+        message:
+          "not allowed with count \"failures\": each success's charge is given back per request, and a shard's block cannot take it back",
+      },
+    ]);
+  });
+
+  it("says every reason at once", () => {
+    expect(
+      errors({ shards: 4, count: "failures", penalty: "10m", limits: [{ concurrency: 5 }] }).map((e) => e.message),
+    ).toEqual([
+      "not allowed with a concurrency limit (limits[0]): a slot is held for each request at the key's own object and is never leased",
+      "not allowed with a penalty: a penalty is set and read at the key's own object on every request",
+      "not allowed with count \"failures\": each success's charge is given back per request, and a shard's block cannot take it back",
+    ]);
+  });
+});
