@@ -248,10 +248,11 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       c.req.query("tenant"),
     );
     if (target instanceof Response) return target;
-    const { now, results, penalties } = await counterStoreOf(c.env).inspect(
+    const { now, results, penalties, shards } = await counterStoreOf(c.env).inspect(
       target.objectName,
       target.specs,
       target.penalties,
+      target.shards,
     );
     const penalty = penalties?.[0];
     return c.json({
@@ -267,6 +268,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         leased: r.leased ?? 0,
         ...(target.overrides[r.name] ? { override: target.overrides[r.name] } : {}),
       })),
+      // A sharded rule's tree: what each shard holds of its blocks and has sublet to isolates.
+      ...(shards ? { shards } : {}),
       ...(penalty
         ? {
             penalty: {
@@ -290,7 +293,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (target instanceof Response) return target;
     // Resetting a key also lifts its penalty.
     const names = [...target.specs.map((s) => s.name), ...target.penalties];
-    const removed = await counterStoreOf(c.env).reset(target.objectName, names);
+    const removed = await counterStoreOf(c.env).reset(target.objectName, names, target.shards);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
@@ -351,6 +354,8 @@ async function counterTarget(
       objectName: string;
       specs: CounterSpec[];
       penalties: string[];
+      /** The rule's `shards`: its key's tree is read and reset with it. */
+      shards?: number;
       tenant: Tenant | null;
       tier: string;
       overrides: Record<string, unknown>;
@@ -386,6 +391,7 @@ async function counterTarget(
     objectName,
     specs,
     penalties: rule.penalty ? [rule.penalty.name] : [],
+    ...(rule.shards ? { shards: rule.shards } : {}),
     tenant,
     tier: t,
     overrides,

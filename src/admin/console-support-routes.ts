@@ -35,13 +35,13 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     const rule = policy.rules.find((r) => r.id === ruleId);
     if (!rule) return problem(404, "not_found", "no such rule in the policy in force");
     const specs = ruleCounterSpecs(policy, rule, tier ?? policy.defaultTier, object.startsWith("sandbox:"));
-    return { rule: rule.id, object, specs };
+    return { rule: rule.id, object, specs, shards: rule.shards };
   };
 
   admin.get("/counters", async (c) => {
     const target = await counterOf(c.env, c.req.query("rule"), c.req.query("object"), c.req.query("tier"));
     if (target instanceof Response) return target;
-    const { now, results } = await counterStoreOf(c.env).inspect(target.object, target.specs);
+    const { now, results } = await counterStoreOf(c.env).inspect(target.object, target.specs, [], target.shards);
     return c.json(
       {
         rule: target.rule,
@@ -65,6 +65,7 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     const removed = await counterStoreOf(c.env).reset(
       target.object,
       target.specs.map((s) => s.name),
+      target.shards,
     );
     limiter.refusals.forgetObject(target.object);
     logEvent("counter.reset", { rule: target.rule, object: target.object, actor: c.get("actor") ?? "admin-api" });
