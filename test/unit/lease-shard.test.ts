@@ -181,11 +181,15 @@ describe("ShardLender", () => {
     now += 500; // a second after the refusal: the root is asked again
     await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
     expect(root.total()).toBe(callsAtRefusal + 1);
+    // A refusal under other numbers (a published policy raised the limit) is not answered from memory.
+    const raised = await shard.take(KEY, [perMinute(20)], { want: 0, held: 0 }, root.transport);
+    expect(raised.outcome.allowed).toBe(true);
+    expect(root.total()).toBe(callsAtRefusal + 2);
     // A reset of the tree makes the shard forget the refusal at once.
     shard.reset(KEY);
     now += 1;
     await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
-    expect(root.total()).toBe(callsAtRefusal + 2);
+    expect(root.total()).toBe(callsAtRefusal + 3);
   });
 
   it("fails when the root fails and it holds nothing: the rule's onError decides, nothing is admitted", async () => {

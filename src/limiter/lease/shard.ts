@@ -20,7 +20,7 @@
  * @module
  */
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
-import { type LeaseTransport, LeasingClient } from "./client";
+import { fingerprintOf, type LeaseTransport, LeasingClient } from "./client";
 import { DEFAULT_HOLDER_TERMS, type HolderTerms } from "./holder";
 import { leaseUnits } from "./ledger";
 import type { TakeAnswer } from "./take";
@@ -80,6 +80,8 @@ interface Sublet {
 
 /** A refusal from the root, answered here until it runs out instead of asking the root again. */
 interface RememberedRefusal {
+  /** The counters it was refused under (`fingerprintOf`). */
+  fingerprint: string;
   outcome: CheckOutcome;
   /** Root clock at its answer. */
   rootNow: number;
@@ -130,13 +132,13 @@ export class ShardLender {
     ask: LeaseAsk,
     root: LeaseTransport,
   ): Promise<TakeAnswer & { now: number }> {
-    const remembered = this.rememberedRefusal(key);
+    const remembered = this.rememberedRefusal(key, specs);
     if (remembered && this.client.heldFor(key) === 0) return remembered;
     const decision = await this.client.admit(key, specs, root);
     if (!decision.allowed) {
       const outcome = decision.outcome ?? { allowed: false, results: decision.results, charges: [] };
       const rootNow = decision.now ?? this.clock();
-      this.rememberRefusal(key, outcome, rootNow);
+      this.rememberRefusal(key, specs, outcome, rootNow);
       return { outcome, now: rootNow };
     }
     this.refusals.delete(key);
@@ -220,20 +222,21 @@ export class ShardLender {
     this.sublets.set(id, piece);
   }
 
-  private rememberRefusal(key: string, outcome: CheckOutcome, rootNow: number): void {
+  private rememberRefusal(key: string, specs: readonly CounterSpec[], outcome: CheckOutcome, rootNow: number): void {
     const waitMs = Math.min(
       this.terms.maxRefusalMemoryMs,
       Math.max(0, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
     );
     if (waitMs <= 0) return;
     const at = this.clock();
-    this.refusals.set(key, { outcome, rootNow, at, until: at + waitMs });
+    this.refusals.set(key, { fingerprint: fingerprintOf(specs), outcome, rootNow, at, until: at + waitMs });
   }
 
   /** A refusal still running, with its times moved on by what has passed here since. */
-  private rememberedRefusal(key: string): (TakeAnswer & { now: number }) | undefined {
+  private rememberedRefusal(key: string, specs: readonly CounterSpec[]): (TakeAnswer & { now: number }) | undefined {
     const hit = this.refusals.get(key);
-    if (!hit) return undefined;
+    // A refusal under other numbers (a published policy changed the limit) says nothing about these.
+    if (!hit || hit.fingerprint !== fingerprintOf(specs)) return undefined;
     const now = this.clock();
     if (hit.until <= now) {
       this.refusals.delete(key);
