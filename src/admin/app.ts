@@ -268,8 +268,16 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
         leased: r.leased ?? 0,
         ...(target.overrides[r.name] ? { override: target.overrides[r.name] } : {}),
       })),
-      // A sharded rule's tree: what each shard holds of its blocks and has sublet to isolates.
-      ...(shards ? { shards } : {}),
+      // A sharded rule's tree: what its shards hold of their blocks and have sublet to isolates, in all and each.
+      ...(shards
+        ? {
+            tree: {
+              held: shards.reduce((sum, s) => sum + s.held, 0),
+              sublet: shards.reduce((sum, s) => sum + s.sublet, 0),
+              shards,
+            },
+          }
+        : {}),
       ...(penalty
         ? {
             penalty: {
