@@ -148,8 +148,11 @@ export function checkRequestOf(plan: KeyPlan): CheckRequest {
   const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
   // A shadow rule never refuses, so it never starts a penalty.
   const penalties = plan.rules.flatMap((r) => (r.penalty && r.mode === "enforce" ? [r.penalty] : []));
-  // Stacked rules on one key share its objects: the widest tree any of them asks for holds them all.
-  const shards = Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
+  // Stacked rules on one key share its objects: the widest tree any of them asks for holds them all. A
+  // failures-only rule stacked there gives each success's charge back, which a shard's block cannot take
+  // back: such a request is decided without the tree (at the root, as a plain leased key is).
+  const failuresOnly = plan.rules.some((r) => r.mode === "enforce" && r.count === "failures");
+  const shards = failuresOnly ? 0 : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
   return {
     counters,
     ...(shadow.length > 0 ? { shadow } : {}),

@@ -488,6 +488,15 @@ describe("shards in the store's request", () => {
     expect(await sent("/api/x")).toEqual([["ip:203.0.113.7", 16]]);
   });
 
+  it("a failures-only rule stacked on a sharded key sends that key's request without its tree", async () => {
+    const sent = shardsSent(
+      hot("hot", "/api/*", { shards: 16, continue: true }),
+      hot("logins", "/api/login", { count: "failures", limits: [{ limit: 50, window: "15m" }] }),
+    );
+    expect(await sent("/api/login")).toEqual([["ip:203.0.113.7", undefined]]);
+    expect(await sent("/api/other")).toEqual([["ip:203.0.113.7", 16]]);
+  });
+
   it("a shadow rule's shards do not make a tree; rules on other keys keep their own", async () => {
     const sent = shardsSent(
       hot("trial", "/api/*", { shards: 32, mode: "shadow", continue: true }),
