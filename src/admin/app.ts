@@ -47,7 +47,10 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   admin.use("*", async (c, next) => {
     const token = c.env.ADMIN_TOKEN;
     if (!token) return adminOffResponse(c.req.raw);
-    const auth = await authenticate(c.req.raw, c.env, token);
+    const auth = await authenticate(c.req.raw, c.env, token, {
+      counters: counterStoreOf(c.env),
+      background: c.executionCtx,
+    });
     if (!auth.ok) return auth.response;
     c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
     await next();
@@ -316,7 +319,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     const body = await c.req.json<{ address?: unknown }>().catch(() => ({}) as { address?: unknown });
     if (typeof body.address !== "string" || addressKey(body.address) === undefined)
       return problem(400, "bad_request", 'body must be { "address": "<IPv4 or IPv6 address>" }');
-    const { ipKey, cleared } = await unlockAddress(c.env, body.address);
+    const { ipKey, cleared } = await unlockAddress(counterStoreOf(c.env), body.address);
     logEvent("admin.unlocked", { ip: ipKey, by: "admin-api", actor: c.get("actor"), cleared });
     return c.json({ unlocked: ipKey, cleared });
   });

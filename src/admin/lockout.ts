@@ -9,33 +9,26 @@
  * counted or compared, so no web page can lock an operator out. A locked address is let in again
  * by `POST <prefix>/unlock` from another address, or by an unlock marker in KV
  * (`admin-unlock:<address>`, what `policy unlock --local/--remote` writes through wrangler).
+ *
+ * The count goes through the engine's counter-store port, the store the front door counts with. A
+ * limit of 10 is far below the room an object needs before it lends any of it to an isolate (see
+ * `src/limiter/lease/`; test/unit/admin-lockout.test.ts holds the two against each other), so every
+ * guess is decided and charged in the address's object itself, before the token is compared.
  * @module
  */
 import { UNKNOWN_IP } from "../engine/identity";
+import type { Background, CounterStore } from "../engine/ports";
 import type { Env } from "../env";
-import type { Charge, CounterSpec } from "../limiter/types";
+import type { Charge } from "../limiter/types";
 import { logEvent } from "../log";
 import { constantTimeEqual } from "./constant-time";
+import { ADMIN_FAILURES, lockoutObjectName } from "./lockout-counter";
 import { addressKey, unlockKey } from "./unlock-key";
 
-export { addressKey, unlockKey };
-
-/** Wrong admin tokens one client IP may send per 15 minutes. The name cannot clash with a rule's counter (ids have no `:`). */
-export const ADMIN_FAILURES: CounterSpec = {
-  name: "admin:auth-failures-15m",
-  algorithm: "fixed",
-  limit: 10,
-  windowMs: 15 * 60_000,
-  cost: 1,
-};
+export { ADMIN_FAILURES, addressKey, lockoutObjectName, unlockKey };
 
 /** How long a client is asked to wait when the lockout counter cannot be reached. */
 export const LOCKOUT_UNAVAILABLE_RETRY_SECONDS = 10;
-
-/** The counter object of an address: the same object its requests are counted in under `key: "ip"`. */
-export function lockoutObjectName(ipKey: string): string {
-  return `ip:${ipKey}`;
-}
 
 export type AdminAuth = { ok: true } | { ok: false; response: Response };
 
@@ -47,8 +40,19 @@ function unauthorized(): Response {
   return json(401, { error: "unauthorized", message: "missing or wrong admin token" });
 }
 
+/** Where wrong tokens are counted: the counter store, and where work after the response goes. */
+export interface LockoutStore {
+  counters: CounterStore;
+  background: Background;
+}
+
 /** Checks the bearer token of an admin request; the answer to send when it may not go on. */
-export async function authenticate(request: Request, env: Env, token: string): Promise<AdminAuth> {
+export async function authenticate(
+  request: Request,
+  env: Env,
+  token: string,
+  { counters, background }: LockoutStore,
+): Promise<AdminAuth> {
   const address = request.headers.get("cf-connecting-ip") ?? "";
   const ipKey = addressKey(address) ?? UNKNOWN_IP;
   const method = request.method;
@@ -69,14 +73,15 @@ export async function authenticate(request: Request, env: Env, token: string): P
     return { ok: false, response: unauthorized() };
   }
 
-  const attempts = env.LIMITER.getByName(lockoutObjectName(ipKey));
+  const object = lockoutObjectName(ipKey);
+  const charge = () => counters.check(object, { counters: [ADMIN_FAILURES] }, background);
   let charges: Charge[];
   try {
-    let charged = await attempts.check({ counters: [ADMIN_FAILURES] });
+    let charged = await charge();
     if (!charged.allowed && (await takeUnlockMarker(env, ipKey))) {
-      await attempts.reset([ADMIN_FAILURES.name]);
+      await counters.reset(object, [ADMIN_FAILURES.name]);
       logEvent("admin.unlocked", { ip: ipKey, by: "kv" });
-      charged = await attempts.check({ counters: [ADMIN_FAILURES] });
+      charged = await charge();
     }
     if (!charged.allowed) return { ok: false, response: lockedOut(charged.results[0]!.resetAt, charged.now, address) };
     charges = charged.charges;
@@ -104,7 +109,7 @@ export async function authenticate(request: Request, env: Env, token: string): P
   }
   // The right token: the failure charged above is given back.
   try {
-    await attempts.release(charges);
+    await counters.release(object, charges, background);
   } catch (e) {
     logEvent("admin.lockout_refund_failed", { ip: address || UNKNOWN_IP, message: (e as Error).message }, "warn");
   }
@@ -134,9 +139,12 @@ async function takeUnlockMarker(env: Env, ipKey: string): Promise<boolean> {
 }
 
 /** Clears an address's wrong-token count (`POST /unlock`). */
-export async function unlockAddress(env: Env, address: string): Promise<{ ipKey: string; cleared: boolean }> {
+export async function unlockAddress(
+  counters: CounterStore,
+  address: string,
+): Promise<{ ipKey: string; cleared: boolean }> {
   const ipKey = addressKey(address);
   if (ipKey === undefined) throw new TypeError(`not an IP address: ${address}`);
-  const removed = await env.LIMITER.getByName(lockoutObjectName(ipKey)).reset([ADMIN_FAILURES.name]);
+  const removed = await counters.reset(lockoutObjectName(ipKey), [ADMIN_FAILURES.name]);
   return { ipKey, cleared: removed > 0 };
 }

@@ -6,21 +6,21 @@
  * KV is read back with wrangler itself and tenant keys are hashed with node:crypto, not with the
  * CLI's own code, so a mistake there cannot hide.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminToken, bearer, fetchDrained } from "../support/http";
+import { localKvValue as kvValue, localKvValues as kvValues } from "../support/local-kv";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
+import { adminApiArgs, POLICY_CLI, policyCli as policy, run, TSX } from "../support/subprocess";
 import {
-  BIN_DIR,
-  childEnv,
   freePort,
   freshDir,
   PROJECT_ROOT,
   roomInWindow,
+  sluiceVars,
   startWranglerDev,
-  WRANGLER_BIN,
   type WranglerDev,
 } from "../support/wrangler-dev";
 
@@ -29,68 +29,7 @@ const VALID = join(FIXTURES, "valid.json");
 const TIERED = join(FIXTURES, "tiered.json");
 const INVALID = join(FIXTURES, "invalid.json");
 const NOT_JSON = join(FIXTURES, "not-json.json");
-const TOKEN = `cli-admin-${Math.random().toString(36).slice(2)}`;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  command: string,
-  args: readonly string[],
-  cwd = PROJECT_ROOT,
-  extraEnv: Record<string, string> = {},
-): Promise<Run> {
-  // No SLUICE_* from the surroundings: each test says where the CLI acts.
-  const env = childEnv();
-  for (const name of ["SLUICE_URL", "SLUICE_ADMIN_TOKEN", "SLUICE_ADMIN_PREFIX"]) delete env[name];
-  Object.assign(env, extraEnv);
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The CLI as `npm run policy` runs it: the project's tsx on src/cli/policy.ts. */
-function policy(...args: string[]): Promise<Run> {
-  return run(join(BIN_DIR, "tsx"), [join(PROJECT_ROOT, "src", "cli", "policy.ts"), ...args]);
-}
-
-/** KV values as wrangler itself reads them (one `kv bulk get`); `null` for a missing key. */
-async function kvValues(keys: readonly string[], persistTo: string): Promise<Record<string, string | null>> {
-  const dir = await freshDir("sluice-cli-keys");
-  try {
-    const file = join(dir, "keys.json");
-    await writeFile(file, JSON.stringify(keys));
-    const r = await run(WRANGLER_BIN, [
-      "kv",
-      "bulk",
-      "get",
-      file,
-      "--binding",
-      "POLICIES",
-      "--local",
-      "--persist-to",
-      persistTo,
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-    const answer = JSON.parse(r.stdout.slice(r.stdout.indexOf("{"))) as Record<string, { value: string | null }>;
-    return Object.fromEntries(keys.map((k) => [k, answer[k]?.value ?? null]));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function kvValue(key: string, persistTo: string): Promise<string | null> {
-  return (await kvValues([key], persistTo))[key]!;
-}
+const TOKEN = adminToken("cli-admin");
 
 function tenantKvKey(apiKey: string): string {
   return `tenant:${createHash("sha256").update(apiKey).digest("hex")}`;
@@ -134,8 +73,8 @@ describe("policy CLI: validate and usage", () => {
 
   it("npm run policy -- validate works from a subfolder, with paths relative to it", async () => {
     const [ok, bad] = await Promise.all([
-      run("npm", ["run", "--silent", "policy", "--", "validate", "valid.json"], FIXTURES),
-      run("npm", ["run", "--silent", "policy", "--", "validate", "invalid.json"], FIXTURES),
+      run("npm", ["run", "--silent", "policy", "--", "validate", "valid.json"], { cwd: FIXTURES }),
+      run("npm", ["run", "--silent", "policy", "--", "validate", "invalid.json"], { cwd: FIXTURES }),
     ]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toBe("valid.json: valid policy, 1 rule: cli\n");
@@ -306,26 +245,14 @@ describe("policy CLI against a running wrangler dev", () => {
   let dev: WranglerDev;
   let persistTo: string;
 
-  const api = () => ["--url", dev.url, "--token", TOKEN];
-  const request = async (headers: Record<string, string> = {}) => {
-    const res = await fetch(`${dev.url}/cli/e2e`, { headers });
-    await res.arrayBuffer();
-    return res;
-  };
+  const api = () => adminApiArgs(dev.url, TOKEN);
+  const request = (headers: Record<string, string> = {}) => fetchDrained(`${dev.url}/cli/e2e`, { headers });
 
   beforeAll(async () => {
     origin = await startOriginServer(await freePort());
     persistTo = await freshDir("sluice-cli-dev");
     // The same --persist-to: what the CLI writes with --local, this wrangler dev reads.
-    dev = await startWranglerDev({
-      persistTo,
-      vars: {
-        ORIGIN: `http://127.0.0.1:${origin.port}`,
-        LIMITER_TIMEOUT_MS: "5000",
-        POLICY_TTL_SECONDS: "0",
-        ADMIN_TOKEN: TOKEN,
-      },
-    });
+    dev = await startWranglerDev({ persistTo, vars: sluiceVars({ origin: origin.url, token: TOKEN }) });
   });
 
   afterAll(async () => {
@@ -355,7 +282,7 @@ describe("policy CLI against a running wrangler dev", () => {
   });
 
   it("push --url: in force at once; a stale --if-match exits 1 and changes nothing", async () => {
-    const current = await fetch(`${dev.url}/__ratelimit/policy`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const current = await fetch(`${dev.url}/__ratelimit/policy`, { headers: bearer(TOKEN) });
     const etag = current.headers.get("ETag")!;
     await current.arrayBuffer();
 
@@ -438,14 +365,10 @@ describe("policy CLI against a running wrangler dev", () => {
   });
 
   it("takes the URL and the token from SLUICE_URL and SLUICE_ADMIN_TOKEN", async () => {
-    const cli = join(PROJECT_ROOT, "src", "cli", "policy.ts");
-    const r = await run(join(BIN_DIR, "tsx"), [cli, "diff", TIERED], PROJECT_ROOT, {
-      SLUICE_URL: dev.url,
-      SLUICE_ADMIN_TOKEN: TOKEN,
-    });
+    const r = await run(TSX, [POLICY_CLI, "diff", TIERED], { env: { SLUICE_URL: dev.url, SLUICE_ADMIN_TOKEN: TOKEN } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`no changes: ${TIERED} is the policy in force at ${dev.url} (pushed)\n`);
-    const noToken = await run(join(BIN_DIR, "tsx"), [cli, "diff", TIERED], PROJECT_ROOT, { SLUICE_URL: dev.url });
+    const noToken = await run(TSX, [POLICY_CLI, "diff", TIERED], { env: { SLUICE_URL: dev.url } });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toContain("no admin token");
   });

@@ -12,8 +12,9 @@ import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kvPut } from "../../src/cli/wrangler";
-import { PROJECT_ROOT, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
+import { ADMIN_PREFIX, adminToken, bearer, fetchDrained } from "../support/http";
+import { localKvPut } from "../support/local-kv";
+import { PROJECT_ROOT, sluiceVars, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 
 // The callbacks given to page.evaluate and page.waitForFunction run in the page, where these exist.
 declare const document: {
@@ -24,7 +25,7 @@ declare const document: {
 declare const location: { hash: string };
 declare const sessionStorage: { getItem(key: string): string | null };
 
-const TOKEN = `console-e2e-${Math.random().toString(36).slice(2)}`;
+const TOKEN = adminToken("console-e2e");
 const EVIL_ID = "<img src=x onerror=alert(1)>";
 const EVIL_KEY = `tenant:${EVIL_ID}`;
 const RULE = "tenant-api";
@@ -62,7 +63,7 @@ describe("the operator console in headless Chromium", () => {
   let admin: string;
   const dialogs: Array<{ type: string; message: string }> = [];
   const pageErrors: string[] = [];
-  const auth = { authorization: `Bearer ${TOKEN}` };
+  const auth = bearer(TOKEN);
 
   async function adminCall(path: string, init: RequestInit = {}): Promise<Response> {
     return fetch(`${admin}${path}`, {
@@ -72,9 +73,7 @@ describe("the operator console in headless Chromium", () => {
   }
 
   async function tenantCall(apiKey: string): Promise<number> {
-    const res = await fetch(`${dev.url}/api/orders`, { headers: { authorization: `Bearer ${apiKey}` } });
-    await res.arrayBuffer();
-    return res.status;
+    return (await fetchDrained(`${dev.url}/api/orders`, { headers: bearer(apiKey) })).status;
   }
 
   async function show(view: string): Promise<void> {
@@ -86,10 +85,8 @@ describe("the operator console in headless Chromium", () => {
   }
 
   beforeAll(async () => {
-    dev = await startWranglerDev({
-      vars: { ORIGIN: "builtin:echo", LIMITER_TIMEOUT_MS: "5000", POLICY_TTL_SECONDS: "0", ADMIN_TOKEN: TOKEN },
-    });
-    admin = `${dev.url}/__ratelimit`;
+    dev = await startWranglerDev({ vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
+    admin = `${dev.url}${ADMIN_PREFIX}`;
     browser = await chromium.launch({ executablePath: chromiumPath(), args: ["--no-sandbox", "--disable-gpu"] });
     page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
     page.on("dialog", async (d) => {
@@ -120,10 +117,7 @@ describe("the operator console in headless Chromium", () => {
     // PUT /tenants refuses an id outside [A-Za-z0-9_.-]; a record written into KV by hand is not checked,
     // so the page must still show such an id as text.
     const evilHash = createHash("sha256").update("key-evil").digest("hex");
-    await kvPut(`tenant:${evilHash}`, JSON.stringify({ id: EVIL_ID, tier: "pro" }), {
-      mode: "local",
-      persistTo: dev.persistTo,
-    });
+    await localKvPut(`tenant:${evilHash}`, JSON.stringify({ id: EVIL_ID, tier: "pro" }), dev.persistTo);
     const evil = [];
     for (let i = 0; i < 5; i++) evil.push(await tenantCall("key-evil"));
     expect(evil).toEqual([200, 200, 200, 429, 429]);

@@ -3,22 +3,22 @@
  * restart of `wrangler dev` on the same state. The good limits still hold, and the admin API and
  * `policy diff` say that KV holds an invalid document and which version is in force.
  */
-import { spawn } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminToken, bearer, fetchDrained } from "../support/http";
+import { localKvPut } from "../support/local-kv";
+import { adminApiArgs, policyCli } from "../support/subprocess";
 import {
-  BIN_DIR,
-  childEnv,
-  delay,
   freshDir,
-  PROJECT_ROOT,
+  sluiceVars,
   startWranglerDev,
-  WRANGLER_BIN,
+  untilOutput,
   type WranglerDev,
+  withFreshDir,
 } from "../support/wrangler-dev";
 
-const TOKEN = `lg-admin-${Math.random().toString(36).slice(2)}`;
+const TOKEN = adminToken("lg-admin");
 const BROKEN = '{"version":1,"rules":[{"id":"x",';
 const good = (limit: number) =>
   JSON.stringify({
@@ -27,55 +27,13 @@ const good = (limit: number) =>
     rules: [{ id: "lg", match: { paths: ["/lg/*"] }, key: "ip", limits: [{ limit, window: "1h" }] }],
   });
 
-function run(
-  command: string,
-  args: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = childEnv();
-  for (const name of ["SLUICE_URL", "SLUICE_ADMIN_TOKEN", "SLUICE_ADMIN_PREFIX", "SLUICE_ACTOR"]) delete env[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const policyCli = (...args: string[]) =>
-  run(join(BIN_DIR, "tsx"), [join(PROJECT_ROOT, "src", "cli", "policy.ts"), ...args]);
-
 describe("an invalid document in KV across a restart of wrangler dev", () => {
   let persistTo: string;
   let dev: WranglerDev | undefined;
-  const auth = { authorization: `Bearer ${TOKEN}` };
-  const start = async () =>
-    startWranglerDev({
-      persistTo,
-      vars: { ORIGIN: "builtin:echo", POLICY_TTL_SECONDS: "0", ADMIN_TOKEN: TOKEN, LIMITER_TIMEOUT_MS: "5000" },
-    });
-  const kvPut = async (value: string) => {
-    const r = await run(WRANGLER_BIN, [
-      "kv",
-      "key",
-      "put",
-      "policy",
-      value,
-      "--binding",
-      "POLICIES",
-      "--local",
-      "--persist-to",
-      persistTo,
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-  };
-  const limitHeader = async () => {
-    const res = await fetch(`${dev!.url}/lg/probe`);
-    await res.arrayBuffer();
-    return res.headers.get("RateLimit-Limit");
-  };
+  const auth = bearer(TOKEN);
+  const start = async () => startWranglerDev({ persistTo, vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
+  const kvPut = (value: string) => localKvPut("policy", value, persistTo);
+  const limitHeader = async () => (await fetchDrained(`${dev!.url}/lg/probe`)).headers.get("RateLimit-Limit");
 
   beforeAll(async () => {
     persistTo = await freshDir("sluice-e2e-last-good");
@@ -101,9 +59,7 @@ describe("an invalid document in KV across a restart of wrangler dev", () => {
     dev = await start();
     // A fresh isolate whose first read is the broken document: the good limits, not the built-in 300.
     expect(await limitHeader()).toBe("7");
-    // wrangler passes the Worker's log lines on with a delay.
-    for (let i = 0; i < 50 && !dev.output().includes('"keeping":"history"'); i++) await delay(100);
-    expect(dev.output()).toContain('"keeping":"history"');
+    expect(await untilOutput(dev, (out) => out.includes('"keeping":"history"'))).toContain('"keeping":"history"');
 
     const res = await fetch(`${dev.url}/__ratelimit/policy`, { headers: auth });
     expect(res.headers.get("X-Sluice-Stored-Policy")).toBe("invalid");
@@ -113,11 +69,10 @@ describe("an invalid document in KV across a restart of wrangler dev", () => {
   });
 
   it("policy diff says KV holds an invalid document and diffs against the version in force", async () => {
-    const dir = await freshDir("sluice-e2e-last-good-file");
-    try {
+    await withFreshDir("sluice-e2e-last-good-file", async (dir) => {
       const file = join(dir, "policy.json");
       await writeFile(file, good(7));
-      const viaApi = await policyCli("diff", file, "--url", dev!.url, "--token", TOKEN);
+      const viaApi = await policyCli("diff", file, ...adminApiArgs(dev!.url, TOKEN));
       expect(viaApi.stderr).toContain("holds an INVALID document");
       expect(viaApi.stdout).toContain("no changes");
       expect(viaApi.stdout).toContain("(history)");
@@ -128,14 +83,11 @@ describe("an invalid document in KV across a restart of wrangler dev", () => {
       expect(viaKv.stderr).toContain("holds an INVALID document");
       expect(viaKv.stderr).toContain("in force: version 1");
       expect(viaKv.code, viaKv.stderr).toBe(0);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a push with --local gets its own history entry, with its actor", async () => {
-    const dir = await freshDir("sluice-e2e-last-good-file");
-    try {
+    await withFreshDir("sluice-e2e-last-good-file", async (dir) => {
       const file = join(dir, "policy.json");
       await writeFile(file, good(8));
       const r = await policyCli("push", file, "--local", "--persist-to", persistTo, "--actor", "alice");
@@ -146,8 +98,6 @@ describe("an invalid document in KV across a restart of wrangler dev", () => {
       const { versions } = (await res.json()) as { versions: Array<{ version: number; how: string; actor: string }> };
       expect(versions[0]).toMatchObject({ version: 2, how: "cli-local", actor: "alice" });
       expect(versions).toHaveLength(2);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

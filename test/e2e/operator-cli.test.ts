@@ -4,44 +4,22 @@
  * agree with the log, tenants checked against the policy and listed, explain, the lockout's way out,
  * and the admin API switched off explained. Also the packaged `sluice` bin.
  */
-import { spawn } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../support/build";
+import { adminToken, fetchDrained } from "../support/http";
+import { adminApiArgs, policyCli as cli, run } from "../support/subprocess";
 import {
-  BIN_DIR,
-  childEnv,
-  delay,
   freshDir,
   PROJECT_ROOT,
+  sluiceVars,
   startWranglerDev,
+  untilOutput,
   type WranglerDev,
 } from "../support/wrangler-dev";
 
-const TOKEN = `op-admin-${Math.random().toString(36).slice(2)}`;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: readonly string[]): Promise<Run> {
-  const env = childEnv();
-  for (const name of ["SLUICE_URL", "SLUICE_ADMIN_TOKEN", "SLUICE_ADMIN_PREFIX", "SLUICE_ACTOR"]) delete env[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const cli = (...args: string[]) => run(join(BIN_DIR, "tsx"), [join(PROJECT_ROOT, "src", "cli", "policy.ts"), ...args]);
+const TOKEN = adminToken("op-admin");
 
 const doc = (rules: unknown[], extra: Record<string, unknown> = {}) =>
   JSON.stringify({ version: 1, headers: ["legacy"], ...extra, rules }, null, 2);
@@ -65,10 +43,8 @@ describe("the policy CLI against wrangler dev", () => {
     dir = await freshDir("sluice-e2e-operator");
     await writeFile(file("one.json"), doc([ruleA, ruleB]));
     await writeFile(file("two.json"), doc([ruleA, ruleC, tiered]));
-    dev = await startWranglerDev({
-      vars: { ORIGIN: "builtin:echo", POLICY_TTL_SECONDS: "0", ADMIN_TOKEN: TOKEN, LIMITER_TIMEOUT_MS: "5000" },
-    });
-    api = ["--url", dev.url, "--token", TOKEN];
+    dev = await startWranglerDev({ vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
+    api = adminApiArgs(dev.url, TOKEN);
   });
 
   afterAll(async () => {
@@ -122,25 +98,14 @@ describe("the policy CLI against wrangler dev", () => {
 
   it("stats count every refusal the log shows, cached ones included", async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${dev.url}/a/x`);
-      await res.arrayBuffer();
-      statuses.push(res.status);
-    }
+    for (let i = 0; i < 6; i++) statuses.push((await fetchDrained(`${dev.url}/a/x`)).status);
     expect(statuses).toEqual([200, 200, 429, 429, 429, 429]);
     const stats = await cli("stats", ...api);
     expect(stats.code, stats.stderr).toBe(0);
     expect(stats.stdout).toContain("alpha: 2 admitted, 4 refused");
-    let logged = 0;
-    for (let i = 0; i < 50; i++) {
-      logged = dev
-        .output()
-        .split("\n")
-        .filter((l) => l.includes('"request.refused"') && l.includes('"alpha"')).length;
-      if (logged === 4) break;
-      await delay(100);
-    }
-    expect(logged).toBe(4);
+    const logged = (out: string) =>
+      out.split("\n").filter((l) => l.includes('"request.refused"') && l.includes('"alpha"')).length;
+    expect(logged(await untilOutput(dev, (out) => logged(out) === 4))).toBe(4);
   });
 
   it("tenants: a tier the policy lacks is refused with a hint; list and show find the stored one", async () => {
@@ -202,8 +167,7 @@ describe("the admin API switched off", () => {
     expect(res.status).toBe(404);
     const body = (await res.json()) as { hint?: string };
     expect(body.hint).toContain("ADMIN_TOKEN is not set");
-    for (let i = 0; i < 50 && !dev.output().includes('"admin.disabled"'); i++) await delay(100);
-    expect(dev.output()).toContain('"admin.disabled"');
+    expect(await untilOutput(dev, (out) => out.includes('"admin.disabled"'))).toContain('"admin.disabled"');
   });
 });
 

@@ -4,37 +4,13 @@
  * `sluice/itty` entry pulls in no Hono, and its .d.ts type-check on their own (no skipLibCheck)
  * under "bundler" and "nodenext" resolution.
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../../scripts/build-inputs";
 import { ensureBuilt } from "../support/build";
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, PATH: `${join(PROJECT_ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}` },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const TSC = join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc");
+import { run, TSC } from "../support/subprocess";
+import { PROJECT_ROOT } from "../support/wrangler-dev";
 
 /** The specifiers of one JS or .d.ts file's import and export statements and `import("…")` types (not of its comments). */
 function specifiers(source: string): string[] {

@@ -7,10 +7,11 @@
 import { request as httpRequest } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminToken, fetchDrained, putPolicy } from "../support/http";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
-import { freePort, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
+import { freePort, sluiceVars, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
 
-const TOKEN = `e2e-admin-${Math.random().toString(36).slice(2)}`;
+const TOKEN = adminToken("e2e-admin");
 const LOGIN = "/api/v1/auth/login";
 const ROUTE = "/api/v1/transfers";
 
@@ -20,15 +21,8 @@ describe("nothing gets around a rule, over HTTP", () => {
 
   beforeAll(async () => {
     origin = await startOriginServer(await freePort());
-    dev = await startWranglerDev({
-      vars: {
-        ORIGIN: `http://127.0.0.1:${origin.port}`,
-        LIMITER_TIMEOUT_MS: "5000",
-        POLICY_TTL_SECONDS: "0",
-        ADMIN_TOKEN: TOKEN,
-      },
-    });
-    const policy = {
+    dev = await startWranglerDev({ vars: sluiceVars({ origin: origin.url, token: TOKEN }) });
+    await putPolicy(dev.url, TOKEN, {
       version: 1,
       sandbox: { multiplier: 10, hosts: ["sandbox.test"] },
       rules: [
@@ -40,14 +34,7 @@ describe("nothing gets around a rule, over HTTP", () => {
         },
         { id: "transfers", match: { paths: [ROUTE] }, key: "ip", limits: [{ limit: 2, window: "1h" }] },
       ],
-    };
-    const put = await fetch(`${dev.url}/__ratelimit/policy`, {
-      method: "PUT",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify(policy),
     });
-    expect(put.status).toBe(200);
-    await put.arrayBuffer();
   });
 
   afterAll(async () => {
@@ -112,9 +99,7 @@ describe("nothing gets around a rule, over HTTP", () => {
 
   it("counts every spelling of the transfers route on its counter", async () => {
     for (const _ of [1, 2]) {
-      const ok = await fetch(`${dev.url}${ROUTE}`);
-      await ok.arrayBuffer();
-      expect(ok.status).toBe(200);
+      expect((await fetchDrained(`${dev.url}${ROUTE}`)).status).toBe(200);
     }
     for (const spelling of [
       "/api;/v1/transfers",
@@ -124,9 +109,7 @@ describe("nothing gets around a rule, over HTTP", () => {
       "/api/v1/transfers.json",
       "/api/v1/tran%C5%BFfers",
     ]) {
-      const res = await fetch(`${dev.url}${spelling}`);
-      await res.arrayBuffer();
-      expect(res.status, spelling.slice(0, 40)).toBe(429);
+      expect((await fetchDrained(`${dev.url}${spelling}`)).status, spelling.slice(0, 40)).toBe(429);
     }
   });
 
@@ -144,7 +127,6 @@ describe("nothing gets around a rule, over HTTP", () => {
       req.end();
     });
     expect(status).toBe(503);
-    const seen = await fetch(`http://127.0.0.1:${origin.port}/__origin/count?tag=${tag}`);
-    expect(((await seen.json()) as { count: number }).count).toBe(0);
+    expect(origin.count(tag)).toBe(0);
   });
 });

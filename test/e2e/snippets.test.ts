@@ -4,28 +4,18 @@
  * type-checks them as a user's Worker would (Bundler resolution, the usual Workers options) and
  * under NodeNext.
  */
-import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT } from "../../scripts/build-inputs";
 import { ensureBuilt } from "../support/build";
+import { run, TSC } from "../support/subprocess";
+import { PROJECT_ROOT } from "../support/wrangler-dev";
 
 const SNIPPETS = join(PROJECT_ROOT, "docs", "snippets");
-const TSC = join(PROJECT_ROOT, "node_modules", "typescript", "bin", "tsc");
 
-function tsc(project: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSC, "-p", project, "--noEmit"], {
-      cwd: PROJECT_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, output }));
-  });
+async function tsc(project: string): Promise<{ code: number | null; output: string }> {
+  const { code, stdout, stderr } = await run(process.execPath, [TSC, "-p", project, "--noEmit"]);
+  return { code, output: stdout + stderr };
 }
 
 beforeAll(() => ensureBuilt(), 120_000);

@@ -4,54 +4,32 @@
  * puts it in force and it then refuses those requests; a penalty outlasts its
  * window until `key reset` lifts it; `tenant add --override` raises a limit.
  */
-import { spawn } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminJson, adminToken, fetchDrained } from "../support/http";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
+import { adminApiArgs, policyCli } from "../support/subprocess";
 import {
-  BIN_DIR,
-  childEnv,
   delay,
   freePort,
   freshDir,
-  PROJECT_ROOT,
   roomInWindow,
+  sluiceVars,
   startWranglerDev,
   type WranglerDev,
 } from "../support/wrangler-dev";
 
-const TOKEN = `tenant-e2e-${Math.random().toString(36).slice(2)}`;
-
-function policyCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = childEnv();
-  for (const name of ["SLUICE_URL", "SLUICE_ADMIN_TOKEN", "SLUICE_ADMIN_PREFIX"]) delete env[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(BIN_DIR, "tsx"), [join(PROJECT_ROOT, "src", "cli", "policy.ts"), ...args], {
-      cwd: PROJECT_ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const TOKEN = adminToken("tenant-e2e");
 
 describe("tenant features under wrangler dev", () => {
   let origin: OriginServer;
   let dev: WranglerDev;
   let dir: string;
-  const api = () => ["--url", dev.url, "--token", TOKEN];
+  const api = () => adminApiArgs(dev.url, TOKEN);
 
-  const get = async (client: string, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${dev.url}/e2e`, { headers: { "x-client": client, ...headers } });
-    await res.arrayBuffer();
-    return res;
-  };
+  const get = (client: string, headers: Record<string, string> = {}) =>
+    fetchDrained(`${dev.url}/e2e`, { headers: { "x-client": client, ...headers } });
   const statuses = async (n: number, client: string) => {
     const out: number[] = [];
     for (let i = 0; i < n; i++) out.push((await get(client)).status);
@@ -62,20 +40,12 @@ describe("tenant features under wrangler dev", () => {
     await writeFile(path, JSON.stringify(doc));
     return path;
   };
-  const adminJson = async (path: string) =>
-    (await fetch(`${dev.url}/__ratelimit${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json();
+  const admin = (path: string) => adminJson(dev.url, TOKEN, path);
 
   beforeAll(async () => {
     origin = await startOriginServer(await freePort());
     dir = await freshDir("sluice-tenant-e2e");
-    dev = await startWranglerDev({
-      vars: {
-        ORIGIN: `http://127.0.0.1:${origin.port}`,
-        LIMITER_TIMEOUT_MS: "5000",
-        POLICY_TTL_SECONDS: "0",
-        ADMIN_TOKEN: TOKEN,
-      },
-    });
+    dev = await startWranglerDev({ vars: sluiceVars({ origin: origin.url, token: TOKEN }) });
   });
 
   afterAll(async () => {
@@ -100,7 +70,7 @@ describe("tenant features under wrangler dev", () => {
     // The candidate is evaluated after each response: wait for all five to be counted.
     let counts = { admitted: 0, refused: 0 };
     for (let i = 0; i < 100 && counts.admitted + counts.refused < 5; i++) {
-      const stats = (await adminJson("/stats")) as {
+      const stats = (await admin("/stats")) as {
         candidate?: { minutes: Array<{ rules: Record<string, { admitted: number; refused: number }> }> };
       };
       counts = { admitted: 0, refused: 0 };
@@ -112,7 +82,7 @@ describe("tenant features under wrangler dev", () => {
     }
     expect(counts).toEqual({ admitted: 3, refused: 2 });
     // The live counter carries the live charges only.
-    const live = (await adminJson("/keys?rule=api&key=c1")) as { limits: Array<{ remaining: number }> };
+    const live = (await admin("/keys?rule=api&key=c1")) as { limits: Array<{ remaining: number }> };
     expect(live.limits[0]!.remaining).toBe(55);
 
     const promoted = await policyCli("promote", ...api());

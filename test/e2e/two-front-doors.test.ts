@@ -8,6 +8,7 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminToken, fetchDrained, putPolicy } from "../support/http";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
 import {
   delay,
@@ -15,12 +16,12 @@ import {
   freshDir,
   PROJECT_ROOT,
   roomInWindow,
+  sluiceVars,
   startWranglerDev,
   type WranglerDev,
 } from "../support/wrangler-dev";
 
-const TOKEN = `e2e-admin-${Math.random().toString(36).slice(2)}`;
-const auth = { authorization: `Bearer ${TOKEN}` };
+const TOKEN = adminToken("e2e-admin");
 /** The first door's Worker name, unique so that no other `wrangler dev` in the registry answers for it. */
 const FIRST = `sluice-door-one-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -59,22 +60,14 @@ id = "00000000000000000000000000000000"
 }
 
 async function publish(door: WranglerDev, id: string, limit: number): Promise<void> {
-  const policy = { version: 1, rules: [{ id, key: "ip", limits: [{ limit, window: "1m" }] }] };
-  const res = await fetch(`${door.url}/__ratelimit/policy`, {
-    method: "PUT",
-    headers: auth,
-    body: JSON.stringify(policy),
-  });
-  expect(res.status).toBe(200);
-  await res.arrayBuffer();
+  await putPolicy(door.url, TOKEN, { version: 1, rules: [{ id, key: "ip", limits: [{ limit, window: "1m" }] }] });
 }
 
 /** Fires `count` requests at once, alternating between the doors; returns how many were admitted. */
 async function burst(doors: WranglerDev[], count: number, tag: string): Promise<number> {
   const statuses = await Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const res = await fetch(`${doors[i % doors.length]!.url}/split/${i}`, { headers: { "x-test-tag": tag } });
-      await res.arrayBuffer();
+      const res = await fetchDrained(`${doors[i % doors.length]!.url}/split/${i}`, { headers: { "x-test-tag": tag } });
       return res.status;
     }),
   );
@@ -90,54 +83,12 @@ describe("two front doors on one counter", () => {
 
   beforeAll(async () => {
     origin = await startOriginServer(await freePort());
-    const vars = {
-      ORIGIN: `http://127.0.0.1:${origin.port}`,
-      LIMITER_TIMEOUT_MS: "5000",
-      POLICY_TTL_SECONDS: "0",
-      ADMIN_TOKEN: TOKEN,
-    };
-    const varArgs = Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
-    const port1 = await freePort();
-    const persist1 = await freshDir("sluice-e2e-door-one");
-    one = await startWranglerDev({
-      port: port1,
-      persistTo: persist1,
-      args: [
-        "dev",
-        "--name",
-        FIRST,
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        String(port1),
-        "--persist-to",
-        persist1,
-        "--show-interactive-dev-session=false",
-        ...varArgs,
-      ],
-    });
+    const vars = sluiceVars({ origin: origin.url, token: TOKEN });
+    one = await startWranglerDev({ name: FIRST, vars });
     // The second registers after the first, so the registry already knows the first's objects.
     await delay(3_000);
     dir = await freshDir("sluice-e2e-door-two");
-    const config = await secondDoorConfig(dir);
-    const port2 = await freePort();
-    two = await startWranglerDev({
-      port: port2,
-      persistTo: join(dir, "state"),
-      args: [
-        "dev",
-        "--config",
-        config,
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        String(port2),
-        "--persist-to",
-        join(dir, "state"),
-        "--show-interactive-dev-session=false",
-        ...varArgs,
-      ],
-    });
+    two = await startWranglerDev({ config: await secondDoorConfig(dir), vars });
   });
 
   afterAll(async () => {
@@ -156,15 +107,13 @@ describe("two front doors on one counter", () => {
     let total = admitted;
     const until = Date.now() + 20_000;
     for (let i = 0; total < limit && Date.now() < until; i++) {
-      const res = await fetch(`${doors[i % 2]!.url}/split/drain-${i}`, { headers: { "x-test-tag": tag } });
-      await res.arrayBuffer();
+      const res = await fetchDrained(`${doors[i % 2]!.url}/split/drain-${i}`, { headers: { "x-test-tag": tag } });
       if (res.status === 200) total++;
       else await delay(100);
     }
     // And not one more.
     for (let i = 0; i < 20; i++) {
-      const res = await fetch(`${doors[i % 2]!.url}/split/after-${i}`, { headers: { "x-test-tag": tag } });
-      await res.arrayBuffer();
+      const res = await fetchDrained(`${doors[i % 2]!.url}/split/after-${i}`, { headers: { "x-test-tag": tag } });
       if (res.status === 200) total++;
     }
     return total;
@@ -178,8 +127,7 @@ describe("two front doors on one counter", () => {
     const admitted = await burst([one, two], 200, tag);
     expect(admitted).toBeLessThanOrEqual(50);
     expect(await drain(50, admitted, tag)).toBe(50);
-    const res = await fetch(`http://127.0.0.1:${origin.port}/__origin/count?tag=${tag}`);
-    expect(((await res.json()) as { count: number }).count).toBe(50);
+    expect(origin.count(tag)).toBe(50);
   });
 
   it("with a limit large enough to lease (600 a minute), 1,200 in bursts admit at most 600, and then exactly 600", async () => {
@@ -191,7 +139,6 @@ describe("two front doors on one counter", () => {
     for (let round = 0; round < 12; round++) admitted += await burst([one, two], 100, tag);
     expect(admitted).toBeLessThanOrEqual(600);
     expect(await drain(600, admitted, tag)).toBe(600);
-    const res = await fetch(`http://127.0.0.1:${origin.port}/__origin/count?tag=${tag}`);
-    expect(((await res.json()) as { count: number }).count).toBe(600);
+    expect(origin.count(tag)).toBe(600);
   });
 });

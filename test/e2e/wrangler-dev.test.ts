@@ -9,25 +9,22 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseList } from "structured-headers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADMIN_PREFIX, adminToken, bearer } from "../support/http";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
 import {
   freePort,
   freshDir,
   PROJECT_ROOT,
   roomInWindow,
+  sluiceVars,
   startWranglerDev,
   type WranglerDev,
 } from "../support/wrangler-dev";
 
-const TOKEN = `e2e-admin-${Math.random().toString(36).slice(2)}`;
+const TOKEN = adminToken("e2e-admin");
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, { headers, redirect: "manual" });
-}
-
-async function originCount(originPort: number, tag: string): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${originPort}/__origin/count?tag=${encodeURIComponent(tag)}`);
-  return ((await res.json()) as { count: number }).count;
 }
 
 function ietfItems(header: string | null): Array<{ name: unknown; params: Record<string, unknown> }> {
@@ -39,19 +36,12 @@ describe("wrangler dev in front of the loopback origin", () => {
   let origin: OriginServer;
   let dev: WranglerDev;
   let admin: string;
-  const auth = { authorization: `Bearer ${TOKEN}` };
+  const auth = bearer(TOKEN);
 
   beforeAll(async () => {
     origin = await startOriginServer(await freePort());
-    dev = await startWranglerDev({
-      vars: {
-        ORIGIN: `http://127.0.0.1:${origin.port}`,
-        LIMITER_TIMEOUT_MS: "5000",
-        POLICY_TTL_SECONDS: "0",
-        ADMIN_TOKEN: TOKEN,
-      },
-    });
-    admin = `${dev.url}/__ratelimit`;
+    dev = await startWranglerDev({ vars: sluiceVars({ origin: origin.url, token: TOKEN }) });
+    admin = `${dev.url}${ADMIN_PREFIX}`;
   });
 
   afterAll(async () => {
@@ -138,8 +128,8 @@ describe("wrangler dev in front of the loopback origin", () => {
     });
 
     // The origin saw exactly the 300 admitted requests and never the refused one.
-    expect(await originCount(origin.port, tag)).toBe(300);
-    expect(await originCount(origin.port, refusedTag)).toBe(0);
+    expect(origin.count(tag)).toBe(300);
+    expect(origin.count(refusedTag)).toBe(0);
   });
 
   it("puts a policy published through the admin API in force at once", async () => {
@@ -193,7 +183,7 @@ describe("wrangler dev in front of the loopback origin", () => {
     const body = (await refused.json()) as { limit: unknown; window: unknown };
     expect(body.limit).toBe(3);
     expect(body.window).toBe("1 hour");
-    expect(await originCount(origin.port, tag)).toBe(3);
+    expect(origin.count(tag)).toBe(3);
   });
 
   it("refuses a bad policy with 400 and {path, message} errors, and keeps the old one in force", async () => {

@@ -19,6 +19,10 @@ import { routedPath } from "./routed-path";
 
 export interface OriginServer {
   port: number;
+  /** `http://127.0.0.1:<port>`: what the Worker's ORIGIN is set to. */
+  url: string;
+  /** How many requests with this `x-test-tag` it has seen (what `GET /__origin/count` answers). */
+  count(tag: string): number;
   close(): Promise<void>;
 }
 
@@ -90,6 +94,8 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
   const address = server.address() as AddressInfo;
   return {
     port: address.port,
+    url: `http://127.0.0.1:${address.port}`,
+    count: (tag) => counts.get(tag) ?? 0,
     close: () =>
       new Promise<void>((resolve) => {
         for (const r of held.values()) r.destroy();

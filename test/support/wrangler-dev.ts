@@ -53,6 +53,30 @@ export async function freshDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `${prefix}-`));
 }
 
+/** Runs `fn` with a fresh temp dir, removed afterwards whatever `fn` does. */
+export async function withFreshDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await freshDir(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The `--var`s the end-to-end tests run the Worker with: an origin, an admin token, policies read
+ * afresh at every request (a test writes one and expects the next request to see it), and a time
+ * budget a cold object on a busy machine keeps to.
+ */
+export function sluiceVars(options: { origin: string; token?: string }): Record<string, string> {
+  return {
+    ORIGIN: options.origin,
+    LIMITER_TIMEOUT_MS: "5000",
+    POLICY_TTL_SECONDS: "0",
+    ...(options.token === undefined ? {} : { ADMIN_TOKEN: options.token }),
+  };
+}
+
 export interface WranglerDev {
   /** `http://127.0.0.1:<port>` */
   url: string;
@@ -67,9 +91,14 @@ export interface WranglerDev {
 export interface StartOptions {
   /** `--var NAME:value` pairs. */
   vars?: Record<string, string>;
+  /** `--name`: the Worker's name in place of wrangler.toml's (what another Worker's `script_name` binds to). */
+  name?: string;
+  /** `--config`: a wrangler.toml other than the project's. */
+  config?: string;
   /**
    * The whole argument list after `wrangler` (e.g. the `dev` script of package.json with its port
-   * replaced). When given, `vars` is ignored and the caller is responsible for `--port`/`--persist-to`.
+   * replaced). When given, `vars`, `name` and `config` are ignored and the caller is responsible
+   * for `--port`/`--persist-to`.
    */
   args?: string[];
   port?: number;
@@ -98,6 +127,8 @@ async function start(options: StartOptions): Promise<WranglerDev> {
   const persistTo = options.persistTo ?? (await freshDir("sluice-e2e-state"));
   const args = options.args ?? [
     "dev",
+    ...(options.name === undefined ? [] : ["--name", options.name]),
+    ...(options.config === undefined ? [] : ["--config", options.config]),
     "--ip",
     "127.0.0.1",
     "--port",
@@ -213,6 +244,15 @@ async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * What wrangler has written once `seen` holds of it, or after about five seconds: wrangler passes
+ * the Worker's log lines on with a delay. The caller asserts on what it returns.
+ */
+export async function untilOutput(dev: WranglerDev, seen: (output: string) => boolean): Promise<string> {
+  for (let i = 0; i < 50 && !seen(dev.output()); i++) await delay(100);
+  return dev.output();
 }
 
 /**

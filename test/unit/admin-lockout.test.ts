@@ -1,0 +1,60 @@
+/**
+ * The admin lockout counts wrong tokens through the counter-store port, whose Workers store leases
+ * quota to isolates. Its exactness (the failure charged in the object before the token is compared)
+ * holds because its counter is never leased: these tests fail if the leasing terms or the lockout's
+ * limit change so that it would be.
+ */
+import { describe, expect, it } from "vitest";
+import { ADMIN_FAILURES, lockoutObjectName } from "../../src/admin/lockout-counter";
+import { decide } from "../../src/limiter/decide";
+import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
+import { leaseUnits, lend } from "../../src/limiter/lease/ledger";
+import { takeAndLend } from "../../src/limiter/lease/take";
+import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
+import type { CounterState } from "../../src/limiter/types";
+
+const T0 = 1_800_000_000_000;
+
+describe("the admin lockout's counter", () => {
+  it("is never lent: its whole limit is less room than the object lends from", () => {
+    expect(leaseUnits({ want: 1_000, held: 0 }, ADMIN_FAILURES.limit, DEFAULT_LEASE_TERMS)).toBe(0);
+  });
+
+  it("is decided in the object on every guess: 200 at once from one address, exactly 10 charged, none from a lease", async () => {
+    const now = T0 + 1_000;
+    const states = new Map<string, CounterState>();
+    const calls = { check: 0, take: 0, lend: 0 };
+    const transport: LeaseTransport = {
+      async check(specs) {
+        calls.check++;
+        const { outcome, updates } = decide(states, specs, now, "");
+        for (const [name, state] of updates) states.set(name, state);
+        return { ...outcome, now };
+      },
+      async take(specs, ask) {
+        calls.take++;
+        const { answer, updates } = takeAndLend(states, specs, now, ask, 1, DEFAULT_LEASE_TERMS);
+        for (const [name, state] of updates) states.set(name, state);
+        return { ...answer, now };
+      },
+      async lend(specs, ask) {
+        calls.lend++;
+        return lend(states, specs, now, ask, 2, DEFAULT_LEASE_TERMS).grant;
+      },
+      giveBack: async () => {},
+      waitUntil: () => {},
+    };
+    const client = new LeasingClient({ clock: () => now });
+    const key = lockoutObjectName("203.0.113.7");
+    const decisions = await Promise.all(
+      Array.from({ length: 200 }, () => client.admit(key, [ADMIN_FAILURES], transport)),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+    expect(decisions.filter((d) => d.fromLease)).toHaveLength(0);
+    expect(calls).toEqual({ check: 200, take: 0, lend: 0 });
+    // And once more after the burst, with the client's view of the room up to date.
+    const after = await client.admit(key, [ADMIN_FAILURES], transport);
+    expect(after).toMatchObject({ allowed: false, fromLease: false });
+    expect(calls.check).toBe(201);
+  });
+});
