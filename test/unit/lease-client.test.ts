@@ -123,6 +123,27 @@ describe("LeasingClient", () => {
     expect(d.results[0]!.remaining).toBe(396);
   });
 
+  it("keeps leases of one key's other counters (another rule, the admin lockout) while it decides those", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    const failures: CounterSpec = { name: "admin-failures", algorithm: "fixed", limit: 10, windowMs: 900_000, cost: 1 };
+    for (let i = 0; i < 3; i++) {
+      now += 1;
+      await client.admit("k", [spec(1_000)], object.transport);
+    }
+    const held = client.held();
+    expect(held).toBeGreaterThan(0);
+    // A request of the same key that charges another counter leaves the rule's lease alone.
+    now += 1;
+    expect((await client.admit("k", [failures], object.transport)).allowed).toBe(true);
+    await object.settle();
+    expect(object.calls.giveBack).toEqual([]);
+    now += 1;
+    expect((await client.admit("k", [spec(1_000)], object.transport)).fromLease).toBe(true);
+    expect(client.held()).toBe(held - 1);
+  });
+
   it("takes back a rolled-back request's unit into its lease", async () => {
     let now = T0;
     const object = memoryObject(() => now);

@@ -54,7 +54,10 @@ export interface LeasingClientOptions {
 }
 
 interface KeyLeases {
+  key: string;
   fingerprint: string;
+  /** The calls of its key's object, as its latest request made them (an ended entry gives back through it). */
+  transport: LeaseTransport;
   specs: CounterSpec[];
   holder: LeaseHolder;
   /** The call in flight (a plain one or a refresh): resolves to whether it brought a lease. */
@@ -62,13 +65,21 @@ interface KeyLeases {
   ended: boolean;
 }
 
-/** What identifies a key's counters: a policy that changes any of them starts from no lease. */
+/**
+ * What identifies a key's counters. A key holds leases per set of counters
+ * (requests that match different rules of one key charge different sets); a
+ * policy that changes the numbers of a counter starts that counter's sets
+ * from no lease.
+ */
 export function fingerprintOf(specs: readonly CounterSpec[]): string {
   return specs.map((s) => `${s.name}:${s.algorithm}:${s.limit}:${s.windowMs}:${s.burst ?? ""}:${s.cost}`).join("|");
 }
 
 export class LeasingClient {
-  private readonly keys = new Map<string, KeyLeases>();
+  /** Entries by key and fingerprint, oldest first (the eviction order). */
+  private readonly entries = new Map<string, KeyLeases>();
+  /** The entries of each key. */
+  private readonly byKey = new Map<string, Set<KeyLeases>>();
   private readonly minUnits: number;
   private readonly minRoom: number;
   private readonly maxShare: number;
@@ -119,6 +130,14 @@ export class LeasingClient {
     try {
       const answer = await call;
       await settled;
+      if (!answer.outcome.allowed) {
+        // Refused, while another call of this key may have brought (or may bring) a lease here: its units
+        // are charged already, so this request uses one rather than be refused with room in hand (the
+        // object could not count what it had lent this isolate as room).
+        if (entry.inFlight && entry.inFlight !== settled) await entry.inFlight;
+        const local = this.fromLease(entry, costs, transport);
+        if (local) return local;
+      }
       // This request's own room, from its own answer: the lease's units are not used yet.
       const results = answer.grant
         ? answer.grant.results.map((r, i) => ({
@@ -167,12 +186,15 @@ export class LeasingClient {
 
   /** Units held for a key at `now` (a shard's `GET /keys` figure). */
   heldFor(key: string): number {
-    return this.keys.get(key)?.holder.held(this.options.clock()) ?? 0;
+    const now = this.options.clock();
+    let sum = 0;
+    for (const entry of this.byKey.get(key) ?? []) sum += entry.holder.held(now);
+    return sum;
   }
 
   /** Room per counter for a key as its headers should show it (see `LeaseHolder.results`). */
   resultsFor(key: string, specs: readonly CounterSpec[]): CounterResult[] | undefined {
-    return this.keys.get(key)?.holder.results(
+    return this.entries.get(entryId(key, fingerprintOf(specs)))?.holder.results(
       this.options.clock(),
       specs.map((s) => s.cost),
     );
@@ -180,7 +202,9 @@ export class LeasingClient {
 
   /** Puts units of a lease back (a shard's isolate gave back a sublet piece); `false` when it has ended. */
   returnUnits(key: string, leaseId: number, units: number): boolean {
-    return this.keys.get(key)?.holder.giveBackUnit(leaseId, this.options.clock(), units) ?? false;
+    const now = this.options.clock();
+    for (const entry of this.byKey.get(key) ?? []) if (entry.holder.giveBackUnit(leaseId, now, units)) return true;
+    return false;
   }
 
   /** Ends the leases of every key whose counters match (a published policy changed them). */
@@ -188,8 +212,8 @@ export class LeasingClient {
     matches: (key: string, specs: readonly CounterSpec[]) => boolean,
     transport: (key: string) => LeaseTransport,
   ): void {
-    for (const [key, entry] of this.keys) {
-      if (matches(key, entry.specs)) this.end(key, entry, transport(key));
+    for (const entry of [...this.entries.values()]) {
+      if (matches(entry.key, entry.specs)) this.end(entry, transport(entry.key));
     }
   }
 
@@ -200,33 +224,45 @@ export class LeasingClient {
    * the object), and lapses with it otherwise.
    */
   returnUnit(key: string, leaseId: number): void {
-    this.keys.get(key)?.holder.giveBackUnit(leaseId, this.options.clock());
+    this.returnUnits(key, leaseId, 1);
   }
 
   /** Units held across all keys (tests, simulation). */
   held(): number {
     const now = this.options.clock();
     let sum = 0;
-    for (const entry of this.keys.values()) sum += entry.holder.held(now);
+    for (const entry of this.entries.values()) sum += entry.holder.held(now);
     return sum;
   }
 
   private entryFor(key: string, specs: CounterSpec[], transport: LeaseTransport): KeyLeases {
     const fingerprint = fingerprintOf(specs);
-    const existing = this.keys.get(key);
-    if (existing && existing.fingerprint === fingerprint) return existing;
-    if (existing) this.end(key, existing, transport);
-    if (this.keys.size >= this.maxKeys) {
-      const [oldestKey, oldest] = this.keys.entries().next().value as [string, KeyLeases];
-      this.end(oldestKey, oldest, transport);
+    const id = entryId(key, fingerprint);
+    const existing = this.entries.get(id);
+    if (existing) {
+      existing.transport = transport;
+      return existing;
+    }
+    // Another set of this key's counters stays leased (its leases charged its own counters), unless one
+    // of its counters now has other numbers: a published policy changed it, and its leases end.
+    for (const other of this.byKey.get(key) ?? []) {
+      if (changedCounter(other.specs, specs)) this.end(other, transport);
+    }
+    if (this.entries.size >= this.maxKeys) {
+      this.end(this.entries.values().next().value as KeyLeases, transport);
     }
     const entry: KeyLeases = {
+      key,
       fingerprint,
+      transport,
       specs,
       holder: new LeaseHolder(this.options.holderTerms ?? DEFAULT_HOLDER_TERMS),
       ended: false,
     };
-    this.keys.set(key, entry);
+    this.entries.set(id, entry);
+    const siblings = this.byKey.get(key) ?? new Set<KeyLeases>();
+    siblings.add(entry);
+    this.byKey.set(key, siblings);
     return entry;
   }
 
@@ -282,11 +318,28 @@ export class LeasingClient {
     }
   }
 
-  private end(key: string, entry: KeyLeases, transport: LeaseTransport): void {
+  /** Ends an entry's leases: unused units go back to the object they came from, kept alive by `current`'s request. */
+  private end(entry: KeyLeases, current: LeaseTransport): void {
     entry.ended = true;
-    this.keys.delete(key);
+    this.entries.delete(entryId(entry.key, entry.fingerprint));
+    const siblings = this.byKey.get(entry.key);
+    siblings?.delete(entry);
+    if (siblings?.size === 0) this.byKey.delete(entry.key);
     for (const lease of entry.holder.end(this.options.clock())) {
-      transport.waitUntil(transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+      current.waitUntil(entry.transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
     }
   }
+}
+
+function entryId(key: string, fingerprint: string): string {
+  return `${key}\u0000${fingerprint}`;
+}
+
+/** Whether a counter of `held` has other numbers in `next` (same name, other limit, window, burst or cost). */
+function changedCounter(held: readonly CounterSpec[], next: readonly CounterSpec[]): boolean {
+  const byName = new Map(next.map((s) => [s.name, fingerprintOf([s])]));
+  return held.some((s) => {
+    const now = byName.get(s.name);
+    return now !== undefined && now !== fingerprintOf([s]);
+  });
 }
