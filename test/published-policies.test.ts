@@ -242,8 +242,11 @@ describe("tiered fintech API (004)", () => {
     const general = await call("/api/v1/accounts", { ip });
     await general.arrayBuffer();
     expect(general.headers.get("RateLimit-Remaining")).toBe("99");
-    await charge(`ip:${ip}`, "public-15m", "fixed", QUARTER, 5000, 5000 - 4);
-    await expectBoundary("/health", { ip });
+    // The boundary on an address of its own: the three requests above may have left this isolate holding a
+    // lease of that address's public room (its units are charged in the object until they are used or end).
+    const fresh = uniqueIp();
+    await charge(`ip:${fresh}`, "public-15m", "fixed", QUARTER, 5000, 5000 - 1);
+    await expectBoundary("/health", { ip: fresh });
   });
 });
 
