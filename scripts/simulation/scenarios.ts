@@ -202,3 +202,73 @@ export function scenarios(options: ScenarioOptions = {}): Scenario[] {
     },
   ];
 }
+
+/** `perSecond` on average, arriving in bursts: every `everyMs`, that period's requests within `spreadMs`. */
+function burstsAtRate(
+  random: () => number,
+  perSecond: number,
+  everyMs: number,
+  spreadMs: number,
+  durationMs: number,
+): Arrival[] {
+  const out: Arrival[] = [];
+  const size = Math.round((perSecond * everyMs) / 1_000);
+  for (let start = 0; start < durationMs; start += everyMs) {
+    for (let i = 0; i < size; i++) out.push({ t: start + random() * spreadMs, key: 0 });
+  }
+  return out;
+}
+
+/**
+ * The tree of leases at one hot key: 10,000 requests/s (ten times one
+ * object's soft limit) from 256 isolates, through 16 shards and, to compare,
+ * straight to one object; 100,000 requests/s on paper. Limits are used up
+ * within each window, so the runs are exact at the limit. Isolates remember
+ * refusals as the engine does, so a used-up key does not cost a call per
+ * request (flat and tree alike).
+ */
+export function treeScenarios(options: ScenarioOptions = {}): Scenario[] {
+  const d = options.durationMs ?? 20_000;
+  const hot = { start: START, durationMs: d, skewMs: 50, rememberRefusals: true, isolates: 256 };
+  const tree = { ...hot, shards: 16 };
+  const fixed10s = () => [fixed("api-10s", 90_000, 10_000)];
+  const sliding10s = () => [sliding("api-10s", 90_000, 10_000)];
+  const steady = (r: () => number) => poisson(r, 10_000, d, one);
+  const bursty = (r: () => number) => burstsAtRate(r, 10_000, 250, 25, d);
+  return [
+    { ...tree, name: "tree: 10k/s steady, fixed 90000/10s", specsFor: fixed10s, arrivals: steady },
+    { ...hot, name: "flat: 10k/s steady, fixed 90000/10s", specsFor: fixed10s, arrivals: steady },
+    { ...tree, name: "tree: 10k/s bursty, fixed 90000/10s", specsFor: fixed10s, arrivals: bursty },
+    { ...hot, name: "flat: 10k/s bursty, fixed 90000/10s", specsFor: fixed10s, arrivals: bursty },
+    { ...tree, name: "tree: 10k/s steady, sliding 90000/10s", specsFor: sliding10s, arrivals: steady },
+    { ...hot, name: "flat: 10k/s steady, sliding 90000/10s", specsFor: sliding10s, arrivals: steady },
+    {
+      ...tree,
+      name: "tree: 10k/s steady, token bucket 8000/s burst 20000",
+      specsFor: () => [bucket("api-bucket", 8_000, 1_000, 20_000)],
+      arrivals: steady,
+    },
+    {
+      ...tree,
+      name: "tree: 10k/s, every object restarts mid-window, fixed",
+      restartAt: d / 2 + 123,
+      specsFor: fixed10s,
+      arrivals: steady,
+    },
+    {
+      ...tree,
+      name: "tree: 10k/s, reset (DELETE /keys) mid-window, fixed",
+      resetAt: d / 2 + 2_345,
+      specsFor: fixed10s,
+      arrivals: steady,
+    },
+    {
+      ...hot,
+      isolates: 2_048,
+      shards: 128,
+      name: "tree: 100k/s steady, fixed 900000/10s (on paper)",
+      specsFor: () => [fixed("api-10s", 900_000, 10_000)],
+      arrivals: (r) => poisson(r, 100_000, d, one),
+    },
+  ];
+}

@@ -62,6 +62,29 @@ export const DEFAULT_SHARD_TERMS: ShardTerms = {
   root: BLOCK_LEASE_TERMS,
 };
 
+/**
+ * The object name of a key's shard: no counting key starts with `shard:`
+ * (they start `ip:`, `tenant:`, `header:`, `query:`, `body:`, `custom:` or
+ * `sandbox:`), so a shard never shares an object with a root.
+ */
+export function shardName(key: string, shard: number): string {
+  return `shard:${shard}:${key}`;
+}
+
+/**
+ * An isolate's shard of a key: a number it draws once for its life plus a
+ * hash of the key (FNV-1a), modulo the shard count. Stable per isolate and
+ * key, spread over isolates (and, for one isolate, over keys).
+ */
+export function shardOf(key: string, isolateDraw: number, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return (hash + isolateDraw) % shards;
+}
+
 /** A sublet piece, remembered so that what an isolate gives back goes into its block once. */
 interface Sublet {
   block: number;
