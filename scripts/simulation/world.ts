@@ -310,13 +310,17 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
             const charges = decision.outcome.charges;
             scheduler.at(scheduler.now + refundAfter, () => {
               if (!alive(isolate)) return;
-              call(key, () => alive(isolate), () => {
-                objectFor(arrival.key).release(charges);
-                if (record) {
-                  record.refundAt = Math.floor(scheduler.now);
-                  record.refundSeq = seq++;
-                }
-              }).catch(() => undefined);
+              call(
+                key,
+                () => alive(isolate),
+                () => {
+                  objectFor(arrival.key).release(charges);
+                  if (record) {
+                    record.refundAt = Math.floor(scheduler.now);
+                    record.refundSeq = seq++;
+                  }
+                },
+              ).catch(() => undefined);
             });
           }
         },
@@ -343,7 +347,8 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     scheduler.at(at, () => {
       for (const [key, object] of objects) {
         object.reset(scenario.specsFor(key, scenario.resetAt!));
-        for (let shard = 0; shard < shards; shard++) shardObjects.get(shardName(String(key), shard))?.reset(String(key));
+        for (let shard = 0; shard < shards; shard++)
+          shardObjects.get(shardName(String(key), shard))?.reset(String(key));
       }
     });
   }

@@ -63,6 +63,8 @@ export class LeaseHolder {
   private slotCount = 0;
   private previousSlotCount = 0;
   private lastLifetimeMs = 0;
+  /** When the lease that lifetime came with ends: past it, the lifetime says nothing of the next one. */
+  private lastLifetimeUntil = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly terms: HolderTerms = DEFAULT_HOLDER_TERMS) {}
 
@@ -90,14 +92,19 @@ export class LeaseHolder {
   }
 
   /**
-   * Units to ask for: what the observed rate uses within a lease's lifetime.
+   * Units to ask for: what the observed rate uses within a lease's lifetime
+   * (the latest lease's, while it lasts: a lease that a window's end cut
+   * short does not shrink the asks of the next window, where it would keep a
+   * slow isolate asking for less than is lent, and so for nothing, for good).
    * Nothing for a key seen only once lately: a lone request is no rate, and
    * room lent to it would only be stranded.
    */
   want(now: number): number {
     if (this.slotCount + this.previousSlotCount < 2) return 0;
     const horizon =
-      this.lastLifetimeMs > 0 ? Math.min(this.lastLifetimeMs, this.terms.horizonMs) : this.terms.horizonMs;
+      this.lastLifetimeMs > 0 && now < this.lastLifetimeUntil
+        ? Math.min(this.lastLifetimeMs, this.terms.horizonMs)
+        : this.terms.horizonMs;
     return Math.min(this.terms.maxWant, Math.ceil(this.rate(now) * horizon));
   }
 
@@ -164,6 +171,7 @@ export class LeaseHolder {
     this.lastLifetimeMs = grant.lifetimeMs;
     this.noteResults(grant.results);
     const expiresAt = sentAt + grant.lifetimeMs - this.terms.safetyMs;
+    this.lastLifetimeUntil = expiresAt;
     if (grant.units <= 0 || expiresAt <= sentAt) return;
     this.leases.push({ id: grant.id, units: grant.units, expiresAt });
     this.leases.sort((a, b) => a.expiresAt - b.expiresAt);

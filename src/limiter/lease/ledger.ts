@@ -45,7 +45,7 @@ import {
 } from "./types";
 
 /** Leases kept per counter; older ones are merged (still charged, no longer given back). */
-export const MAX_LENT_ENTRIES = 32;
+export const MAX_LENT_ENTRIES = 64;
 
 /** Whether a request's counters can be leased at all: slots cannot. */
 export function leasable(specs: readonly CounterSpec[]): boolean {

@@ -48,6 +48,25 @@ export interface ShardTerms {
    * block given back), hence the cap.
    */
   maxRefusalMemoryMs: number;
+  /**
+   * A refusal is answered here for at least this long, even when the root
+   * said room comes back sooner (a sliding window or a token bucket used up
+   * by sustained demand gives room back a unit at a time, each with a retry
+   * in milliseconds): refusing is always safe, and meanwhile the room that
+   * comes back gathers at the root, to be lent in a block to the next shard
+   * that asks instead of being decided a request per call. Answers carry the
+   * longer retry, so isolates refuse for as long without calling.
+   */
+  minRefusalMemoryMs: number;
+  /**
+   * The most calls per second (and at once, after a quiet spell) a shard
+   * makes to the root for a key, give-backs aside. Past that it refuses, or
+   * lends nothing, itself: always safe, and it bounds what N shards can cost
+   * the root (N times this) whatever the load, e.g. the last units of a
+   * window, or room that comes back a unit at a time under sustained demand.
+   */
+  rootCallsPerSecond: number;
+  rootCallBurst: number;
   /** How it asks the root (sizes, lead time, the margin on a block's end). */
   holder: HolderTerms;
   /** What the root lends under (`BLOCK_LEASE_TERMS`): a shard does not ask for less than it lends. */
@@ -58,6 +77,9 @@ export const DEFAULT_SHARD_TERMS: ShardTerms = {
   sublet: DEFAULT_LEASE_TERMS,
   minSubletLifetimeMs: 500,
   maxRefusalMemoryMs: 1_000,
+  minRefusalMemoryMs: 100,
+  rootCallsPerSecond: 20,
+  rootCallBurst: 10,
   holder: SHARD_HOLDER_TERMS,
   root: BLOCK_LEASE_TERMS,
 };
@@ -117,6 +139,8 @@ export class ShardLender {
   private readonly client: LeasingClient;
   private readonly sublets = new Map<number, Sublet>();
   private readonly refusals = new Map<string, RememberedRefusal>();
+  /** Per key: calls to the root that may be made now, and when that was counted (shard clock). */
+  private readonly budgets = new Map<string, { calls: number; at: number }>();
   private nextId: number;
 
   constructor(
@@ -147,12 +171,13 @@ export class ShardLender {
   ): Promise<TakeAnswer & { now: number }> {
     const remembered = this.rememberedRefusal(key);
     if (remembered && this.client.heldFor(key) === 0) return remembered;
+    root = this.budgeted(key, root);
     const decision = await this.client.admit(key, specs, root);
     if (!decision.allowed) {
       const outcome = decision.outcome ?? { allowed: false, results: decision.results, charges: [] };
       const rootNow = decision.now ?? this.clock();
       this.rememberRefusal(key, outcome, rootNow);
-      return { outcome, now: rootNow };
+      return this.rememberedRefusal(key) ?? { outcome, now: rootNow };
     }
     this.refusals.delete(key);
     // This request is decided: sublet what is held now rather than wait for the next block.
@@ -170,7 +195,7 @@ export class ShardLender {
 
   /** An isolate fetches its next piece ahead of need (no request decided). */
   async lend(key: string, specs: CounterSpec[], ask: LeaseAsk, root: LeaseTransport): Promise<LeaseGrant | undefined> {
-    return this.sublet(key, specs, ask, root, true);
+    return this.sublet(key, specs, ask, this.budgeted(key, root), true);
   }
 
   /** An isolate gives back a piece's unused units: into its block while the block lives; they lapse otherwise. */
@@ -235,10 +260,54 @@ export class ShardLender {
     this.sublets.set(id, piece);
   }
 
+  /** The root's calls within this shard's budget for the key; past it, a refusal (or no block) from here. */
+  private budgeted(key: string, root: LeaseTransport): LeaseTransport {
+    const spend = (): number => {
+      const now = this.clock();
+      const budget = this.budgets.get(key) ?? { calls: this.terms.rootCallBurst, at: now };
+      const perMs = this.terms.rootCallsPerSecond / 1_000;
+      budget.calls = Math.min(this.terms.rootCallBurst, budget.calls + Math.max(0, now - budget.at) * perMs);
+      budget.at = now;
+      this.budgets.set(key, budget);
+      if (budget.calls >= 1) {
+        budget.calls--;
+        return 0;
+      }
+      return Math.ceil((1 - budget.calls) / perMs); // until the next call may be made
+    };
+    const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
+      const now = this.clock();
+      const results = specs.map((s) => ({
+        name: s.name,
+        allowed: false,
+        limit: s.algorithm === "token-bucket" ? (s.burst ?? s.limit) : s.limit,
+        remaining: 0,
+        resetAt: now + waitMs,
+        retryAfterMs: waitMs,
+      }));
+      return { allowed: false, results, charges: [], now };
+    };
+    return {
+      check: async (specs) => {
+        const waitMs = spend();
+        return waitMs > 0 ? refusal(specs, waitMs) : root.check(specs);
+      },
+      take: async (specs, ask) => {
+        const waitMs = spend();
+        if (waitMs === 0) return root.take(specs, ask);
+        const { now, ...outcome } = refusal(specs, waitMs);
+        return { outcome, now };
+      },
+      lend: async (specs, ask) => (spend() > 0 ? undefined : root.lend(specs, ask)),
+      giveBack: (specs, id, unused) => root.giveBack(specs, id, unused),
+      waitUntil: (work) => root.waitUntil(work),
+    };
+  }
+
   private rememberRefusal(key: string, outcome: CheckOutcome, rootNow: number): void {
     const waitMs = Math.min(
       this.terms.maxRefusalMemoryMs,
-      Math.max(0, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
+      Math.max(this.terms.minRefusalMemoryMs, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
     );
     if (waitMs <= 0) return;
     const at = this.clock();
@@ -255,7 +324,9 @@ export class ShardLender {
       return undefined;
     }
     const passed = now - hit.at;
-    const results = hit.outcome.results.map((r) => ({ ...r, retryAfterMs: Math.max(0, r.retryAfterMs - passed) }));
+    // A refused counter's retry is this memory's rest: this shard refuses until then, and asks the root
+    // again after it (room can come back sooner than the root said: blocks and pieces given back).
+    const results = hit.outcome.results.map((r) => ({ ...r, retryAfterMs: r.allowed ? 0 : hit.until - now }));
     return { outcome: { ...hit.outcome, results }, now: hit.rootNow + passed };
   }
 }
