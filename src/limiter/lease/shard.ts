@@ -17,6 +17,12 @@
  * The shard keeps nothing in storage: a restarted shard has lost its blocks,
  * whose units stay charged at the root until they end (fewer admissions, never
  * more).
+ *
+ * What the root sees is bounded per shard: at most `rootCallsPerSecond` calls
+ * a second (bursts of `rootCallBurst`) per key, give-backs aside; past that
+ * the shard refuses, or lends nothing, itself. Refusing is always safe, so the
+ * bound costs admissions only when room comes back a little at a time (a used
+ * up sliding window or bucket under sustained demand), never exactness.
  * @module
  */
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
@@ -26,8 +32,15 @@ import { leaseUnits } from "./ledger";
 import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant, type LeaseTerms } from "./types";
 
-/** What the root lends a shard: blocks as large as a shard's traffic for a second, up to this many units. */
-export const BLOCK_LEASE_TERMS: LeaseTerms = { ...DEFAULT_LEASE_TERMS, maxUnits: 20_000 };
+/**
+ * What the root lends a shard: blocks as large as a shard's traffic for a
+ * second, up to this many units, living up to 6 s (a window's block still
+ * ends with its window). A block outlives its second of use so that the
+ * pieces sublet from it late still have time to run: pieces end with their
+ * block, and short-lived pieces would send isolates back for more and lapse
+ * with units unused. What a shard does not use goes back when the block ends.
+ */
+export const BLOCK_LEASE_TERMS: LeaseTerms = { ...DEFAULT_LEASE_TERMS, maxUnits: 20_000, maxLifetimeMs: 6_000 };
 
 /** How a shard asks the root for blocks: a second's worth of what it handed on, fetched well ahead of need. */
 export const SHARD_HOLDER_TERMS: HolderTerms = {
@@ -37,7 +50,13 @@ export const SHARD_HOLDER_TERMS: HolderTerms = {
 };
 
 export interface ShardTerms {
-  /** How it sublets to isolates (their share of what it holds, the most in one piece, the least worth one). */
+  /**
+   * How it sublets to isolates (their share of what it holds, the most in
+   * one piece, the least worth one). The share is half, not the root's
+   * eighth: what a shard holds is already its own share of the root, sized
+   * for its isolates' second of traffic, and pieces an eighth of a small
+   * block would send them back for more at every few requests.
+   */
   sublet: LeaseTerms;
   /** A piece shorter-lived than this is taken from a younger block when there is one. */
   minSubletLifetimeMs: number;
@@ -55,7 +74,9 @@ export interface ShardTerms {
    * in milliseconds): refusing is always safe, and meanwhile the room that
    * comes back gathers at the root, to be lent in a block to the next shard
    * that asks instead of being decided a request per call. Answers carry the
-   * longer retry, so isolates refuse for as long without calling.
+   * memory's rest as their retry (never the root's longer one: room can come
+   * back through the tree sooner), so isolates refuse for as long without
+   * calling, and ask again after.
    */
   minRefusalMemoryMs: number;
   /**
@@ -74,12 +95,12 @@ export interface ShardTerms {
 }
 
 export const DEFAULT_SHARD_TERMS: ShardTerms = {
-  sublet: DEFAULT_LEASE_TERMS,
+  sublet: { ...DEFAULT_LEASE_TERMS, maxShare: 1 / 2 },
   minSubletLifetimeMs: 500,
   maxRefusalMemoryMs: 1_000,
   minRefusalMemoryMs: 100,
-  rootCallsPerSecond: 20,
-  rootCallBurst: 10,
+  rootCallsPerSecond: 10,
+  rootCallBurst: 3,
   holder: SHARD_HOLDER_TERMS,
   root: BLOCK_LEASE_TERMS,
 };
@@ -139,6 +160,8 @@ export class ShardLender {
   private readonly client: LeasingClient;
   private readonly sublets = new Map<number, Sublet>();
   private readonly refusals = new Map<string, RememberedRefusal>();
+  /** When each block came in (shard clock), to tell whether the window it was charged to is over. */
+  private readonly blockTimes = new Map<number, number>();
   /** Per key: calls to the root that may be made now, and when that was counted (shard clock). */
   private readonly budgets = new Map<string, { calls: number; at: number }>();
   private nextId: number;
@@ -294,14 +317,57 @@ export class ShardLender {
       },
       take: async (specs, ask) => {
         const waitMs = spend();
-        if (waitMs === 0) return root.take(specs, ask);
-        const { now, ...outcome } = refusal(specs, waitMs);
-        return { outcome, now };
+        if (waitMs > 0) {
+          const { now, ...outcome } = refusal(specs, waitMs);
+          return { outcome, now };
+        }
+        const answer = await root.take(specs, ask);
+        if (answer.grant) this.noteBlock(answer.grant.id);
+        return answer;
       },
-      lend: async (specs, ask) => (spend() > 0 ? undefined : root.lend(specs, ask)),
-      giveBack: (specs, id, unused) => root.giveBack(specs, id, unused),
+      // The root lends nothing that would live less than its minLifetimeMs: not worth a call.
+      lend: async (specs, ask) => {
+        if (this.closing(specs) || spend() > 0) return undefined;
+        const grant = await root.lend(specs, ask);
+        if (grant) this.noteBlock(grant.id);
+        return grant;
+      },
+      // Units given back go only to the window they were charged to while it is current (a bucket takes
+      // nothing back): a give-back that would come too late is not worth a call.
+      giveBack: async (specs, id, unused) => {
+        const at = this.blockTimes.get(id);
+        this.blockTimes.delete(id);
+        if (specs.every((s) => s.algorithm === "token-bucket") || this.closing(specs)) return;
+        if (at !== undefined && this.windowTurned(specs, at)) return;
+        await root.giveBack(specs, id, unused);
+      },
       waitUntil: (work) => root.waitUntil(work),
     };
+  }
+
+  private noteBlock(id: number): void {
+    while (this.blockTimes.size >= MAX_SUBLETS) this.blockTimes.delete(this.blockTimes.keys().next().value as number);
+    this.blockTimes.set(id, this.clock());
+  }
+
+  /** Whether a window of these counters has turned, by this shard's clock, since `at`. */
+  private windowTurned(specs: readonly CounterSpec[], at: number): boolean {
+    const now = this.clock();
+    return specs.some(
+      (s) =>
+        (s.algorithm === "fixed" || s.algorithm === "sliding") &&
+        Math.floor(now / s.windowMs) !== Math.floor(at / s.windowMs),
+    );
+  }
+
+  /** Whether a window of these counters ends, by this shard's clock, sooner than the root would lend for. */
+  private closing(specs: readonly CounterSpec[]): boolean {
+    const now = this.clock();
+    return specs.some(
+      (s) =>
+        (s.algorithm === "fixed" || s.algorithm === "sliding") &&
+        s.windowMs - (now % s.windowMs) < this.terms.root.minLifetimeMs,
+    );
   }
 
   private rememberRefusal(key: string, outcome: CheckOutcome, rootNow: number): void {
