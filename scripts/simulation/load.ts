@@ -36,12 +36,16 @@ export class CallLoad {
     return sum;
   }
 
-  /** The busiest object among those `which` accepts, by its peak second. */
-  peak(which: (object: string) => boolean = () => true): Peak {
+  /**
+   * The busiest object among those `which` accepts, by its peak second,
+   * counting seconds from `fromSecond` on (1: after the cold start, when
+   * every isolate and shard met the key at once).
+   */
+  peak(which: (object: string) => boolean = () => true, fromSecond = 0): Peak {
     let best: Peak = { object: "-", callsPerSecond: 0 };
     for (const [object, seconds] of this.perObject) {
       if (!which(object)) continue;
-      const callsPerSecond = Math.max(...seconds.values());
+      const callsPerSecond = Math.max(0, ...[...seconds].filter(([s]) => s >= fromSecond).map(([, n]) => n));
       if (callsPerSecond > best.callsPerSecond) best = { object, callsPerSecond };
     }
     return best;

@@ -298,8 +298,8 @@ export function treeScenarios(options: ScenarioOptions = {}): Scenario[] {
     hotKey({
       durationMs,
       rate: 100_000,
-      isolates: 2_048,
-      shards: 64,
+      isolates: 1_024,
+      shards: 80,
       name: "tree: 100k/s steady, fixed 900000/10s (on paper)",
       specs: [fixed("api-10s", 900_000, 10_000)],
       arrivals: "steady",

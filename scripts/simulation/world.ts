@@ -84,6 +84,9 @@ export interface Outcome {
   busiest: Peak;
   /** The busiest root (without shards, a key's one object) by its peak calls in one second. */
   rootPeak: Peak;
+  /** The same two after the run's first second (the cold start: every isolate meets the key at once). */
+  busiestWarm: Peak;
+  rootPeakWarm: Peak;
   /** Mean calls per second reaching a key's root, and one of its shards (averaged over shards). */
   rootCallsPerSecond: number;
   shardCallsPerSecond: number;
@@ -372,6 +375,8 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     calls,
     busiest: load.peak(),
     rootPeak: load.peak((o) => !isShard(o)),
+    busiestWarm: load.peak(() => true, 1),
+    rootPeakWarm: load.peak((o) => !isShard(o), 1),
     rootCallsPerSecond: load.total((o) => !isShard(o)) / Math.max(1, objects.size) / seconds,
     shardCallsPerSecond: shards > 0 ? load.total(isShard) / (Math.max(1, objects.size) * shards) / seconds : 0,
     errors,
