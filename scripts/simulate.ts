@@ -29,7 +29,7 @@ for (const scenario of selected) {
     const outcome = await simulate(scenario, isolates);
     outcomes.push(outcome);
     process.stderr.write(
-      `${scenario.name} x${isolates}: over ${outcome.overAdmissions}, under ${outcome.underAdmission}, calls ${outcome.calls}, busiest ${outcome.busiest.object} ${outcome.busiest.callsPerSecond}/s (after the 1st s: ${outcome.busiestWarm.object} ${outcome.busiestWarm.callsPerSecond}/s), root ${outcome.rootPeak.callsPerSecond}/s\n`,
+      `${scenario.name} x${isolates}: over ${outcome.overAdmissions}, under ${outcome.underAdmission}, calls ${outcome.calls}, busiest ${outcome.busiest.object} ${outcome.busiest.callsPerSecond}/s in second ${outcome.busiest.second} (after the 1st s: ${outcome.busiestWarm.object} ${outcome.busiestWarm.callsPerSecond}/s in second ${outcome.busiestWarm.second}), root ${outcome.rootPeak.callsPerSecond}/s in second ${outcome.rootPeak.second}\n`,
     );
     for (const over of outcome.firstOver) process.stderr.write(`  over-admitted: ${JSON.stringify(over)}\n`);
   }

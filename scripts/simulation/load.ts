@@ -8,6 +8,8 @@ export interface Peak {
   object: string;
   /** Most calls it received within one second of the run (seconds counted from the run's start). */
   callsPerSecond: number;
+  /** Which second that was. */
+  second: number;
 }
 
 export class CallLoad {
@@ -42,11 +44,12 @@ export class CallLoad {
    * every isolate and shard met the key at once).
    */
   peak(which: (object: string) => boolean = () => true, fromSecond = 0): Peak {
-    let best: Peak = { object: "-", callsPerSecond: 0 };
+    let best: Peak = { object: "-", callsPerSecond: 0, second: 0 };
     for (const [object, seconds] of this.perObject) {
       if (!which(object)) continue;
-      const callsPerSecond = Math.max(0, ...[...seconds].filter(([s]) => s >= fromSecond).map(([, n]) => n));
-      if (callsPerSecond > best.callsPerSecond) best = { object, callsPerSecond };
+      for (const [second, callsPerSecond] of seconds) {
+        if (second >= fromSecond && callsPerSecond > best.callsPerSecond) best = { object, callsPerSecond, second };
+      }
     }
     return best;
   }

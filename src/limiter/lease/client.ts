@@ -153,9 +153,13 @@ export class LeasingClient {
     const entry = this.entryFor(key, specs, transport);
     const costs = specs.map((s) => s.cost);
     this.giveBackLapsed(entry, transport);
-    if (entry.holder.held(this.options.clock()) < wanted) {
-      // Not counted yet: a fetch is sized by the rate, and this ask is demand it has to meet.
-      if (!entry.inFlight) this.fetch(entry, costs, transport, wanted);
+    const bounds = { minUnits: this.minUnits, minRoom: this.minRoom, maxShare: this.maxShare };
+    const before = this.options.clock();
+    if (entry.holder.held(before) < wanted) {
+      // Only when the object would lend more (its share of the room is not held here already): otherwise
+      // the call would bring nothing. Sized at least for this ask, which the rate does not count yet.
+      if (!entry.inFlight && entry.holder.mayGetMore(before, bounds, costs))
+        this.fetch(entry, costs, transport, wanted);
       if (entry.inFlight && waitForFetch) await entry.inFlight;
     }
     const now = this.options.clock();

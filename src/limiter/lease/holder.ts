@@ -166,6 +166,17 @@ export class LeaseHolder {
     return lasting < rate * this.terms.refreshLeadMs;
   }
 
+  /**
+   * Whether the object would lend this holder more, as far as it last heard:
+   * its room is not small, and this holder's share of it is not held already.
+   */
+  mayGetMore(now: number, lending: LendingBounds, costs: readonly number[]): boolean {
+    if (!this.latest) return false;
+    const room = Math.min(...this.latest.map((r, i) => Math.floor(r.remaining / (costs[i] ?? 1))));
+    const held = this.held(now);
+    return room >= lending.minRoom && Math.floor((room + held) * lending.maxShare) - held >= lending.minUnits;
+  }
+
   /** Takes a grant that answered a request sent at `sentAt` (isolate clock). */
   accept(grant: LeaseGrant, sentAt: number): void {
     this.lastLifetimeMs = grant.lifetimeMs;

@@ -88,6 +88,14 @@ export interface ShardTerms {
    */
   rootCallsPerSecond: number;
   rootCallBurst: number;
+  /**
+   * After a block asked for ahead of need came back empty (the root's room
+   * is short, or this shard holds its share of it), no such ask for this
+   * long: as a key runs out, every shard would otherwise keep asking in vain.
+   * (A request the shard cannot serve still goes to the root, within the
+   * budget, and a block can come with its answer.)
+   */
+  emptyLendBackoffMs: number;
   /** How it asks the root (sizes, lead time, the margin on a block's end). */
   holder: HolderTerms;
   /** What the root lends under (`BLOCK_LEASE_TERMS`): a shard does not ask for less than it lends. */
@@ -101,6 +109,7 @@ export const DEFAULT_SHARD_TERMS: ShardTerms = {
   minRefusalMemoryMs: 100,
   rootCallsPerSecond: 10,
   rootCallBurst: 3,
+  emptyLendBackoffMs: 500,
   holder: SHARD_HOLDER_TERMS,
   root: BLOCK_LEASE_TERMS,
 };
@@ -162,6 +171,8 @@ export class ShardLender {
   private readonly refusals = new Map<string, RememberedRefusal>();
   /** When each block came in (shard clock), to tell whether the window it was charged to is over. */
   private readonly blockTimes = new Map<number, number>();
+  /** Per key: no block is asked for ahead of need before this time (shard clock). */
+  private readonly lendBackoff = new Map<string, number>();
   /** Per key: calls to the root that may be made now, and when that was counted (shard clock). */
   private readonly budgets = new Map<string, { calls: number; at: number }>();
   private nextId: number;
@@ -327,9 +338,10 @@ export class ShardLender {
       },
       // The root lends nothing that would live less than its minLifetimeMs: not worth a call.
       lend: async (specs, ask) => {
-        if (this.closing(specs) || spend() > 0) return undefined;
+        if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || spend() > 0) return undefined;
         const grant = await root.lend(specs, ask);
         if (grant) this.noteBlock(grant.id);
+        else this.lendBackoff.set(key, this.clock() + this.terms.emptyLendBackoffMs);
         return grant;
       },
       // Units given back go only to the window they were charged to while it is current (a bucket takes
