@@ -102,7 +102,7 @@ export class LeasingClient {
     // otherwise the plain check, exactly as without leases.
     const want = entry.holder.want(now);
     const asksLease =
-      entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs);
+      entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs, now);
     const call: Promise<TakeAnswer & { now?: number }> = asksLease
       ? transport.take(specs, { want, held: entry.holder.held(now) })
       : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
@@ -257,7 +257,7 @@ export class LeasingClient {
   private fetch(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport, atLeast = 0): void {
     const now = this.options.clock();
     const want = Math.max(entry.holder.want(now), atLeast);
-    if (want < this.minUnits || !entry.holder.roomAtLeast(this.minRoom, costs)) return;
+    if (want < this.minUnits || !entry.holder.roomAtLeast(this.minRoom, costs, now)) return;
     const sentAt = now;
     const work = transport.lend(entry.specs, { want, held: entry.holder.held(now) }).then(
       (grant) => (grant ? this.acceptGrant(entry, grant, sentAt, transport) : false),

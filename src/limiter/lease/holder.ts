@@ -224,10 +224,17 @@ export class LeaseHolder {
     }));
   }
 
-  /** Whether every counter had room for `requests` more when the object last answered (unknown: no). */
-  roomAtLeast(requests: number, costs: readonly number[]): boolean {
+  /**
+   * Whether every counter had room for `requests` more when the object last
+   * answered (unknown: no). A counter whose figure has reached its reset time
+   * by `now` counts as having room: its window has turned (or its bucket has
+   * refilled), and the figure says nothing of the new one. (Clocks may differ:
+   * then the object decides the request as a plain check would, and lends
+   * nothing.)
+   */
+  roomAtLeast(requests: number, costs: readonly number[], now = Number.NEGATIVE_INFINITY): boolean {
     if (!this.latest) return false;
-    return this.latest.every((r, i) => Math.floor(r.remaining / (costs[i] ?? 1)) >= requests);
+    return this.latest.every((r, i) => r.resetAt <= now || Math.floor(r.remaining / (costs[i] ?? 1)) >= requests);
   }
 
   /** Ends every lease (a policy change, eviction): what is unused goes back. */
