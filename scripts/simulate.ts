@@ -5,7 +5,7 @@
  *
  * Options: `--quick` (shorter runs), `--isolates 1,4,16,64`, `--only <text>` (scenarios whose name contains it),
  * `--tree` (the tree-of-leases set at one hot key instead: 10,000 and 100,000 requests/s; its scenarios
- * bring their own isolate counts).
+ * bring their own isolate counts; `--only` also finds them by name, e.g. `--only tree`).
  */
 import { scenarios, treeScenarios } from "./simulation/scenarios";
 import { markdownTable, treeTable } from "./simulation/table";
@@ -22,7 +22,10 @@ const isolateCounts = (option("--isolates") ?? "1,4,16,64").split(",").map(Numbe
 const only = option("--only");
 const outcomes: Outcome[] = [];
 const durationMs = quick ? 8_000 : 20_000;
-const selected = tree ? treeScenarios({ durationMs }) : scenarios({ durationMs });
+const hotKeys = treeScenarios({ durationMs });
+// The hot-key set runs with --tree, or when --only names some of it (e.g. `--only tree`, `--only 10k/s`).
+const selected = tree ? hotKeys : only ? [...scenarios({ durationMs }), ...hotKeys] : scenarios({ durationMs });
+const hotKeyNames = new Set(hotKeys.map((s) => s.name));
 for (const scenario of selected) {
   if (only && !scenario.name.includes(only)) continue;
   for (const isolates of scenario.isolates ? [scenario.isolates] : isolateCounts) {
@@ -34,7 +37,8 @@ for (const scenario of selected) {
     for (const over of outcome.firstOver) process.stderr.write(`  over-admitted: ${JSON.stringify(over)}\n`);
   }
 }
-process.stdout.write(`${tree ? treeTable(outcomes) : markdownTable(outcomes)}\n`);
+const allHotKeys = outcomes.length > 0 && outcomes.every((o) => hotKeyNames.has(o.scenario));
+process.stdout.write(`${allHotKeys ? treeTable(outcomes) : markdownTable(outcomes)}\n`);
 const over = outcomes.reduce((sum, o) => sum + o.overAdmissions, 0);
 if (over > 0) {
   process.stderr.write(`${over} over-admissions\n`);
