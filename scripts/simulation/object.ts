@@ -27,16 +27,17 @@ export class SimObject {
     return { ...outcome, now };
   }
 
-  take(specs: CounterSpec[], ask: LeaseAsk): TakeAnswer & { now: number } {
+  /** `terms`: the real object lends a shard of a key's tree under larger terms (`BLOCK_LEASE_TERMS`). */
+  take(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): TakeAnswer & { now: number } {
     const now = this.now();
-    const { answer, updates } = takeAndLend(this.states, specs, now, ask, this.nextId++, this.terms);
+    const { answer, updates } = takeAndLend(this.states, specs, now, ask, this.nextId++, terms);
     this.store(updates, now);
     return { ...answer, now };
   }
 
-  lend(specs: CounterSpec[], ask: LeaseAsk): LeaseGrant | undefined {
+  lend(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): LeaseGrant | undefined {
     const now = this.now();
-    const { grant, updates } = lend(this.states, specs, now, ask, this.nextId++, this.terms);
+    const { grant, updates } = lend(this.states, specs, now, ask, this.nextId++, terms);
     this.store(updates, now);
     return grant;
   }

@@ -202,3 +202,107 @@ export function scenarios(options: ScenarioOptions = {}): Scenario[] {
     },
   ];
 }
+
+/** `perSecond` on average, arriving in bursts: every `everyMs`, that period's requests within `spreadMs`. */
+function burstsAtRate(
+  random: () => number,
+  perSecond: number,
+  everyMs: number,
+  spreadMs: number,
+  durationMs: number,
+): Arrival[] {
+  const out: Arrival[] = [];
+  const size = Math.round((perSecond * everyMs) / 1_000);
+  for (let start = 0; start < durationMs; start += everyMs) {
+    for (let i = 0; i < size; i++) out.push({ t: start + random() * spreadMs, key: 0 });
+  }
+  return out;
+}
+
+export interface HotKeyOptions {
+  name: string;
+  /** Requests per second, on average. */
+  rate: number;
+  isolates: number;
+  /** Shard objects of the key (absent: the key's one object, as without a tree). */
+  shards?: number;
+  durationMs: number;
+  specs: CounterSpec[];
+  /** Poisson arrivals, or every 250 ms that period's requests within 25 ms. */
+  arrivals: "steady" | "bursty";
+  restartAt?: number;
+  resetAt?: number;
+}
+
+/**
+ * One hot key, with or without a tree of leases. Isolates remember refusals
+ * as the engine does, so a used-up key does not cost a call per request
+ * (flat and tree alike).
+ */
+export function hotKey(o: HotKeyOptions): Scenario {
+  return {
+    name: o.name,
+    start: START,
+    durationMs: o.durationMs,
+    skewMs: 50,
+    rememberRefusals: true,
+    isolates: o.isolates,
+    ...(o.shards ? { shards: o.shards } : {}),
+    ...(o.restartAt !== undefined ? { restartAt: o.restartAt } : {}),
+    ...(o.resetAt !== undefined ? { resetAt: o.resetAt } : {}),
+    specsFor: () => o.specs,
+    arrivals: (r) =>
+      o.arrivals === "steady" ? poisson(r, o.rate, o.durationMs, one) : burstsAtRate(r, o.rate, 250, 25, o.durationMs),
+  };
+}
+
+/**
+ * The tree of leases at one hot key: 10,000 requests/s (ten times one
+ * object's soft limit) from 256 isolates, through 16 shards and, to compare,
+ * straight to one object; 100,000 requests/s on paper. Limits are used up
+ * within each window, so the runs are exact at the limit.
+ */
+export function treeScenarios(options: ScenarioOptions = {}): Scenario[] {
+  const durationMs = options.durationMs ?? 20_000;
+  const hot = { durationMs, rate: 10_000, isolates: 256 };
+  const tree = { ...hot, shards: 16 };
+  const fixed10s = [fixed("api-10s", 90_000, 10_000)];
+  const sliding10s = [sliding("api-10s", 90_000, 10_000)];
+  return [
+    hotKey({ ...tree, name: "tree: 10k/s steady, fixed 90000/10s", specs: fixed10s, arrivals: "steady" }),
+    hotKey({ ...hot, name: "flat: 10k/s steady, fixed 90000/10s", specs: fixed10s, arrivals: "steady" }),
+    hotKey({ ...tree, name: "tree: 10k/s bursty, fixed 90000/10s", specs: fixed10s, arrivals: "bursty" }),
+    hotKey({ ...hot, name: "flat: 10k/s bursty, fixed 90000/10s", specs: fixed10s, arrivals: "bursty" }),
+    hotKey({ ...tree, name: "tree: 10k/s steady, sliding 90000/10s", specs: sliding10s, arrivals: "steady" }),
+    hotKey({ ...hot, name: "flat: 10k/s steady, sliding 90000/10s", specs: sliding10s, arrivals: "steady" }),
+    hotKey({
+      ...tree,
+      name: "tree: 10k/s steady, token bucket 8000/s burst 20000",
+      specs: [bucket("api-bucket", 8_000, 1_000, 20_000)],
+      arrivals: "steady",
+    }),
+    hotKey({
+      ...tree,
+      name: "tree: 10k/s, every object restarts mid-window, fixed",
+      restartAt: durationMs / 2 + 123,
+      specs: fixed10s,
+      arrivals: "steady",
+    }),
+    hotKey({
+      ...tree,
+      name: "tree: 10k/s, reset (DELETE /keys) mid-window, fixed",
+      resetAt: durationMs / 2 + 2_345,
+      specs: fixed10s,
+      arrivals: "steady",
+    }),
+    hotKey({
+      durationMs,
+      rate: 100_000,
+      isolates: 1_024,
+      shards: 80,
+      name: "tree: 100k/s steady, fixed 900000/10s (on paper)",
+      specs: [fixed("api-10s", 900_000, 10_000)],
+      arrivals: "steady",
+    }),
+  ];
+}

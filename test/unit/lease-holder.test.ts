@@ -106,4 +106,33 @@ describe("LeaseHolder", () => {
     expect(holder.needsRefresh(250, { ...LENDING, maxShare: 0.012 }, [1])).toBe(false); // 10 of 10.9: 0 more
     expect(holder.needsRefresh(250, { ...LENDING, minRoom: 901 }, [1])).toBe(false);
   });
+
+  it("sizes asks by the latest lease's lifetime while it lasts, and by the full horizon once it has ended", () => {
+    const holder = new LeaseHolder(TERMS);
+    // 10 requests in [0, 250): 10 / (250 + 250) ms = 0.02 per ms.
+    for (let t = 0; t < 250; t += 25) holder.noteRequest(t);
+    expect(holder.want(250)).toBe(20); // 0.02/ms over the 1 s horizon
+    // A lease cut short by its window's end: 125 ms, asked at 250, so usable until 350.
+    holder.accept(grant(2, 125), 250);
+    expect(holder.want(349)).toBe(3); // 10 / 599 per ms * 125 ms = 2.09, rounded up
+    expect(holder.want(350)).toBe(17); // it has ended: 10 / 600 per ms over the whole 1 s horizon = 16.7
+  });
+
+  it("counts a counter whose figure has reached its reset time as having room again", () => {
+    const holder = new LeaseHolder(TERMS);
+    holder.noteResults([{ name: "f", allowed: false, limit: 100, remaining: 0, resetAt: 10_000, retryAfterMs: 0 }]);
+    expect(holder.roomAtLeast(64, [1])).toBe(false);
+    expect(holder.roomAtLeast(64, [1], 9_999)).toBe(false);
+    expect(holder.roomAtLeast(64, [1], 10_000)).toBe(true);
+  });
+
+  it("would get more only while its share of the room, as last heard, is not held already", () => {
+    const holder = new LeaseHolder(TERMS);
+    expect(holder.mayGetMore(0, LENDING, [1])).toBe(false); // nothing heard yet
+    // Room 800 after a grant of 100: a share is (800 + 100) / 8 = 112, so 12 more could come.
+    holder.accept(grant(100, 2_000, 1, 800), 0);
+    expect(holder.mayGetMore(1, LENDING, [1])).toBe(true);
+    holder.accept(grant(11, 2_000, 2, 789), 0); // holds 111 of a share of (789 + 111) / 8 = 112
+    expect(holder.mayGetMore(1, LENDING, [1])).toBe(false);
+  });
 });

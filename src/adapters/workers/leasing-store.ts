@@ -17,8 +17,11 @@ import type { RateLimiter } from "../../durable/rate-limiter";
 import type { Background, CheckRequest, CheckResponse, CounterStore, InspectResponse } from "../../engine/ports";
 import { type LeaseTransport, LeasingClient } from "../../limiter/lease/client";
 import { leasable } from "../../limiter/lease/ledger";
+import { shardName, shardOf } from "../../limiter/lease/shard";
 import type { Charge, CounterSpec } from "../../limiter/types";
 import { DurableObjectStore, retryOnce } from "./durable-object-store";
+
+export { shardName, shardOf };
 
 /** Marks the charges of a request admitted from a lease: `lease:<id>` in `leaseId`. */
 const LEASE_MARK = "lease:";
@@ -127,25 +130,6 @@ export class LeasingCounterStore implements CounterStore {
       waitUntil: (work) => background.waitUntil(work),
     };
   }
-}
-
-/**
- * The object name of a key's shard: no counting key starts with `shard:`
- * (they start `ip:`, `tenant:`, `header:`, `query:`, `body:`, `custom:` or
- * `sandbox:`), so a shard never shares an object with a root.
- */
-export function shardName(key: string, shard: number): string {
-  return `shard:${shard}:${key}`;
-}
-
-/** This isolate's shard of a key: its draw plus a hash of the key (FNV-1a), modulo the shard count. */
-export function shardOf(key: string, isolateDraw: number, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return (hash + isolateDraw) % shards;
 }
 
 function leasedCharge(spec: CounterSpec, leaseId: number): Charge {

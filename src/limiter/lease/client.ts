@@ -113,7 +113,7 @@ export class LeasingClient {
     // otherwise the plain check, exactly as without leases.
     const want = entry.holder.want(now);
     const asksLease =
-      entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs);
+      entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs, now);
     const call: Promise<TakeAnswer & { now?: number }> = asksLease
       ? transport.take(specs, { want, held: entry.holder.held(now) })
       : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
@@ -171,15 +171,22 @@ export class LeasingClient {
   ): Promise<HeldLease | undefined> {
     const entry = this.entryFor(key, specs, transport);
     const costs = specs.map((s) => s.cost);
-    entry.holder.noteRequest(this.options.clock(), wanted);
     this.giveBackLapsed(entry, transport);
-    if (entry.holder.held(this.options.clock()) < wanted) {
-      if (!entry.inFlight) this.fetch(entry, costs, transport);
+    const bounds = { minUnits: this.minUnits, minRoom: this.minRoom, maxShare: this.maxShare };
+    const before = this.options.clock();
+    if (entry.holder.held(before) < wanted) {
+      // Only when the object would lend more (its share of the room is not held here already): otherwise
+      // the call would bring nothing. Sized at least for this ask, which the rate does not count yet.
+      if (!entry.inFlight && entry.holder.mayGetMore(before, bounds, costs))
+        this.fetch(entry, costs, transport, wanted);
       if (entry.inFlight && waitForFetch) await entry.inFlight;
     }
     const now = this.options.clock();
     const units = size(entry.holder.held(now));
     const taken = units > 0 ? entry.holder.takeUnits(now, units, minLifetimeMs) : undefined;
+    // What was handed on counts towards the rate (not what was asked: an isolate asks again and again
+    // for what it expects to use in a second, and counting every ask would size blocks for twice the traffic).
+    entry.holder.noteRequest(now, taken?.units ?? 0);
     this.refreshIfLow(entry, costs, transport);
     return taken;
   }
@@ -283,11 +290,12 @@ export class LeasingClient {
   }
 
   /** Fetches the next lease in the background, when the object would lend (as far as this client last heard). */
-  private fetch(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport): void {
+  private fetch(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport, atLeast = 0): void {
     const now = this.options.clock();
-    if (entry.holder.want(now) < this.minUnits || !entry.holder.roomAtLeast(this.minRoom, costs)) return;
+    const want = Math.max(entry.holder.want(now), atLeast);
+    if (want < this.minUnits || !entry.holder.roomAtLeast(this.minRoom, costs, now)) return;
     const sentAt = now;
-    const work = transport.lend(entry.specs, { want: entry.holder.want(now), held: entry.holder.held(now) }).then(
+    const work = transport.lend(entry.specs, { want, held: entry.holder.held(now) }).then(
       (grant) => (grant ? this.acceptGrant(entry, grant, sentAt, transport) : false),
       () => false, // a failed refresh only means the next request asks the object itself
     );

@@ -63,6 +63,8 @@ export class LeaseHolder {
   private slotCount = 0;
   private previousSlotCount = 0;
   private lastLifetimeMs = 0;
+  /** When the lease that lifetime came with ends: past it, the lifetime says nothing of the next one. */
+  private lastLifetimeUntil = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly terms: HolderTerms = DEFAULT_HOLDER_TERMS) {}
 
@@ -90,14 +92,19 @@ export class LeaseHolder {
   }
 
   /**
-   * Units to ask for: what the observed rate uses within a lease's lifetime.
+   * Units to ask for: what the observed rate uses within a lease's lifetime
+   * (the latest lease's, while it lasts: a lease that a window's end cut
+   * short does not shrink the asks of the next window, where it would keep a
+   * slow isolate asking for less than is lent, and so for nothing, for good).
    * Nothing for a key seen only once lately: a lone request is no rate, and
    * room lent to it would only be stranded.
    */
   want(now: number): number {
     if (this.slotCount + this.previousSlotCount < 2) return 0;
     const horizon =
-      this.lastLifetimeMs > 0 ? Math.min(this.lastLifetimeMs, this.terms.horizonMs) : this.terms.horizonMs;
+      this.lastLifetimeMs > 0 && now < this.lastLifetimeUntil
+        ? Math.min(this.lastLifetimeMs, this.terms.horizonMs)
+        : this.terms.horizonMs;
     return Math.min(this.terms.maxWant, Math.ceil(this.rate(now) * horizon));
   }
 
@@ -159,11 +166,23 @@ export class LeaseHolder {
     return lasting < rate * this.terms.refreshLeadMs;
   }
 
+  /**
+   * Whether the object would lend this holder more, as far as it last heard:
+   * its room is not small, and this holder's share of it is not held already.
+   */
+  mayGetMore(now: number, lending: LendingBounds, costs: readonly number[]): boolean {
+    if (!this.latest) return false;
+    const room = Math.min(...this.latest.map((r, i) => Math.floor(r.remaining / (costs[i] ?? 1))));
+    const held = this.held(now);
+    return room >= lending.minRoom && Math.floor((room + held) * lending.maxShare) - held >= lending.minUnits;
+  }
+
   /** Takes a grant that answered a request sent at `sentAt` (isolate clock). */
   accept(grant: LeaseGrant, sentAt: number): void {
     this.lastLifetimeMs = grant.lifetimeMs;
     this.noteResults(grant.results);
     const expiresAt = sentAt + grant.lifetimeMs - this.terms.safetyMs;
+    this.lastLifetimeUntil = expiresAt;
     if (grant.units <= 0 || expiresAt <= sentAt) return;
     this.leases.push({ id: grant.id, units: grant.units, expiresAt });
     this.leases.sort((a, b) => a.expiresAt - b.expiresAt);
@@ -205,10 +224,17 @@ export class LeaseHolder {
     }));
   }
 
-  /** Whether every counter had room for `requests` more when the object last answered (unknown: no). */
-  roomAtLeast(requests: number, costs: readonly number[]): boolean {
+  /**
+   * Whether every counter had room for `requests` more when the object last
+   * answered (unknown: no). A counter whose figure has reached its reset time
+   * by `now` counts as having room: its window has turned (or its bucket has
+   * refilled), and the figure says nothing of the new one. (Clocks may differ:
+   * then the object decides the request as a plain check would, and lends
+   * nothing.)
+   */
+  roomAtLeast(requests: number, costs: readonly number[], now = Number.NEGATIVE_INFINITY): boolean {
     if (!this.latest) return false;
-    return this.latest.every((r, i) => Math.floor(r.remaining / (costs[i] ?? 1)) >= requests);
+    return this.latest.every((r, i) => r.resetAt <= now || Math.floor(r.remaining / (costs[i] ?? 1)) >= requests);
   }
 
   /** Ends every lease (a policy change, eviction): what is unused goes back. */

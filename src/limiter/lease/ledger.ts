@@ -44,8 +44,12 @@ import {
   MERGED_LEASE_ID,
 } from "./types";
 
-/** Leases kept per counter; older ones are merged (still charged, no longer given back). */
-export const MAX_LENT_ENTRIES = 32;
+/**
+ * Leases kept per counter; older ones are merged (still charged, no longer
+ * given back). A root lends each shard of its tree a few blocks at once, and
+ * what a merged block did not use would stay charged to its window's end.
+ */
+export const MAX_LENT_ENTRIES = 64;
 
 /** Whether a request's counters can be leased at all: slots cannot. */
 export function leasable(specs: readonly CounterSpec[]): boolean {

@@ -17,6 +17,12 @@
  * The shard keeps nothing in storage: a restarted shard has lost its blocks,
  * whose units stay charged at the root until they end (fewer admissions, never
  * more).
+ *
+ * What the root sees is bounded per shard: at most `rootCallsPerSecond` calls
+ * a second (bursts of `rootCallBurst`) per key, give-backs aside; past that
+ * the shard refuses, or lends nothing, itself. Refusing is always safe, so the
+ * bound costs admissions only when room comes back a little at a time (a used
+ * up sliding window or bucket under sustained demand), never exactness.
  * @module
  */
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
@@ -26,8 +32,15 @@ import { leaseUnits } from "./ledger";
 import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant, type LeaseTerms } from "./types";
 
-/** What the root lends a shard: blocks as large as a shard's traffic for a second, up to this many units. */
-export const BLOCK_LEASE_TERMS: LeaseTerms = { ...DEFAULT_LEASE_TERMS, maxUnits: 20_000 };
+/**
+ * What the root lends a shard: blocks as large as a shard's traffic for a
+ * second, up to this many units, living up to 6 s (a window's block still
+ * ends with its window). A block outlives its second of use so that the
+ * pieces sublet from it late still have time to run: pieces end with their
+ * block, and short-lived pieces would send isolates back for more and lapse
+ * with units unused. What a shard does not use goes back when the block ends.
+ */
+export const BLOCK_LEASE_TERMS: LeaseTerms = { ...DEFAULT_LEASE_TERMS, maxUnits: 20_000, maxLifetimeMs: 6_000 };
 
 /** How a shard asks the root for blocks: a second's worth of what it handed on, fetched well ahead of need. */
 export const SHARD_HOLDER_TERMS: HolderTerms = {
@@ -37,7 +50,13 @@ export const SHARD_HOLDER_TERMS: HolderTerms = {
 };
 
 export interface ShardTerms {
-  /** How it sublets to isolates (their share of what it holds, the most in one piece, the least worth one). */
+  /**
+   * How it sublets to isolates (their share of what it holds, the most in
+   * one piece, the least worth one). The share is half, not the root's
+   * eighth: what a shard holds is already its own share of the root, sized
+   * for its isolates' second of traffic, and pieces an eighth of a small
+   * block would send them back for more at every few requests.
+   */
   sublet: LeaseTerms;
   /** A piece shorter-lived than this is taken from a younger block when there is one. */
   minSubletLifetimeMs: number;
@@ -48,6 +67,35 @@ export interface ShardTerms {
    * block given back), hence the cap.
    */
   maxRefusalMemoryMs: number;
+  /**
+   * A refusal is answered here for at least this long, even when the root
+   * said room comes back sooner (a sliding window or a token bucket used up
+   * by sustained demand gives room back a unit at a time, each with a retry
+   * in milliseconds): refusing is always safe, and meanwhile the room that
+   * comes back gathers at the root, to be lent in a block to the next shard
+   * that asks instead of being decided a request per call. Answers carry the
+   * memory's rest as their retry (never the root's longer one: room can come
+   * back through the tree sooner), so isolates refuse for as long without
+   * calling, and ask again after.
+   */
+  minRefusalMemoryMs: number;
+  /**
+   * The most calls per second (and at once, after a quiet spell) a shard
+   * makes to the root for a key, give-backs aside. Past that it refuses, or
+   * lends nothing, itself: always safe, and it bounds what N shards can cost
+   * the root (N times this) whatever the load, e.g. the last units of a
+   * window, or room that comes back a unit at a time under sustained demand.
+   */
+  rootCallsPerSecond: number;
+  rootCallBurst: number;
+  /**
+   * After a block asked for ahead of need came back empty (the root's room
+   * is short, or this shard holds its share of it), no such ask for this
+   * long: as a key runs out, every shard would otherwise keep asking in vain.
+   * (A request the shard cannot serve still goes to the root, within the
+   * budget, and a block can come with its answer.)
+   */
+  emptyLendBackoffMs: number;
   /** How it asks the root (sizes, lead time, the margin on a block's end). */
   holder: HolderTerms;
   /** What the root lends under (`BLOCK_LEASE_TERMS`): a shard does not ask for less than it lends. */
@@ -66,9 +114,36 @@ export const DEFAULT_SHARD_TERMS: ShardTerms = {
   sublet: SUBLET_TERMS,
   minSubletLifetimeMs: 500,
   maxRefusalMemoryMs: 1_000,
+  minRefusalMemoryMs: 100,
+  rootCallsPerSecond: 10,
+  rootCallBurst: 3,
+  emptyLendBackoffMs: 500,
   holder: SHARD_HOLDER_TERMS,
   root: BLOCK_LEASE_TERMS,
 };
+
+/**
+ * The object name of a key's shard: no counting key starts with `shard:`
+ * (they start `ip:`, `tenant:`, `header:`, `query:`, `body:`, `custom:` or
+ * `sandbox:`), so a shard never shares an object with a root.
+ */
+export function shardName(key: string, shard: number): string {
+  return `shard:${shard}:${key}`;
+}
+
+/**
+ * An isolate's shard of a key: a number it draws once for its life plus a
+ * hash of the key (FNV-1a), modulo the shard count. Stable per isolate and
+ * key, spread over isolates (and, for one isolate, over keys).
+ */
+export function shardOf(key: string, isolateDraw: number, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return (hash + isolateDraw) % shards;
+}
 
 /** A sublet piece, remembered so that what an isolate gives back goes into its block once. */
 interface Sublet {
@@ -104,6 +179,12 @@ export class ShardLender {
   private readonly client: LeasingClient;
   private readonly sublets = new Map<number, Sublet>();
   private readonly refusals = new Map<string, RememberedRefusal>();
+  /** When each block came in (shard clock), to tell whether the window it was charged to is over. */
+  private readonly blockTimes = new Map<number, number>();
+  /** Per key: no block is asked for ahead of need before this time (shard clock). */
+  private readonly lendBackoff = new Map<string, number>();
+  /** Per key: calls to the root that may be made now, and when that was counted (shard clock). */
+  private readonly budgets = new Map<string, { calls: number; at: number }>();
   private nextId: number;
 
   constructor(
@@ -134,12 +215,13 @@ export class ShardLender {
   ): Promise<TakeAnswer & { now: number }> {
     const remembered = this.rememberedRefusal(key, specs);
     if (remembered && this.client.heldFor(key) === 0) return remembered;
+    root = this.budgeted(key, root);
     const decision = await this.client.admit(key, specs, root);
     if (!decision.allowed) {
       const outcome = decision.outcome ?? { allowed: false, results: decision.results, charges: [] };
       const rootNow = decision.now ?? this.clock();
       this.rememberRefusal(key, specs, outcome, rootNow);
-      return { outcome, now: rootNow };
+      return this.rememberedRefusal(key, specs) ?? { outcome, now: rootNow };
     }
     this.refusals.delete(key);
     // This request is decided: sublet what is held now rather than wait for the next block.
@@ -157,7 +239,7 @@ export class ShardLender {
 
   /** An isolate fetches its next piece ahead of need (no request decided). */
   async lend(key: string, specs: CounterSpec[], ask: LeaseAsk, root: LeaseTransport): Promise<LeaseGrant | undefined> {
-    return this.sublet(key, specs, ask, root, true);
+    return this.sublet(key, specs, ask, this.budgeted(key, root), true);
   }
 
   /** An isolate gives back a piece's unused units: into its block while the block lives; they lapse otherwise. */
@@ -178,12 +260,15 @@ export class ShardLender {
   }
 
   /**
-   * Admin `DELETE /keys`: forget remembered refusals. The blocks stay: the
+   * Admin `DELETE /keys`: forget remembered refusals and the budget. The blocks stay: the
    * root's reset keeps units out on leases charged, as if just charged, so
    * they remain this shard's to sublet.
    */
   reset(key: string): void {
     this.refusals.delete(key);
+    // Calls that brought nothing before the reset say nothing of the room after it.
+    this.budgets.delete(key);
+    this.lendBackoff.delete(key);
   }
 
   private async sublet(
@@ -222,10 +307,114 @@ export class ShardLender {
     this.sublets.set(id, piece);
   }
 
+  /** The root's calls within this shard's budget for the key; past it, a refusal (or no block) from here. */
+  private budgeted(key: string, root: LeaseTransport): LeaseTransport {
+    // Only calls that bring nothing spend the budget (a refusal, an empty lend): a call that admits or lends
+    // is what the budget is there to let through, and a key's last units are decided a call each, exactly.
+    const budget = (): { calls: number; at: number } => {
+      const now = this.clock();
+      const b = this.budgets.get(key) ?? { calls: this.terms.rootCallBurst, at: now };
+      b.calls = Math.min(this.terms.rootCallBurst, b.calls + Math.max(0, now - b.at) * perMs);
+      b.at = now;
+      this.budgets.set(key, b);
+      return b;
+    };
+    const perMs = this.terms.rootCallsPerSecond / 1_000;
+    /** 0 while a call may be made, else how long until one may. */
+    const wait = (): number => {
+      const b = budget();
+      return b.calls >= 1 ? 0 : Math.ceil((1 - b.calls) / perMs);
+    };
+    const spend = (): void => {
+      budget().calls -= 1;
+    };
+    const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
+      const now = this.clock();
+      // Headers keep the counters' own reset as last heard from the root (a window's end); the retry is
+      // this budget's: the engine's refusal cache holds the refusal for the retry, not to the reset.
+      const known = this.client.resultsFor(key, specs);
+      const results = specs.map((s, i) => ({
+        name: s.name,
+        allowed: false,
+        limit: s.algorithm === "token-bucket" ? (s.burst ?? s.limit) : s.limit,
+        remaining: 0,
+        resetAt: Math.max(known?.[i]?.resetAt ?? 0, now + waitMs),
+        retryAfterMs: waitMs,
+      }));
+      return { allowed: false, results, charges: [], now };
+    };
+    return {
+      check: async (specs) => {
+        const waitMs = wait();
+        if (waitMs > 0) return refusal(specs, waitMs);
+        const outcome = await root.check(specs);
+        if (!outcome.allowed) spend();
+        return outcome;
+      },
+      take: async (specs, ask) => {
+        const waitMs = wait();
+        if (waitMs > 0) {
+          const { now, ...outcome } = refusal(specs, waitMs);
+          return { outcome, now };
+        }
+        const answer = await root.take(specs, ask);
+        if (answer.grant) this.noteBlock(answer.grant.id);
+        if (!answer.outcome.allowed) spend();
+        return answer;
+      },
+      // The root lends nothing that would live less than its minLifetimeMs: not worth a call.
+      lend: async (specs, ask) => {
+        if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || wait() > 0) return undefined;
+        const grant = await root.lend(specs, ask);
+        if (grant) this.noteBlock(grant.id);
+        else {
+          spend();
+          this.lendBackoff.set(key, this.clock() + this.terms.emptyLendBackoffMs);
+        }
+        return grant;
+      },
+      // Units given back go only to the window they were charged to while it is current (a bucket takes
+      // nothing back): a give-back that would come too late is not worth a call.
+      giveBack: async (specs, id, unused) => {
+        const at = this.blockTimes.get(id);
+        this.blockTimes.delete(id);
+        if (specs.every((s) => s.algorithm === "token-bucket") || this.closing(specs)) return;
+        if (at !== undefined && this.windowTurned(specs, at)) return;
+        await root.giveBack(specs, id, unused);
+      },
+      waitUntil: (work) => root.waitUntil(work),
+    };
+  }
+
+  private noteBlock(id: number): void {
+    while (this.blockTimes.size >= MAX_SUBLETS) this.blockTimes.delete(this.blockTimes.keys().next().value as number);
+    this.blockTimes.set(id, this.clock());
+  }
+
+  /** Whether a window of these counters has turned, by this shard's clock, since `at`. */
+  private windowTurned(specs: readonly CounterSpec[], at: number): boolean {
+    const now = this.clock();
+    return specs.some(
+      (s) =>
+        (s.algorithm === "fixed" || s.algorithm === "sliding") &&
+        Math.floor(now / s.windowMs) !== Math.floor(at / s.windowMs),
+    );
+  }
+
+  /** Whether a window of these counters ends, by this shard's clock, sooner than the root would lend for. */
+  private closing(specs: readonly CounterSpec[]): boolean {
+    const now = this.clock();
+    return specs.some(
+      (s) =>
+        (s.algorithm === "fixed" || s.algorithm === "sliding") &&
+        s.windowMs - (now % s.windowMs) < this.terms.root.minLifetimeMs,
+    );
+  }
+
   private rememberRefusal(key: string, specs: readonly CounterSpec[], outcome: CheckOutcome, rootNow: number): void {
     const waitMs = Math.min(
       this.terms.maxRefusalMemoryMs,
-      Math.max(0, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
+      Math.max(this.terms.minRefusalMemoryMs, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
     );
     if (waitMs <= 0) return;
     const at = this.clock();
@@ -243,7 +432,9 @@ export class ShardLender {
       return undefined;
     }
     const passed = now - hit.at;
-    const results = hit.outcome.results.map((r) => ({ ...r, retryAfterMs: Math.max(0, r.retryAfterMs - passed) }));
+    // A refused counter's retry is this memory's rest: this shard refuses until then, and asks the root
+    // again after it (room can come back sooner than the root said: blocks and pieces given back).
+    const results = hit.outcome.results.map((r) => ({ ...r, retryAfterMs: r.allowed ? 0 : hit.until - now }));
     return { outcome: { ...hit.outcome, results }, now: hit.rootNow + passed };
   }
 }
