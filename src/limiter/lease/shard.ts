@@ -18,11 +18,13 @@
  * whose units stay charged at the root until they end (fewer admissions, never
  * more).
  *
- * What the root sees is bounded per shard: at most `rootCallsPerSecond` calls
- * a second (bursts of `rootCallBurst`) per key, give-backs aside; past that
- * the shard refuses, or lends nothing, itself. Refusing is always safe, so the
- * bound costs admissions only when room comes back a little at a time (a used
- * up sliding window or bucket under sustained demand), never exactness.
+ * What the root sees of a used-up key is bounded per shard: calls that bring
+ * nothing (a refusal, an empty lend) spend a budget of `rootCallsPerSecond`
+ * a second (bursts of `rootCallBurst`) per key; while it is spent the shard
+ * refuses, or lends nothing, itself. Refusing is always safe, so the budget
+ * costs admissions only when room comes back a little at a time (a used-up
+ * sliding window or bucket under sustained demand), never exactness; calls
+ * that admit never spend it, so a key's last units are all admitted.
  * @module
  */
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
@@ -80,11 +82,12 @@ export interface ShardTerms {
    */
   minRefusalMemoryMs: number;
   /**
-   * The most calls per second (and at once, after a quiet spell) a shard
-   * makes to the root for a key, give-backs aside. Past that it refuses, or
-   * lends nothing, itself: always safe, and it bounds what N shards can cost
-   * the root (N times this) whatever the load, e.g. the last units of a
-   * window, or room that comes back a unit at a time under sustained demand.
+   * The most calls per second (and at once, after a quiet spell) that bring
+   * nothing back (a refusal, an empty lend) a shard makes to the root for a
+   * key. Past that it refuses, or lends nothing, itself until the budget
+   * refills: always safe, and it bounds what a used-up key costs the root
+   * (N shards times this), e.g. room that comes back a unit at a time under
+   * sustained demand. Calls that admit or lend do not spend it.
    */
   rootCallsPerSecond: number;
   rootCallBurst: number;
