@@ -186,7 +186,7 @@ export class ShardLender {
   private readonly blockTimes = new Map<number, number>();
   /** Per key: no block is asked for ahead of need before this time (shard clock). */
   private readonly lendBackoff = new Map<string, number>();
-  /** Per key: calls to the root that may be made now, and when that was counted (shard clock). */
+  /** Per budget and key: calls to the root that may be made now, and when that was counted (shard clock). */
   private readonly budgets = new Map<string, { calls: number; at: number }>();
   private nextId: number;
 
@@ -269,8 +269,9 @@ export class ShardLender {
    */
   reset(key: string): void {
     this.refusals.delete(key);
-    // Calls that brought nothing before the reset say nothing of the room after it.
-    this.budgets.delete(key);
+    // Calls made before the reset say nothing of the room after it.
+    this.budgets.delete(`nothing\u0000${key}`);
+    this.budgets.delete(`oneByOne\u0000${key}`);
     this.lendBackoff.delete(key);
   }
 
@@ -312,24 +313,29 @@ export class ShardLender {
 
   /** The root's calls within this shard's budget for the key; past it, a refusal (or no block) from here. */
   private budgeted(key: string, root: LeaseTransport): LeaseTransport {
-    // Only calls that bring nothing spend the budget (a refusal, an empty lend): a call that admits or lends
-    // is what the budget is there to let through, and a key's last units are decided a call each, exactly.
-    const budget = (): { calls: number; at: number } => {
+    // Two budgets, each a token bucket per key. Calls that bring nothing (a refusal, an empty lend) spend
+    // `nothing`; requests decided one by one at the root (plain checks, takes that lend nothing: the key's
+    // room is small) spend `oneByOne`, whose burst covers a key's last units (fewer than the root's minRoom),
+    // so a burst at the limit admits all of them. Calls that bring a block spend neither: blocks are what
+    // the budgets make room for.
+    const perMs = this.terms.rootCallsPerSecond / 1_000;
+    const bucket = (name: "nothing" | "oneByOne", burst: number): { calls: number; at: number } => {
       const now = this.clock();
-      const b = this.budgets.get(key) ?? { calls: this.terms.rootCallBurst, at: now };
-      b.calls = Math.min(this.terms.rootCallBurst, b.calls + Math.max(0, now - b.at) * perMs);
+      const id = `${name}\u0000${key}`;
+      const b = this.budgets.get(id) ?? { calls: burst, at: now };
+      b.calls = Math.min(burst, b.calls + Math.max(0, now - b.at) * perMs);
       b.at = now;
-      this.budgets.set(key, b);
+      this.budgets.set(id, b);
       return b;
     };
-    const perMs = this.terms.rootCallsPerSecond / 1_000;
+    const nothing = () => bucket("nothing", this.terms.rootCallBurst);
+    const oneByOne = () => bucket("oneByOne", this.terms.root.minRoom);
     /** 0 while a call may be made, else how long until one may. */
-    const wait = (): number => {
-      const b = budget();
-      return b.calls >= 1 ? 0 : Math.ceil((1 - b.calls) / perMs);
-    };
-    const spend = (): void => {
-      budget().calls -= 1;
+    const waitFor = (b: { calls: number }): number => (b.calls >= 1 ? 0 : Math.ceil((1 - b.calls) / perMs));
+    const wait = (plain: boolean): number => Math.max(waitFor(nothing()), plain ? waitFor(oneByOne()) : 0);
+    const spendFor = (admitted: boolean, lent: boolean): void => {
+      if (!admitted) nothing().calls -= 1;
+      else if (!lent) oneByOne().calls -= 1;
     };
     const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
       const now = this.clock();
@@ -348,30 +354,30 @@ export class ShardLender {
     };
     return {
       check: async (specs) => {
-        const waitMs = wait();
+        const waitMs = wait(true);
         if (waitMs > 0) return refusal(specs, waitMs);
         const outcome = await root.check(specs);
-        if (!outcome.allowed) spend();
+        spendFor(outcome.allowed, false);
         return outcome;
       },
       take: async (specs, ask) => {
-        const waitMs = wait();
+        const waitMs = wait(false);
         if (waitMs > 0) {
           const { now, ...outcome } = refusal(specs, waitMs);
           return { outcome, now };
         }
         const answer = await root.take(specs, ask);
         if (answer.grant) this.noteBlock(answer.grant.id);
-        if (!answer.outcome.allowed) spend();
+        spendFor(answer.outcome.allowed, answer.grant !== undefined);
         return answer;
       },
       // The root lends nothing that would live less than its minLifetimeMs: not worth a call.
       lend: async (specs, ask) => {
-        if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || wait() > 0) return undefined;
+        if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || wait(false) > 0) return undefined;
         const grant = await root.lend(specs, ask);
         if (grant) this.noteBlock(grant.id);
         else {
-          spend();
+          spendFor(false, false);
           this.lendBackoff.set(key, this.clock() + this.terms.emptyLendBackoffMs);
         }
         return grant;
