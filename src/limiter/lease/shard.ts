@@ -332,9 +332,15 @@ export class ShardLender {
     const oneByOne = () => bucket("oneByOne", this.terms.root.minRoom);
     /** 0 while a call may be made, else how long until one may. */
     const waitFor = (b: { calls: number }): number => (b.calls >= 1 ? 0 : Math.ceil((1 - b.calls) / perMs));
-    const wait = (plain: boolean): number => Math.max(waitFor(nothing()), plain ? waitFor(oneByOne()) : 0);
-    const spendFor = (admitted: boolean, lent: boolean): void => {
-      if (!admitted) nothing().calls -= 1;
+    // A sliding window or a bucket gives room back a little at a time: under sustained demand a used-up key
+    // would be decided unit by unit, and small blocks lent one after another. For those every call spends
+    // `nothing` (a burst at their limit may then refuse some of its last units: fewer admissions, never
+    // more). A fixed window's room only shrinks until it turns, so its last units are few and final.
+    const trickles = (specs: readonly CounterSpec[]) => specs.some((s) => s.algorithm !== "fixed");
+    const wait = (specs: readonly CounterSpec[], plain: boolean): number =>
+      Math.max(waitFor(nothing()), plain && !trickles(specs) ? waitFor(oneByOne()) : 0);
+    const spendFor = (specs: readonly CounterSpec[], admitted: boolean, lent: boolean): void => {
+      if (!admitted || trickles(specs)) nothing().calls -= 1;
       else if (!lent) oneByOne().calls -= 1;
     };
     const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
@@ -354,30 +360,32 @@ export class ShardLender {
     };
     return {
       check: async (specs) => {
-        const waitMs = wait(true);
+        const waitMs = wait(specs, true);
         if (waitMs > 0) return refusal(specs, waitMs);
         const outcome = await root.check(specs);
-        spendFor(outcome.allowed, false);
+        spendFor(specs, outcome.allowed, false);
         return outcome;
       },
       take: async (specs, ask) => {
-        const waitMs = wait(false);
+        const waitMs = wait(specs, false);
         if (waitMs > 0) {
           const { now, ...outcome } = refusal(specs, waitMs);
           return { outcome, now };
         }
         const answer = await root.take(specs, ask);
         if (answer.grant) this.noteBlock(answer.grant.id);
-        spendFor(answer.outcome.allowed, answer.grant !== undefined);
+        spendFor(specs, answer.outcome.allowed, answer.grant !== undefined);
         return answer;
       },
       // The root lends nothing that would live less than its minLifetimeMs: not worth a call.
       lend: async (specs, ask) => {
-        if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || wait(false) > 0) return undefined;
+        if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || wait(specs, false) > 0)
+          return undefined;
         const grant = await root.lend(specs, ask);
         if (grant) this.noteBlock(grant.id);
-        else {
-          spendFor(false, false);
+        if (grant && trickles(specs)) spendFor(specs, true, true);
+        if (!grant) {
+          spendFor(specs, false, false);
           this.lendBackoff.set(key, this.clock() + this.terms.emptyLendBackoffMs);
         }
         return grant;
