@@ -339,9 +339,19 @@ export class ShardLender {
     const trickles = (specs: readonly CounterSpec[]) => specs.some((s) => s.algorithm !== "fixed");
     const wait = (specs: readonly CounterSpec[], plain: boolean): number =>
       Math.max(waitFor(nothing()), plain && !trickles(specs) ? waitFor(oneByOne()) : 0);
+    // Calls run side by side: a budget is never taken below empty (its debt would refuse for seconds).
+    const take1 = (b: { calls: number }): void => {
+      b.calls = Math.max(0, b.calls - 1);
+    };
+    /** Before a call: a key whose room trickles back pays for every call up front. */
+    const reserve = (specs: readonly CounterSpec[]): void => {
+      if (trickles(specs)) take1(nothing());
+    };
+    /** After a call, for a fixed window's key: what it brought says which budget pays. */
     const spendFor = (specs: readonly CounterSpec[], admitted: boolean, lent: boolean): void => {
-      if (!admitted || trickles(specs)) nothing().calls -= 1;
-      else if (!lent) oneByOne().calls -= 1;
+      if (trickles(specs)) return;
+      if (!admitted) take1(nothing());
+      else if (!lent) take1(oneByOne());
     };
     const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
       const now = this.clock();
@@ -362,6 +372,7 @@ export class ShardLender {
       check: async (specs) => {
         const waitMs = wait(specs, true);
         if (waitMs > 0) return refusal(specs, waitMs);
+        reserve(specs);
         const outcome = await root.check(specs);
         spendFor(specs, outcome.allowed, false);
         return outcome;
@@ -372,6 +383,7 @@ export class ShardLender {
           const { now, ...outcome } = refusal(specs, waitMs);
           return { outcome, now };
         }
+        reserve(specs);
         const answer = await root.take(specs, ask);
         if (answer.grant) this.noteBlock(answer.grant.id);
         spendFor(specs, answer.outcome.allowed, answer.grant !== undefined);
@@ -381,10 +393,10 @@ export class ShardLender {
       lend: async (specs, ask) => {
         if (this.closing(specs) || (this.lendBackoff.get(key) ?? 0) > this.clock() || wait(specs, false) > 0)
           return undefined;
+        reserve(specs);
         const grant = await root.lend(specs, ask);
         if (grant) this.noteBlock(grant.id);
-        if (grant && trickles(specs)) spendFor(specs, true, true);
-        if (!grant) {
+        else {
           spendFor(specs, false, false);
           this.lendBackoff.set(key, this.clock() + this.terms.emptyLendBackoffMs);
         }
