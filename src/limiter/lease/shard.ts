@@ -355,15 +355,14 @@ export class ShardLender {
     };
     const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
       const now = this.clock();
-      // Headers keep the counters' own reset as last heard from the root (a window's end); the retry is
-      // this budget's: the engine's refusal cache holds the refusal for the retry, not to the reset.
-      const known = this.client.resultsFor(key, specs);
-      const results = specs.map((s, i) => ({
+      // Its reset is the budget's: this answer also reaches this shard's own leasing client as the root's
+      // room, and a figure of none until a window's end would keep it from asking for blocks till then.
+      const results = specs.map((s) => ({
         name: s.name,
         allowed: false,
         limit: s.algorithm === "token-bucket" ? (s.burst ?? s.limit) : s.limit,
         remaining: 0,
-        resetAt: Math.max(known?.[i]?.resetAt ?? 0, now + waitMs),
+        resetAt: now + waitMs,
         retryAfterMs: waitMs,
       }));
       return { allowed: false, results, charges: [], now };
