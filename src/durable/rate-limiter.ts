@@ -8,7 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../migrations";
-import { retryOnce } from "../adapters/workers/durable-object-store";
+import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
 import { giveBack, peekOne } from "../limiter/decide";
@@ -270,14 +270,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   private rootTransport(root: string): LeaseTransport {
-    const stub = () => this.env.LIMITER.getByName(root);
-    return {
-      check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CheckResponse>),
-      take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held, true)),
-      lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held, true))) ?? undefined,
-      giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
-      waitUntil: (work) => this.ctx.waitUntil(work),
-    };
+    return rootTransport(this.env.LIMITER, root, this.ctx, true);
   }
 
   /**

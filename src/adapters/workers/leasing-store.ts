@@ -105,14 +105,7 @@ export class LeasingCounterStore implements CounterStore {
   }
 
   private transport(key: string, background: Background): LeaseTransport {
-    const stub = () => this.namespace.getByName(key);
-    return {
-      check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CheckResponse>),
-      take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held)),
-      lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held))) ?? undefined,
-      giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
-      waitUntil: (work) => background.waitUntil(work),
-    };
+    return rootTransport(this.namespace, key, background, false);
   }
 
   /** The calls of a sharded key: to its shard object, which answers from its blocks and asks the root. */
@@ -130,6 +123,26 @@ export class LeasingCounterStore implements CounterStore {
       waitUntil: (work) => background.waitUntil(work),
     };
   }
+}
+
+/**
+ * The leasing calls to a key's own object (its root, when it has a tree), from
+ * an isolate or, with `toShard`, from one of its shards (lent blocks).
+ */
+export function rootTransport(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  background: Background,
+  toShard: boolean,
+): LeaseTransport {
+  const stub = () => namespace.getByName(key);
+  return {
+    check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CheckResponse>),
+    take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held, toShard)),
+    lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held, toShard))) ?? undefined,
+    giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
+    waitUntil: (work) => background.waitUntil(work),
+  };
 }
 
 function leasedCharge(spec: CounterSpec, leaseId: number): Charge {
