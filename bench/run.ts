@@ -312,6 +312,9 @@ async function startWorker(
     "--log-level",
     opts.logLevel,
     "--show-interactive-dev-session=false",
+    // A developer's .dev.vars must not change what is measured.
+    "--env-file",
+    path.join(ROOT, "test", "support", "no-dev-vars.env"),
     ...vars.flatMap((v) => ["--var", v]),
   ];
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" };
@@ -562,17 +565,19 @@ async function main(): Promise<void> {
     );
     process.stdout.write(`\n${md}\n`);
     if (!opts.save) return;
-    mkdirSync(RESULTS_DIR, { recursive: true });
+    const dir = opts.record ? RESULTS_DIR : path.join(RESULTS_DIR, "local");
+    mkdirSync(dir, { recursive: true });
     const stamp = startedAt
       .toISOString()
       .replace(/[:]/g, "-")
       .replace(/\.\d+Z$/, "Z");
     const names = opts.quick ? ["quick-latest"] : ["latest", stamp];
     for (const name of names) {
-      writeFileSync(path.join(RESULTS_DIR, `${name}.json`), `${json}\n`);
-      writeFileSync(path.join(RESULTS_DIR, `${name}.md`), `${md}\n`);
+      writeFileSync(path.join(dir, `${name}.json`), `${json}\n`);
+      writeFileSync(path.join(dir, `${name}.md`), `${md}\n`);
     }
-    log(`bench: results written to ${names.map((n) => `bench/results/${n}.{json,md}`).join(" and ")}`);
+    const shown = path.relative(path.dirname(BENCH_DIR), dir);
+    log(`bench: results written to ${names.map((n) => `${shown}/${n}.{json,md}`).join(" and ")}`);
   };
 
   const cleanup = async () => {

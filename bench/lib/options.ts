@@ -33,8 +33,13 @@ export interface Options {
   keepTemp: boolean;
   /** Run sluice from the working tree itself instead of a snapshot taken at the start (wrangler dev then rebuilds on every change). */
   liveSources: boolean;
-  /** Write results under bench/results/ (off: print only). */
+  /** Write results to files (off: print only). */
   save: boolean;
+  /**
+   * Write to the committed bench/results/ (latest.* and a stamped copy) instead of the ignored
+   * bench/results/local/: only a run meant to be committed should change tracked files.
+   */
+  record: boolean;
 }
 
 export const ALL_WORKERS = ["passthrough", "sluice", "sluice-candidate", "hrl-do", "hrl-kv", "cf-ratelimit"];
@@ -53,7 +58,9 @@ const HELP = `npm run bench -- [flags]
   --sluice-var K:V        extra --var for sluice, repeatable (BENCH_SLUICE_VARS=K:V,K:V)
   --keep-temp             keep the temp dir (wrangler logs, persisted state)
   --live-sources          run sluice from the working tree, not a snapshot taken at the start
-  --no-save               print only; write nothing under bench/results/
+  --no-save               print only; write no result files
+  --record                write to the committed bench/results/ (latest.* and a stamped copy);
+                          without it results go to the ignored bench/results/local/
 `;
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -74,7 +81,7 @@ function list(value: string | undefined): string[] | undefined {
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const flags = new Map<string, string>();
   const sluiceVars: string[] = list(env.BENCH_SLUICE_VARS) ?? [];
-  const booleans = new Set(["quick", "keep-temp", "no-save", "live-sources", "help"]);
+  const booleans = new Set(["quick", "keep-temp", "no-save", "record", "live-sources", "help"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n\n${HELP}`);
@@ -107,6 +114,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     "timeout",
     "keep-temp",
     "no-save",
+    "record",
     "live-sources",
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n\n${HELP}`);
@@ -143,5 +151,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     keepTemp: flags.get("keep-temp") === "true" || env.BENCH_KEEP_TEMP === "1",
     liveSources: flags.get("live-sources") === "true" || env.BENCH_LIVE_SOURCES === "1",
     save: flags.get("no-save") !== "true",
+    record: flags.get("record") === "true",
   };
 }

@@ -1,9 +1,11 @@
 /**
  * The operator console in a real browser: `wrangler dev`, traffic with known figures, and headless
  * Chromium (Debian's `chromium`, driven by playwright-core) through every view. The figures on the
- * page, in `/metrics` and in the logs must agree. Screenshots of each view go to docs/console/.
+ * page, in `/metrics` and in the logs must agree. Screenshots of each view go to the ignored
+ * test-results/console/; `npm run console:screenshots` writes them to the committed docs/console/ instead.
  *
- * The test needs `chromium` on PATH or at CHROMIUM_PATH (.ci/run installs it when it is missing).
+ * The test needs `chromium` on PATH or at CHROMIUM_PATH (.ci/run installs it when it is missing). Without
+ * one it is skipped with a message saying so, except under CI=true, where a missing browser is a failure.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -29,18 +31,27 @@ const TOKEN = adminToken("console-e2e");
 const EVIL_ID = "<img src=x onerror=alert(1)>";
 const EVIL_KEY = `tenant:${EVIL_ID}`;
 const RULE = "tenant-api";
-const SHOTS = join(PROJECT_ROOT, "docs", "console");
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? join(PROJECT_ROOT, "docs", "console")
+  : join(PROJECT_ROOT, "test-results", "console");
 
-function chromiumPath(): string {
+function findChromium(): string | undefined {
   if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
   for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
   try {
-    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim() || undefined;
   } catch {
-    throw new Error(
-      "the console test needs Chromium: `apt-get install chromium` (Debian), or set CHROMIUM_PATH to a Chromium binary",
-    );
+    return undefined;
   }
+}
+
+const HOW_TO_GET_CHROMIUM =
+  "the console's browser test needs Chromium: `sudo apt-get install chromium` (Debian/Ubuntu), or set CHROMIUM_PATH to a Chromium binary";
+const CHROMIUM = findChromium();
+if (!CHROMIUM) {
+  // On a developer's machine the other tiers still run; in CI a missing browser must not pass unseen.
+  if (process.env.CI && process.env.CI !== "false") throw new Error(`CI=true and no Chromium: ${HOW_TO_GET_CHROMIUM}`);
+  process.stderr.write(`\nSKIPPED the operator console's browser test: ${HOW_TO_GET_CHROMIUM}\n\n`);
 }
 
 const policy = (limit: number) =>
@@ -56,7 +67,7 @@ const policy = (limit: number) =>
     2,
   );
 
-describe("the operator console in headless Chromium", () => {
+describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM ? "" : " (no Chromium found)"}`, () => {
   let dev: WranglerDev;
   let browser: Browser;
   let page: Page;
@@ -87,7 +98,7 @@ describe("the operator console in headless Chromium", () => {
   beforeAll(async () => {
     dev = await startWranglerDev({ vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
     admin = `${dev.url}${ADMIN_PREFIX}`;
-    browser = await chromium.launch({ executablePath: chromiumPath(), args: ["--no-sandbox", "--disable-gpu"] });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
     page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
     page.on("dialog", async (d) => {
       dialogs.push({ type: d.type(), message: d.message() });

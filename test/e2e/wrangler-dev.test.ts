@@ -14,6 +14,7 @@ import { type OriginServer, startOriginServer } from "../support/origin-server";
 import {
   freePort,
   freshDir,
+  NO_DEV_VARS,
   PROJECT_ROOT,
   roomInWindow,
   sluiceVars,
@@ -243,7 +244,7 @@ describe("npm run dev -- --port N (built-in echo origin)", () => {
     persistTo = await freshDir("sluice-e2e-echo");
     dev = await startWranglerDev({
       command: "npm",
-      args: ["run", "dev", "--", "--port", String(port), "--persist-to", persistTo],
+      args: ["run", "dev", "--", "--port", String(port), "--persist-to", persistTo, "--env-file", NO_DEV_VARS],
       port,
       persistTo,
     });

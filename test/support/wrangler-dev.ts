@@ -16,6 +16,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * An empty env file: wrangler reads it instead of the project's `.dev.vars`, so a developer's own
+ * secrets (the README has them put an admin token there) never change what a test sees.
+ */
+export const NO_DEV_VARS = fileURLToPath(new URL("./no-dev-vars.env", import.meta.url));
 export const BIN_DIR = join(PROJECT_ROOT, "node_modules", ".bin");
 export const WRANGLER_BIN = join(BIN_DIR, "wrangler");
 
@@ -136,6 +142,8 @@ async function start(options: StartOptions): Promise<WranglerDev> {
     "--persist-to",
     persistTo,
     "--show-interactive-dev-session=false",
+    "--env-file",
+    NO_DEV_VARS,
     ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
   ];
 
