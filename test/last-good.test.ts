@@ -164,3 +164,19 @@ describe("a document written into KV by hand", () => {
     expect(entry).toMatchObject({ actor: "kv", how: "seen-in-kv" });
   });
 });
+
+describe("a fresh isolate's first look at a document already in history", () => {
+  it("names its version in the operator's view at once, before any traffic (no 'no version yet')", async () => {
+    await usePolicy(policy(14));
+    const ctx = createExecutionContext();
+    await new PolicyStore().get(env, undefined, ctx);
+    await waitOnExecutionContext(ctx);
+    const version = await latestVersion(env.POLICIES);
+    expect(version).toBeGreaterThan(0);
+    // A restart: a new store whose first read is an operator's.
+    const inForce = await new PolicyStore().current(env);
+    expect(inForce).toMatchObject({ source: "kv", version });
+    // Already in history: nothing appended.
+    expect(await latestVersion(env.POLICIES)).toBe(version);
+  });
+});

@@ -58,8 +58,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.get("/policy", async (c) => {
     // An operator asks what is in force now: read KV afresh rather than answer from the cache.
-    limiter.policies.invalidate();
-    const inForce = await limiter.policies.get(c.env, undefined, c.executionCtx);
+    const inForce = await limiter.policies.current(c.env);
     const stored = limiter.policies.storedState();
     const headers: Record<string, string> = {
       "Content-Type": "application/json",
@@ -74,8 +73,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   });
 
   admin.get("/policy/status", async (c) => {
-    limiter.policies.invalidate();
-    const inForce = await limiter.policies.get(c.env, undefined, c.executionCtx);
+    const inForce = await limiter.policies.current(c.env);
     const stored = limiter.policies.storedState();
     return c.json({
       inForce: {

@@ -11,6 +11,7 @@ import { localKvPut } from "../support/local-kv";
 import { adminApiArgs, policyCli } from "../support/subprocess";
 import {
   freshDir,
+  roomInWindow,
   sluiceVars,
   startWranglerDev,
   untilOutput,
@@ -99,5 +100,58 @@ describe("an invalid document in KV across a restart of wrangler dev", () => {
       expect(versions[0]).toMatchObject({ version: 2, how: "cli-local", actor: "alice" });
       expect(versions).toHaveLength(2);
     });
+  });
+});
+
+describe("a good document put into KV by hand, then a broken one written while nobody reads, then a restart", () => {
+  let persistTo: string;
+  let dev: WranglerDev | undefined;
+  const auth = bearer(TOKEN);
+  const tight = JSON.stringify({
+    version: 1,
+    headers: ["legacy"],
+    rules: [{ id: "tight", match: { paths: ["/tight/*"] }, key: "ip", limits: [{ limit: 3, window: "15m" }] }],
+  });
+  const start = async () => startWranglerDev({ persistTo, vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
+  const statuses = async (n: number) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await fetchDrained(`${dev!.url}/tight/probe`)).status);
+    return out;
+  };
+
+  beforeAll(async () => {
+    persistTo = await freshDir("sluice-e2e-last-good-hand");
+    dev = await start();
+  });
+
+  afterAll(async () => {
+    await dev?.stop();
+    await rm(persistTo, { recursive: true, force: true });
+  });
+
+  it("keeps the hand-published limits: the isolate that enforced it recorded it, though no admin call read it", async () => {
+    await roomInWindow(15 * 60_000, 60_000);
+    await localKvPut("policy", tight, persistTo);
+    const first = await fetchDrained(`${dev!.url}/tight/probe`);
+    expect(first.headers.get("RateLimit-Limit")).toBe("3");
+    // Recorded after that response (waitUntil), by ordinary traffic alone: give it the moment it takes.
+    await untilOutput(dev!, (out) => out.includes('"policy.recorded"'));
+
+    // The broken document lands while no request reads KV, and the Worker restarts before any does.
+    await localKvPut("policy", BROKEN, persistTo);
+    await dev!.stop();
+    dev = await start();
+
+    // 3 per 15 minutes, not the built-in 300 per minute: one more admitted (the second of three), then 429s.
+    const after = await fetchDrained(`${dev.url}/tight/probe`);
+    expect(after.headers.get("RateLimit-Limit")).toBe("3");
+    expect([after.status, ...(await statuses(2))]).toEqual([200, 200, 429]);
+    const res = await fetch(`${dev.url}/__ratelimit/policy/status`, { headers: auth });
+    const status = (await res.json()) as {
+      inForce: { source: string; version: number | null };
+      stored: { state: string };
+    };
+    expect(status.inForce).toMatchObject({ source: "history", version: 1 });
+    expect(status.stored.state).toBe("invalid");
   });
 });

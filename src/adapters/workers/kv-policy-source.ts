@@ -80,6 +80,18 @@ export class PolicyStore {
     return this.inForce;
   }
 
+  /**
+   * What an operator asks for: KV read afresh, and the version of a valid document looked up (or
+   * recorded, when it reached KV by hand) before answering, so a status right after a restart names
+   * its version rather than "no version yet".
+   */
+  async current(env: Env, now = Date.now()): Promise<PolicyInForce> {
+    this.invalidate();
+    const inForce = await this.get(env, now);
+    if (inForce.source === "kv" && inForce.version === undefined) await this.recordInForce(env, inForce);
+    return this.inForce;
+  }
+
   /** Puts a validated document in force at once (the admin API's PUT). */
   install(compiled: CompiledPolicy, text: string, now = Date.now(), version?: number): void {
     this.inForce = { compiled, text, source: "pushed", ...(version !== undefined ? { version } : {}) };
@@ -126,19 +138,18 @@ export class PolicyStore {
     this.stored = { state: "valid" };
     this.inForce = { compiled: result.compiled, text, source: "kv" };
     logEvent("policy.changed", { source: "kv", rules: result.policy.rules.length });
-    // A document nobody published through sluice (a raw `wrangler kv key put`) gets its history
-    // entry when the admin API reads it (it passes `ctx`), when an invalid document replaces it in
-    // an isolate that enforces it (see fallBack), or when the writer publishes over it; never on the
-    // request path of ordinary traffic, which passes no `ctx`.
-    if (ctx && !this.recorded.has(text)) {
-      this.remember(text);
-      const adopted = this.inForce;
-      ctx.waitUntil(
-        seenInKv(env, text).then((version) => {
-          if (version !== undefined && this.inForce === adopted) this.inForce = { ...adopted, version };
-        }),
-      );
-    }
+    // The first isolate to enforce a document nobody published through sluice (a raw `wrangler kv
+    // key put`) records it in history, so that after a restart with an invalid document in KV the
+    // fallback finds it rather than the built-in default. After the response (`waitUntil`), once per
+    // distinct text per isolate; a document already in history costs two KV reads, not a writer call.
+    if (ctx && !this.recorded.has(text)) ctx.waitUntil(this.recordInForce(env, this.inForce));
+  }
+
+  /** Finds (or records) the history version of a document this isolate adopted from KV. */
+  private async recordInForce(env: Env, adopted: PolicyInForce): Promise<void> {
+    this.remember(adopted.text);
+    const version = await seenInKv(env, adopted.text);
+    if (version !== undefined && this.inForce === adopted) this.inForce = { ...adopted, version };
   }
 
   /**

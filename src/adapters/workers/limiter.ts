@@ -80,7 +80,7 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     candidates,
     async limit(request, env, ctx) {
       const startedAt = Date.now();
-      const policySource: PolicySource = { current: fixed ?? (() => policies.get(env)) };
+      const policySource: PolicySource = { current: fixed ?? (() => policies.get(env, undefined, ctx)) };
       const tenantLookup: TenantLookup = {
         lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)),
       };

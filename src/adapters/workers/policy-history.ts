@@ -1,7 +1,7 @@
 /**
  * The policy history in KV: every published document as `policy:history:<version>`, the newest
  * version number as `policy:version`. The admin API, the CLI and the Worker itself (a document
- * written into KV by hand, when the admin API reads it or an invalid one replaces it) all append
+ * written into KV by hand, when the first isolate enforces it) all append
  * here, and an isolate that finds an invalid document in KV falls back to the newest entry that
  * still validates.
  * @module
