@@ -14,6 +14,7 @@ import {
   type HistoryMetadata,
   historyKey,
   newestValidInHistory,
+  versionInHistory,
   parseHistoryEntry,
 } from "../adapters/workers/policy-history";
 import { addressKey, unlockKey } from "../admin/unlock-key";
@@ -205,7 +206,13 @@ async function policyInForce(target: Target): Promise<{ text: string; label: str
       label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")`,
     };
   const checked = validatePolicyText(stored);
-  if (checked.ok) return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
+  if (checked.ok) {
+    const version = await versionInHistory(wranglerHistoryKv(target.kv), stored);
+    return {
+      text: stored,
+      label: `${version === undefined ? "a version not yet in history" : `version ${version}`}, ${kvLabel(target.kv)} "${POLICY_KEY}"`,
+    };
+  }
   const lastGood = await newestValidInHistory(wranglerHistoryKv(target.kv));
   io.err(
     `note: ${kvLabel(target.kv)} "${POLICY_KEY}" holds an INVALID document (${checked.errors.length} error${checked.errors.length === 1 ? "" : "s"}); it is not in force`,

@@ -93,6 +93,11 @@ describe("the policy CLI against wrangler dev", () => {
     expect(get.code, get.stderr).toBe(0);
     expect(get.stderr).toContain("In force: version 3");
     expect(JSON.parse(get.stdout)).toEqual(JSON.parse(doc([ruleA, ruleB])));
+    // Straight from KV through wrangler, as the README's `policy get --local`: the same version.
+    const local = await cli("get", "--local", "--persist-to", dev.persistTo);
+    expect(local.code, local.stderr).toBe(0);
+    expect(local.stderr).toContain("in force: version 3,");
+    expect(JSON.parse(local.stdout)).toEqual(JSON.parse(doc([ruleA, ruleB])));
     expect((await cli("history", ...api)).stdout).toMatch(/\n3\s+\S+\s+carol\s+rollback:1\n/);
   });
 

@@ -91,6 +91,15 @@ export async function newestValidInHistory(kv: HistoryKv): Promise<LastGood | nu
   return null;
 }
 
+/** The version of `text` among the recent history entries (the newest match), if it is one of them. */
+export async function versionInHistory(kv: HistoryKv, text: string, atLeast = 0): Promise<number | undefined> {
+  const newest = Math.max(await latestVersion(kv), atLeast);
+  for (let v = newest; v >= 1 && v > newest - FALLBACK_DEPTH; v--) {
+    if ((await readHistoryEntry(kv, v))?.text === text) return v;
+  }
+  return undefined;
+}
+
 /** KV as far as appending needs it. */
 export interface HistoryWriteKv extends HistoryKv {
   put(key: string, value: string, options?: { metadata?: unknown }): Promise<void>;
@@ -126,10 +135,8 @@ export async function recordIfNew(
   text: string,
   atLeast = 0,
 ): Promise<{ version: number; added: boolean }> {
-  const newest = Math.max(await latestVersion(kv), atLeast);
-  for (let v = newest; v >= 1 && v > newest - FALLBACK_DEPTH; v--) {
-    if ((await readHistoryEntry(kv, v))?.text === text) return { version: v, added: false };
-  }
+  const known = await versionInHistory(kv, text, atLeast);
+  if (known !== undefined) return { version: known, added: false };
   const entry = await appendHistory(kv, { actor: "kv", how: "seen-in-kv", text }, new Date(), atLeast);
   return { version: entry.version, added: true };
 }
