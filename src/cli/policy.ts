@@ -14,8 +14,8 @@ import {
   type HistoryMetadata,
   historyKey,
   newestValidInHistory,
-  versionInHistory,
   parseHistoryEntry,
+  versionInHistory,
 } from "../adapters/workers/policy-history";
 import { addressKey, unlockKey } from "../admin/unlock-key";
 import { sha256Hex } from "../hash";
