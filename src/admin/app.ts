@@ -165,9 +165,20 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
 
   admin.put("/tenants", async (c) => {
     const body = await c.req.json<Record<string, unknown>>().catch(() => null);
-    if (!body || typeof body.apiKey !== "string" || body.apiKey.length === 0)
-      return problem(400, "bad_request", "apiKey (a non-empty string) is required");
-    const { apiKey, ...record } = body;
+    // A new tenant is named by its API key; an existing one may instead be named by the record's KV key
+    // as GET /tenants lists it (`tenant:<sha256>`), so an operator can edit it without the API key.
+    const byRecord = body && body.apiKey === undefined && typeof body.key === "string" ? body.key : undefined;
+    if (!body || (byRecord === undefined && (typeof body.apiKey !== "string" || body.apiKey.length === 0)))
+      return problem(
+        400,
+        "bad_request",
+        "apiKey (a non-empty string) is required, or key (tenant:<sha256>) of an existing tenant",
+      );
+    if (byRecord !== undefined && !/^tenant:[0-9a-f]{64}$/.test(byRecord))
+      return problem(400, "bad_request", "key must be tenant:<64 hex digits>, as GET /tenants lists it");
+    if (byRecord !== undefined && (await c.env.POLICIES.get(byRecord)) === null)
+      return problem(404, "not_found", `no tenant record ${byRecord}; a new tenant needs its apiKey`);
+    const { apiKey, key: _key, ...record } = body;
     const parsed = parseTenant(record);
     if (!parsed.success) {
       return problem(400, "invalid_tenant", "the tenant record is invalid", {
@@ -186,10 +197,14 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       return problem(400, "invalid_tenant", "the tenant's overrides do not fit the policy in force", {
         errors: overrideErrors,
       });
-    const hash = await sha256Hex(apiKey);
+    const hash = byRecord !== undefined ? byRecord.slice("tenant:".length) : await sha256Hex(apiKey as string);
+    const previousId = ((await c.env.POLICIES.get(tenantKey(hash), { type: "json" })) as { id?: unknown } | null)?.id;
     // The record in the metadata too, so that listing tenants needs no read per tenant.
     await c.env.POLICIES.put(tenantKey(hash), JSON.stringify(parsed.data), { metadata: parsed.data });
     await indexTenant(c.env.POLICIES, parsed.data.id, hash);
+    // A record renamed: its old id no longer finds it.
+    if (typeof previousId === "string" && previousId !== parsed.data.id)
+      await unindexTenant(c.env.POLICIES, previousId, hash);
     limiter.tenants.forget(hash);
     logEvent("tenant.stored", { id: parsed.data.id, tier: parsed.data.tier, actor: c.get("actor") });
     return c.json({ stored: true, tenant: parsed.data, key: tenantKey(hash) });

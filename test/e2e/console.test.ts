@@ -54,6 +54,18 @@ if (!CHROMIUM) {
   process.stderr.write(`\nSKIPPED the operator console's browser test: ${HOW_TO_GET_CHROMIUM}\n\n`);
 }
 
+const CANDIDATE_RULE = "tenant-one";
+const CANDIDATE = JSON.stringify(
+  {
+    version: 1,
+    headers: ["ietf"],
+    defaultTier: "pro",
+    rules: [{ id: CANDIDATE_RULE, key: "tenant", limits: [{ limit: 1, window: "15m" }] }],
+  },
+  null,
+  2,
+);
+
 const policy = (limit: number) =>
   JSON.stringify(
     {
@@ -245,6 +257,8 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
     await page.screenshot({ path: join(SHOTS, "key.png"), fullPage: true });
     await page.click("#reset-key");
     await page.waitForFunction(() => document.querySelector("#key-limits td.remaining")?.textContent === "3");
+    // A full counter says so, not "full again in N s".
+    expect(await page.textContent("#key-limits td.full-again")).toBe("full now");
     expect(await tenantCall("key-evil")).toBe(200);
   });
 
@@ -267,5 +281,133 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
     expect(await page.locator("img").count()).toBe(0);
     expect(dialogs.filter((d) => d.type !== "confirm")).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+
+  it("edits, diffs and publishes a policy with If-Match; a page that went stale gets the conflict, not an overwrite", async () => {
+    await show("policy");
+    await page.fill("#validate-input", policy(4));
+    await page.click("#changes-button");
+    await page.waitForSelector("#edit-diff pre.add");
+    expect(await page.textContent("#edit-diff pre.del")).toContain('"limit": 3');
+    expect(await page.textContent("#edit-diff pre.add")).toContain('"limit": 4');
+
+    // Someone else publishes while the page is open.
+    expect((await adminCall("/policy", { method: "PUT", body: policy(5) })).status).toBe(200);
+    await page.click("#publish-button");
+    await page.waitForSelector("#publish-conflict");
+    expect(await (await adminCall("/policy")).text()).toBe(policy(5));
+
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.view === "policy");
+    await page.fill("#validate-input", '{ "version": 1, "rules": [{ "id": "Bad Id", "limits": [] }] }');
+    await page.click("#publish-button");
+    await page.waitForSelector("#validate-result li");
+    expect(await (await adminCall("/policy")).text()).toBe(policy(5));
+
+    await page.fill("#validate-input", policy(4));
+    await page.click("#publish-button");
+    await page.waitForFunction(() =>
+      /Published as version/.test(document.getElementById("policy-status")?.textContent ?? ""),
+    );
+    const status = await page.textContent("#policy-status");
+    const published = await adminCall("/policy");
+    expect(status).toBe(`Published as version ${published.headers.get("X-Sluice-Policy-Version")}.`);
+    expect(await published.text()).toBe(policy(4));
+    await page.screenshot({ path: join(SHOTS, "policy-publish.png"), fullPage: true });
+  });
+
+  it("saves a candidate, shows what it would refuse beside the live figures, and promotes it", async () => {
+    await show("policy");
+    await page.fill("#validate-input", CANDIDATE);
+    await page.click("#candidate-button");
+    await page.waitForFunction(() =>
+      /Saved as candidate/.test(document.getElementById("policy-status")?.textContent ?? ""),
+    );
+    const cand = { apiKey: "key-cand", id: "cand", tier: "pro" };
+    expect((await adminCall("/tenants", { method: "PUT", body: JSON.stringify(cand) })).status).toBe(200);
+    // Live: limit 4 per tenant; the candidate: 1. Two requests of a tenant the candidate has not seen.
+    expect([await tenantCall("key-cand"), await tenantCall("key-cand")]).toEqual([200, 200]);
+    const candidateCell = async () => {
+      await show("top-keys");
+      await show("policy");
+      return page.textContent(`#candidate-figures tr[data-rule="${CANDIDATE_RULE}"] td.candidate`);
+    };
+    // The candidate decides after each response (waitUntil): give it the moment it takes.
+    let cell = await candidateCell();
+    for (let i = 0; i < 20 && cell !== "1 of 2"; i++) cell = await candidateCell();
+    expect(cell).toBe("1 of 2");
+    expect(await page.textContent(`#candidate-figures tr[data-rule="${CANDIDATE_RULE}"] td.live`)).toBe("-");
+    const stats = (await (await adminCall("/stats")).json()) as {
+      minutes: Array<{ rules: Record<string, Record<string, number>> }>;
+    };
+    let liveTotal = 0;
+    let liveRefused = 0;
+    for (const m of stats.minutes) {
+      const c = m.rules[RULE];
+      if (!c) continue;
+      liveTotal += Object.values(c).reduce((a, b) => a + b, 0);
+      liveRefused += (c.refused ?? 0) + (c.blocked ?? 0);
+    }
+    expect(await page.textContent(`#candidate-figures tr[data-rule="${RULE}"] td.live`)).toBe(
+      `${liveRefused} of ${liveTotal}`,
+    );
+    await page.screenshot({ path: join(SHOTS, "candidate.png"), fullPage: true });
+
+    await page.click("#promote-candidate");
+    await page.waitForFunction(() =>
+      /is in force as version/.test(document.getElementById("policy-status")?.textContent ?? ""),
+    );
+    expect(await (await adminCall("/policy")).text()).toBe(CANDIDATE);
+    expect((await adminCall("/policy/candidate")).status).toBe(404);
+  });
+
+  it("shows totals and the share refused per rule, leaves out rules the policy no longer has, and dates a day's axis", async () => {
+    expect([await tenantCall("key-cand"), await tenantCall("key-cand")]).toEqual([200, 429]);
+    await show("overview?range=day");
+    await page.waitForSelector(`.chart[data-rule="${CANDIDATE_RULE}"]`);
+    expect(await page.textContent(`.chart[data-rule="${CANDIDATE_RULE}"] .rule-totals`)).toBe(
+      "2 requests, 1 refused (50.0%)",
+    );
+    expect(await page.locator(`.chart[data-rule="${RULE}"]`).count()).toBe(0);
+    expect(await page.textContent("#rules-gone")).toContain(RULE);
+    const from = await page.textContent(`.chart[data-rule="${CANDIDATE_RULE}"] .axis-from`);
+    const to = await page.textContent(`.chart[data-rule="${CANDIDATE_RULE}"] .axis-to`);
+    expect(from).not.toBe(to);
+    await page.screenshot({ path: join(SHOTS, "overview-day.png"), fullPage: true });
+  });
+
+  it("adds a tenant, then edits its tier and overrides without its API key", async () => {
+    await show("tenants");
+    await page.fill("#tenant-form input[name=apiKey]", "key-newbie");
+    await page.fill("#tenant-form input[name=id]", "newbie");
+    await page.click("#tenant-save");
+    await page.waitForSelector("#tenant-saved");
+    expect(await page.textContent('#tenants tr[data-tenant="newbie"] td.key')).toBe("newbie");
+
+    await page.click('#tenants tr[data-tenant="newbie"] button.edit-tenant');
+    await page.fill("#tenant-form textarea[name=overrides]", '{"tenant-one-15m": {"limit": 9}}');
+    await page.click("#tenant-save");
+    await page.waitForFunction(() =>
+      (document.querySelector('#tenants tr[data-tenant="newbie"] td.overrides')?.textContent ?? "").includes(
+        '"limit":9',
+      ),
+    );
+    const listed = (await (await adminCall("/tenants?id=newbie")).json()) as {
+      tenants: Array<{ id: string; overrides?: Record<string, { limit?: number }> }>;
+    };
+    expect(listed.tenants).toHaveLength(1);
+    expect(listed.tenants[0]!.overrides).toEqual({ "tenant-one-15m": { limit: 9 } });
+    // The override is in force at the front door: 9, not the rule's 1.
+    const res = await fetchDrained(`${dev.url}/api/orders`, { headers: bearer("key-newbie") });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("RateLimit-Policy")).toContain("q=9");
+    // A bad override is refused with its path, and nothing changes.
+    await page.click('#tenants tr[data-tenant="newbie"] button.edit-tenant');
+    await page.fill("#tenant-form textarea[name=overrides]", '{"no-such-15m": {"limit": 9}}');
+    await page.click("#tenant-save");
+    await page.waitForSelector("#tenant-result .error");
+    await page.screenshot({ path: join(SHOTS, "tenant-edit.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+    expect(dialogs.filter((d) => d.type !== "confirm")).toEqual([]);
   });
 });

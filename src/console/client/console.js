@@ -122,7 +122,16 @@
 
   // ---- overview ---------------------------------------------------------------------------------
 
+  /** An axis label: the time, with the date when the chart spans a day (both ends would read the same time). */
+  function axisLabel(ms, withDate) {
+    const d = new Date(ms);
+    return withDate
+      ? d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
+      : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
   function chart(rule, rows, from, to, stepMinutes) {
+    const withDate = to - from >= 12 * 3_600_000;
     const step = stepMinutes * 60_000;
     const slots = Math.max(1, Math.round((to - from) / step));
     const perVerdict = new Map();
@@ -146,11 +155,11 @@
       svg("line", { x1: 30, y1: y(0), x2: W - 10, y2: y(0), stroke: "#888", "stroke-width": 1 }),
       svg("text", { x: 2, y: y(max) + 4, "font-size": 10, fill: "#888" }, String(max)),
       svg("text", { x: 2, y: y(0) + 4, "font-size": 10, fill: "#888" }, "0"),
-      svg("text", { x: 30, y: H - 2, "font-size": 10, fill: "#888" }, new Date(from).toLocaleTimeString()),
+      svg("text", { x: 30, y: H - 2, "font-size": 10, fill: "#888", class: "axis-from" }, axisLabel(from, withDate)),
       svg(
         "text",
-        { x: W - 10, y: H - 2, "font-size": 10, fill: "#888", "text-anchor": "end" },
-        new Date(to).toLocaleTimeString(),
+        { x: W - 10, y: H - 2, "font-size": 10, fill: "#888", "text-anchor": "end", class: "axis-to" },
+        axisLabel(to, withDate),
       ),
     );
     for (const v of VERDICTS) {
@@ -182,10 +191,32 @@
         ),
       );
     }
+    // Totals for the range, and the share refused (from the cache or blocked too: each client got a 429).
+    let total = 0;
+    let refused = 0;
+    for (const [v, counts] of perVerdict) {
+      const n = counts.reduce((a, b) => a + b, 0);
+      total += n;
+      if (v === "refused" || v === "cached_refusal" || v === "blocked") refused += n;
+    }
+    const ratio = total === 0 ? "0%" : `${((100 * refused) / total).toFixed(refused * 1000 < total ? 2 : 1)}%`;
     const card = el(
       "div",
       { class: "card chart", "data-rule": rule },
-      el("h3", {}, "rule ", el("code", {}, rule)),
+      el(
+        "h3",
+        {},
+        "rule ",
+        el("code", {}, rule),
+        " ",
+        el(
+          "span",
+          { class: "muted rule-totals" },
+          `${total} requests, ${refused} refused (`,
+          el("span", { class: "refused-ratio" }, ratio),
+          ")",
+        ),
+      ),
       plot,
       legend,
     );
@@ -229,10 +260,22 @@
       if (!byRule.has(r.rule)) byRule.set(r.rule, []);
       byRule.get(r.rule).push(r);
     }
+    // Rules the policy in force no longer has are left out (their figures stay in /fleet/series).
+    const inPolicy = new Set(p.rules);
+    const gone = [...byRule.keys()].filter((r) => !inPolicy.has(r));
+    for (const r of gone) byRule.delete(r);
     if (ov.statsConfigured && byRule.size === 0)
       charts.append(el("p", { class: "muted" }, "No decisions in this range."));
     for (const [rule, rows] of [...byRule.entries()].sort())
       charts.append(chart(rule, rows, series.from, series.to, series.stepMinutes));
+    if (gone.length > 0)
+      charts.append(
+        el(
+          "p",
+          { class: "muted", id: "rules-gone" },
+          `Not shown: ${gone.length} rule${gone.length === 1 ? "" : "s"} no longer in the policy (${gone.join(", ")}).`,
+        ),
+      );
     view.replaceChildren(head, range, charts);
   }
 
@@ -322,7 +365,13 @@
             el("td", {}, el("code", {}, l.name)),
             el("td", { class: "num" }, String(l.limit)),
             el("td", { class: "num remaining" }, String(l.remaining)),
-            el("td", {}, `in ${l.resetInSeconds} s (${new Date(l.reset * 1000).toLocaleTimeString()})`),
+            el(
+              "td",
+              { class: "full-again" },
+              l.remaining >= l.limit
+                ? "full now"
+                : `in ${l.resetInSeconds} s (${new Date(l.reset * 1000).toLocaleTimeString()})`,
+            ),
           ),
         );
         const reset = el(
@@ -432,12 +481,117 @@
     return grid;
   }
 
+  /** Per rule, the minutes' refused and total counts (an isolate's `/stats` minutes). */
+  function refusalsPerRule(minutes) {
+    const out = new Map();
+    for (const m of minutes || [])
+      for (const [rule, c] of Object.entries(m.rules)) {
+        const t = out.get(rule) || { refused: 0, total: 0 };
+        t.refused += (c.refused || 0) + (c.blocked || 0);
+        t.total += Object.values(c).reduce((a, b) => a + b, 0);
+        out.set(rule, t);
+      }
+    return out;
+  }
+
+  /** The candidate beside the live policy: its id, its would-refuse figures per rule, promote and drop. */
+  async function candidateCard() {
+    const res = await api("/policy/candidate");
+    if (res.status === 404)
+      return el(
+        "div",
+        { class: "card", id: "candidate" },
+        el("h3", {}, "Candidate"),
+        el("p", { class: "muted" }, "No candidate. Save the document above as one to see what it would refuse."),
+      );
+    const text = await res.text();
+    const stats = await json("/stats");
+    const live = refusalsPerRule(stats.minutes);
+    const cand = refusalsPerRule(stats.candidate ? stats.candidate.minutes : []);
+    const rules = [...new Set([...live.keys(), ...cand.keys()])].sort();
+    const cell = (t) => (t ? `${t.refused} of ${t.total}` : "-");
+    const status = el("p", { id: "candidate-status", role: "status" });
+    return el(
+      "div",
+      { class: "card", id: "candidate" },
+      el("h3", {}, "Candidate ", el("code", {}, stats.candidate ? stats.candidate.id : "(not evaluated yet)")),
+      el("p", { class: "muted" }, "Refused per rule over the last 15 minutes, as this isolate saw them."),
+      el(
+        "table",
+        { id: "candidate-figures" },
+        el(
+          "thead",
+          {},
+          el(
+            "tr",
+            {},
+            el("th", {}, "rule"),
+            el("th", { class: "num" }, "live: refused"),
+            el("th", { class: "num" }, "candidate: would refuse"),
+          ),
+        ),
+        el(
+          "tbody",
+          {},
+          rules.map((r) =>
+            el(
+              "tr",
+              { "data-rule": r },
+              el("td", {}, el("code", {}, r)),
+              el("td", { class: "num live" }, cell(live.get(r))),
+              el("td", { class: "num candidate" }, cell(cand.get(r))),
+            ),
+          ),
+        ),
+      ),
+      el("details", {}, el("summary", {}, "Candidate document"), el("pre", { id: "candidate-text" }, text)),
+      el(
+        "div",
+        { class: "row" },
+        el(
+          "button",
+          {
+            type: "button",
+            class: "primary",
+            id: "promote-candidate",
+            onclick: async () => {
+              if (!confirm("Publish the candidate as the policy in force?")) return;
+              const r = await json("/policy/promote", { method: "POST" });
+              await render();
+              document.getElementById("policy-status").textContent =
+                `The candidate is in force as version ${r.version}.`;
+            },
+          },
+          "Promote",
+        ),
+        el(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            id: "drop-candidate",
+            onclick: async () => {
+              if (!confirm("Drop the candidate?")) return;
+              await json("/policy/candidate", { method: "DELETE" });
+              await render();
+            },
+          },
+          "Drop",
+        ),
+      ),
+      status,
+    );
+  }
+
   async function policyView() {
-    const [current, history, ov] = await Promise.all([
-      api("/policy").then((r) => r.text()),
+    const [currentRes, history, ov] = await Promise.all([
+      api("/policy"),
       json("/policy/history"),
       json("/fleet/overview"),
     ]);
+    const current = await currentRes.text();
+    // What If-Match names on publish: the document this page was loaded with.
+    const etag = currentRes.headers.get("ETag");
     const versions = history.versions;
     const status = el("p", { id: "policy-status", role: "status" });
     const rows = versions.map((v) =>
@@ -491,6 +645,16 @@
     const doc = el("textarea", { id: "validate-input", spellcheck: "false" });
     doc.value = current;
     const verdict = el("div", { id: "validate-result" });
+    const changes = el("div", { id: "edit-diff" });
+    const problemShown = (data, status) =>
+      verdict.replaceChildren(
+        el("p", { class: "error" }, data.message || `${status}`),
+        el(
+          "ul",
+          {},
+          (data.errors || []).map((e) => el("li", {}, el("code", {}, e.path || "(document)"), ": ", e.message)),
+        ),
+      );
     const validate = async () => {
       const res = await api("/policy/validate", {
         method: "POST",
@@ -499,15 +663,51 @@
       });
       const data = await res.json().catch(() => ({}));
       if (res.ok) verdict.replaceChildren(el("p", {}, `Valid: rules ${data.rules.join(", ")}.`));
-      else
+      else problemShown(data, res.status);
+      return res.ok;
+    };
+    const showChanges = () => {
+      changes.replaceChildren(
+        el("div", { class: "diff" }, el("strong", {}, "in force"), el("strong", {}, "edited")),
+        diffView(current, doc.value),
+      );
+    };
+    // Validate, show what changes, then publish only if nobody published meanwhile (If-Match).
+    const publishEdited = async () => {
+      if (!(await validate())) return;
+      showChanges();
+      if (!confirm("Publish this document as the policy in force?")) return;
+      const res = await api("/policy", {
+        method: "PUT",
+        body: doc.value,
+        headers: { "Content-Type": "application/json", ...(etag ? { "If-Match": etag } : {}) },
+      });
+      const data = await res.json().catch(() => ({}));
+      if (res.status === 412) {
         verdict.replaceChildren(
-          el("p", { class: "error" }, data.message || `${res.status}`),
           el(
-            "ul",
-            {},
-            (data.errors || []).map((e) => el("li", {}, el("code", {}, e.path || "(document)"), ": ", e.message)),
+            "p",
+            { class: "error", id: "publish-conflict" },
+            "Someone published since this page was loaded: nothing was stored. Reload the page, look at the new version, and edit again.",
           ),
         );
+        return;
+      }
+      if (!res.ok) return problemShown(data, res.status);
+      await render();
+      document.getElementById("policy-status").textContent = `Published as version ${data.version}.`;
+    };
+    const saveCandidate = async () => {
+      if (!(await validate())) return;
+      const res = await api("/policy/candidate", {
+        method: "PUT",
+        body: doc.value,
+        headers: { "Content-Type": "application/json" },
+      });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) return problemShown(data, res.status);
+      await render();
+      document.getElementById("policy-status").textContent = `Saved as candidate ${data.candidate}.`;
     };
     view.replaceChildren(
       el(
@@ -565,23 +765,121 @@
       el(
         "div",
         { class: "card" },
-        el("h3", {}, "Validate a document"),
+        el("h3", {}, "Edit, validate and publish"),
         doc,
         el(
           "div",
           { class: "row" },
           el("button", { type: "button", id: "validate-button", onclick: validate }, "Validate"),
+          el("button", { type: "button", id: "changes-button", onclick: showChanges }, "Show changes"),
+          el("button", { type: "button", class: "primary", id: "publish-button", onclick: publishEdited }, "Publish"),
+          el("button", { type: "button", id: "candidate-button", onclick: saveCandidate }, "Save as candidate"),
         ),
         verdict,
+        changes,
       ),
+      await candidateCard(),
     );
   }
 
   // ---- tenants ----------------------------------------------------------------------------------
 
+  /**
+   * Add a tenant (its API key, id, tier, sandbox, overrides) or edit one listed below (named by its
+   * record's key, so the API key is not needed). The admin API checks the record against the policy.
+   */
+  function tenantForm(tiers) {
+    const record = el("input", { type: "hidden", name: "record" });
+    const apiKey = el("input", { name: "apiKey", placeholder: "API key (new tenants only)", autocomplete: "off" });
+    const id = el("input", { name: "id", placeholder: "tenant id" });
+    const tier = el(
+      "select",
+      { name: "tier" },
+      el("option", { value: "" }, "(default tier)"),
+      tiers.map((t) => el("option", { value: t }, t)),
+    );
+    const sandbox = el("input", { type: "checkbox", name: "sandbox" });
+    const overrides = el("textarea", {
+      name: "overrides",
+      spellcheck: "false",
+      placeholder: 'overrides, optional: {"api-1m": {"limit": 5000, "expires": "2030-01-01T00:00:00Z"}}',
+    });
+    const result = el("div", { id: "tenant-result" });
+    const title = el("h3", {}, "Add a tenant");
+    const form = el(
+      "form",
+      {
+        id: "tenant-form",
+        onsubmit: async (e) => {
+          e.preventDefault();
+          let parsedOverrides;
+          try {
+            parsedOverrides = overrides.value.trim() ? JSON.parse(overrides.value) : undefined;
+          } catch (err) {
+            result.replaceChildren(el("p", { class: "error" }, `overrides: not JSON (${err.message})`));
+            return;
+          }
+          const body = {
+            ...(record.value ? { key: record.value } : { apiKey: apiKey.value }),
+            id: id.value,
+            ...(tier.value ? { tier: tier.value } : {}),
+            sandbox: sandbox.checked,
+            ...(parsedOverrides ? { overrides: parsedOverrides } : {}),
+          };
+          const res = await api("/tenants", { method: "PUT", json: body });
+          const data = await res.json().catch(() => ({}));
+          if (!res.ok) {
+            result.replaceChildren(
+              el("p", { class: "error" }, data.message || `${res.status}`),
+              el(
+                "ul",
+                {},
+                (data.errors || []).map((x) => el("li", {}, el("code", {}, x.path || "(record)"), ": ", x.message)),
+              ),
+            );
+            return;
+          }
+          const next = `#/tenants?${new URLSearchParams({ search: data.tenant.id, saved: data.tenant.id })}`;
+          // The same hash again fires no hashchange: draw the list anew ourselves.
+          if (location.hash === next) render();
+          else location.hash = next;
+        },
+      },
+      record,
+      el("div", { class: "row" }, apiKey, id, tier, el("label", {}, sandbox, " sandbox")),
+      overrides,
+      el("div", { class: "row" }, el("button", { type: "submit", class: "primary", id: "tenant-save" }, "Save tenant")),
+      result,
+    );
+    const edit = (t) => {
+      title.textContent = `Edit tenant ${t.id}`;
+      record.value = t.key;
+      apiKey.value = "";
+      apiKey.disabled = true;
+      id.value = t.id;
+      tier.value = t.tier || "";
+      sandbox.checked = !!t.sandbox;
+      overrides.value = t.overrides ? JSON.stringify(t.overrides, null, 2) : "";
+      id.focus();
+    };
+    return { card: el("div", { class: "card" }, title, form), edit };
+  }
+
   async function tenantsView(params) {
     const search = params.get("search") || "";
-    const data = await json(`/tenants?${new URLSearchParams({ search })}`);
+    const saved = params.get("saved");
+    const [data, policyText] = await Promise.all([
+      json(`/tenants?${new URLSearchParams({ search })}`),
+      api("/policy").then((r) => r.text()),
+    ]);
+    let tiers = [];
+    try {
+      const doc = JSON.parse(policyText);
+      tiers = [...new Set([doc.defaultTier, ...Object.keys(doc.tiers || {})].filter(Boolean))];
+    } catch {
+      // The page still lists tenants; the form offers the default tier only.
+    }
+    const editor = tenantForm(tiers);
     const input = el("input", { name: "search", value: search, placeholder: "tenant id contains" });
     view.replaceChildren(
       el(
@@ -608,7 +906,16 @@
               el(
                 "thead",
                 {},
-                el("tr", {}, el("th", {}, "id"), el("th", {}, "tier"), el("th", {}, "sandbox"), el("th", {}, "record")),
+                el(
+                  "tr",
+                  {},
+                  el("th", {}, "id"),
+                  el("th", {}, "tier"),
+                  el("th", {}, "sandbox"),
+                  el("th", {}, "overrides"),
+                  el("th", {}, "record"),
+                  el("th", {}, ""),
+                ),
               ),
               el(
                 "tbody",
@@ -616,17 +923,25 @@
                 data.tenants.map((t) =>
                   el(
                     "tr",
-                    {},
+                    { "data-tenant": t.id },
                     el("td", { class: "key" }, t.id),
                     el("td", {}, t.tier || "(default)"),
                     el("td", {}, t.sandbox ? "yes" : "no"),
+                    el("td", { class: "mono overrides" }, t.overrides ? JSON.stringify(t.overrides) : ""),
                     el("td", { class: "mono" }, t.key),
+                    el(
+                      "td",
+                      {},
+                      el("button", { type: "button", class: "edit-tenant", onclick: () => editor.edit(t) }, "Edit"),
+                    ),
                   ),
                 ),
               ),
             ),
         data.cursor ? el("p", { class: "muted" }, "More tenants exist: narrow the search.") : null,
+        saved ? el("p", { id: "tenant-saved", role: "status" }, `Saved tenant ${saved}.`) : null,
       ),
+      editor.card,
     );
   }
 
