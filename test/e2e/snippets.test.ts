@@ -24,7 +24,7 @@ describe("README snippets (docs/snippets)", () => {
   it("stand in the README verbatim, each as a fenced ts block", async () => {
     const readme = await readFile(join(PROJECT_ROOT, "README.md"), "utf8");
     const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!.trimEnd());
-    for (const file of ["hono.ts", "itty.ts"]) {
+    for (const file of ["client.ts", "hono.ts", "itty.ts"]) {
       const source = (await readFile(join(SNIPPETS, file), "utf8")).trimEnd();
       expect(blocks, `${file} is not in README.md as written`).toContain(source);
     }
@@ -32,7 +32,7 @@ describe("README snippets (docs/snippets)", () => {
 
   it("import the package by name, as a user would", async () => {
     const snippets = (await readdir(SNIPPETS)).filter((f) => f.endsWith(".ts"));
-    expect(snippets.sort()).toEqual(["hono.ts", "itty.ts"]);
+    expect(snippets.sort()).toEqual(["client.ts", "hono.ts", "itty.ts"]);
     for (const file of snippets) {
       const source = await readFile(join(SNIPPETS, file), "utf8");
       const imports = [...source.matchAll(/\bfrom\s*"([^"]+)"/g)].map((m) => m[1]!);
