@@ -111,7 +111,7 @@ const realClock: ClientClock = {
  */
 export function pacedFetch(
   options: PacedFetchOptions = {},
-): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+): (input: Request | string | URL, init?: RequestInit) => Promise<Response> {
   const send = options.fetch ?? ((request: Request) => fetch(request));
   const maxRetries = options.maxRetries ?? 3;
   const maxWaitMs = (options.maxWaitSeconds ?? 60) * 1000;
@@ -167,7 +167,7 @@ export function pacedFetch(
     if (b.nextSlot > b.resetAt) b.nextSlot = b.resetAt;
   };
 
-  return async function paced(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  return async function paced(input: Request | string | URL, init?: RequestInit): Promise<Response> {
     const original = new Request(input, init);
     const budget = budgetOf(partitionOf(original));
     const retryable = mayRetry(original);
