@@ -8,6 +8,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { readHistoryEntry } from "../src/adapters/workers/policy-history";
+import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../src/admin/unlock-key";
 import type { PolicyInput } from "../src/policy/schema";
 import worker from "../src/worker";
 import { call, uniqueIp } from "./support/client";
@@ -102,14 +103,66 @@ describe("a way out of the lockout", () => {
     expect((await admin("/unlock", { method: "POST", body: { address: "not-an-ip" } })).status).toBe(400);
   });
 
+  /** Ten wrong tokens: the address is locked out; the lockout the Worker records (what the CLI reads). */
+  async function lockOut(ip: string): Promise<number> {
+    for (let i = 0; i < 10; i++) expect((await admin("/policy", { token: `wrong-${i}`, ip })).status).toBe(401);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+    const until = readLockoutRecord(await env.POLICIES.get(lockoutKey(ip)));
+    expect(until).toBeGreaterThan(Date.now());
+    return until!;
+  }
+
   it("an unlock marker in KV (what `policy unlock --local` writes) lets the locked address in, once", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const ip = uniqueIp();
-    for (let i = 0; i < 10; i++) await admin("/policy", { token: `wrong-${i}`, ip });
-    expect((await admin("/policy", { ip })).status).toBe(429);
-    await env.POLICIES.put(`admin-unlock:${ip}`, new Date().toISOString());
+    const until = await lockOut(ip);
+    // The record expires with the lockout (KV's TTL, at least 60 s).
+    const { keys } = await env.POLICIES.list({ prefix: lockoutKey(ip) });
+    expect(keys[0]?.expiration).toBe(Math.ceil(until / 1000));
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until), { expirationTtl: ttlSeconds(until, Date.now()) });
     expect((await admin("/policy", { ip })).status).toBe(200);
-    expect(await env.POLICIES.get(`admin-unlock:${ip}`)).toBeNull();
+    expect(await env.POLICIES.get(unlockKey(ip))).toBeNull();
+    expect(await env.POLICIES.get(lockoutKey(ip))).toBeNull();
+  });
+
+  it("an unlock written while nobody is locked out does not cancel the next lockout: the 11th and 12th wrong tokens are refused", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    // What `policy unlock --local` wrote before, with nobody locked out: it stayed, and lifted the next lockout.
+    await env.POLICIES.put(unlockKey(ip), new Date().toISOString());
+    for (let i = 0; i < 10; i++) expect((await admin("/policy", { token: `wrong-${i}`, ip })).status).toBe(401);
+    expect((await admin("/policy", { token: "wrong-10", ip })).status).toBe(429);
+    expect((await admin("/policy", { token: "wrong-11", ip })).status).toBe(429);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+  });
+
+  it("a marker for an older lockout does not lift the one in force", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    const until = await lockOut(ip);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until - 15 * 60_000));
+    expect((await admin("/policy", { token: "wrong-10", ip })).status).toBe(429);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+  });
+
+  it("a marker lifts its lockout once: read again (KV's delete not yet seen elsewhere), it does not lift the next one", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    const until = await lockOut(ip);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until));
+    expect((await admin("/policy", { ip })).status).toBe(200);
+    expect(await lockOut(ip)).toBe(until);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until));
+    expect((await admin("/policy", { token: "wrong-10", ip })).status).toBe(429);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+  });
+
+  it("POST /unlock removes the lockout record, so no marker is written for a lockout already lifted", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    await lockOut(ip);
+    expect((await admin("/unlock", { method: "POST", body: { address: ip } })).status).toBe(200);
+    expect(await env.POLICIES.get(lockoutKey(ip))).toBeNull();
   });
 });
 
