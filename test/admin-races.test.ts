@@ -188,6 +188,28 @@ describe("the lockout store failing", () => {
     expect(Number(res.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
     expect(((await res.json()) as { error: string }).error).toBe("lockout_unavailable");
   });
+
+  it("a locked-out address stays locked out (429, not 503) when KV cannot be read for its unlock marker", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    for (let i = 0; i < 10; i++) await admin("/policy", { token: `wrong-${i}`, ip });
+    const kv = new Proxy(env.POLICIES, {
+      get: (target, name) =>
+        name === "get" || name === "put"
+          ? () => Promise.reject(new Error("KV unavailable"))
+          : Reflect.get(target, name, target),
+    });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(
+      new Request(`http://api.example.com${PREFIX}/policy`, {
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": ip },
+      }) as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, POLICIES: kv },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(429);
+  });
 });
 
 describe("publishes through one writer", () => {

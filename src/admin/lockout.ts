@@ -90,7 +90,8 @@ export async function authenticate(
     let charged = await charge();
     if (!charged.allowed) {
       const until = charged.results[0]!.resetAt;
-      if (await liftedByMarker(env, { counters, background }, ipKey, until, charged.now)) charged = await charge();
+      if (await liftedByMarker(env, { counters, background }, ipKey, until, charged.now).catch(markerFailed(ipKey)))
+        charged = await charge();
     }
     if (!charged.allowed) return { ok: false, response: lockedOut(charged.results[0]!.resetAt, charged.now, address) };
     charges = charged.charges;
@@ -137,6 +138,14 @@ function lockedOut(resetAt: number, now: number, address: string): Response {
     },
     { "Retry-After": String(retryAfter) },
   );
+}
+
+/** KV failing while an address is locked out: it stays locked out (429), as without a marker. */
+function markerFailed(ipKey: string): (e: unknown) => false {
+  return (e) => {
+    logEvent("admin.unlock_unavailable", { ip: ipKey, message: (e as Error).message }, "warn");
+    return false;
+  };
 }
 
 /**
