@@ -8,6 +8,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { readHistoryEntry } from "../src/adapters/workers/policy-history";
+import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../src/admin/unlock-key";
 import type { PolicyInput } from "../src/policy/schema";
 import worker from "../src/worker";
 import { call, uniqueIp } from "./support/client";
@@ -102,14 +103,68 @@ describe("a way out of the lockout", () => {
     expect((await admin("/unlock", { method: "POST", body: { address: "not-an-ip" } })).status).toBe(400);
   });
 
+  /** Ten wrong tokens: the address is locked out; the lockout the Worker records (what the CLI reads). */
+  async function lockOut(ip: string): Promise<number> {
+    for (let i = 0; i < 10; i++) expect((await admin("/policy", { token: `wrong-${i}`, ip })).status).toBe(401);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+    const until = readLockoutRecord(await env.POLICIES.get(lockoutKey(ip)));
+    expect(until).toBeGreaterThan(Date.now());
+    return until!;
+  }
+
   it("an unlock marker in KV (what `policy unlock --local` writes) lets the locked address in, once", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const ip = uniqueIp();
-    for (let i = 0; i < 10; i++) await admin("/policy", { token: `wrong-${i}`, ip });
-    expect((await admin("/policy", { ip })).status).toBe(429);
-    await env.POLICIES.put(`admin-unlock:${ip}`, new Date().toISOString());
+    const until = await lockOut(ip);
+    // The record expires with the lockout (KV's TTL, at least 60 s; KV counts it from its own clock's second).
+    const { keys } = await env.POLICIES.list({ prefix: lockoutKey(ip) });
+    const expiration = keys[0]?.expiration ?? 0;
+    expect(expiration).toBeGreaterThanOrEqual(Math.floor(until / 1000) - 1);
+    expect(expiration).toBeLessThanOrEqual(Math.max(Math.ceil(until / 1000), Math.floor(Date.now() / 1000) + 60) + 1);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until), { expirationTtl: ttlSeconds(until, Date.now()) });
     expect((await admin("/policy", { ip })).status).toBe(200);
-    expect(await env.POLICIES.get(`admin-unlock:${ip}`)).toBeNull();
+    expect(await env.POLICIES.get(unlockKey(ip))).toBeNull();
+    expect(await env.POLICIES.get(lockoutKey(ip))).toBeNull();
+  });
+
+  it("an unlock written while nobody is locked out does not cancel the next lockout: the 11th and 12th wrong tokens are refused", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    // What `policy unlock --local` wrote before, with nobody locked out: it stayed, and lifted the next lockout.
+    await env.POLICIES.put(unlockKey(ip), new Date().toISOString());
+    for (let i = 0; i < 10; i++) expect((await admin("/policy", { token: `wrong-${i}`, ip })).status).toBe(401);
+    expect((await admin("/policy", { token: "wrong-10", ip })).status).toBe(429);
+    expect((await admin("/policy", { token: "wrong-11", ip })).status).toBe(429);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+  });
+
+  it("a marker for an older lockout does not lift the one in force", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    const until = await lockOut(ip);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until - 15 * 60_000));
+    expect((await admin("/policy", { token: "wrong-10", ip })).status).toBe(429);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+  });
+
+  it("a marker lifts its lockout once: read again (KV's delete not yet seen elsewhere), it does not lift the next one", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    const until = await lockOut(ip);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until));
+    expect((await admin("/policy", { ip })).status).toBe(200);
+    expect(await lockOut(ip)).toBe(until);
+    await env.POLICIES.put(unlockKey(ip), unlockMarker(until));
+    expect((await admin("/policy", { token: "wrong-10", ip })).status).toBe(429);
+    expect((await admin("/policy", { ip })).status).toBe(429);
+  });
+
+  it("POST /unlock removes the lockout record, so no marker is written for a lockout already lifted", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    await lockOut(ip);
+    expect((await admin("/unlock", { method: "POST", body: { address: ip } })).status).toBe(200);
+    expect(await env.POLICIES.get(lockoutKey(ip))).toBeNull();
   });
 });
 
@@ -134,6 +189,28 @@ describe("the lockout store failing", () => {
     expect(res.status).toBe(503);
     expect(Number(res.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
     expect(((await res.json()) as { error: string }).error).toBe("lockout_unavailable");
+  });
+
+  it("a locked-out address stays locked out (429, not 503) when KV cannot be read for its unlock marker", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const ip = uniqueIp();
+    for (let i = 0; i < 10; i++) await admin("/policy", { token: `wrong-${i}`, ip });
+    const kv = new Proxy(env.POLICIES, {
+      get: (target, name) =>
+        name === "get" || name === "put"
+          ? () => Promise.reject(new Error("KV unavailable"))
+          : Reflect.get(target, name, target),
+    });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(
+      new Request(`http://api.example.com${PREFIX}/policy`, {
+        headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": ip },
+      }) as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, POLICIES: kv },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(429);
   });
 });
 

@@ -332,7 +332,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     const body = await c.req.json<{ address?: unknown }>().catch(() => ({}) as { address?: unknown });
     if (typeof body.address !== "string" || addressKey(body.address) === undefined)
       return problem(400, "bad_request", 'body must be { "address": "<IPv4 or IPv6 address>" }');
-    const { ipKey, cleared } = await unlockAddress(counterStoreOf(c.env), body.address);
+    const { ipKey, cleared } = await unlockAddress(counterStoreOf(c.env), body.address, c.env.POLICIES);
     logEvent("admin.unlocked", { ip: ipKey, by: "admin-api", actor: c.get("actor"), cleared });
     return c.json({ unlocked: ipKey, cleared });
   });

@@ -95,6 +95,12 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
     const method = typeof body.method === "string" && body.method ? body.method.toUpperCase() : "GET";
     const policy = (await limiter.policies.get(c.env)).compiled;
     const ip = clientIp(headers, policy);
+    if (ip.malformed !== undefined)
+      return problem(
+        400,
+        "bad_request",
+        "CF-Connecting-IP is not one IPv4 or IPv6 address: such a request is answered 400 INVALID_CLIENT_IP before any rule",
+      );
     const host = url.hostname.toLowerCase();
     const facts = { method, path: normalizePath(url.pathname), host, headers, ip: ip.ip };
     // The tenant is looked up as a request's would be; the sandbox as the engine decides it.

@@ -14,6 +14,19 @@ export const ADMIN_FAILURES: CounterSpec = {
   cost: 1,
 };
 
+/**
+ * Unlock markers honoured per address and lockout window: one. Its fixed window is the failures'
+ * window (same length, both aligned to the epoch), so a marker lifts one lockout once, however many
+ * isolates read it before its deletion reaches them.
+ */
+export const ADMIN_UNLOCKS: CounterSpec = {
+  name: "admin:unlocks-15m",
+  algorithm: "fixed",
+  limit: 1,
+  windowMs: ADMIN_FAILURES.windowMs,
+  cost: 1,
+};
+
 /** The counter object of an address: the same object its requests are counted in under `key: "ip"`. */
 export function lockoutObjectName(ipKey: string): string {
   return `ip:${ipKey}`;

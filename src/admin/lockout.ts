@@ -8,7 +8,9 @@
  * header, and any `OPTIONS` (a CORS preflight never carries credentials), get 401 without being
  * counted or compared, so no web page can lock an operator out. A locked address is let in again
  * by `POST <prefix>/unlock` from another address, or by an unlock marker in KV
- * (`admin-unlock:<address>`, what `policy unlock --local/--remote` writes through wrangler).
+ * (`admin-unlock:<address>`, what `policy unlock --local/--remote` writes through wrangler). A
+ * marker lifts the lockout it names, once, and nothing else (see `unlock-key.ts`): while an address
+ * is locked out its lockout is recorded in KV so the CLI can name it.
  *
  * The count goes through the engine's counter-store port, the store the front door counts with. A
  * limit of 10 is far below the room an object needs before it lends any of it to an isolate (see
@@ -22,8 +24,16 @@ import type { Env } from "../env";
 import type { Charge } from "../limiter/types";
 import { logEvent } from "../log";
 import { constantTimeEqual } from "./constant-time";
-import { ADMIN_FAILURES, lockoutObjectName } from "./lockout-counter";
-import { addressKey, unlockKey } from "./unlock-key";
+import { ADMIN_FAILURES, ADMIN_UNLOCKS, lockoutObjectName } from "./lockout-counter";
+import {
+  addressKey,
+  lockoutKey,
+  lockoutRecord,
+  readLockoutRecord,
+  readUnlockMarker,
+  ttlSeconds,
+  unlockKey,
+} from "./unlock-key";
 
 export { ADMIN_FAILURES, addressKey, lockoutObjectName, unlockKey };
 
@@ -78,10 +88,10 @@ export async function authenticate(
   let charges: Charge[];
   try {
     let charged = await charge();
-    if (!charged.allowed && (await takeUnlockMarker(env, ipKey))) {
-      await counters.reset(object, [ADMIN_FAILURES.name]);
-      logEvent("admin.unlocked", { ip: ipKey, by: "kv" });
-      charged = await charge();
+    if (!charged.allowed) {
+      const until = charged.results[0]!.resetAt;
+      if (await liftedByMarker(env, { counters, background }, ipKey, until, charged.now).catch(markerFailed(ipKey)))
+        charged = await charge();
     }
     if (!charged.allowed) return { ok: false, response: lockedOut(charged.results[0]!.resetAt, charged.now, address) };
     charges = charged.charges;
@@ -130,21 +140,62 @@ function lockedOut(resetAt: number, now: number, address: string): Response {
   );
 }
 
-/** An unlock marker for this address in KV, removed once used. */
-async function takeUnlockMarker(env: Env, ipKey: string): Promise<boolean> {
-  const key = unlockKey(ipKey);
-  if ((await env.POLICIES.get(key)) === null) return false;
-  await env.POLICIES.delete(key);
+/** KV failing while an address is locked out: it stays locked out (429), as without a marker. */
+function markerFailed(ipKey: string): (e: unknown) => false {
+  return (e) => {
+    logEvent("admin.unlock_unavailable", { ip: ipKey, message: (e as Error).message }, "warn");
+    return false;
+  };
+}
+
+/**
+ * A locked-out address: records its lockout in KV (for `policy unlock --local/--remote` to name), and
+ * lifts it when an unlock marker names this lockout and none has lifted one in this window yet. The
+ * marker is deleted once used; a marker for no lockout or another one is left to expire.
+ */
+async function liftedByMarker(
+  env: Env,
+  { counters, background }: LockoutStore,
+  ipKey: string,
+  until: number,
+  now: number,
+): Promise<boolean> {
+  const [recorded, marker] = await Promise.all([
+    env.POLICIES.get(lockoutKey(ipKey)),
+    env.POLICIES.get(unlockKey(ipKey)),
+  ]);
+  if (readLockoutRecord(recorded) !== until)
+    await env.POLICIES.put(lockoutKey(ipKey), lockoutRecord(until), { expirationTtl: ttlSeconds(until, now) });
+  if (marker === null) return false;
+  const lifts = readUnlockMarker(marker);
+  if (lifts !== until) {
+    logEvent("admin.unlock_ignored", { ip: ipKey, reason: "the marker names no lockout in force", lifts }, "warn");
+    return false;
+  }
+  const object = lockoutObjectName(ipKey);
+  const once = await counters.check(object, { counters: [ADMIN_UNLOCKS] }, background);
+  if (!once.allowed) {
+    logEvent("admin.unlock_ignored", { ip: ipKey, reason: "a marker already lifted this lockout", lifts }, "warn");
+    return false;
+  }
+  await Promise.all([env.POLICIES.delete(unlockKey(ipKey)), env.POLICIES.delete(lockoutKey(ipKey))]);
+  await counters.reset(object, [ADMIN_FAILURES.name]);
+  logEvent("admin.unlocked", { ip: ipKey, by: "kv", lifted: until });
   return true;
 }
 
-/** Clears an address's wrong-token count (`POST /unlock`). */
+/**
+ * Clears an address's wrong-token count (`POST /unlock`), and its lockout record, so no unlock marker
+ * is written for the lockout lifted here.
+ */
 export async function unlockAddress(
   counters: CounterStore,
   address: string,
+  kv?: KVNamespace,
 ): Promise<{ ipKey: string; cleared: boolean }> {
   const ipKey = addressKey(address);
   if (ipKey === undefined) throw new TypeError(`not an IP address: ${address}`);
   const removed = await counters.reset(lockoutObjectName(ipKey), [ADMIN_FAILURES.name]);
+  await kv?.delete(lockoutKey(ipKey));
   return { ipKey, cleared: removed > 0 };
 }

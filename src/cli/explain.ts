@@ -47,7 +47,11 @@ export function explainRequest(
 ): string[] {
   const host = url.hostname.toLowerCase();
   const facts = { method: method.toUpperCase(), path: normalizePath(url.pathname), host, headers, ip: parseIp(ip) };
-  const ipKey = clientIpKey(ip, policy.ipv6Prefix) ?? "unknown";
+  const ipKey = clientIpKey(ip, policy.ipv6Prefix);
+  if (ipKey === undefined)
+    return [
+      `${facts.method} ${url.href}: client address ${JSON.stringify(ip)} is not one IPv4 or IPv6 address: answered 400 INVALID_CLIENT_IP before any rule`,
+    ];
   const t = tier ?? policy.defaultTier;
   const sandboxed = policy.sandboxHosts.has(host);
   const multiplier = sandboxed ? policy.sandboxMultiplier : 1;

@@ -17,7 +17,7 @@ import {
   parseHistoryEntry,
   versionInHistory,
 } from "../adapters/workers/policy-history";
-import { addressKey, unlockKey } from "../admin/unlock-key";
+import { addressKey, lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../admin/unlock-key";
 import { sha256Hex } from "../hash";
 import { DEFAULT_POLICY } from "../policy/default-policy";
 import type { Overrides } from "../policy/overrides";
@@ -669,9 +669,19 @@ async function unlockCommand(address: string, opts: TargetOptions, cmd: Command)
     return EXIT_OK;
   }
   // The locked address may be the only one this operator has (locally every call is 127.0.0.1):
-  // a marker in KV, written with wrangler's own credentials, clears the count on its next call.
-  await kvPut(unlockKey(ipKey), new Date().toISOString(), target.kv);
-  io.out(`unlock marker for ${ipKey} written to ${kvLabel(target.kv)}: its next admin call clears the lockout`);
+  // a marker in KV, written with wrangler's own credentials, lifts the lockout on its next call. It
+  // names the lockout the Worker recorded, so it lifts that one, once, and expires with it: written
+  // while nobody is locked out it would otherwise cancel the next lockout.
+  const now = Date.now();
+  const until = readLockoutRecord(await kvGet(lockoutKey(ipKey), target.kv));
+  if (until === undefined || until <= now) {
+    io.out(`${ipKey} is not locked out (no lockout recorded in ${kvLabel(target.kv)}): nothing written`);
+    return EXIT_OK;
+  }
+  await kvPut(unlockKey(ipKey), unlockMarker(until), target.kv, ttlSeconds(until, now));
+  io.out(
+    `unlock marker for ${ipKey} written to ${kvLabel(target.kv)}: its next admin call lifts the lockout that ends at ${new Date(until).toISOString()} (once; the marker expires with it)`,
+  );
   return EXIT_OK;
 }
 

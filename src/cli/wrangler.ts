@@ -170,8 +170,10 @@ export async function kvPutFile(key: string, path: string, target: KvTarget): Pr
   await runWrangler(["kv", "key", "put", key, "--path", path, ...targetArgs(target)]);
 }
 
-export async function kvPut(key: string, value: string, target: KvTarget): Promise<void> {
-  await runWrangler(["kv", "key", "put", key, value, ...targetArgs(target)]);
+/** Writes `value` as `key`; with `ttlSeconds` (at least 60, as KV requires) it expires after that long. */
+export async function kvPut(key: string, value: string, target: KvTarget, ttlSeconds?: number): Promise<void> {
+  const ttl = ttlSeconds !== undefined ? ["--ttl", String(ttlSeconds)] : [];
+  await runWrangler(["kv", "key", "put", key, value, ...ttl, ...targetArgs(target)]);
 }
 
 /** Several keys in one wrangler run (`kv bulk put`): one start-up of wrangler instead of one per key. */

@@ -57,6 +57,8 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
 
 async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   const { policy, url, original } = ctx;
+  // Before any rule: an address no rule can match (a block list included) must not reach the origin unmatched.
+  if (ctx.client.malformed !== undefined) return invalidClientIp(ctx, ctx.client.malformed);
   const host = url.hostname.toLowerCase();
   const facts = { method: original.method.toUpperCase(), path: normalizePath(url.pathname), host };
   const match = matchRules(policy, { ...facts, headers: original.headers, ip: ctx.client.ip });
@@ -100,6 +102,19 @@ function keyRefused(ctx: RequestContext, refusal: KeyRefusal): LimitOutcome {
   const result = resultWithoutLimit(false, "key-refused", ctx.rules);
   const verdicts = ctx.rules.map((r) => ({ rule: r, verdict: "refused" as const }));
   return settle(ctx, settledOutcome(ctx.original, result, refusal.response()), { verdicts });
+}
+
+/**
+ * `CF-Connecting-IP` is there but is not one IP address. Counting such clients on one shared key would
+ * pool every one of them; counting each on its raw value would give a fresh counter per spelling. The
+ * value is neither matched nor counted: 400, and the origin never sees the request.
+ */
+function invalidClientIp(ctx: RequestContext, value: string): LimitOutcome {
+  logEvent("request.invalid_client_ip", { value }, "warn");
+  const response = jsonError(400, "Bad Request", "CF-Connecting-IP is not one IPv4 or IPv6 address.", {
+    code: "INVALID_CLIENT_IP",
+  });
+  return settle(ctx, settledOutcome(ctx.original, resultWithoutLimit(false, "key-refused", []), response));
 }
 
 /**

@@ -12,13 +12,22 @@ import type { CompiledPolicy } from "../policy/compile";
 import type { Tenant } from "../policy/tenant-record";
 import type { RequestContext } from "./context";
 
-/** The counting key of requests whose client IP is missing or unreadable: they share one counter. */
+/**
+ * The counting key of requests without a `CF-Connecting-IP` (never the case behind Cloudflare's edge):
+ * they share one counter. A header that is present but not one IP address is refused, never counted here.
+ */
 export const UNKNOWN_IP = "unknown";
 
 export interface ClientIp {
   /** `203.0.113.7`, `2001:db8:1::/64`, or {@link UNKNOWN_IP}. */
   ipKey: string;
   ip: ParsedIp | undefined;
+  /**
+   * Set when `CF-Connecting-IP` is present but is not one IP address (a `:port`, two values, a
+   * leading-zero octet, garbage): the engine refuses the request with 400 `INVALID_CLIENT_IP`. The
+   * value, cut to 64 characters, for the log line.
+   */
+  malformed?: string;
 }
 
 export interface Identity extends ClientIp {
@@ -36,7 +45,8 @@ export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
   const raw = headers.get("cf-connecting-ip");
   if (raw === null) return { ipKey: UNKNOWN_IP, ip: undefined };
   const ip = parseIp(raw.trim());
-  return { ipKey: ip ? ipKeyOf(ip, policy.ipv6Prefix) : UNKNOWN_IP, ip };
+  if (!ip) return { ipKey: UNKNOWN_IP, ip: undefined, malformed: raw.slice(0, 64) };
+  return { ipKey: ipKeyOf(ip, policy.ipv6Prefix), ip };
 }
 
 /**

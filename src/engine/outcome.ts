@@ -15,7 +15,7 @@ export type LimitReason =
   | "shadow" // a shadow rule would have refused; admitted
   | "block" // a block rule applied: 403
   | "page-size" // page size refused: 400
-  | "key-refused" // the rule's key could not be read unambiguously (body, credentials): 400 or 413
+  | "key-refused" // the rule's key could not be read unambiguously (body, credentials, client IP): 400 or 413
   | "error-open" // the counter store failed; admitted without headers
   | "error-closed"; // the counter store failed; 503
 

@@ -2,6 +2,13 @@
  * IP addresses as the limiter needs them: parse v4 and v6, reduce v6 to a
  * prefix (so a client cannot rotate through its /64), and match CIDR ranges.
  * Addresses are held as BigInt so one code path serves both families.
+ *
+ * One address, one reading: an IPv4 address embedded in IPv6 (IPv4-mapped
+ * `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, in
+ * dotted or hex groups) is that IPv4 address, so a list written in IPv4 matches
+ * it and it is counted with it. A dotted quad with a leading zero (`192.0.2.016`)
+ * is no address: `inet_aton` reads `016` as octal 14, others as decimal 16, and
+ * an address two readers disagree on must not be guessed.
  * @module
  */
 
@@ -22,10 +29,25 @@ export function parseIp(text: string): ParsedIp | undefined {
   if (v4 !== undefined) return { version: 4, value: v4 };
   const v6 = parseIpv6(text);
   if (v6 !== undefined) {
-    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is that IPv4 client.
-    if (v6 >> 32n === 0xffffn) return { version: 4, value: v6 & 0xffffffffn };
-    return { version: 6, value: v6 };
+    const v4 = embeddedIpv4(v6);
+    return v4 !== undefined ? { version: 4, value: v4 } : { version: 6, value: v6 };
   }
+  return undefined;
+}
+
+/** The /96 prefixes whose last 32 bits are an IPv4 address (the upper 96 bits of the address). */
+const IPV4_MAPPED = 0xffffn; // ::ffff:0:0/96 (RFC 4291 2.5.5.2)
+const IPV4_COMPATIBLE = 0n; // ::/96 (RFC 4291 2.5.5.1, deprecated but still parsed by stacks)
+const NAT64_WELL_KNOWN = 0x64ff9bn << 64n; // 64:ff9b::/96 (RFC 6052)
+
+/**
+ * The IPv4 address an IPv6 address embeds, if it is one of the forms that
+ * stand for an IPv4 host. `::` and `::1` (unspecified, loopback) are IPv6.
+ */
+function embeddedIpv4(v6: bigint): bigint | undefined {
+  const upper = v6 >> 32n;
+  if (upper === IPV4_MAPPED || upper === NAT64_WELL_KNOWN) return v6 & 0xffffffffn;
+  if (upper === IPV4_COMPATIBLE && v6 > 1n) return v6;
   return undefined;
 }
 
@@ -79,19 +101,35 @@ function parseIpv6(text: string): bigint | undefined {
   return value;
 }
 
+/**
+ * A range or a single address. A range written in IPv6 inside one of the
+ * IPv4-embedding /96s with a prefix of 96 or more (`::ffff:203.0.113.0/120`)
+ * is the IPv4 range it embeds (`203.0.113.0/24`), so it matches every spelling
+ * of those addresses; a shorter IPv6 prefix is an IPv6 range and matches IPv6
+ * clients only (an embedded IPv4 client is an IPv4 client).
+ */
 export function parseCidr(text: string): Cidr | undefined {
+  if (text.length > 68) return undefined;
   const slash = text.indexOf("/");
-  const addr = parseIp(slash === -1 ? text : text.slice(0, slash));
-  if (!addr) return undefined;
-  const bits = addr.version === 4 ? 32 : 128;
-  let prefix = bits;
+  const address = slash === -1 ? text : text.slice(0, slash);
+  let prefix: number | undefined;
   if (slash !== -1) {
     const p = text.slice(slash + 1);
     if (!/^[0-9]{1,3}$/.test(p)) return undefined;
     prefix = Number(p);
-    if (prefix > bits) return undefined;
   }
-  return { version: addr.version, network: mask(addr.value, prefix, bits), prefix };
+  const v4 = parseIpv4(address);
+  if (v4 !== undefined) {
+    const bits = prefix ?? 32;
+    return bits > 32 ? undefined : { version: 4, network: mask(v4, bits, 32), prefix: bits };
+  }
+  const v6 = parseIpv6(address);
+  if (v6 === undefined) return undefined;
+  const bits = prefix ?? 128;
+  if (bits > 128) return undefined;
+  const embedded = bits >= 96 ? embeddedIpv4(v6) : undefined;
+  if (embedded !== undefined) return { version: 4, network: mask(embedded, bits - 96, 32), prefix: bits - 96 };
+  return { version: 6, network: mask(v6, bits, 128), prefix: bits };
 }
 
 export function cidrContains(cidr: Cidr, ip: ParsedIp): boolean {

@@ -154,7 +154,12 @@ describe("the policy CLI against wrangler dev", () => {
     expect(locked.stderr).toContain("429");
     const unlock = await cli("unlock", "127.0.0.1", "--local", "--persist-to", dev.persistTo);
     expect(unlock.code, unlock.stderr).toBe(0);
+    expect(unlock.stdout).toContain("unlock marker for 127.0.0.1 written");
     expect((await cli("get", ...api)).code).toBe(0);
+    // With nobody locked out, unlock writes nothing: a marker left behind would cancel the next lockout.
+    const idle = await cli("unlock", "127.0.0.1", "--local", "--persist-to", dev.persistTo);
+    expect(idle.code, idle.stderr).toBe(0);
+    expect(idle.stdout).toContain("127.0.0.1 is not locked out");
   });
 });
 

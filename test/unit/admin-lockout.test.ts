@@ -5,7 +5,8 @@
  * limit change so that it would be.
  */
 import { describe, expect, it } from "vitest";
-import { ADMIN_FAILURES, lockoutObjectName } from "../../src/admin/lockout-counter";
+import { ADMIN_FAILURES, ADMIN_UNLOCKS, lockoutObjectName } from "../../src/admin/lockout-counter";
+import { readLockoutRecord, readUnlockMarker, ttlSeconds, unlockMarker } from "../../src/admin/unlock-key";
 import { decide } from "../../src/limiter/decide";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { leaseUnits, lend } from "../../src/limiter/lease/ledger";
@@ -18,6 +19,9 @@ const T0 = 1_800_000_000_000;
 describe("the admin lockout's counter", () => {
   it("is never lent: its whole limit is less room than the object lends from", () => {
     expect(leaseUnits({ want: 1_000, held: 0 }, ADMIN_FAILURES.limit, DEFAULT_LEASE_TERMS)).toBe(0);
+    // Nor is the one-unlock-per-lockout counter, whose window is the lockout's.
+    expect(leaseUnits({ want: 1_000, held: 0 }, ADMIN_UNLOCKS.limit, DEFAULT_LEASE_TERMS)).toBe(0);
+    expect(ADMIN_UNLOCKS).toMatchObject({ algorithm: "fixed", limit: 1, windowMs: ADMIN_FAILURES.windowMs });
   });
 
   it("is decided in the object on every guess: 200 at once from one address, exactly 10 charged, none from a lease", async () => {
@@ -56,5 +60,25 @@ describe("the admin lockout's counter", () => {
     const after = await client.admit(key, [ADMIN_FAILURES], transport);
     expect(after).toMatchObject({ allowed: false, fromLease: false });
     expect(calls.check).toBe(201);
+  });
+});
+
+describe("unlock markers", () => {
+  it("name the lockout they lift; anything else (the old ISO date, garbage) names none", () => {
+    expect(readUnlockMarker(unlockMarker(T0))).toBe(T0);
+    expect(readUnlockMarker(null)).toBeUndefined();
+    expect(readUnlockMarker("2026-11-23T10:00:00.000Z")).toBeUndefined();
+    expect(readUnlockMarker('{"lifts":"1800000000000"}')).toBeUndefined();
+    expect(readUnlockMarker('{"lifts":-1}')).toBeUndefined();
+    expect(readUnlockMarker("null")).toBeUndefined();
+    expect(readLockoutRecord('{"until":1800000000000}')).toBe(T0);
+    expect(readLockoutRecord(unlockMarker(T0))).toBeUndefined();
+  });
+
+  it("expire with their lockout, and never sooner than KV's 60 s minimum", () => {
+    expect(ttlSeconds(T0 + 600_000, T0)).toBe(600);
+    expect(ttlSeconds(T0 + 600_001, T0)).toBe(601);
+    expect(ttlSeconds(T0 + 5_000, T0)).toBe(60);
+    expect(ttlSeconds(T0 - 5_000, T0)).toBe(60);
   });
 });

@@ -35,6 +35,17 @@ describe("parseIp: IPv4", () => {
     "",
     "0x1.2.3.4",
     "1.2.3.4%eth0",
+    // A leading zero: inet_aton reads 016 as octal (14), others as 16; neither is guessed.
+    "203.0.113.05",
+    "192.0.2.016",
+    "::ffff:192.0.2.016",
+    "64:ff9b::203.0.113.05",
+    // What proxies put in an address header that is not one address.
+    "203.0.113.5:8080",
+    "[2001:db8::1]:443",
+    "203.0.113.5, 198.51.100.7",
+    "203.0.113.5,198.51.100.7",
+    "unknown",
   ])("rejects %j", (text) => {
     expect(parseIp(text)).toBeUndefined();
   });
@@ -61,14 +72,34 @@ describe("parseIp: IPv6", () => {
 
   it("parses a trailing dotted quad as the last two groups", () => {
     expect(v6("1:2:3:4:5:6:1.2.3.4")).toBe(0x0001000200030004000500060102_0304n);
-    expect(v6("64:ff9b::192.0.2.33")).toBe(0x0064ff9b000000000000000000000000n | 0xc0000221n);
-    expect(v6("::1.2.3.4")).toBe(0x01020304n);
+    expect(v6("2001:db8::192.0.2.33")).toBe(0x20010db8000000000000000000000000n | 0xc0000221n);
   });
 
   it("takes an IPv4-mapped address (::ffff:a.b.c.d) as the IPv4 address", () => {
     expect(parseIp("::ffff:1.2.3.4")).toEqual({ version: 4, value: 0x01020304n });
     expect(parseIp("::FFFF:102:304")).toEqual({ version: 4, value: 0x01020304n });
     expect(parseIp("0:0:0:0:0:ffff:c000:0221")).toEqual(parseIp("192.0.2.33"));
+  });
+
+  it("takes every embedded-IPv4 spelling (compatible, NAT64, dotted or hex) as the IPv4 address", () => {
+    const v4 = parseIp("203.0.113.5");
+    for (const spelling of [
+      "::203.0.113.5",
+      "::cb00:7105",
+      "0:0:0:0:0:0:203.0.113.5",
+      "::ffff:203.0.113.5",
+      "::ffff:cb00:7105",
+      "64:ff9b::203.0.113.5",
+      "64:ff9b::cb00:7105",
+      "0064:FF9B:0:0:0:0:CB00:7105",
+      "[64:ff9b::203.0.113.5]",
+    ])
+      expect(parseIp(spelling), spelling).toEqual(v4);
+    // The unspecified and loopback IPv6 addresses stay IPv6; so does anything outside the three /96s.
+    expect(v6("::")).toBe(0n);
+    expect(v6("::1")).toBe(1n);
+    expect(v6("64:ff9b:1::cb00:7105")).toBe((0x64ff9b0001n << 80n) | 0xcb007105n);
+    expect(v6("::fffe:cb00:7105")).toBe(0xfffecb007105n);
   });
 
   it("accepts brackets and a zone id", () => {
@@ -137,6 +168,32 @@ describe("parseCidr and cidrContains", () => {
     expect(inRange("::/0", "2001:db8::1")).toBe(true);
   });
 
+  it("matches an IPv4 range against every embedded-IPv4 spelling of its addresses", () => {
+    for (const spelling of [
+      "203.0.113.5",
+      "::203.0.113.5",
+      "::ffff:cb00:7105",
+      "64:ff9b::203.0.113.5",
+      "64:ff9b::cb00:7105",
+    ]) {
+      expect(inRange("203.0.113.0/24", spelling), spelling).toBe(true);
+      expect(inRange("203.0.113.5", spelling), spelling).toBe(true);
+      expect(inRange("198.51.100.0/24", spelling), spelling).toBe(false);
+    }
+  });
+
+  it("reads an IPv6 range inside an IPv4-embedding /96 with a prefix of 96 or more as the IPv4 range", () => {
+    expect(parseCidr("::ffff:203.0.113.0/120")).toEqual(parseCidr("203.0.113.0/24"));
+    expect(parseCidr("64:ff9b::cb00:7100/120")).toEqual(parseCidr("203.0.113.0/24"));
+    expect(parseCidr("::203.0.113.5")).toEqual(parseCidr("203.0.113.5/32"));
+    expect(inRange("::ffff:203.0.113.0/120", "203.0.113.77")).toBe(true);
+    expect(inRange("64:ff9b::203.0.113.5/128", "::203.0.113.5")).toBe(true);
+    // A shorter prefix is an IPv6 range: it holds IPv6 clients, not the IPv4 ones embedded in it.
+    expect(parseCidr("64:ff9b::/64")).toEqual({ version: 6, network: 0x64ff9bn << 96n, prefix: 64 });
+    expect(parseCidr("::ffff:203.0.113.0/24")).toEqual({ version: 6, network: 0n, prefix: 24 });
+    expect(parseCidr("::ffff:203.0.113.0/129")).toBeUndefined();
+  });
+
   it("never matches across families", () => {
     expect(inRange("0.0.0.0/0", "2001:db8::1")).toBe(false);
     expect(inRange("::/0", "1.2.3.4")).toBe(false);
@@ -166,6 +223,15 @@ describe("clientIpKey", () => {
     expect(clientIpKey(" 203.0.113.7\n", 64)).toBe("203.0.113.7");
     expect(clientIpKey("::ffff:203.0.113.7", 64)).toBe("203.0.113.7");
     expect(clientIpKey("::ffff:cb00:7107", 64)).toBe("203.0.113.7");
+  });
+
+  it("counts IPv4-compatible and NAT64 spellings with the IPv4 address, not on an IPv6 /64", () => {
+    expect(clientIpKey("::203.0.113.7", 64)).toBe("203.0.113.7");
+    expect(clientIpKey("::cb00:7107", 64)).toBe("203.0.113.7");
+    expect(clientIpKey("64:ff9b::203.0.113.7", 64)).toBe("203.0.113.7");
+    expect(clientIpKey("64:ff9b::cb00:7107", 64)).toBe("203.0.113.7");
+    // Two addresses of the NAT64 /96 were one /64 before: they are two clients.
+    expect(clientIpKey("64:ff9b::203.0.113.8", 64)).toBe("203.0.113.8");
   });
 
   it("reduces IPv6 to its /64, written canonically (RFC 5952)", () => {
@@ -204,8 +270,10 @@ describe("clientIpKey", () => {
 
   it("maps random addresses of one /64, however spelled, to one key that parses back to the prefix", () => {
     const group = fc.integer({ min: 0, max: 0xffff });
-    // A first group other than 0 keeps clear of IPv4-mapped addresses (::ffff:0:0/96).
-    const prefixArb = fc.tuple(fc.integer({ min: 1, max: 0xffff }), group, group, group);
+    // A first group other than 0 keeps clear of IPv4-mapped and -compatible addresses; not 64:ff9b:0:0 of NAT64.
+    const prefixArb = fc
+      .tuple(fc.integer({ min: 1, max: 0xffff }), group, group, group)
+      .filter(([a, b, c, d]) => !(a === 0x64 && b === 0xff9b && c === 0 && d === 0));
     const quad = fc.array(group, { minLength: 4, maxLength: 4 });
     fc.assert(
       fc.property(prefixArb, quad, quad, fc.boolean(), (prefix, a, b, upper) => {
@@ -231,5 +299,7 @@ describe("clientIpKey", () => {
     expect(clientIpKey("", 64)).toBeUndefined();
     expect(clientIpKey("unknown", 64)).toBeUndefined();
     expect(clientIpKey("203.0.113.7, 10.0.0.1", 64)).toBeUndefined();
+    expect(clientIpKey("203.0.113.7:443", 64)).toBeUndefined();
+    expect(clientIpKey("192.0.2.016", 64)).toBeUndefined();
   });
 });
