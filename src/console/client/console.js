@@ -122,6 +122,9 @@
 
   // ---- overview ---------------------------------------------------------------------------------
 
+  // The verdicts whose client got a refusal (a 429 or a block's 403), among those the build writes in.
+  const CLIENT_REFUSED = /^(refused|cached_refusal|blocked)$/;
+
   /** An axis label: the time, with the date when the chart spans a day (both ends would read the same time). */
   function axisLabel(ms, withDate) {
     const d = new Date(ms);
@@ -197,7 +200,7 @@
     for (const [v, counts] of perVerdict) {
       const n = counts.reduce((a, b) => a + b, 0);
       total += n;
-      if (v === "refused" || v === "cached_refusal" || v === "blocked") refused += n;
+      if (CLIENT_REFUSED.test(v)) refused += n;
     }
     const ratio = total === 0 ? "0%" : `${((100 * refused) / total).toFixed(refused * 1000 < total ? 2 : 1)}%`;
     const card = el(
