@@ -81,7 +81,7 @@ describe("the policy CLI against wrangler dev", () => {
     expect(out.slice(removed, added - 1).every((l) => l.startsWith("-"))).toBe(true);
     expect(out[removed - 1]).toBe("-    {");
     expect((await cli("diff", "2", file("two.json"), ...api)).stdout).toBe(
-      "no changes: version 2 and " + file("two.json") + " are the same policy\n",
+      `no changes: version 2 and ${file("two.json")} are the same policy\n`,
     );
   });
 
