@@ -19,8 +19,12 @@ export interface Env {
   POLICY_WRITER?: DurableObjectNamespace<PolicyWriter>;
   /** Base URL to forward to; empty: the request's own URL (route mode); `builtin:echo`: the demo echo. */
   ORIGIN?: string;
-  /** Secret; unset: the admin API answers 404. */
+  /** Secret: the admin API's write token, named `admin`; with none of the three tokens set the admin API answers 404. */
   ADMIN_TOKEN?: string;
+  /** Secret: a read token (GET calls, `/metrics`, the console's views), named `read`. */
+  ADMIN_READ_TOKEN?: string;
+  /** Secret: named tokens with roles, JSON `{"<name>": {"token": "<secret>", "role": "read" | "write"}}`. */
+  ADMIN_TOKENS?: string;
   /** Default `/__ratelimit`. */
   ADMIN_PREFIX?: string;
   /** How often an isolate re-reads KV `policy`, default 30. */

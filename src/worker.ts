@@ -12,6 +12,7 @@ import { createAdminApp } from "./admin/app";
 import { mountConsoleSupport } from "./admin/console-support-routes";
 import { mountObservability } from "./admin/observability-routes";
 import { DEFAULT_ADMIN_PREFIX } from "./admin/prefix";
+import { adminApiOn } from "./admin/tokens";
 import { serveConsole } from "./console/serve";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";
@@ -39,7 +40,7 @@ app.use("*", async (c, next) => {
   if (path === prefix || path.startsWith(`${prefix}/`)) {
     const sub = path.slice(prefix.length) || "/";
     // The console's page and files load without the token (the page asks for it); like the API, not at all without one.
-    if (c.env.ADMIN_TOKEN && (c.req.method === "GET" || c.req.method === "HEAD")) {
+    if (adminApiOn(c.env) && (c.req.method === "GET" || c.req.method === "HEAD")) {
       const page = serveConsole(sub, prefix);
       if (page) return page;
     }

@@ -136,7 +136,7 @@ describe("policy", () => {
       at: string;
     };
     expect(JSON.parse(history.text)).toEqual(policy(4));
-    expect(history.actor).toBe("admin-api");
+    expect(history.actor).toBe("admin"); // ADMIN_TOKEN's name
     expect(Date.parse(history.at)).toBeGreaterThan(Date.now() - 60_000);
   });
 

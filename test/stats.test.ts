@@ -16,11 +16,20 @@ import { RETENTION_MS, type StatsStore } from "../src/durable/stats-store";
 import { type FlushBatch, MINUTE_MS } from "../src/observability/fleet-aggregate";
 import type { PolicyInput } from "../src/policy/schema";
 import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
+import { parseOpenMetricsStrict } from "./support/openmetrics-check";
 
 const PREFIX = "/__ratelimit";
 
-function admin(path: string): Promise<Response> {
-  return call(`${PREFIX}${path}`, { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` }, ip: uniqueIp() });
+function admin(path: string, headers: Record<string, string> = {}): Promise<Response> {
+  return call(`${PREFIX}${path}`, {
+    headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, ...headers },
+    ip: uniqueIp(),
+  });
+}
+
+/** The body as text; decoded by hand: workerd warns when .text() meets a content type it does not know as text. */
+async function bodyText(res: Response): Promise<string> {
+  return new TextDecoder().decode(await res.arrayBuffer());
 }
 
 const policy = (id: string, limit: number): PolicyInput => ({
@@ -32,16 +41,23 @@ function uniqueRule(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-type Family = { name: string; metrics: Array<{ value?: string; labels?: Record<string, string> }> };
+type Family = { name: string; type: string; metrics: Array<{ value?: string; labels?: Record<string, string> }> };
 
+/** A rule's count of a verdict, read both ways: OpenMetrics (strictly) and the 0.0.4 text (its parser); they must agree. */
 async function metricValue(rule: string, verdict: string): Promise<number> {
-  const res = await admin("/metrics");
-  expect(res.status).toBe(200);
-  // Decoded by hand: workerd warns when .text() meets a content type it does not know as text.
-  const families = parsePrometheusTextFormat(new TextDecoder().decode(await res.arrayBuffer())) as Family[];
+  const om = await admin("/metrics");
+  expect(om.status).toBe(200);
+  const fromOm = parseOpenMetricsStrict(await bodyText(om))
+    .get("sluice_decisions")
+    ?.samples.find((x) => x.labels.rule === rule && x.labels.verdict === verdict)?.value;
+  const text = await admin("/metrics", { accept: "text/plain;version=0.0.4" });
+  expect(text.status).toBe(200);
+  const families = parsePrometheusTextFormat(await bodyText(text)) as Family[];
   const decisions = families.find((f) => f.name === "sluice_decisions_total");
-  const m = decisions?.metrics.find((x) => x.labels?.rule === rule && x.labels?.verdict === verdict);
-  return Number(m?.value ?? 0);
+  expect(decisions?.type).toBe("COUNTER");
+  const fromText = decisions?.metrics.find((x) => x.labels?.rule === rule && x.labels?.verdict === verdict)?.value;
+  expect(fromText === undefined ? undefined : Number(fromText)).toBe(fromOm);
+  return fromOm ?? 0;
 }
 
 beforeEach(useBuiltinPolicy);
@@ -155,7 +171,37 @@ describe("figures from the front door", () => {
     expect(anonymous.status).toBe(401);
     const res = await admin("/metrics");
     expect(res.headers.get("content-type")).toBe("application/openmetrics-text; version=1.0.0; charset=utf-8");
-    expect(new TextDecoder().decode(await res.arrayBuffer()).endsWith("# EOF\n")).toBe(true);
+    expect(res.headers.get("vary")).toBe("Accept");
+    expect((await bodyText(res)).endsWith("# EOF\n")).toBe(true);
+  });
+
+  const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+  const TEXT_004 = "text/plain; version=0.0.4; charset=utf-8";
+  it.each([
+    ["text/plain;version=0.0.4", TEXT_004],
+    ["text/plain", TEXT_004],
+    ["application/openmetrics-text;q=0.4, text/plain;version=0.0.4;q=0.5", TEXT_004],
+    ["text/plain;version=0.0.4;q=0.5, application/openmetrics-text;q=0.6", OPENMETRICS],
+    [
+      "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+      OPENMETRICS,
+    ],
+    ["*/*", OPENMETRICS],
+    ["application/json", OPENMETRICS],
+  ])("/metrics with Accept %j answers %s, and its own parser reads it", async (accept, type) => {
+    const res = await admin("/metrics", { accept });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe(type);
+    expect(res.headers.get("vary")).toBe("Accept");
+    const text = await bodyText(res);
+    if (type === OPENMETRICS) {
+      expect(parseOpenMetricsStrict(text).get("sluice_stats_batches")?.type).toBe("counter");
+    } else {
+      expect(text).not.toContain("# EOF");
+      const families = parsePrometheusTextFormat(text) as Family[];
+      expect(families.find((f) => f.name === "sluice_stats_batches_total")?.type).toBe("COUNTER");
+      expect(families.filter((f) => f.type === "UNTYPED" || f.metrics.length === 0)).toEqual([]);
+    }
   });
 });
 

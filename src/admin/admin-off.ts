@@ -1,17 +1,18 @@
 /**
- * The admin API is off while `ADMIN_TOKEN` is unset: every call answers 404, as if it were not
+ * The admin API is off while no admin token is set (`ADMIN_TOKEN`, `ADMIN_READ_TOKEN`, `ADMIN_TOKENS`): every call answers 404, as if it were not
  * there. So that this does not look like a typo, the first request an isolate serves logs it once
  * (`admin.disabled`), and under `wrangler dev` (a loopback host, never a production one) the 404
  * says why and how to turn it on.
  * @module
  */
 import { logEvent } from "../log";
+import { type AdminTokenVars, adminApiOn } from "./tokens";
 
 let reported = false;
 
 /** Logs once per isolate that the admin API is off. */
-export function reportAdminOff(env: { ADMIN_TOKEN?: string; ADMIN_PREFIX?: string }): void {
-  if (reported || env.ADMIN_TOKEN) return;
+export function reportAdminOff(env: AdminTokenVars & { ADMIN_PREFIX?: string }): void {
+  if (reported || adminApiOn(env)) return;
   reported = true;
   logEvent(
     "admin.disabled",

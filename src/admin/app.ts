@@ -1,7 +1,9 @@
 /**
  * The admin API (README "Admin API"), mounted under `ADMIN_PREFIX`. Every
- * call needs `Authorization: Bearer <ADMIN_TOKEN>`; with no token configured
- * the whole API answers 404, as if it were not there.
+ * call needs `Authorization: Bearer <token>`: `ADMIN_TOKEN` or a named token
+ * of `ADMIN_TOKENS` / `ADMIN_READ_TOKEN`, whose role (read or write) says what
+ * it may call (./tokens.ts). With no token configured the whole API answers
+ * 404, as if it were not there.
  * @module
  */
 import { Hono } from "hono";
@@ -30,8 +32,10 @@ import { etagOf } from "./etag";
 import { addressKey, authenticate, unlockAddress } from "./lockout";
 import { publishThroughWriter } from "./publish";
 import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";
+import { type AdminRole, adminTokens, readOnlyCall } from "./tokens";
 
-export type AdminEnv = { Bindings: Env; Variables: { actor: string } };
+/** `actor`: the name of the token the call came with; `role`: what that token may do. */
+export type AdminEnv = { Bindings: Env; Variables: { actor: string; role: AdminRole } };
 
 export { ADMIN_FAILURES } from "./lockout";
 export { etagOf };
@@ -45,14 +49,33 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
   const admin = new Hono<AdminEnv>();
 
   admin.use("*", async (c, next) => {
-    const token = c.env.ADMIN_TOKEN;
-    if (!token) return adminOffResponse(c.req.raw);
-    const auth = await authenticate(c.req.raw, c.env, token, {
+    const configured = adminTokens(c.env);
+    if (configured.state === "off") return adminOffResponse(c.req.raw);
+    if (configured.state === "invalid") {
+      logEvent("admin.tokens_invalid", { problems: configured.problems }, "error");
+      return problem(
+        500,
+        "admin_tokens_invalid",
+        "the admin tokens are misconfigured (ADMIN_TOKENS); the admin API is closed until they are fixed: see the Worker's log (admin.tokens_invalid)",
+      );
+    }
+    const auth = await authenticate(c.req.raw, c.env, configured.tokens, {
       counters: counterStoreOf(c.env),
       background: c.executionCtx,
     });
     if (!auth.ok) return auth.response;
-    c.set("actor", c.req.header("x-sluice-actor") ?? "admin-api");
+    const { name, role } = auth.token;
+    if (role === "read" && !readOnlyCall(c.req.method, c.req.path)) {
+      logEvent("admin.forbidden", { token: name, role, method: c.req.method, path: c.req.path }, "warn");
+      return problem(
+        403,
+        "forbidden",
+        `the token "${name}" may only read (GET, POST /policy/validate, POST /explain); ${c.req.method} ${c.req.path} needs a write token`,
+      );
+    }
+    // The actor is the token's name, never what the caller says it is.
+    c.set("actor", name);
+    c.set("role", role);
     await next();
   });
 

@@ -25,6 +25,7 @@ import type { Charge } from "../limiter/types";
 import { logEvent } from "../log";
 import { constantTimeEqual } from "./constant-time";
 import { ADMIN_FAILURES, ADMIN_UNLOCKS, lockoutObjectName } from "./lockout-counter";
+import type { AdminToken } from "./tokens";
 import {
   addressKey,
   lockoutKey,
@@ -40,7 +41,8 @@ export { ADMIN_FAILURES, addressKey, lockoutObjectName, unlockKey };
 /** How long a client is asked to wait when the lockout counter cannot be reached. */
 export const LOCKOUT_UNAVAILABLE_RETRY_SECONDS = 10;
 
-export type AdminAuth = { ok: true } | { ok: false; response: Response };
+/** Who may go on (the token presented, by name and role), or the answer to send. */
+export type AdminAuth = { ok: true; token: Omit<AdminToken, "token"> } | { ok: false; response: Response };
 
 function json(status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): Response {
   return Response.json(body, { status, headers: { "Cache-Control": "no-store", ...headers } });
@@ -56,11 +58,15 @@ export interface LockoutStore {
   background: Background;
 }
 
-/** Checks the bearer token of an admin request; the answer to send when it may not go on. */
+/**
+ * Checks the bearer token of an admin request against every configured token (read or write: a
+ * wrong token is counted whatever role the right ones have); which token it was, or the answer to
+ * send when it may not go on.
+ */
 export async function authenticate(
   request: Request,
   env: Env,
-  token: string,
+  tokens: readonly AdminToken[],
   { counters, background }: LockoutStore,
 ): Promise<AdminAuth> {
   const address = request.headers.get("cf-connecting-ip") ?? "";
@@ -109,7 +115,11 @@ export async function authenticate(
   }
 
   const match = /^Bearer[ ]+(.+)$/i.exec(header);
-  if (!match || !constantTimeEqual(match[1]!.trim(), token)) {
+  const presented = match ? match[1]!.trim() : undefined;
+  // Compared with every token, not stopping at a match, so the time taken does not say which one it was.
+  let found: AdminToken | undefined;
+  for (const t of tokens) if (presented !== undefined && constantTimeEqual(presented, t.token)) found ??= t;
+  if (!found) {
     logEvent(
       "admin.unauthorized",
       { ip: address || UNKNOWN_IP, method, path, reason: "wrong token", counted: true },
@@ -123,7 +133,7 @@ export async function authenticate(
   } catch (e) {
     logEvent("admin.lockout_refund_failed", { ip: address || UNKNOWN_IP, message: (e as Error).message }, "warn");
   }
-  return { ok: true };
+  return { ok: true, token: { name: found.name, role: found.role } };
 }
 
 function lockedOut(resetAt: number, now: number, address: string): Response {

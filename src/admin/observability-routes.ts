@@ -1,5 +1,6 @@
 /**
- * Admin calls over the fleet-wide figures: `GET /metrics` (OpenMetrics) and
+ * Admin calls over the fleet-wide figures: `GET /metrics` (OpenMetrics, or the
+ * Prometheus text format 0.0.4 when `Accept` prefers it) and
  * the JSON the console draws (`GET /fleet/series`, `/fleet/top-keys`,
  * `/fleet/overview`). Mounted on the admin app, so behind its token. Each
  * first sends this isolate's pending figures, so its own are included.
@@ -12,8 +13,14 @@ import type { Env } from "../env";
 import { MINUTE_MS } from "../observability/fleet-aggregate";
 import type { Totals } from "../observability/fleet-rows";
 import { readRefusedKeys, readSeries, readTotals } from "../observability/fleet-store";
+import { metricsFormat } from "../observability/metrics-format";
 import { flushNow } from "../observability/observe-decision";
-import { OPENMETRICS_CONTENT_TYPE, renderOpenMetrics } from "../observability/openmetrics";
+import {
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_TEXT_CONTENT_TYPE,
+  renderOpenMetrics,
+  renderPrometheusText,
+} from "../observability/openmetrics";
 
 const NO_STORE = { "Cache-Control": "no-store" };
 const EMPTY_TOTALS: Totals = { counts: [], latency: [], latencySumMs: 0, droppedFlushes: 0, batches: 0 };
@@ -44,13 +51,20 @@ export function mountObservability<E extends { Bindings: Env; Variables: any }>(
       c.env.STATS ? readTotals(c.env.STATS) : EMPTY_TOTALS,
       publishedPolicy(c.env),
     ]);
-    const text = renderOpenMetrics({
+    const input = {
       totals,
       policyVersion: policy.version,
       ...(policy.publishedAt !== undefined ? { policyPublishedAt: policy.publishedAt } : {}),
       isolateFailedFlushes: limiter.fleet.failedFlushes,
+    };
+    const headers = { Vary: "Accept", ...NO_STORE };
+    if (metricsFormat(c.req.header("accept")) === "prometheus-text")
+      return new Response(renderPrometheusText(input), {
+        headers: { "Content-Type": PROMETHEUS_TEXT_CONTENT_TYPE, ...headers },
+      });
+    return new Response(renderOpenMetrics(input), {
+      headers: { "Content-Type": OPENMETRICS_CONTENT_TYPE, ...headers },
     });
-    return new Response(text, { headers: { "Content-Type": OPENMETRICS_CONTENT_TYPE, ...NO_STORE } });
   });
 
   admin.get("/fleet/series", async (c) => {

@@ -110,7 +110,13 @@ function httpError(method: string, url: string, status: number, text: string): C
   if (typeof problem?.etag === "string") details.push(`  current ETag: ${problem.etag}`);
   if (typeof problem?.hint === "string") details.push(`  ${problem.hint}`);
   if (status === 401)
-    details.push("  check the token (--token or SLUICE_ADMIN_TOKEN): it must equal the Worker's ADMIN_TOKEN");
+    details.push(
+      "  check the token (--token or SLUICE_ADMIN_TOKEN): it must be the Worker's ADMIN_TOKEN, ADMIN_READ_TOKEN or one of ADMIN_TOKENS",
+    );
+  if (status === 403 && problem?.error === "forbidden")
+    details.push(
+      "  this token has the role read; changes need a write token (ADMIN_TOKEN, or a write token of ADMIN_TOKENS)",
+    );
   const noSuchCall =
     problem === undefined || (typeof problem.message === "string" && problem.message.startsWith("no such admin call"));
   if (status === 404 && noSuchCall) {

@@ -37,7 +37,8 @@ import { type KvTarget, kvDelete, kvGet, kvList, kvPut, kvPutMany } from "./wran
 const EXIT_CODES = `
 Where it acts:
   --url <base> (or SLUICE_URL)      the admin API of a running Worker, e.g. http://127.0.0.1:8787;
-                                    needs --token (or SLUICE_ADMIN_TOKEN), the Worker's ADMIN_TOKEN
+                                    needs --token (or SLUICE_ADMIN_TOKEN): the Worker's ADMIN_TOKEN, or a
+                                    token of ADMIN_TOKENS / ADMIN_READ_TOKEN (a read token only reads)
   --local [--persist-to <dir>]      Workers KV of \`wrangler dev\` on this machine, through wrangler
   --remote                          Workers KV of the deployed Worker, through wrangler
   --local/--remote win over SLUICE_URL; giving both --url and --local/--remote is an error.
@@ -112,9 +113,18 @@ function addKvOptions(cmd: Command): Command {
     .option("-c, --config <path>", "with --local/--remote: a wrangler config other than the project's wrangler.toml");
 }
 
-/** Who is publishing: recorded in the history entry. */
+/** Who is publishing: recorded in the history entry by --local/--remote; the admin API records the token's name. */
 function actorOption(): Option {
-  return new Option("--actor <name>", "who publishes (recorded in the policy history)").env("SLUICE_ACTOR");
+  return new Option(
+    "--actor <name>",
+    "who publishes, recorded in the policy history with --local/--remote (through --url the Worker records the token's name)",
+  ).env("SLUICE_ACTOR");
+}
+
+/** Through the admin API the actor is the token's name: say so when --actor was given, rather than drop it silently. */
+function noteActorIgnored(actor: string | undefined): void {
+  if (actor !== undefined)
+    io.err(`note: --actor "${actor}" is not sent: the admin API records the name of the token (--token) as the actor`);
 }
 
 function apiTarget(opts: TargetOptions): AdminTarget {
@@ -290,12 +300,10 @@ async function pushCommand(
   const rules = idList(result.policy.rules.map((r) => r.id)) || "no rules";
   if (opts.candidate) return pushCandidate(file, text, rules, target);
   if (target.kind === "api") {
+    noteActorIgnored(opts.actor);
     const res = await adminCall(target.api, "PUT", "/policy", {
       body: text,
-      headers: {
-        ...(opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {}),
-        ...(opts.actor !== undefined ? { "x-sluice-actor": opts.actor } : {}),
-      },
+      headers: opts.ifMatch !== undefined ? { "if-match": opts.ifMatch } : {},
     });
     const answer = answerJson<{ version?: number; etag?: string }>(res);
     io.out(
@@ -546,9 +554,9 @@ async function rollbackCommand(
   if (!/^\d+$/.test(version)) throw new CliError(`not a version number: ${version}`);
   const target = resolveTarget(opts, cmd);
   if (target.kind === "api") {
+    noteActorIgnored(opts.actor);
     const res = await adminCall(target.api, "POST", "/policy/rollback", {
       body: JSON.stringify({ version: Number(version) }),
-      headers: opts.actor !== undefined ? { "x-sluice-actor": opts.actor } : {},
     });
     const answer = answerJson<{ version: number; restored: number }>(res);
     io.out(`rolled back to version ${answer.restored}: it is in force again as version ${answer.version}`);

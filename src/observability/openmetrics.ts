@@ -1,7 +1,8 @@
 /**
- * The fleet-wide figures as OpenMetrics text (what `GET <admin>/metrics`
- * answers), ready for a Prometheus scrape. Counters come from the statistics
- * store's all-time totals, so they only grow while the store keeps them.
+ * The fleet-wide figures as text for a Prometheus scrape (what `GET <admin>/metrics` answers): OpenMetrics
+ * 1.0.0 by default, or the Prometheus text format 0.0.4 when the scraper asks for it (./metrics-format.ts
+ * chooses). Both are written from one list of families, so they always carry the same figures. Counters
+ * come from the statistics store's all-time totals, so they only grow while the store keeps them.
  * Pure: rendering is tested in plain Node.
  * @module
  */
@@ -10,6 +11,7 @@ import { FLEET_VERDICTS } from "./fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "./latency-buckets";
 
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+export const PROMETHEUS_TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 export interface MetricsInput {
   totals: Totals;
@@ -21,7 +23,23 @@ export interface MetricsInput {
   isolateFailedFlushes: number;
 }
 
-/** A label value escaped as the format requires: backslash, double quote and line feed. */
+/** One sample: the family's name plus `suffix` (`_total`, `_bucket`, ...), its labels, its value. */
+interface Sample {
+  suffix: string;
+  labels: Array<[string, string]>;
+  value: string;
+}
+
+/** A metric family as OpenMetrics names it: a counter `x` has the samples `x_total`. */
+interface Family {
+  name: string;
+  type: "counter" | "gauge" | "histogram";
+  help: string;
+  unit?: string;
+  samples: Sample[];
+}
+
+/** A label value escaped as both formats require: backslash, double quote and line feed. */
 export function labelValue(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
@@ -30,15 +48,8 @@ function num(n: number): string {
   return Number.isInteger(n) ? String(n) : String(Number(n.toFixed(6)));
 }
 
-export function renderOpenMetrics(m: MetricsInput): string {
-  const out: string[] = [];
-  const family = (name: string, type: string, help: string, unit?: string) => {
-    out.push(`# TYPE ${name} ${type}`);
-    if (unit) out.push(`# UNIT ${name} ${unit}`);
-    out.push(`# HELP ${name} ${help}`);
-  };
-
-  family("sluice_decisions", "counter", "Decisions per rule and verdict, fleet-wide.");
+function families(m: MetricsInput): Family[] {
+  const out: Family[] = [];
   const byRule = new Map<string, Map<string, number>>();
   for (const c of m.totals.counts) {
     let verdicts = byRule.get(c.rule);
@@ -48,46 +59,119 @@ export function renderOpenMetrics(m: MetricsInput): string {
     }
     verdicts.set(c.verdict, (verdicts.get(c.verdict) ?? 0) + c.n);
   }
+
+  const decisions: Sample[] = [];
   // Every verdict of a rule that was seen, zeros included, so a rate() has a series from the start.
   for (const [rule, verdicts] of byRule)
     for (const v of FLEET_VERDICTS)
-      out.push(`sluice_decisions_total{rule="${labelValue(rule)}",verdict="${v}"} ${num(verdicts.get(v) ?? 0)}`);
+      decisions.push({
+        suffix: "_total",
+        labels: [
+          ["rule", rule],
+          ["verdict", v],
+        ],
+        value: num(verdicts.get(v) ?? 0),
+      });
+  out.push({
+    name: "sluice_decisions",
+    type: "counter",
+    help: "Decisions per rule and verdict, fleet-wide.",
+    samples: decisions,
+  });
 
-  family(
-    "sluice_counter_store_errors",
-    "counter",
-    "Decisions per rule made without the counter store because it failed (error_open plus error_closed).",
-  );
-  for (const [rule, verdicts] of byRule)
-    out.push(
-      `sluice_counter_store_errors_total{rule="${labelValue(rule)}"} ${num((verdicts.get("error_open") ?? 0) + (verdicts.get("error_closed") ?? 0))}`,
-    );
+  out.push({
+    name: "sluice_counter_store_errors",
+    type: "counter",
+    help: "Decisions per rule made without the counter store because it failed (error_open plus error_closed).",
+    samples: [...byRule].map(([rule, verdicts]) => ({
+      suffix: "_total",
+      labels: [["rule", rule]],
+      value: num((verdicts.get("error_open") ?? 0) + (verdicts.get("error_closed") ?? 0)),
+    })),
+  });
 
-  family("sluice_decision_latency_seconds", "histogram", "Time to decide a request, fleet-wide.", "seconds");
+  const latency: Sample[] = [];
   const perBucket = new Map(m.totals.latency.map((l) => [l.bucket, l.n]));
   let cumulative = 0;
   for (let i = 0; i <= LATENCY_BUCKETS_MS.length; i++) {
     cumulative += perBucket.get(i) ?? 0;
     const le = i < LATENCY_BUCKETS_MS.length ? num(LATENCY_BUCKETS_MS[i]! / 1000) : "+Inf";
-    out.push(`sluice_decision_latency_seconds_bucket{le="${le}"} ${cumulative}`);
+    latency.push({ suffix: "_bucket", labels: [["le", le]], value: String(cumulative) });
   }
-  out.push(`sluice_decision_latency_seconds_count ${cumulative}`);
-  out.push(`sluice_decision_latency_seconds_sum ${num(m.totals.latencySumMs / 1000)}`);
+  latency.push({ suffix: "_count", labels: [], value: String(cumulative) });
+  latency.push({ suffix: "_sum", labels: [], value: num(m.totals.latencySumMs / 1000) });
+  out.push({
+    name: "sluice_decision_latency_seconds",
+    type: "histogram",
+    help: "Time to decide a request, fleet-wide.",
+    unit: "seconds",
+    samples: latency,
+  });
 
-  family("sluice_policy_version", "gauge", "The latest policy version published through the admin API.");
-  out.push(`sluice_policy_version ${m.policyVersion}`);
-  if (m.policyPublishedAt !== undefined) {
-    family("sluice_policy_published_timestamp_seconds", "gauge", "When that version was published.", "seconds");
-    out.push(`sluice_policy_published_timestamp_seconds ${num(m.policyPublishedAt / 1000)}`);
+  out.push({
+    name: "sluice_policy_version",
+    type: "gauge",
+    help: "The latest policy version published through the admin API.",
+    samples: [{ suffix: "", labels: [], value: String(m.policyVersion) }],
+  });
+  if (m.policyPublishedAt !== undefined)
+    out.push({
+      name: "sluice_policy_published_timestamp_seconds",
+      type: "gauge",
+      help: "When that version was published.",
+      unit: "seconds",
+      samples: [{ suffix: "", labels: [], value: num(m.policyPublishedAt / 1000) }],
+    });
+
+  out.push({
+    name: "sluice_stats_flushes_dropped",
+    type: "counter",
+    help: "Statistics batches dropped because the store was unreachable.",
+    samples: [
+      { suffix: "_total", labels: [["scope", "fleet"]], value: String(m.totals.droppedFlushes) },
+      { suffix: "_total", labels: [["scope", "isolate"]], value: String(m.isolateFailedFlushes) },
+    ],
+  });
+
+  out.push({
+    name: "sluice_stats_batches",
+    type: "counter",
+    help: "Statistics batches the store received.",
+    samples: [{ suffix: "_total", labels: [], value: String(m.totals.batches) }],
+  });
+  return out;
+}
+
+function sampleLine(family: string, s: Sample): string {
+  const labels = s.labels.length ? `{${s.labels.map(([k, v]) => `${k}="${labelValue(v)}"`).join(",")}}` : "";
+  return `${family}${s.suffix}${labels} ${s.value}`;
+}
+
+/** OpenMetrics 1.0.0: `# TYPE x counter` over samples `x_total`, `# UNIT` where there is one, ending in `# EOF`. */
+export function renderOpenMetrics(m: MetricsInput): string {
+  const out: string[] = [];
+  for (const f of families(m)) {
+    out.push(`# TYPE ${f.name} ${f.type}`);
+    if (f.unit) out.push(`# UNIT ${f.name} ${f.unit}`);
+    out.push(`# HELP ${f.name} ${f.help}`);
+    for (const s of f.samples) out.push(sampleLine(f.name, s));
   }
-
-  family("sluice_stats_flushes_dropped", "counter", "Statistics batches dropped because the store was unreachable.");
-  out.push(`sluice_stats_flushes_dropped_total{scope="fleet"} ${m.totals.droppedFlushes}`);
-  out.push(`sluice_stats_flushes_dropped_total{scope="isolate"} ${m.isolateFailedFlushes}`);
-
-  family("sluice_stats_batches", "counter", "Statistics batches the store received.");
-  out.push(`sluice_stats_batches_total ${m.totals.batches}`);
-
   out.push("# EOF");
+  return `${out.join("\n")}\n`;
+}
+
+/**
+ * The Prometheus text format 0.0.4: a counter's family is named as its samples are (`# TYPE x_total
+ * counter` over `x_total`), there is no `# UNIT` and no `# EOF`. The family names differ from
+ * OpenMetrics' only there; the samples and their values are the same.
+ */
+export function renderPrometheusText(m: MetricsInput): string {
+  const out: string[] = [];
+  for (const f of families(m)) {
+    const name = f.type === "counter" ? `${f.name}_total` : f.name;
+    out.push(`# HELP ${name} ${f.help}`);
+    out.push(`# TYPE ${name} ${f.type}`);
+    for (const s of f.samples) out.push(sampleLine(f.type === "counter" ? f.name : name, s));
+  }
   return `${out.join("\n")}\n`;
 }

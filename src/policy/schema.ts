@@ -38,7 +38,8 @@ const tierLimit = z.union([positiveInt, z.record(nonEmpty(), positiveInt)], {
   error: "must be a positive integer, or an object from tier name to positive integer",
 });
 
-const windowString = z
+/** A window or duration: `<n>s`, `<n>m`, `<n>h` or `<n>d`, at most a year (./window.ts). */
+export const windowString = z
   .string()
   .check(
     z.refine(
@@ -99,11 +100,11 @@ export const LimitSchema = z
     }),
   );
 
-const cidr = z
+export const cidr = z
   .string()
   .check(z.refine((c) => parseCidr(c) !== undefined, "must be an IPv4 or IPv6 CIDR range or address"));
 
-const pathPattern = z.string().check(
+export const pathPattern = z.string().check(
   z.minLength(1),
   z.refine((p) => p.startsWith("/"), "must start with /"),
   z.refine((p) => !/\*[^/]|[^/]\*/.test(p), "* must stand for a whole segment"),
@@ -123,7 +124,7 @@ export const MatchSchema = z.strictObject({
   ips: z.optional(z.array(cidr).check(z.minLength(1))),
 });
 
-const ruleKey = z
+export const ruleKey = z
   .string()
   .check(
     z.refine(
@@ -259,7 +260,7 @@ function shardsIssues(r: {
 }
 
 /** A place an API key can be sent: `{ "header": "x-api-key" }`, `{ "header": "authorization", "scheme": "Token" }`, `{ "query": "api_key" }`. */
-const CredentialPlaceSchema = z
+export const CredentialPlaceSchema = z
   .strictObject({
     header: z.optional(headerName),
     scheme: z.optional(

@@ -187,7 +187,10 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
   });
 
   it("agrees with /metrics and with the logs", async () => {
-    const families = parsePrometheusTextFormat(await (await adminCall("/metrics")).text()) as Array<{
+    const families = parsePrometheusTextFormat(
+      // The 0.0.4 text, which this parser reads (OpenMetrics is what /metrics answers otherwise).
+      await (await adminCall("/metrics", { headers: { accept: "text/plain;version=0.0.4" } })).text(),
+    ) as Array<{
       name: string;
       metrics: Array<{ value: string; labels?: Record<string, string> }>;
     }>;

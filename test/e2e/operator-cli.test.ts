@@ -1,5 +1,5 @@
 /**
- * An operator's day with the policy CLI against a real `wrangler dev`: publish with an actor, read
+ * An operator's day with the policy CLI against a real `wrangler dev`: publish as a named token, read
  * the history, show and diff versions rule by rule, roll back, get the policy in force, stats that
  * agree with the log, tenants checked against the policy and listed, explain, the lockout's way out,
  * and the admin API switched off explained. Also the packaged `sluice` bin.
@@ -20,6 +20,8 @@ import {
 } from "../support/wrangler-dev";
 
 const TOKEN = adminToken("op-admin");
+/** Named write tokens (ADMIN_TOKENS): the history records who published by the token's name. */
+const PEOPLE = { alice: adminToken("op-alice"), bob: adminToken("op-bob"), carol: adminToken("op-carol") };
 
 const doc = (rules: unknown[], extra: Record<string, unknown> = {}) =>
   JSON.stringify({ version: 1, headers: ["legacy"], ...extra, rules }, null, 2);
@@ -43,7 +45,10 @@ describe("the policy CLI against wrangler dev", () => {
     dir = await freshDir("sluice-e2e-operator");
     await writeFile(file("one.json"), doc([ruleA, ruleB]));
     await writeFile(file("two.json"), doc([ruleA, ruleC, tiered]));
-    dev = await startWranglerDev({ vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
+    const tokens = Object.fromEntries(Object.entries(PEOPLE).map(([name, token]) => [name, { token, role: "write" }]));
+    dev = await startWranglerDev({
+      vars: { ...sluiceVars({ origin: "builtin:echo", token: TOKEN }), ADMIN_TOKENS: JSON.stringify(tokens) },
+    });
     api = adminApiArgs(dev.url, TOKEN);
   });
 
@@ -52,10 +57,12 @@ describe("the policy CLI against wrangler dev", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("push records the actor; history lists every version; show prints one", async () => {
-    expect((await cli("push", file("one.json"), ...api, "--actor", "alice")).code).toBe(0);
-    const two = await cli("push", file("two.json"), ...api, "--actor", "bob");
+  it("push records the token's name as the actor; history lists every version; show prints one", async () => {
+    expect((await cli("push", file("one.json"), ...adminApiArgs(dev.url, PEOPLE.alice))).code).toBe(0);
+    // What the caller claims is not what is recorded: the CLI says it does not send --actor.
+    const two = await cli("push", file("two.json"), ...adminApiArgs(dev.url, PEOPLE.bob), "--actor", "mallory");
     expect(two.code, two.stderr).toBe(0);
+    expect(two.stderr).toContain('--actor "mallory" is not sent');
     expect(two.stdout).toContain("version 2");
     const history = await cli("history", ...api);
     expect(history.code, history.stderr).toBe(0);
@@ -81,12 +88,12 @@ describe("the policy CLI against wrangler dev", () => {
     expect(out.slice(removed, added - 1).every((l) => l.startsWith("-"))).toBe(true);
     expect(out[removed - 1]).toBe("-    {");
     expect((await cli("diff", "2", file("two.json"), ...api)).stdout).toBe(
-      "no changes: version 2 and " + file("two.json") + " are the same policy\n",
+      `no changes: version 2 and ${file("two.json")} are the same policy\n`,
     );
   });
 
   it("rollback puts version 1 in force as version 3; get says which version is in force", async () => {
-    const back = await cli("rollback", "1", ...api, "--actor", "carol");
+    const back = await cli("rollback", "1", ...adminApiArgs(dev.url, PEOPLE.carol));
     expect(back.code, back.stderr).toBe(0);
     expect(back.stdout).toBe("rolled back to version 1: it is in force again as version 3\n");
     const get = await cli("get", ...api);
