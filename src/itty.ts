@@ -17,10 +17,11 @@
  * @module
  */
 
-export type { Limiter } from "./adapters/workers/limiter";
+export type { Limiter, LimitKeyOptions } from "./adapters/workers/limiter";
 export { createLimiter } from "./adapters/workers/limiter";
 export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";
+export { KeyCallError } from "./engine/engine";
 export type { LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./engine/outcome";
 export type { Env } from "./env";
 export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
