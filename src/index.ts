@@ -14,5 +14,5 @@
  */
 
 export * from "./itty";
-export type { RateLimitOptions, RateLimitVariables } from "./middleware/hono";
+export type { RateLimitOptions, RateLimitVariables, SkipOption } from "./middleware/hono";
 export { rateLimit } from "./middleware/hono";

@@ -26,6 +26,7 @@ export type { LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from 
 export type { Env } from "./env";
 export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
 export { ittyRateLimit } from "./middleware/itty";
+export type { InlineLimitOptions, PolicyLimitOptions, RuleKey } from "./middleware/limiter-option";
 export { fixedPolicy, PolicyDocumentError } from "./policy/fixed-policy";
 export type { PolicyInForce } from "./policy/in-force";
 export type { Policy, PolicyInput } from "./policy/schema";
