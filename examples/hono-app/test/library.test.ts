@@ -78,6 +78,24 @@ describe("limiter.limit(key, { rule }): a decision without an HTTP request", () 
     });
   });
 
+  it("is exact on a key hot enough to be leased: 100 admitted, the 101st refused", async () => {
+    const limiter = createLimiter({
+      policy: fixedPolicy({ version: 1, rules: [{ id: "hot", key: "ip", limits: [{ limit: 100, window: "1h" }] }] }),
+    });
+    const key = uniqueTag("hot");
+    let admitted = 0;
+    let refusedAt = -1;
+    for (let i = 1; i <= 101; i++) {
+      const ctx = createExecutionContext();
+      const result = await limiter.limit(key, { rule: "hot", env, ctx });
+      await waitOnExecutionContext(ctx);
+      if (result.success) admitted++;
+      else if (refusedAt < 0) refusedAt = i;
+    }
+    expect(admitted).toBe(100);
+    expect(refusedAt).toBe(101);
+  });
+
   it("charges cost units, exactly to the limit", async () => {
     const limiter = createLimiter({
       policy: fixedPolicy({
