@@ -81,6 +81,8 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
       return decideRequest(ctx);
     },
     async decideKey(call, ports, settings) {
+      if (typeof call.rule !== "string" || call.rule === "")
+        throw new KeyCallError("limit(): rule must be the id of a rule of the policy in force");
       if (typeof call.key !== "string" || call.key === "")
         throw new KeyCallError("limit(): key must be a non-empty string");
       if (call.cost !== undefined && !(Number.isSafeInteger(call.cost) && call.cost >= 1)) {

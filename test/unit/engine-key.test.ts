@@ -155,6 +155,7 @@ describe("decideKey: a decision without a request", () => {
     );
     await expect(h.key("u1", "exports")).rejects.toThrow(/concurrency limit/);
     await expect(h.key("", "jobs")).rejects.toThrow("limit(): key must be a non-empty string");
+    await expect(h.key("u1", undefined as unknown as string)).rejects.toThrow("limit(): rule must be the id of a rule");
     await expect(h.key("u1", "jobs", 0)).rejects.toThrow("cost must be a whole number of at least 1, not 0");
     await expect(h.key("u1", "jobs", 1.5)).rejects.toThrow(KeyCallError);
     expect(h.records).toEqual([]);
