@@ -71,6 +71,10 @@ describe("limiter.limit(key, { rule }): a decision without an HTTP request", () 
     expect(refused.reset).toBeGreaterThan(before);
     expect(refused.reset).toBeLessThanOrEqual(Date.now() + 3_600_000);
     expect(refused.rules).toEqual(["jobs"]);
+    // Counted in the limiter's stats like requests.
+    const counts = limiter.stats.snapshot().map((m) => m.rules.jobs);
+    expect(counts.reduce((n, c) => n + (c?.admitted ?? 0), 0)).toBe(3);
+    expect(counts.reduce((n, c) => n + (c?.refused ?? 0), 0)).toBe(1);
     // Another key has its own counter, and no ctx is needed.
     expect(await limiter.limit(uniqueTag("user"), { rule: "jobs", env })).toMatchObject({
       success: true,
