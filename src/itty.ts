@@ -17,14 +17,16 @@
  * @module
  */
 
-export type { Limiter } from "./adapters/workers/limiter";
+export type { Limiter, LimitKeyOptions } from "./adapters/workers/limiter";
 export { createLimiter } from "./adapters/workers/limiter";
 export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";
+export { KeyCallError } from "./engine/engine";
 export type { LimiterOptions, LimitOutcome, LimitReason, RateLimitResult } from "./engine/outcome";
 export type { Env } from "./env";
 export type { IttyRateLimit, IttyRateLimitOptions } from "./middleware/itty";
 export { ittyRateLimit } from "./middleware/itty";
+export type { InlineLimitOptions, PolicyLimitOptions, RuleKey } from "./middleware/limiter-option";
 export { fixedPolicy, PolicyDocumentError } from "./policy/fixed-policy";
 export type { PolicyInForce } from "./policy/in-force";
 export type { Policy, PolicyInput } from "./policy/schema";

@@ -7,13 +7,7 @@
  */
 import { Hono } from "hono";
 import { createLimiter } from "./adapters/workers/limiter";
-import { reportAdminOff } from "./admin/admin-off";
-import { createAdminApp } from "./admin/app";
-import { mountConsoleSupport } from "./admin/console-support-routes";
-import { mountObservability } from "./admin/observability-routes";
-import { DEFAULT_ADMIN_PREFIX } from "./admin/prefix";
-import { adminApiOn } from "./admin/tokens";
-import { serveConsole } from "./console/serve";
+import { sluiceAdmin } from "./admin/mount";
 import type { Env } from "./env";
 import { jsonError } from "./http/refusal";
 import { logEvent } from "./log";
@@ -27,29 +21,11 @@ export { StatsStore } from "./durable/stats-store";
 
 /** One limiter per isolate: its policy cache, tenant cache and stats are shared by every request. */
 const frontDoorLimiter = createLimiter();
-const admin = createAdminApp(frontDoorLimiter);
-mountObservability(admin, frontDoorLimiter);
-mountConsoleSupport(admin, frontDoorLimiter);
 
 const app = new Hono<{ Bindings: Env; Variables: RateLimitVariables }>();
 
-app.use("*", async (c, next) => {
-  reportAdminOff(c.env);
-  const prefix = (c.env.ADMIN_PREFIX || DEFAULT_ADMIN_PREFIX).replace(/\/+$/, "");
-  const path = c.req.path;
-  if (path === prefix || path.startsWith(`${prefix}/`)) {
-    const sub = path.slice(prefix.length) || "/";
-    // The console's page and files load without the token (the page asks for it); like the API, not at all without one.
-    if (adminApiOn(c.env) && (c.req.method === "GET" || c.req.method === "HEAD")) {
-      const page = serveConsole(sub, prefix);
-      if (page) return page;
-    }
-    const url = new URL(c.req.url);
-    url.pathname = sub;
-    return admin.fetch(new Request(url.href, c.req.raw), c.env, c.executionCtx);
-  }
-  await next();
-});
+// The admin API, console and /metrics under ADMIN_PREFIX: the same middleware a library user mounts.
+app.use("*", sluiceAdmin({ limiter: frontDoorLimiter }));
 
 app.use("*", rateLimit({ limiter: frontDoorLimiter }));
 

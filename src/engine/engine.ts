@@ -16,17 +16,45 @@ import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
 import { countingKey, customCountingKey, type KeySources, scoped } from "./counting-key";
-import { executePlan, failures, rollBack } from "./execute";
+import { type ExecutionScope, executePlan, failures, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
-import { clientIp, type Identity, resolveIdentity } from "./identity";
-import { type EngineHooks, type LimitOutcome, resultWithoutLimit, settledOutcome } from "./outcome";
+import { clientIp, type Identity, resolveIdentity, UNKNOWN_IP } from "./identity";
+import {
+  type EngineHooks,
+  type LimitOutcome,
+  type RateLimitResult,
+  resultWithoutLimit,
+  settledOutcome,
+} from "./outcome";
 import { type KeyPlan, matchRules, planCounters, plannedPageSize, type RuleReading } from "./plan";
 import type { DecisionRecord } from "./ports";
 import { RefusalCache } from "./refusal-cache";
 import { admittedResult, admittedVerdicts, type CountedLimit, refusedResult, tally } from "./verdict";
 
+/** A decision without an HTTP request (a queue message, a WebSocket message, a cron job): a key and a rule. */
+export interface KeyCall {
+  /** Counted as `custom:<key>`: the counter an HTTP request shares when the `key` hook gives it this value for this rule. */
+  key: string;
+  /** The id of a rule of the policy in force. */
+  rule: string;
+  /** Units to charge; the rule's `cost` when absent. */
+  cost?: number;
+}
+
+/** A call by key that cannot be decided as asked (no such rule, a rule that needs a response): a programming error. */
+export class KeyCallError extends Error {
+  override name = "KeyCallError";
+}
+
 export interface Engine {
   decide(request: Request, ports: EnginePorts, settings: EngineSettings): Promise<LimitOutcome>;
+  /**
+   * Decides a call by key through the same plan, counters, refusal cache and
+   * observers as a request; rejects with a {@link KeyCallError} for a rule the
+   * policy does not have or one with a concurrency limit (nothing would give
+   * its slot back).
+   */
+  decideKey(call: KeyCall, ports: EnginePorts, settings: EngineSettings): Promise<RateLimitResult>;
   /** This engine's memory of refusals (the admin API forgets a key's on reset). */
   readonly refusals: RefusalCache;
 }
@@ -52,7 +80,93 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
       };
       return decideRequest(ctx);
     },
+    async decideKey(call, ports, settings) {
+      if (typeof call.rule !== "string" || call.rule === "")
+        throw new KeyCallError("limit(): rule must be the id of a rule of the policy in force");
+      if (typeof call.key !== "string" || call.key === "")
+        throw new KeyCallError("limit(): key must be a non-empty string");
+      if (call.cost !== undefined && !(Number.isSafeInteger(call.cost) && call.cost >= 1)) {
+        throw new KeyCallError(`limit(): cost must be a whole number of at least 1, not ${String(call.cost)}`);
+      }
+      const { compiled } = await ports.policies.current();
+      return decideByKey({ ports, settings, refusals, policy: compiled }, call);
+    },
   };
+}
+
+interface KeyScope extends ExecutionScope {
+  readonly refusals: RefusalCache;
+  readonly policy: RequestContext["policy"];
+}
+
+async function decideByKey(scope: KeyScope, call: KeyCall): Promise<RateLimitResult> {
+  const { policy, ports } = scope;
+  const rule = policy.rules.find((r) => r.id === call.rule);
+  if (!rule) {
+    const known = policy.rules.map((r) => r.id).join(", ") || "none";
+    throw new KeyCallError(`limit(): the policy in force has no rule "${call.rule}" (its rules: ${known})`);
+  }
+  const rules = [rule.id];
+  const observe = (result: RateLimitResult, record: Partial<Omit<DecisionRecord, "result" | "ipKey">> = {}) => {
+    // No client IP: the call was made by key.
+    ports.observer.decided({
+      result,
+      verdicts: record.verdicts ?? [],
+      ipKey: UNKNOWN_IP,
+      shadowRefusals: record.shadowRefusals ?? [],
+      ...(record.refusal ? { refusal: record.refusal } : {}),
+    });
+    return result;
+  };
+  if (rule.action === "bypass") return observe(resultWithoutLimit(true, "bypass", rules));
+  if (rule.action === "block")
+    return observe(resultWithoutLimit(false, "block", rules), { verdicts: [{ rule: rule.id, verdict: "blocked" }] });
+  if (rule.limits.length === 0) return observe(resultWithoutLimit(true, "allowed", rules));
+  if (rule.limits.some((l) => l.algorithm === "concurrency")) {
+    throw new KeyCallError(
+      `limit(): rule "${rule.id}" has a concurrency limit, whose slot is given back when a response ends; a call by key has no response`,
+    );
+  }
+  const startedAt = ports.clock.now();
+  const identity = { tier: policy.defaultTier, sandbox: scope.settings.sandbox };
+  const plans = planCounters([{ rule, key: customCountingKey(call.key), identity }], policy, startedAt);
+  if (call.cost !== undefined) {
+    for (const plan of plans) for (const planned of plan.limits) planned.spec = { ...planned.spec, cost: call.cost };
+  }
+
+  const cached = cachedRefusal(scope, plans, startedAt);
+  if (cached) {
+    return observe(refusedResult(cached.refusedBy, "cached", rules), {
+      verdicts: [{ rule: rule.id, verdict: "refused" }],
+      refusal: { report: cached.refusedBy, key: cached.key },
+    });
+  }
+  const results = await executePlan(plans, scope);
+  const { failed, closed } = failures(results);
+  if (closed) {
+    rollBack(results, scope);
+    return observe(resultWithoutLimit(false, "error-closed", rules), {
+      verdicts: [{ rule: rule.id, verdict: "error_closed" }],
+    });
+  }
+  const t = tally(results, ports.clock.now());
+  if (t.refusedBy) {
+    rollBack(results, scope);
+    rememberRefusal(
+      scope,
+      t.refusedBy,
+      t.counted.map((c) => c.report),
+      startedAt,
+    );
+    return observe(refusedResult(t.refusedBy.report, "limit", rules), {
+      verdicts: [{ rule: rule.id, verdict: "refused" }],
+      refusal: { report: t.refusedBy.report, key: t.refusedBy.key },
+    });
+  }
+  return observe(admittedResult(t, failed.length > 0, rules), {
+    verdicts: admittedVerdicts([rule], new Set(failed.flatMap((f) => f.plan.rules)), t),
+    shadowRefusals: t.shadowRefusals.map((s) => s.report),
+  });
 }
 
 async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
@@ -212,7 +326,7 @@ async function refuse(
 
 /** A refusal this isolate already knows about, with its retry time as of now. */
 function cachedRefusal(
-  ctx: RequestContext,
+  ctx: Pick<RequestContext, "refusals">,
   plans: readonly KeyPlan[],
   now: number,
 ): { reports: LimitReport[]; refusedBy: LimitReport; key: string } | undefined {
@@ -227,7 +341,7 @@ function cachedRefusal(
 
 /** Remembers a refusal whose room cannot come back early (see RefusalCache). */
 function rememberRefusal(
-  ctx: RequestContext,
+  ctx: Pick<RequestContext, "refusals">,
   refusedBy: CountedLimit,
   reports: LimitReport[],
   startedAt: number,

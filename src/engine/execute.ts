@@ -16,7 +16,10 @@ export type KeyResult =
   | { plan: KeyPlan; ok: true; response: CheckResponse }
   | { plan: KeyPlan; ok: false; error: unknown };
 
-export function executePlan(plans: readonly KeyPlan[], ctx: RequestContext): Promise<KeyResult[]> {
+/** What executing a plan needs of a decision: its ports and settings (a request's context, or a call by key). */
+export type ExecutionScope = Pick<RequestContext, "ports" | "settings">;
+
+export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope): Promise<KeyResult[]> {
   const { counters, background } = ctx.ports;
   return Promise.all(
     plans.map(async (plan): Promise<KeyResult> => {
@@ -52,14 +55,14 @@ export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; 
 }
 
 /** Undoes every charge made for a request that is not admitted after all (a stacked key refused or failed closed). */
-export function rollBack(results: readonly KeyResult[], ctx: RequestContext): void {
+export function rollBack(results: readonly KeyResult[], ctx: Pick<RequestContext, "ports">): void {
   for (const r of results) {
     if (r.ok && r.response.allowed) releaseLater(ctx, r.plan.key, r.response.charges);
   }
 }
 
 /** Gives charges back after the response, never failing the request. */
-export function releaseLater(ctx: RequestContext, key: string, charges: Charge[]): void {
+export function releaseLater(ctx: Pick<RequestContext, "ports">, key: string, charges: Charge[]): void {
   if (charges.length === 0) return;
   const { counters, background } = ctx.ports;
   const release = async () => {

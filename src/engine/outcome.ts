@@ -19,17 +19,22 @@ export type LimitReason =
   | "error-open" // the counter store failed; admitted without headers
   | "error-closed"; // the counter store failed; 503
 
-/** The decision in the shape of a documented result type. */
+/**
+ * The decision in the shape of Upstash's `RatelimitResponse`: what
+ * `limit(key, { rule })` returns, and `outcome.result` of a request.
+ */
 export interface RateLimitResult {
-  /** The request may go on to the origin. */
+  /** Admitted: the request may go on (the work may be done). `false`: refused, blocked or failed closed. */
   success: boolean;
-  /** The headline limit (the refusing one, or the one with least room); 0 when none applied. */
+  /** The headline limit (the refusing one, or the one with least room) in units per window; 0 when none applied. */
   limit: number;
+  /** Units left in the headline limit after this decision (a refusal charges nothing); 0 when none applied. */
   remaining: number;
-  /** Epoch ms when the headline limit has full room again; 0 when none applied. */
+  /** Epoch milliseconds (like `Date.now()`) when the headline limit has full room again; 0 when none applied. */
   reset: number;
+  /** Why it was decided so: see {@link LimitReason}. */
   reason: LimitReason;
-  /** The rules that applied, in order. */
+  /** The ids of the rules that applied, in order. */
   rules: string[];
 }
 

@@ -36,9 +36,16 @@
 import type { Limiter } from "../adapters/workers/limiter";
 import type { LimitOutcome, RateLimitResult } from "../engine/outcome";
 import type { Env } from "../env";
-import { limiterOf, type MiddlewareOptions } from "./limiter-option";
+import { expectFunction, limiterOf, type MiddlewareOptions } from "./limiter-option";
 
-export type IttyRateLimitOptions = MiddlewareOptions;
+/**
+ * The policy in force (KV `policy`, or `policy: fixedPolicy(...)`), a shared `limiter`, or one
+ * limit inline (`{ limit: 100, window: "1m", key: "ip" }`); and `skip`.
+ */
+export type IttyRateLimitOptions = MiddlewareOptions & {
+  /** Requests for which it returns (or resolves to) `true` pass untouched: not counted, no headers. */
+  skip?: (request: Request, env: Env) => boolean | Promise<boolean>;
+};
 
 /** What `ittyRateLimit()` returns: the two stage handlers and two accessors for routes. */
 export interface IttyRateLimit {
@@ -80,7 +87,9 @@ interface Decided {
  * export default router;
  */
 export function ittyRateLimit(options: IttyRateLimitOptions = {}): IttyRateLimit {
-  const limiter = limiterOf("ittyRateLimit", options);
+  const { skip, ...rest } = options;
+  expectFunction("ittyRateLimit", "skip", skip);
+  const limiter = limiterOf("ittyRateLimit", rest as MiddlewareOptions, ["skip"]);
   const decided = new WeakMap<object, Decided>();
 
   return {
@@ -93,6 +102,8 @@ export function ittyRateLimit(options: IttyRateLimitOptions = {}): IttyRateLimit
           "ittyRateLimit(): the router was called without the Worker's ctx; call router.fetch(request, env, ctx)",
         );
       }
+      // Skipped: nothing decided, so finally() leaves its response as it is.
+      if (skip && (await skip(request, env))) return undefined;
       const outcome = await limiter.limit(request, env, ctx);
       decided.set(request, { outcome, settled: outcome.response !== undefined });
       if (outcome.response) return outcome.response;

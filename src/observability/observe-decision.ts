@@ -15,7 +15,7 @@ export function observeDecision(
   recorder: FleetRecorder,
   decision: DecisionFacts,
   env: Env,
-  ctx: ExecutionContext,
+  ctx: Pick<ExecutionContext, "waitUntil">,
   startedAt: number,
 ): void {
   try {

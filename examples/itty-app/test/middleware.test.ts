@@ -170,3 +170,33 @@ describe("ittyRateLimit() with AutoRouter", () => {
     expect(res.headers.get("RateLimit-Remaining")).toBe("2");
   });
 });
+
+describe("ittyRateLimit() with an inline limit and skip", () => {
+  it("admits the limit-th request per IP, refuses the next, and leaves skipped requests untouched", async () => {
+    const limit = ittyRateLimit({
+      limit: 2,
+      window: "1h",
+      key: "ip",
+      skip: (request) => new URL(request.url).pathname === "/health",
+    });
+    const router = AutoRouter({ before: [limit.before], finally: [limit.finally] });
+    router.get("/health", () => new Response("ok"));
+    router.get("/x", () => new Response("ok"));
+    const ip = uniqueIp();
+    for (let i = 0; i < 3; i++) {
+      const health = await send(router, "/health", ip);
+      expect(health.status).toBe(200);
+      expect(health.headers.get("RateLimit-Limit")).toBeNull();
+    }
+    const counted = [];
+    for (let i = 0; i < 3; i++) counted.push(await send(router, "/x", ip));
+    expect(counted.map((r) => r.status)).toEqual([200, 200, 429]);
+    expect(counted.map((r) => r.headers.get("RateLimit-Remaining"))).toEqual(["1", "0", "0"]);
+    expect((await send(router, "/health", ip)).status).toBe(200);
+  });
+
+  it("checks its options when it is made", () => {
+    expect(() => ittyRateLimit({ limit: 2, window: "2 hours" })).toThrow(/^ittyRateLimit\(\): window: /);
+    expect(() => ittyRateLimit({ skip: "no" } as never)).toThrow("ittyRateLimit(): skip must be a function");
+  });
+});

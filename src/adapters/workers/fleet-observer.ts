@@ -13,7 +13,7 @@ import { observeDecision } from "../../observability/observe-decision";
 export function fleetObserver(
   recorder: FleetRecorder,
   env: Env,
-  ctx: ExecutionContext,
+  ctx: Pick<ExecutionContext, "waitUntil">,
   startedAt: number,
 ): DecisionObserver {
   return {

@@ -9,12 +9,16 @@
  * const outcome = await limiter.limit(request, env, ctx);
  * if (outcome.response) return outcome.response;
  * return outcome.finish(await fetch(outcome.request));
+ *
+ * @example
+ * // Work that is not an HTTP request (a queue message, a WebSocket message, a cron job):
+ * const { success, reset } = await limiter.limit("user-42", { rule: "jobs", env, ctx });
  * @module
  */
 import type { EnginePorts } from "../../engine/context";
 import { createEngine } from "../../engine/engine";
-import type { LimiterOptions, LimitOutcome } from "../../engine/outcome";
-import type { CounterStore, DecisionObserver, PolicySource, TenantLookup } from "../../engine/ports";
+import type { LimiterOptions, LimitOutcome, RateLimitResult } from "../../engine/outcome";
+import type { Background, CounterStore, DecisionObserver } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
 import { FleetRecorder } from "../../observability/fleet-recorder";
@@ -26,8 +30,34 @@ import { TenantCache } from "./kv-tenants";
 import { LeasingCounterStore } from "./leasing-store";
 import { workersObserver } from "./observer";
 
+/** The second argument of {@link Limiter.limit} for a call by key. */
+export interface LimitKeyOptions {
+  /** The id of a rule of the policy in force: its limits, mode, penalty and `onError` decide. */
+  rule: string;
+  /** Units to charge, a whole number of at least 1; default the rule's `cost` (1 unless the policy says). */
+  cost?: number;
+  /** The Worker's bindings (`LIMITER`, `POLICIES`, optional `STATS`, `ANALYTICS`). */
+  env: Env;
+  /**
+   * The invocation's context: a `fetch`, `queue` or `scheduled` handler's `ctx`, or a Durable
+   * Object's `this.ctx`. Work after the decision (a lease settled, figures sent) goes to its
+   * `waitUntil`; without it that work runs unawaited.
+   */
+  ctx?: Background;
+}
+
 export interface Limiter {
+  /** Decides an HTTP request: the outcome holds the refusal to answer with, or `finish` for the origin's response. */
   limit(request: Request, env: Env, ctx: ExecutionContext): Promise<LimitOutcome>;
+  /**
+   * Decides a call by key, for work that is not an HTTP request: one unit (or `cost`) of the
+   * rule's limits under `key`, through the same counters (exact, leased) as requests. The key is
+   * counted as `custom:<key>`, the counter an HTTP request shares when your `key` hook gives it
+   * the same value for the same rule. Rejects with a `KeyCallError` for an empty key, a cost that
+   * is not a whole number of at least 1, a rule the policy in force does not have, or a rule
+   * with a concurrency limit (a call has no response to give its slot back).
+   */
+  limit(key: string, options: LimitKeyOptions): Promise<RateLimitResult>;
   /** The KV-backed policy store of this limiter (the admin API installs into it). */
   readonly policies: PolicyStore;
   readonly tenants: TenantCache;
@@ -78,27 +108,47 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
     refusals: engine.refusals,
     fleet,
     candidates,
-    async limit(request, env, ctx) {
-      const startedAt = Date.now();
-      const policySource: PolicySource = { current: fixed ?? (() => policies.get(env, undefined, ctx)) };
-      const tenantLookup: TenantLookup = {
-        lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)),
-      };
-      const ports: EnginePorts = {
-        policies: policySource,
-        counters: counterStoreOf(env),
-        tenants: tenantLookup,
-        clock: systemClock,
-        observer: both(workersObserver(stats, env.ANALYTICS), fleetObserver(fleet, env, ctx, startedAt)),
-        background: ctx,
-      };
-      const settings = {
-        budgetMs: numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
-        sandbox: env.SANDBOX === "true",
-      };
-      const outcome = await engine.decide(request, ports, settings);
-      // A fixed policy has no published candidate beside it.
-      return fixed ? outcome : candidates.attach(request, env, ports, settings, outcome);
+    // biome-ignore lint/suspicious/noExplicitAny: the implementation of the two overloads above.
+    async limit(first: Request | string, second: any, third?: ExecutionContext): Promise<any> {
+      if (typeof first === "string") return limitKey(first, second as LimitKeyOptions);
+      return limitRequest(first, second as Env, third as ExecutionContext);
     },
   };
+
+  function portsFor(env: Env, background: Background, startedAt: number): EnginePorts {
+    return {
+      // The background lets the first isolate to enforce a hand-published document record it in history.
+      policies: { current: fixed ?? (() => policies.get(env, undefined, background)) },
+      counters: counterStoreOf(env),
+      tenants: { lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)) },
+      clock: systemClock,
+      observer: both(workersObserver(stats, env.ANALYTICS), fleetObserver(fleet, env, background, startedAt)),
+      background,
+    };
+  }
+
+  async function limitKey(key: string, options: LimitKeyOptions): Promise<RateLimitResult> {
+    if (!options || typeof options !== "object" || !options.env) {
+      throw new TypeError(
+        'limit(key, options): options must hold the rule and the Worker\'s env: { rule: "...", env }',
+      );
+    }
+    const { env, ctx } = options;
+    const background: Background = ctx ?? { waitUntil: (p) => void p.catch(() => {}) };
+    const ports = portsFor(env, background, Date.now());
+    const call = { key, rule: options.rule, ...(options.cost !== undefined ? { cost: options.cost } : {}) };
+    return engine.decideKey(call, ports, settingsOf(env));
+  }
+
+  async function limitRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<LimitOutcome> {
+    const ports = portsFor(env, ctx, Date.now());
+    const settings = settingsOf(env);
+    const outcome = await engine.decide(request, ports, settings);
+    // A fixed policy has no published candidate beside it.
+    return fixed ? outcome : candidates.attach(request, env, ports, settings, outcome);
+  }
+}
+
+function settingsOf(env: Env) {
+  return { budgetMs: numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS), sandbox: env.SANDBOX === "true" };
 }
