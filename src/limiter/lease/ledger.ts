@@ -26,7 +26,11 @@
  *   lease's lifetime of refill is forgone once when the bucket is near full,
  *   which is why a lifetime may cost at most a small share of the bucket.
  *   Unused units are not given back to a bucket (a refund would have to undo
- *   a charge accounted in the future); they lapse.
+ *   a charge accounted in the future); they lapse. The lease's end is the
+ *   bucket's `horizon`: a plain charge's refund never takes the bucket below
+ *   it (see `roomHeld` in the bucket's algorithm).
+ * - Resets start a new epoch: the units out on leases stay charged in it, and
+ *   no charge made before the reset gives anything back into it.
  * - Concurrency slots: not leased (a slot is held by one request until it
  *   ends; a request per call, as before).
  * @module
