@@ -8,7 +8,7 @@ import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CounterSpec } from "../src/limiter/types";
-import { uniqueTag } from "./support/client";
+import { call, uniqueIp, uniqueTag, usePolicy } from "./support/client";
 
 // A day window: the few seconds of a test do not cross a window's end (unless run at midnight UTC).
 const day: CounterSpec = { name: "api-1d", algorithm: "fixed", limit: 200, windowMs: 86_400_000, cost: 1 };
@@ -64,5 +64,38 @@ describe("leased quota in the object", () => {
     await stub.reset([day.name], [day]);
     const { results } = await stub.inspect([day]);
     expect(results[0]).toMatchObject({ remaining: 180, leased: 20 });
+  });
+});
+
+describe("a reset served by the isolate that holds the key's lease", () => {
+  const admin = (path: string, method = "GET") =>
+    call(`/__ratelimit${path}`, { method, headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` }, ip: uniqueIp() });
+
+  it("ends that lease first: the next response shows the full limit less one, and GET /keys the full limit", async () => {
+    await usePolicy({ version: 1, rules: [{ id: "hot", key: "ip", limits: [{ limit: 300, window: "1d" }] }] });
+    const ip = uniqueIp();
+    const remaining: number[] = [];
+    // A hot key: from its second request on, this isolate leases room and admits from it.
+    for (let i = 0; i < 10; i++) {
+      const res = await call("/h", { ip });
+      await res.arrayBuffer();
+      remaining.push(Number(res.headers.get("RateLimit-Remaining")));
+    }
+    expect(remaining).toEqual([299, 298, 297, 296, 295, 294, 293, 292, 291, 290]);
+    const before = (await (await admin(`/keys?rule=hot&key=${ip}`)).json()) as {
+      limits: Array<{ remaining: number; leased: number }>;
+    };
+    expect(before.limits[0]!.leased).toBeGreaterThan(0); // the isolate holds a lease: the case at hand
+
+    const reset = await admin(`/keys?rule=hot&key=${ip}`, "DELETE");
+    expect(reset.status).toBe(200);
+    const shown = (await (await admin(`/keys?rule=hot&key=${ip}`)).json()) as {
+      limits: Array<{ remaining: number; leased: number }>;
+    };
+    expect(shown.limits[0]).toMatchObject({ remaining: 300, leased: 0 });
+    const next = await call("/h", { ip });
+    await next.arrayBuffer();
+    expect(next.status).toBe(200);
+    expect(next.headers.get("RateLimit-Remaining")).toBe("299");
   });
 });

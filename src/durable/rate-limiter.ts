@@ -28,6 +28,8 @@ import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state"
 export const MAX_COUNTERS_PER_OBJECT = 1024;
 /** Rows per upsert statement: three bound parameters each, under SQLite's cap of 100 per statement. */
 const ROWS_PER_STATEMENT = 32;
+/** The object's epoch, in its key-value storage (beside the counters' table, in the same database). */
+const EPOCH_KEY = "epoch";
 
 /** A leasing call's answer: the request's decision and perhaps a lease, on the object's clock. */
 export interface TakeResponse extends TakeAnswer {
@@ -60,6 +62,11 @@ export class RateLimiter extends DurableObject<Env> {
   private nextLeaseId = Math.floor(Math.random() * 2 ** 40) * 1_024;
   /** Set when this object serves as a shard of a key's tree of leases (memory only). */
   private shard: ShardLender | undefined;
+  /**
+   * The epoch a counter created now starts in (stored, read once per activation): each reset starts
+   * the next, so a charge made before a reset holds nothing in any state of that counter after it.
+   */
+  private epochValue: number | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -94,6 +101,7 @@ export class RateLimiter extends DurableObject<Env> {
       request.penalties ?? [],
       now,
       leaseId,
+      this.epoch(),
     );
     const { outcome, updates } = decided;
     let shadowResults: CounterResult[] = decided.shadowResults;
@@ -145,6 +153,7 @@ export class RateLimiter extends DurableObject<Env> {
       { want, held },
       this.leaseId(),
       lendingTerms(toShard),
+      this.epoch(),
     );
     this.store(updates, counters, now);
     return { ...answer, now };
@@ -155,7 +164,15 @@ export class RateLimiter extends DurableObject<Env> {
     this.ready();
     const now = this.now();
     if (this.usedUp(counters, now)) return null;
-    const { grant, updates } = lend(this.states, counters, now, { want, held }, this.leaseId(), lendingTerms(toShard));
+    const { grant, updates } = lend(
+      this.states,
+      counters,
+      now,
+      { want, held },
+      this.leaseId(),
+      lendingTerms(toShard),
+      this.epoch(),
+    );
     this.store(updates, counters, now);
     return grant ?? null;
   }
@@ -213,22 +230,28 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /**
-   * Deletes the named counters, or all of them (admin `DELETE /keys`). Units
+   * Deletes the named counters, or all of them (admin `DELETE /keys`), and
+   * starts a new epoch: a charge made before the reset gives nothing back
+   * after it, whether its counter was kept or created afresh since. Units
    * still out on leases stay charged until their leases end (an isolate may
-   * still use them), so a reset can only lag towards fewer admissions. A
-   * bucket with units out is rebuilt from them when its spec is given, and
-   * otherwise kept as it is until they are back.
+   * still use them); their give-backs still count (by lease id). A bucket
+   * with units out is rebuilt from them when its spec is given, and otherwise
+   * kept as it is until they are back.
    */
   reset(names?: string[], specs?: CounterSpec[]): number {
     this.ready();
     const now = this.now();
+    // Stored before anything is deleted: a counter recreated after a crash in between is still in the new epoch.
+    const epoch = this.epoch() + 1;
+    this.ctx.storage.kv.put(EPOCH_KEY, epoch);
+    this.epochValue = epoch;
     const targets = names ?? [...this.states.keys(), ...this.corrupt.keys()];
     const specOf = new Map((specs ?? []).map((s) => [s.name, s]));
     let removed = 0;
     const kept = new Map<string, CounterState>();
     for (const name of targets) {
       const wasCorrupt = this.corrupt.delete(name);
-      const rest = keepLent(this.states.get(name), now, specOf.get(name));
+      const rest = keepLent(this.states.get(name), now, specOf.get(name), epoch);
       if (rest) {
         kept.set(name, rest);
         removed++;
@@ -286,6 +309,14 @@ export class RateLimiter extends DurableObject<Env> {
     return this.lastNow;
   }
 
+  private epoch(): number {
+    if (this.epochValue === undefined) {
+      const stored = this.ctx.storage.kv.get<number>(EPOCH_KEY);
+      this.epochValue = typeof stored === "number" && Number.isFinite(stored) ? stored : 0;
+    }
+    return this.epochValue;
+  }
+
   private ready(): void {
     if (this.startupError === undefined) return;
     try {
@@ -304,7 +335,11 @@ export class RateLimiter extends DurableObject<Env> {
     this.corrupt.clear();
     // A new object has just created its counters table: there is nothing to read (one statement fewer on
     // every new key's first call).
-    if (applied.includes(1)) return;
+    this.epochValue = undefined;
+    if (applied.includes(1)) {
+      this.epochValue = 0; // never reset: no read of the stored epoch needed
+      return;
+    }
     const now = Date.now();
     for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
       const state = parseStoredState(row.state);

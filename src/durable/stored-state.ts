@@ -40,17 +40,22 @@ export function exhaustedResult(spec: CounterSpec, until: number, now: number): 
 }
 
 const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+/** An optional number: absent in states written before it existed. */
+const finiteOrAbsent = (v: unknown): boolean => v === undefined || finite(v);
 
 function isCounterState(v: unknown): v is CounterState {
   if (v === null || typeof v !== "object") return false;
   const s = v as Record<string, unknown>;
   switch (s.algorithm) {
     case "fixed":
-      return finite(s.windowStart) && finite(s.count);
+      return finite(s.windowStart) && finite(s.count) && finiteOrAbsent(s.epoch);
     case "sliding":
-      return finite(s.windowStart) && finite(s.count) && finite(s.previousCount);
+      return finite(s.windowStart) && finite(s.count) && finite(s.previousCount) && finiteOrAbsent(s.epoch);
     case "token-bucket":
-      return finite(s.tat) && (s.tatFraction === undefined || finite(s.tatFraction));
+      return (
+        finite(s.tat) &&
+        ["tatFraction", "since", "shifted", "horizon", "epoch"].every((field) => finiteOrAbsent(s[field]))
+      );
     case "concurrency":
       return (
         Array.isArray(s.leases) &&

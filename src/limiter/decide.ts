@@ -10,7 +10,8 @@
 import { advanceConcurrency, checkConcurrency, releaseConcurrency } from "./algorithms/concurrency";
 import { checkFixed, refundFixed } from "./algorithms/fixed-window";
 import { checkSliding, refundSliding } from "./algorithms/sliding-window";
-import { checkTokenBucket, refundTokenBucket } from "./algorithms/token-bucket";
+import { bucketStamp, checkTokenBucket, refundTokenBucket } from "./algorithms/token-bucket";
+import { epochOf, withEpoch } from "./epoch";
 import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "./types";
 
 type StateOf<A extends CounterState["algorithm"]> = Extract<CounterState, { algorithm: A }>;
@@ -53,6 +54,8 @@ export interface Decision {
  * Checks `specs` all or nothing, then each of the `shadow` counters (of
  * shadow-mode rules) on its own: charged when it has room, never refusing.
  * When `specs` refuse, nothing is charged and the shadow counters are only peeked.
+ * `epoch`: the store's current epoch, given to a counter that has no state
+ * yet (one that has keeps its own).
  */
 export function decide(
   states: ReadonlyMap<string, CounterState>,
@@ -60,14 +63,15 @@ export function decide(
   now: number,
   leaseId: string,
   shadow: readonly CounterSpec[] = [],
+  epoch = 0,
 ): Decision {
-  const decision = decideAll(states, specs, now, leaseId);
+  const decision = decideAll(states, specs, now, leaseId, epoch);
   for (const spec of shadow) {
     if (!decision.outcome.allowed) {
       decision.shadowResults.push(peekOne(states, spec, now));
       continue;
     }
-    const one = decideAll(states, [spec], now, leaseId);
+    const one = decideAll(states, [spec], now, leaseId, epoch);
     decision.shadowResults.push(one.outcome.results[0]!);
     if (one.outcome.allowed) {
       for (const [k, v] of one.updates) decision.updates.set(k, v);
@@ -82,6 +86,7 @@ function decideAll(
   specs: readonly CounterSpec[],
   now: number,
   leaseId: string,
+  epoch: number,
 ): Decision {
   const checked = specs.map((spec) => ({ spec, ...checkOne(states.get(spec.name), spec, now, leaseId) }));
   const allowed = checked.every((c) => c.result.allowed);
@@ -102,15 +107,19 @@ function decideAll(
   const updates = new Map<string, CounterState>();
   const charges: Charge[] = [];
   for (const { spec, charged } of checked) {
-    updates.set(spec.name, charged);
+    const stamped = withEpoch(charged, epochFor(states.get(spec.name), spec, epoch));
+    updates.set(spec.name, stamped);
+    const chargeEpoch = epochOf(stamped);
     charges.push({
       name: spec.name,
       algorithm: spec.algorithm,
       cost: spec.algorithm === "concurrency" ? 1 : spec.cost,
       windowMs: spec.windowMs,
       limit: spec.limit,
-      ...("windowStart" in charged ? { windowStart: charged.windowStart } : {}),
+      ...("windowStart" in stamped ? { windowStart: stamped.windowStart } : {}),
       ...(spec.algorithm === "concurrency" ? { leaseId } : {}),
+      ...(chargeEpoch !== 0 ? { epoch: chargeEpoch } : {}),
+      ...(stamped.algorithm === "token-bucket" ? bucketStamp(stamped, now, spec) : {}),
     });
   }
   return { outcome: { allowed, results, charges }, updates, shadowResults: [] };
@@ -134,7 +143,19 @@ export function peekOne(states: ReadonlyMap<string, CounterState>, spec: Counter
   return { ...result, allowed: result.remaining > 0, retryAfterMs: 0 };
 }
 
-/** Gives charges back: refunds to their windows, slots to the pool. Returns the states that changed. */
+/** A counter's epoch: its own state's, or the store's for a counter that has none (of this algorithm). */
+export function epochFor(state: CounterState | undefined, spec: CounterSpec, epoch: number): number {
+  return state && state.algorithm === spec.algorithm ? epochOf(state) : epoch;
+}
+
+/**
+ * Gives charges back: refunds to their windows, slots to the pool. Returns
+ * the states that changed. A charge gives back only room it still holds in
+ * the state it is applied to: nothing into another epoch (the counter was
+ * reset since), nothing into a window past (fixed) or past the previous one
+ * (sliding), and into a bucket only what is still above every later charge's
+ * moment of use (`roomHeld`).
+ */
 export function giveBack(
   states: ReadonlyMap<string, CounterState>,
   charges: readonly Charge[],
@@ -144,6 +165,7 @@ export function giveBack(
   for (const charge of charges) {
     const current = updates.get(charge.name) ?? states.get(charge.name);
     if (!current || current.algorithm !== charge.algorithm) continue; // reset or replaced since: nothing to give back
+    if (epochOf(current) !== (charge.epoch ?? 0)) continue; // charged before a reset: the new epoch holds none of it
     const spec: CounterSpec = {
       name: charge.name,
       algorithm: charge.algorithm,
@@ -151,15 +173,17 @@ export function giveBack(
       windowMs: charge.windowMs,
       cost: charge.cost,
     };
+    // A refund into a window that has turned builds the new window's state: it stays in the epoch.
+    const epoch = epochOf(current);
     switch (current.algorithm) {
       case "fixed":
-        updates.set(charge.name, refundFixed(current, now, spec, charge));
+        updates.set(charge.name, withEpoch(refundFixed(current, now, spec, charge), epoch));
         break;
       case "sliding":
-        updates.set(charge.name, refundSliding(current, now, spec, charge));
+        updates.set(charge.name, withEpoch(refundSliding(current, now, spec, charge), epoch));
         break;
       case "token-bucket":
-        updates.set(charge.name, refundTokenBucket(current, now, spec, charge));
+        updates.set(charge.name, withEpoch(refundTokenBucket(current, now, spec, charge), epoch));
         break;
       case "concurrency":
         updates.set(charge.name, releaseConcurrency(current, now, charge));

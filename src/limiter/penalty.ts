@@ -122,6 +122,7 @@ export function decideWithShadowAndPenalties(
   penalties: readonly PenaltySpec[],
   now: number,
   leaseId: string,
+  epoch = 0,
 ): Decision {
   if (penalties.length > 0) {
     const enforced = decideWithPenalties(states, counters, penalties, now, leaseId);
@@ -129,7 +130,7 @@ export function decideWithShadowAndPenalties(
     if (!enforced.outcome.allowed)
       return { ...enforced, shadowResults: shadow.map((spec) => peekOne(states, spec, now)) };
   }
-  return decide(states, counters, now, leaseId, shadow);
+  return decide(states, counters, now, leaseId, shadow, epoch);
 }
 
 /** The running penalties among these names, as `inspect` reports them. */

@@ -25,6 +25,8 @@ export interface FixedState {
   algorithm: "fixed";
   windowStart: number;
   count: number;
+  /** See {@link Epoched}. */
+  epoch?: number;
 }
 
 export interface SlidingState {
@@ -32,6 +34,18 @@ export interface SlidingState {
   windowStart: number;
   count: number;
   previousCount: number;
+  /** See {@link Epoched}. */
+  epoch?: number;
+}
+
+/**
+ * A counter's epoch: a reset starts a new one, and a charge made in an older
+ * epoch holds nothing in the new state, so its refund gives nothing back
+ * (it would lower a count the reset already emptied). Absent: 0, the epoch
+ * of every state written before epochs existed.
+ */
+export interface Epoched {
+  epoch?: number;
 }
 
 export interface TokenBucketState {
@@ -44,6 +58,24 @@ export interface TokenBucketState {
    * hold the fraction exactly. Absent in states written before it existed.
    */
   tatFraction?: number;
+  /**
+   * When this run of charges began (epoch ms): the bucket was empty then, so
+   * a charge made before it holds nothing any more. Absent in older states.
+   */
+  since?: number;
+  /**
+   * How far refunds of this run have moved the charges above theirs down
+   * (ms, a whole number of 1/den ms): a charge's room now ends at most this
+   * much, less what it was at its charge, below where it ended then.
+   */
+  shifted?: number;
+  /**
+   * The latest end of a lease charged to this bucket (epoch ms): its units
+   * are accounted as used there, so no refund takes the bucket below it.
+   */
+  horizon?: number;
+  /** See {@link Epoched}. */
+  epoch?: number;
 }
 
 export interface ConcurrencyState {
@@ -92,8 +124,19 @@ export interface Charge {
   /** The counter's window and limit when charged: a bucket's refill rate depends on them. */
   windowMs: number;
   limit: number;
-  /** The window (fixed/sliding) the charge went into; the bucket needs no anchor. */
+  /** The window (fixed/sliding) the charge went into. */
   windowStart?: number;
+  /** The counter's epoch when charged (absent: 0); a refund into another epoch gives nothing back. */
+  epoch?: number;
+  /** Token bucket: the object's time of the charge. */
+  chargedAt?: number;
+  /**
+   * Token bucket: how far the bucket's tat stood past `chargedAt` with this
+   * charge in it, in 1/den ms of the charge's interval: where its room ended.
+   */
+  debt?: number;
+  /** Token bucket: the bucket's `shifted` at the charge. */
+  shifted?: number;
   /** The concurrency slot taken. */
   leaseId?: string;
 }

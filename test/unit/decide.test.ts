@@ -49,7 +49,7 @@ describe("decide", () => {
     expect(d.outcome.results.map((r) => r.remaining)).toEqual([2, 99, 9, 39, 1]);
   });
 
-  it("puts the window start into fixed and sliding charges and the lease id into a concurrency charge", () => {
+  it("puts the window start into fixed and sliding charges, the lease id into a concurrency charge, and its time and reach into a bucket's", () => {
     const d = decide(new Map(), all, T + 5, "lease-1");
     const byName = new Map(d.outcome.charges.map((c) => [c.name, c]));
     expect(byName.get("api-1m")).toEqual({
@@ -62,12 +62,16 @@ describe("decide", () => {
     });
     expect(byName.get("api-1d")!.windowStart).toBe(T - (T % 86_400_000));
     expect(byName.get("api-15m")!.windowStart).toBe(T);
+    // A bucket charge carries where its room ended (50 ms past its time: one token of 20/s), so that its
+    // refund gives back only what it still holds.
     expect(byName.get("api-1s")).toEqual({
       name: "api-1s",
       algorithm: "token-bucket",
       cost: 1,
       windowMs: 1_000,
       limit: 20,
+      chargedAt: T + 5,
+      debt: 50,
     });
     expect(byName.get("api-conc")).toEqual({
       name: "api-conc",

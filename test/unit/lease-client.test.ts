@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { decide } from "../../src/limiter/decide";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
-import { carryLent, lend, takeBack } from "../../src/limiter/lease/ledger";
+import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
 import { takeAndLend } from "../../src/limiter/lease/take";
 import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
 import type { CounterSpec, CounterState } from "../../src/limiter/types";
@@ -159,5 +159,29 @@ describe("LeasingClient", () => {
     expect(client.held()).toBe(before - 1);
     client.returnUnit("k", d.leaseId!);
     expect(client.held()).toBe(before);
+  });
+
+  it("ends a key's leases before its reset, used up or not: the reset keeps none, the next request shows the limit less one", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now });
+    for (let i = 0; i < 40; i++) {
+      now += 1;
+      await client.admit("k", [spec(1_000)], object.transport);
+      await object.settle();
+    }
+    expect(client.held()).toBeGreaterThan(0);
+
+    await client.endKey("k", ["api-1m"]);
+    expect(object.calls.giveBack.length).toBeGreaterThan(0);
+    // DELETE /keys: the object keeps only units still out on leases; there are none left.
+    const kept = keepLent(object.states.get("api-1m"), now, spec(1_000));
+    expect(kept).toBeUndefined();
+    object.states.delete("api-1m");
+
+    now += 1;
+    const next = await client.admit("k", [spec(1_000)], object.transport);
+    expect(next).toMatchObject({ allowed: true, fromLease: false });
+    expect(next.results[0]!.remaining).toBe(999);
   });
 });

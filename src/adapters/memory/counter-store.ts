@@ -12,6 +12,8 @@ import type { Charge, CounterSpec, CounterState } from "../../limiter/types";
 
 export class MemoryCounterStore implements CounterStore {
   private readonly keys = new Map<string, Map<string, CounterState>>();
+  /** Each key's epoch: a reset starts the next, and a charge made before it gives nothing back. */
+  private readonly epochs = new Map<string, number>();
   private lastNow = 0;
   private leases = 0;
 
@@ -30,6 +32,7 @@ export class MemoryCounterStore implements CounterStore {
       request.penalties ?? [],
       now,
       leaseId,
+      this.epochs.get(key) ?? 0,
     );
     for (const [name, state] of updates) states.set(name, state);
     return { ...outcome, now, shadowResults };
@@ -54,6 +57,9 @@ export class MemoryCounterStore implements CounterStore {
   async reset(key: string, names?: string[]): Promise<number> {
     const states = this.keys.get(key);
     if (!states) return 0;
+    // Counters created from here on are in the new epoch: a refund of a charge made before the reset
+    // finds its counter in another epoch, even one a later check has recreated, and gives nothing back.
+    this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
     let removed = 0;
     for (const name of names ?? [...states.keys()]) if (states.delete(name)) removed++;
     return removed;

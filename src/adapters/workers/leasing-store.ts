@@ -91,10 +91,14 @@ export class LeasingCounterStore implements CounterStore {
   }
 
   /**
-   * Resets the root first (units out on blocks stay charged, as with any
-   * lease), then has every shard forget the refusals it remembers.
+   * Ends this isolate's own leases of the key first (their unused units go
+   * back before the reset, so its next request shows the room the reset left),
+   * then resets the root (units out on other isolates' leases and on blocks
+   * stay charged until they end), then has every shard forget the refusals it
+   * remembers.
    */
   async reset(key: string, names?: string[], shards?: number): Promise<number> {
+    await this.client.endKey(key, names);
     const removed = await this.plain.reset(key, names);
     if (shards && shards > 1) {
       await Promise.all(

@@ -52,6 +52,23 @@ export function stateAt(now: number, debt: number, den: number): TokenBucketStat
   return { algorithm: "token-bucket", tat: now + ms, tatFraction: (ms * den - debt) / den };
 }
 
+/**
+ * The fields of a bucket's run that a new state keeps: a bucket found empty
+ * (`drained`) begins a new run, in which no earlier charge holds anything.
+ */
+export function runOf(
+  previous: TokenBucketState | undefined,
+  now: number,
+  drained: boolean,
+): Pick<TokenBucketState, "since" | "shifted" | "horizon"> {
+  if (!previous || drained) return { since: now };
+  return {
+    ...(previous.since !== undefined ? { since: previous.since } : {}),
+    ...(previous.shifted ? { shifted: previous.shifted } : {}),
+    ...(previous.horizon !== undefined && previous.horizon > now ? { horizon: previous.horizon } : {}),
+  };
+}
+
 export function checkTokenBucket(
   previous: TokenBucketState | undefined,
   now: number,
@@ -73,8 +90,50 @@ export function checkTokenBucket(
       resetAt: now + ceilDiv(after, den),
       retryAfterMs: allowed ? 0 : Math.max(1, ceilDiv(newDebt - capacity, den)),
     },
-    charged: stateAt(now, after, den),
+    charged: { ...stateAt(now, after, den), ...runOf(previous, now, debt === 0) },
   };
+}
+
+/** What a charge into `charged` at `now` must carry for its refund to know how much room it still holds. */
+export function bucketStamp(
+  charged: TokenBucketState,
+  now: number,
+  spec: CounterSpec,
+): Pick<Charge, "chargedAt" | "debt" | "shifted"> {
+  const { den } = interval(spec);
+  return {
+    chargedAt: now,
+    debt: debtAt(charged, now, den),
+    ...(charged.shifted ? { shifted: charged.shifted } : {}),
+  };
+}
+
+/**
+ * How much of its room (in 1/den ms) a charge still holds in `state` at
+ * `now`. GCRA stacks each charge's room on top of the ones before it; a
+ * refund moves every charge above down by what it gives back, which is safe
+ * only while each of them still lies no earlier than the moment it may be
+ * used: a plain charge's time (at most `now`), a lease's end (`horizon`).
+ * So a charge gives back at most the part of its room above both, and none
+ * once the bucket has been empty since (`since`): its room has refilled and
+ * later charges were stacked from below it. Its room is taken to end where
+ * it ended when charged, less everything refunds have moved since (they may
+ * have moved it), so a refund never frees room the charge no longer holds.
+ * A charge from before charges were stamped is given back as it was then,
+ * but never below a lease's end.
+ */
+export function roomHeld(state: TokenBucketState, now: number, spec: CounterSpec, charge: Charge): number {
+  const { num, den } = interval(spec);
+  const debt = debtAt(state, now, den);
+  const leased = state.horizon !== undefined && state.horizon > now ? (state.horizon - now) * den : 0;
+  let held = Math.min(charge.cost * num, debt - leased);
+  if (charge.chargedAt !== undefined && charge.debt !== undefined) {
+    if (state.since !== undefined && charge.chargedAt < state.since) return 0;
+    const moved = Math.round((state.shifted ?? 0) * den) - Math.round((charge.shifted ?? 0) * den);
+    const reach = (charge.chargedAt - now) * den + charge.debt - Math.max(0, moved);
+    held = Math.min(held, reach - leased);
+  }
+  return Math.max(0, held);
 }
 
 export function refundTokenBucket(
@@ -83,6 +142,11 @@ export function refundTokenBucket(
   spec: CounterSpec,
   charge: Charge,
 ): TokenBucketState {
-  const { num, den } = interval(spec);
-  return stateAt(now, Math.max(0, debtAt(state, now, den) - charge.cost * num), den);
+  const { den } = interval(spec);
+  const debt = debtAt(state, now, den);
+  if (!state) return stateAt(now, debt, den);
+  const held = roomHeld(state, now, spec, charge);
+  const run = runOf(state, now, false);
+  const shifted = held > 0 ? (Math.round((state.shifted ?? 0) * den) + held) / den : state.shifted;
+  return { ...stateAt(now, debt - held, den), ...run, ...(shifted ? { shifted } : {}) };
 }

@@ -225,6 +225,27 @@ export class LeasingClient {
   }
 
   /**
+   * Ends this client's leases of a key whose counters are being reset (all of
+   * them, or those holding one of `names`), giving their unused units back; it
+   * resolves once the give-backs have been answered. Awaited before the reset,
+   * the reset then finds none of these units out, and this isolate's next
+   * request of the key asks the object and shows the room the reset left,
+   * rather than a lease from before it.
+   */
+  async endKey(key: string, names?: readonly string[]): Promise<void> {
+    const ending = [...(this.byKey.get(key) ?? [])].filter(
+      (e) => !names || e.specs.some((s) => names.includes(s.name)),
+    );
+    // A lease on its way (a refresh) is charged already: taken in first, it is given back with the rest.
+    await Promise.all(ending.map((e) => e.inFlight));
+    const work: Promise<unknown>[] = [];
+    for (const entry of ending) {
+      if (!entry.ended) this.end(entry, { ...entry.transport, waitUntil: (w) => work.push(w) }, true);
+    }
+    await Promise.all(work);
+  }
+
+  /**
    * Hands back the unit of a request admitted from a lease that turned out
    * not to count (a rollback, a failures-only request that succeeded): it
    * goes back into its lease while the lease lives (it is still charged in
@@ -326,14 +347,17 @@ export class LeasingClient {
     }
   }
 
-  /** Ends an entry's leases: unused units go back to the object they came from, kept alive by `current`'s request. */
-  private end(entry: KeyLeases, current: LeaseTransport): void {
+  /**
+   * Ends an entry's leases: unused units go back to the object they came from, kept alive by `current`'s
+   * request (`usedUp`: used-up leases are ended there too, see `LeaseHolder.end`).
+   */
+  private end(entry: KeyLeases, current: LeaseTransport, usedUp = false): void {
     entry.ended = true;
     this.entries.delete(entryId(entry.key, entry.fingerprint));
     const siblings = this.byKey.get(entry.key);
     siblings?.delete(entry);
     if (siblings?.size === 0) this.byKey.delete(entry.key);
-    for (const lease of entry.holder.end(this.options.clock())) {
+    for (const lease of entry.holder.end(this.options.clock(), usedUp)) {
       current.waitUntil(entry.transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
     }
   }

@@ -237,12 +237,17 @@ export class LeaseHolder {
     return this.latest.every((r, i) => r.resetAt <= now || Math.floor(r.remaining / (costs[i] ?? 1)) >= requests);
   }
 
-  /** Ends every lease (a policy change, eviction): what is unused goes back. */
-  end(now: number): EndedLease[] {
+  /**
+   * Ends every lease (a policy change, eviction): what is unused goes back.
+   * `usedUp`: used-up leases too, with nothing unused (a reset: the object
+   * would otherwise keep their units charged through it until they end, though
+   * none of them can be used any more).
+   */
+  end(now: number, usedUp = false): EndedLease[] {
     this.dropExpired(now);
     const ended = [
       ...this.takeLapsed(),
-      ...this.leases.filter((l) => l.units > 0).map((l) => ({ id: l.id, unused: l.units })),
+      ...this.leases.filter((l) => usedUp || l.units > 0).map((l) => ({ id: l.id, unused: l.units })),
     ];
     this.leases = [];
     return ended;

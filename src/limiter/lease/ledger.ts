@@ -26,14 +26,20 @@
  *   lease's lifetime of refill is forgone once when the bucket is near full,
  *   which is why a lifetime may cost at most a small share of the bucket.
  *   Unused units are not given back to a bucket (a refund would have to undo
- *   a charge accounted in the future); they lapse.
+ *   a charge accounted in the future); they lapse. The lease's end is the
+ *   bucket's `horizon`: a plain charge's refund never takes the bucket below
+ *   it (see `roomHeld` in the bucket's algorithm).
+ * - Resets start a new epoch: the units out on leases stay charged in it, and
+ *   no charge made before the reset gives anything back into it.
  * - Concurrency slots: not leased (a slot is held by one request until it
  *   ends; a request per call, as before).
  * @module
  */
 import { checkFixed } from "../algorithms/fixed-window";
 import { checkSliding } from "../algorithms/sliding-window";
-import { ceilDiv, debtAt, floorDiv, interval, stateAt } from "../algorithms/token-bucket";
+import { ceilDiv, debtAt, floorDiv, interval, runOf, stateAt } from "../algorithms/token-bucket";
+import { epochFor } from "../decide";
+import { epochOf, withEpoch } from "../epoch";
 import type { CounterResult, CounterSpec, CounterState, TokenBucketState } from "../types";
 import {
   type LeaseAsk,
@@ -153,7 +159,10 @@ export interface Lending {
   updates: Map<string, CounterState>;
 }
 
-/** Lends room from every counter of a key at once: all of them are charged for the same requests. */
+/**
+ * Lends room from every counter of a key at once: all of them are charged for
+ * the same requests. `epoch`: the store's, for a counter that has no state yet.
+ */
 export function lend(
   states: ReadonlyMap<string, CounterState>,
   specs: readonly CounterSpec[],
@@ -161,6 +170,7 @@ export function lend(
   ask: LeaseAsk,
   id: number,
   terms: LeaseTerms,
+  epoch = 0,
 ): Lending {
   const none: Lending = { updates: new Map() };
   if (!leasable(specs) || ask.want < terms.minUnits) return none;
@@ -179,7 +189,7 @@ export function lend(
     // A windowed lease lives only in its window: a state of an earlier window takes no leases along.
     const kept = windowStartOf(charged) === windowStartOf(state) ? keptLent(state, now) : [];
     if (!result.allowed) return none; // cannot happen: the room was measured above; stay safe regardless
-    updates.set(spec.name, withLent(charged, [...kept, entry]));
+    updates.set(spec.name, withLent(withEpoch(charged, epochFor(state, spec, epoch)), [...kept, entry]));
     results.push(result);
   }
   return { grant: { id, units, lifetimeMs, results }, updates };
@@ -198,13 +208,18 @@ function chargeLease(
     case "sliding":
       return checkSliding(state?.algorithm === "sliding" ? state : undefined, now, { ...spec, cost: charge });
     case "token-bucket": {
-      // Accounted as used at the latest moment it may be: now + lifetime.
+      // Accounted as used at the latest moment it may be: now + lifetime. That moment is the bucket's
+      // horizon: a refund of a charge below it would move the lease's units before their last use.
       const { num, den } = interval(spec);
       const burst = spec.burst ?? spec.limit;
       const capacity = burst * num;
-      const debt = Math.max(debtAt(tokenState(state), now, den), lifetimeMs * den) + charge * num;
+      const previous = tokenState(state);
+      const before = debtAt(previous, now, den);
+      const debt = Math.max(before, lifetimeMs * den) + charge * num;
       const allowed = debt <= capacity;
-      const after = allowed ? debt : debtAt(tokenState(state), now, den);
+      const after = allowed ? debt : before;
+      const run = runOf(previous, now, before === 0);
+      const horizon = Math.max(run.horizon ?? 0, now + lifetimeMs);
       return {
         result: {
           name: spec.name,
@@ -214,7 +229,7 @@ function chargeLease(
           resetAt: now + ceilDiv(after, den),
           retryAfterMs: 0,
         },
-        charged: allowed ? stateAt(now, after, den) : (state ?? stateAt(now, 0, den)),
+        charged: allowed ? { ...stateAt(now, after, den), ...run, horizon } : (state ?? stateAt(now, 0, den)),
       };
     }
     case "concurrency":
@@ -258,29 +273,42 @@ export function takeBack(
 
 /**
  * What a reset leaves of a counter: only the units still out on leases, as if
- * they had just been charged (an isolate may still use them). `undefined`
- * when nothing is out. Resets so take effect at once and can only lag
- * towards fewer admissions. A bucket needs its spec to be rebuilt; without it
- * the bucket is kept as it is (until its leases are over, a reset of it waits).
+ * they had just been charged (an isolate may still use them), in a new epoch
+ * (`epoch`; by default the counter's next), so that no charge made before the
+ * reset gives anything back into it. `undefined` when nothing is out. A bucket
+ * needs its spec to be rebuilt; without it the bucket is kept as it is (until
+ * its leases are over, a reset of it waits), in the new epoch all the same.
  */
-export function keepLent(state: CounterState | undefined, now: number, spec?: CounterSpec): CounterState | undefined {
+export function keepLent(
+  state: CounterState | undefined,
+  now: number,
+  spec?: CounterSpec,
+  epoch = epochOf(state) + 1,
+): CounterState | undefined {
   const live = liveLent(state, now);
   if (!state || live.length === 0 || state.algorithm === "concurrency") return undefined;
   const n = live.reduce((sum, l) => sum + l.n, 0);
   switch (state.algorithm) {
     case "fixed":
-      return withLent({ algorithm: "fixed", windowStart: state.windowStart, count: n }, live);
+      return withLent({ algorithm: "fixed", windowStart: state.windowStart, count: n, epoch }, live);
     case "sliding":
-      return withLent({ algorithm: "sliding", windowStart: state.windowStart, count: n, previousCount: 0 }, live);
+      return withLent(
+        { algorithm: "sliding", windowStart: state.windowStart, count: n, previousCount: 0, epoch },
+        live,
+      );
     case "token-bucket": {
-      if (spec?.algorithm !== "token-bucket") return state;
+      if (spec?.algorithm !== "token-bucket") return withEpoch(state, epoch);
       const { num, den } = interval(spec);
       let debt = 0;
+      let horizon = now;
       for (const l of [...live].sort((a, b) => a.until - b.until)) {
         debt = Math.max(debt, (l.until - now) * den) + l.n * num;
+        horizon = Math.max(horizon, l.until);
       }
-      return withLent(stateAt(now, debt, den), live);
+      return withLent({ ...stateAt(now, debt, den), since: now, horizon, epoch }, live);
     }
+    case "penalty":
+      return undefined;
   }
 }
 

@@ -23,8 +23,9 @@ export function takeAndLend(
   ask: LeaseAsk,
   id: number,
   terms: LeaseTerms,
+  epoch = 0,
 ): { answer: TakeAnswer; updates: Map<string, CounterState> } {
-  const { outcome, updates } = decide(states, specs, now, "");
+  const { outcome, updates } = decide(states, specs, now, "", [], epoch);
   if (!outcome.allowed) return { answer: { outcome }, updates };
   const after = new Map(states);
   for (const [name, state] of updates) {
@@ -32,7 +33,7 @@ export function takeAndLend(
     updates.set(name, kept);
     after.set(name, kept);
   }
-  const lending = lend(after, specs, now, ask, id, terms);
+  const lending = lend(after, specs, now, ask, id, terms, epoch);
   if (!lending.grant) return { answer: { outcome }, updates };
   for (const [name, state] of lending.updates) updates.set(name, state);
   return { answer: { outcome, grant: lending.grant }, updates };
