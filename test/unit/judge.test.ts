@@ -74,6 +74,13 @@ describe("judge: independence", () => {
       expect(text, `${file} mentions src/`).not.toMatch(/from\s*["'][^"']*src\//);
     }
   });
+
+  it("the simulation's side of it (reference.ts) imports only the judge", () => {
+    const text = readFileSync(join(import.meta.dirname, "../../scripts/simulation/reference.ts"), "utf8");
+    const specifiers = [...text.matchAll(/from\s*["']([^"']+)["']/g)].map((m) => m[1]);
+    expect(specifiers.length).toBeGreaterThan(0);
+    for (const s of specifiers) expect(s).toMatch(/^\.\/judge\//);
+  });
 });
 
 describe("judge: fixed window", () => {
