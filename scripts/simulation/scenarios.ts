@@ -4,7 +4,7 @@
  * skewed clocks, a policy change, an object restart, a reset) mid-window.
  */
 import type { CounterSpec } from "../../src/limiter/types";
-import { exponential, zipf } from "./random";
+import { exponential, seeded, zipf } from "./random";
 import type { Arrival, Scenario } from "./world";
 
 /** A time that is a multiple of every window used here, day windows included. */
@@ -305,4 +305,281 @@ export function treeScenarios(options: ScenarioOptions = {}): Scenario[] {
       arrivals: "steady",
     }),
   ];
+}
+
+/**
+ * The harsher world: faults the first set does not have. Lost and late
+ * answers (up to seconds), clocks that drift and step, a staged rollout with
+ * two policy versions live in different isolates, resets with refunds that
+ * arrive seconds later, and restarts at random points.
+ */
+export function harshScenarios(options: ScenarioOptions = {}): Scenario[] {
+  const d = options.durationMs ?? 20_000;
+  const common = { start: START, durationMs: d, skewMs: 50 };
+  const lossy = { loss: 0.03, lostAfterMs: 1_500, late: { share: 0.05, maxMs: 3_000 } };
+  const clocks = { driftMsPerS: 5, clockSteps: { count: 3, maxMs: 300 } };
+  const lateRefunds = {
+    refundShare: 0.5,
+    refundAfterMs: { min: 0, max: 3_000 },
+    resetAt: [d / 3 + 77, (2 * d) / 3 + 1],
+  };
+  return [
+    {
+      ...common,
+      ...lossy,
+      name: "lost (3%) and late (5%, up to 3 s) answers, fixed",
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      ...lossy,
+      name: "lost (3%) and late (5%, up to 3 s) answers, bucket",
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      ...clocks,
+      name: "clocks drift (±5 ms/s) and step forward (up to 300 ms), sliding",
+      specsFor: () => [sliding("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      ...clocks,
+      name: "clocks drift (±5 ms/s) and step forward (up to 300 ms), bucket",
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "staged rollout over 3 s (1000 -> 400 /10s)",
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      rollout: { at: d / 2 - 1_000, spreadMs: 3_000, specsFor: () => [fixed("api-10s", 400, 10_000)] },
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      name: "staged rollout over 3 s (bucket 100/s -> 40/s)",
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      rollout: { at: d / 2 - 1_000, spreadMs: 3_000, specsFor: () => [bucket("api-bucket", 40, 1_000, 100)] },
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+    {
+      ...common,
+      ...lateRefunds,
+      name: "resets with late refunds (50%, up to 3 s), fixed",
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
+      ...lateRefunds,
+      name: "resets with late refunds (50%, up to 3 s), bucket",
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
+      name: "isolates and objects die at random points, sliding",
+      deaths: 0.5,
+      objectRestarts: 3,
+      specsFor: () => [sliding("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+  ];
+}
+
+/** A hot key through a tree, with refunds and rollbacks, lost and late answers, and shards dying. */
+export function harshTreeScenarios(options: ScenarioOptions = {}): Scenario[] {
+  const durationMs = options.durationMs ?? 20_000;
+  const load = { durationMs, rate: 2_000, isolates: 32, shards: 4 };
+  const harsh = {
+    refundShare: 0.3,
+    refundAfterMs: { min: 0, max: 2_000 },
+    loss: 0.02,
+    lostAfterMs: 1_500,
+    late: { share: 0.03, maxMs: 2_000 },
+    shardRestarts: 4,
+    driftMsPerS: 5,
+  };
+  return [
+    {
+      ...hotKey({
+        ...load,
+        name: "tree: refunds, faults, fixed 6000/10s",
+        specs: [fixed("api-10s", 6_000, 10_000)],
+        arrivals: "steady",
+      }),
+      ...harsh,
+    },
+    {
+      ...hotKey({
+        ...load,
+        name: "tree: refunds, faults, reset, sliding 6000/10s",
+        specs: [sliding("api-10s", 6_000, 10_000)],
+        arrivals: "bursty",
+        resetAt: durationMs / 2 + 345,
+      }),
+      ...harsh,
+    },
+    {
+      ...hotKey({
+        ...load,
+        name: "tree: refunds, faults, bucket 1000/s burst 3000",
+        specs: [bucket("api-bucket", 1_000, 1_000, 3_000)],
+        arrivals: "steady",
+      }),
+      ...harsh,
+    },
+  ];
+}
+
+/**
+ * One random world, all drawn from `seed`: an algorithm (or three limits on
+ * one key), flat or a tree, a load that may or may not use the limit up,
+ * and any mix of the faults. `npm run simulate -- --seed N` replays it.
+ */
+export function randomScenario(seed: number, durationMs = 5_000): { scenario: Scenario; isolates: number } {
+  const r = seeded(seed * 2_654_435_761 + 12_345);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const chance = (p: number) => r() < p;
+  const tree = chance(0.35);
+  const rate = tree ? pick([800, 1_500, 3_000]) : pick([50, 200, 500, 1_000]);
+  const isolates = tree ? pick([8, 16, 32]) : pick([1, 4, 16, 32]);
+  // Limits from a quarter to twice the demand of their window.
+  const scale = 0.25 + r() * 1.75;
+  const windowMs = pick([1_000, 2_000, 10_000]);
+  const windowLimit = Math.max(1, Math.round(rate * (windowMs / 1_000) * scale));
+  const rateLimit = Math.max(1, Math.round(rate * scale));
+  const kinds = tree ? ["fixed", "sliding", "bucket"] : ["fixed", "sliding", "bucket", "three"];
+  const kind = pick(kinds);
+  const bucketSpec = () => bucket("r-bucket", rateLimit, 1_000, Math.round(rateLimit * (1 + r() * 3)));
+  const base: CounterSpec[] =
+    kind === "fixed"
+      ? [fixed("r-w", windowLimit, windowMs)]
+      : kind === "sliding"
+        ? [sliding("r-w", windowLimit, windowMs)]
+        : kind === "bucket"
+          ? [bucketSpec()]
+          : [
+              fixed("r-1s", Math.max(1, Math.round(rate * scale * 1.5)), 1_000),
+              fixed("r-10s", windowLimit * 2, 10_000),
+              bucketSpec(),
+            ];
+  const lowered = base.map((s) => ({
+    ...s,
+    limit: Math.max(1, Math.floor(s.limit / 2)),
+    ...(s.burst ? { burst: Math.max(Math.floor(s.limit / 2), Math.floor(s.burst / 2)) } : {}),
+  }));
+  const keys = !tree && chance(0.3) ? pick([3, 20]) : 1;
+  const d = durationMs;
+  const scenario: Scenario = {
+    name: `random seed ${seed}: ${tree ? "tree" : "flat"}, ${kind}${keys > 1 ? `, ${keys} keys` : ""}`,
+    start: START + Math.floor(r() * 10_000),
+    durationMs: d,
+    skewMs: 50,
+    specsFor: () => base,
+    arrivals: (rr) =>
+      chance(0.5)
+        ? poisson(rr, rate, d, () => Math.floor(rr() * keys))
+        : burstsAtRate(rr, rate, pick([100, 250, 600]), pick([5, 25]), d).map((a) => ({
+            ...a,
+            key: Math.floor(rr() * keys),
+          })),
+    rememberRefusals: tree || chance(0.3),
+    ...(tree ? { shards: pick([2, 4]), shardRestarts: chance(0.5) ? 3 : 0 } : {}),
+    ...(chance(0.6) ? { refundShare: r() * 0.7, refundAfterMs: { min: 0, max: pick([50, 500, 3_000]) } } : {}),
+    ...(chance(0.4)
+      ? { loss: r() * 0.05, lostAfterMs: pick([300, 1_500]), late: { share: r() * 0.1, maxMs: pick([500, 3_000]) } }
+      : {}),
+    ...(chance(0.4)
+      ? { driftMsPerS: pick([1, 5, 10]), clockSteps: { count: pick([1, 3]), maxMs: pick([50, 500]) } }
+      : {}),
+    ...(chance(0.3) ? { deaths: r() * 0.5 } : {}),
+    ...(chance(0.3) ? { objectRestarts: pick([1, 2]) } : {}),
+    ...(chance(0.35) ? { resetAt: [Math.floor(r() * d)] } : {}),
+    ...(chance(0.3)
+      ? { rollout: { at: Math.floor(r() * d * 0.7), spreadMs: pick([0, 1_000, 3_000]), specsFor: () => lowered } }
+      : {}),
+  };
+  return { scenario, isolates };
+}
+
+/**
+ * Runs built to give a timing bug its chance (random traffic alone is weak at
+ * them): each must show 0 over-admissions on the real code, and the mutant
+ * it is named for (scripts/simulation/mutants.ts) must be caught on it.
+ */
+export function targetedScenarios(): Scenario[] {
+  return [
+    {
+      // A trickle keeps leases out with room to spare; at every other window's start a burst far above the limit.
+      name: "fixed 1000/1s, a burst at every other window's start (leases out at its end)",
+      start: START,
+      durationMs: 6_000,
+      skewMs: 50,
+      specsFor: () => [fixed("api-1s", 1_000, 1_000)],
+      arrivals: (r) => {
+        const out = poisson(r, 300, 6_000, one);
+        for (let t = 0; t < 6_000; t += 2_000)
+          for (let i = 0; i < 1_500; i++) out.push({ t: t + 5 + r() * 40, key: 0 });
+        return out;
+      },
+    },
+    bucketLeaseEnds(8_000),
+    {
+      name: "charges given back (70%), fixed 1000/10s used up",
+      start: START,
+      durationMs: 8_000,
+      skewMs: 50,
+      refundShare: 0.7,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 1_500, 8_000, one),
+    },
+    {
+      name: "charges given back (70%), bucket 100/s burst 500 used up",
+      start: START,
+      durationMs: 8_000,
+      skewMs: 50,
+      refundShare: 0.7,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 500)],
+      arrivals: (r) => poisson(r, 1_000, 8_000, one),
+    },
+    {
+      // Reset 2.3 s into a window with leases out; the rest of the window uses the limit up again.
+      name: "reset with leases out, then the window used up, fixed 1000/10s",
+      start: START,
+      durationMs: 14_000,
+      skewMs: 50,
+      resetAt: 6_345,
+      specsFor: () => [fixed("api-10s", 1_000, 10_000)],
+      arrivals: (r) => poisson(r, 300, 14_000, one),
+    },
+  ];
+}
+
+/**
+ * A bucket whose isolates hold leases when a burst comes at the end of their
+ * lifetime: a trickle below the rate keeps the key hot (leases of a second are
+ * granted and partly used), then a burst far above the burst size. Leases
+ * charged at their grant rather than at the end of their lifetime admit the
+ * held units on top of a bucket that refilled meanwhile.
+ */
+export function bucketLeaseEnds(durationMs: number): Scenario {
+  return {
+    name: "bucket 100/s burst 800, bursts at the end of leases",
+    start: START,
+    durationMs,
+    skewMs: 50,
+    specsFor: () => [bucket("api-bucket", 100, 1_000, 800)],
+    arrivals: (r) => {
+      const out = poisson(r, 60, durationMs, one);
+      for (let t = 900 + r() * 200; t < durationMs; t += 2_000 + r() * 1_000) {
+        for (let i = 0; i < 1_500; i++) out.push({ t: t + r() * 10, key: 0 });
+      }
+      return out;
+    },
+  };
 }

@@ -16,7 +16,7 @@ import type { CheckOutcome, CounterSpec } from "../../src/limiter/types";
 import { CallLoad, type Peak } from "./load";
 import { SimObject } from "./object";
 import { exponential, seeded } from "./random";
-import { type Admission, replay } from "./reference";
+import { type JudgeEvent, judgeRun, type OverAdmission } from "./reference";
 import { Scheduler } from "./scheduler";
 import { SimShard } from "./shard";
 
@@ -43,11 +43,30 @@ export interface Scenario {
   restartDownMs?: number;
   /** This share of requests gives its charge back after its response (failures-only successes, rollbacks). */
   refundShare?: number;
-  refundAfterMs?: number;
-  /** Every key is reset (`DELETE /keys`) at this offset: its root, then each of its shards. */
-  resetAt?: number;
+  /** When a refund is applied after its response: a fixed delay, or uniform in a range (late refunds). */
+  refundAfterMs?: number | { min: number; max: number };
+  /** Every key is reset (`DELETE /keys`) at this offset (or these): its root, then each of its shards. */
+  resetAt?: number | readonly number[];
   /** One-way network latency: a base plus exponential jitter. */
   latencyMs?: { base: number; jitterMean: number };
+  /** This share of messages (either way) is lost: the caller gets an error `lostAfterMs` later. */
+  loss?: number;
+  lostAfterMs?: number;
+  /** This share of messages arrives up to `maxMs` later than the latency says. */
+  late?: { share: number; maxMs: number };
+  /** Isolate and shard clocks run fast or slow by up to this many ms per second. */
+  driftMsPerS?: number;
+  /** Each isolate and shard clock steps this many times in the run, by up to `maxMs` (forward, or either way). */
+  clockSteps?: { count: number; maxMs: number; backward?: boolean };
+  /**
+   * A staged rollout: from `at` (offset), over `spreadMs`, each isolate in turn
+   * reads the new version of the policy, so both versions are live at once.
+   */
+  rollout?: { at: number; spreadMs: number; specsFor: (key: number) => CounterSpec[] };
+  /** Key objects (roots) restart at this many random times (down `restartDownMs` each). */
+  objectRestarts?: number;
+  /** A random shard object restarts at this many random times (answers it owed are lost). */
+  shardRestarts?: number;
   terms?: LeaseTerms;
   /** Lease each key through a tree of this many shard objects (see src/limiter/lease/shard.ts). */
   shards?: number;
@@ -61,8 +80,17 @@ export interface Scenario {
   rememberRefusals?: boolean;
 }
 
+/** Known bugs injected at the simulation's seams, to prove the judge catches them (`--mutants`). */
+export type Mutant = "lease-overrun" | "bucket-charged-at-grant" | "double-refund" | "stale-reset";
+
+export interface RunOptions {
+  mutant?: Mutant;
+}
+
 export interface Outcome {
   scenario: string;
+  seed: number;
+  mutant?: Mutant;
   isolates: number;
   /** Shard objects per key (0: no tree, one object per key). */
   shards: number;
@@ -70,8 +98,16 @@ export interface Outcome {
   rate: number;
   demand: number;
   admitted: number;
-  /** Admissions the single-object reference refuses. Must be 0. */
+  /** Admissions the independent reference has no room for. Must be 0. */
   overAdmissions: number;
+  /** Refunds that gave nothing back in the reference (repeated, from before a reset). */
+  refundsIgnored: number;
+  /** Windows the demand saturated (of each key's first counter), the ideal's admissions in them, and what the run left unused there. */
+  saturatedWindows: number;
+  saturatedIdeal: number;
+  saturatedUnused: number;
+  /** The worst saturated window's unused share of its ideal (0-1). */
+  worstWindowUnused: number;
   /** What a single object seeing every request at once admits. */
   ideal: number;
   /** ideal - admitted: room left unused while the demand was there. */
@@ -91,20 +127,59 @@ export interface Outcome {
   rootCallsPerSecond: number;
   shardCallsPerSecond: number;
   errors: number;
-  firstOver: Admission[];
-  /** Every admission (to explain an over-admission). */
-  admissions: Admission[];
+  firstOver: OverAdmission[];
+  /** The judged log (to explain an over-admission). */
+  log: JudgeEvent[];
 }
 
 class ObjectDown extends Error {}
+class Lost extends Error {}
 
-export async function simulate(scenario: Scenario, isolates: number, seed = 1): Promise<Outcome> {
+/** The lease's extra life under the `lease-overrun` mutant. */
+const OVERRUN_MS = 300;
+
+/** A clock off true time by a skew, a drift and steps (ms). */
+function clockOf(
+  random: () => number,
+  scenario: Scenario,
+  start: number,
+): { skew: number; read: (trueNow: number) => number } {
+  const skew = scenario.skewMs ? (random() * 2 - 1) * scenario.skewMs : 0;
+  const drift = scenario.driftMsPerS ? ((random() * 2 - 1) * scenario.driftMsPerS) / 1_000 : 0;
+  const steps: { at: number; by: number }[] = [];
+  for (let i = 0; i < (scenario.clockSteps?.count ?? 0); i++) {
+    const size = random() * scenario.clockSteps!.maxMs;
+    const by = scenario.clockSteps!.backward && random() < 0.5 ? -size : size;
+    steps.push({ at: start + random() * scenario.durationMs, by });
+  }
+  return {
+    skew,
+    read: (now) => {
+      let t = now + skew + drift * (now - start);
+      for (const step of steps) if (step.at <= now) t += step.by;
+      return t;
+    },
+  };
+}
+
+export async function simulate(
+  scenario: Scenario,
+  isolates: number,
+  seed = 1,
+  options: RunOptions = {},
+): Promise<Outcome> {
+  const mutant = options.mutant;
   const random = seeded(seed);
   const arrivals = scenario.arrivals(seeded(seed + 7919)).sort((a, b) => a.t - b.t);
   const scheduler = new Scheduler(scenario.start);
   const terms = scenario.terms ?? DEFAULT_LEASE_TERMS;
   const latency = scenario.latencyMs ?? { base: 2, jitterMean: 3 };
-  const oneWay = () => latency.base + exponential(random, latency.jitterMean);
+  const oneWay = () => {
+    const late = scenario.late && random() < scenario.late.share ? random() * scenario.late.maxMs : 0;
+    return latency.base + exponential(random, latency.jitterMean) + late;
+  };
+  const lost = () => scenario.loss !== undefined && random() < scenario.loss;
+  const lostAfter = scenario.lostAfterMs ?? 1_000;
   const shards = scenario.shards && scenario.shards > 1 ? scenario.shards : 0;
   const load = new CallLoad(scenario.start);
   const objects = new Map<number, SimObject>();
@@ -112,27 +187,38 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     let object = objects.get(key);
     if (!object) {
       // The real object's clock is whole milliseconds (Date.now()), and so is the algorithms' arithmetic.
-      object = new SimObject(() => Math.floor(scheduler.now), terms);
+      object = new SimObject(() => Math.floor(scheduler.now), terms, mutant);
       objects.set(key, object);
     }
     return object;
   };
   let down = false;
-  const admissions: Admission[] = [];
-  const demand: Admission[] = [];
+  /** What happened, for the judge: admissions, refunds when applied, resets; `seq` is the order applied. */
+  const log: JudgeEvent[] = [];
+  /** The demand as a single object would see it: every request at its arrival, its refund, the resets. */
+  const demand: JudgeEvent[] = [];
   let seq = 0;
+  let nextId = 1;
   let calls = 0;
   let errors = 0;
   let fromLease = 0;
+  let demandCount = 0;
+  const now = () => Math.floor(scheduler.now);
+  const noteAdmit = (key: string, specs: CounterSpec[]) => {
+    const id = nextId++;
+    log.push({ type: "admit", id, at: now(), seq: seq++, key, specs });
+    return id;
+  };
+  const noteRefund = (key: string, id: number) => log.push({ type: "refund", id, at: now(), seq: seq++, key });
 
   const isolateList = Array.from({ length: isolates }, (_, i) => {
-    const skew = scenario.skewMs ? (random() * 2 - 1) * scenario.skewMs : 0;
+    const clock = clockOf(random, scenario, scenario.start);
     const dies =
       i > 0 && scenario.deaths && random() < scenario.deaths
         ? scenario.start + random() * scenario.durationMs
         : Number.POSITIVE_INFINITY;
     const client = new LeasingClient({
-      clock: () => scheduler.now + skew,
+      clock: () => clock.read(scheduler.now),
       holderTerms: DEFAULT_HOLDER_TERMS,
       minUnits: terms.minUnits,
       minRoom: terms.minRoom,
@@ -140,21 +226,37 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     });
     // The leasing store's per-isolate draw, from which its shard of each key follows.
     const draw = shards > 0 ? Math.floor(random() * 2 ** 31) : 0;
-    return { client, dies, skew, draw, refusedUntil: new Map<string, number>() };
+    const newVersionAt = scenario.rollout
+      ? scenario.start + scenario.rollout.at + random() * scenario.rollout.spreadMs
+      : Number.POSITIVE_INFINITY;
+    return { client, dies, clock, draw, newVersionAt, refusedUntil: new Map<string, number>() };
   });
   const alive = (i: number) => scheduler.now < isolateList[i]!.dies;
 
   /**
    * A call: travels to `object`, runs there at its arrival (and, for a shard,
    * as long as it waits on its root), and its answer travels back unless its
-   * caller is gone by then.
+   * caller is gone by then. Either message may be lost (the caller then gets
+   * an error a while later) or late.
    */
   function call<T>(object: string, callerAlive: () => boolean, work: () => T | Promise<T>): Promise<T> {
     calls++;
     return new Promise<T>((resolve, reject) => {
+      const sentAt = scheduler.now;
+      if (lost()) {
+        scheduler.at(sentAt + lostAfter, () => callerAlive() && reject(new Lost("request lost")));
+        return;
+      }
       scheduler.at(scheduler.now + oneWay(), () => {
         load.note(object, scheduler.now);
-        const answer = (settle: () => void) => scheduler.at(scheduler.now + oneWay(), () => callerAlive() && settle());
+        const answer = (settle: () => void) => {
+          if (lost())
+            scheduler.at(
+              Math.max(scheduler.now, sentAt + lostAfter),
+              () => callerAlive() && reject(new Lost("answer lost")),
+            );
+          else scheduler.at(scheduler.now + oneWay(), () => callerAlive() && settle());
+        };
         let value: T | Promise<T>;
         try {
           if (down) throw new ObjectDown("object restarting");
@@ -176,13 +278,11 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     });
   }
 
-  /** The record of each admission an object decided itself, by its answer (to note a refund on it later). */
-  const recordOf = new WeakMap<object, Admission>();
-  function recordDecided(outcome: CheckOutcome, at: number, key: number, specs: CounterSpec[]): void {
+  /** The log id of each admission an object decided itself, by its answer (to note a refund on it later). */
+  const idOf = new WeakMap<object, number>();
+  function recordDecided(outcome: CheckOutcome, key: number, specs: CounterSpec[]): void {
     if (!outcome.allowed) return;
-    const record: Admission = { at, seq: seq++, key: String(key), specs };
-    admissions.push(record);
-    recordOf.set(outcome, record);
+    idOf.set(outcome, noteAdmit(String(key), specs));
   }
 
   /** The calls to a key's root object (from an isolate, or from a shard with `toShard`'s larger blocks). */
@@ -194,13 +294,13 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
       take: (specs, ask) =>
         call(name, callerAlive, () => {
           const answer = object.take(specs, ask, lending);
-          recordDecided(answer.outcome, answer.now, key, specs);
+          recordDecided(answer.outcome, key, specs);
           return answer;
         }),
       check: (specs) =>
         call(name, callerAlive, () => {
           const outcome = object.check(specs);
-          recordDecided(outcome, outcome.now, key, specs);
+          recordDecided(outcome, key, specs);
           return outcome;
         }),
       lend: (specs, ask) => call(name, callerAlive, () => object.lend(specs, ask, lending)),
@@ -214,9 +314,9 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     const name = shardName(String(key), shard);
     let object = shardObjects.get(name);
     if (!object) {
-      const skew = scenario.skewMs ? (random() * 2 - 1) * scenario.skewMs : 0;
+      const clock = clockOf(random, scenario, scenario.start);
       object = new SimShard(
-        () => Math.floor(scheduler.now + skew),
+        () => Math.floor(clock.read(scheduler.now)),
         (activationAlive) => rootTransport(key, activationAlive, true),
         () => Math.floor(random() * 2 ** 40) * 1_024,
       );
@@ -238,9 +338,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     const callerAlive = () => alive(isolate);
     const take = async (specs: CounterSpec[], want: number, held: number) => {
       const answer = await object.take(String(key), specs, { want, held });
-      if (answer.outcome.allowed && !recordOf.has(answer.outcome)) {
-        recordDecided(answer.outcome, Math.floor(scheduler.now), key, specs);
-      }
+      if (answer.outcome.allowed && !idOf.has(answer.outcome)) recordDecided(answer.outcome, key, specs);
       return answer;
     };
     return {
@@ -256,30 +354,57 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     };
   }
 
-  const transportFor = (isolate: number, key: number) =>
-    shards > 0 ? shardTransport(isolate, key) : rootTransport(key, () => alive(isolate), false);
+  /** The `lease-overrun` mutant: the isolate believes every lease lives 300 ms longer than granted. */
+  const overrun = (transport: LeaseTransport): LeaseTransport => ({
+    ...transport,
+    take: async (specs, ask) => {
+      const answer = await transport.take(specs, ask);
+      return answer.grant
+        ? { ...answer, grant: { ...answer.grant, lifetimeMs: answer.grant.lifetimeMs + OVERRUN_MS } }
+        : answer;
+    },
+    lend: async (specs, ask) => {
+      const grant = await transport.lend(specs, ask);
+      return grant ? { ...grant, lifetimeMs: grant.lifetimeMs + OVERRUN_MS } : grant;
+    },
+  });
 
+  const transportFor = (isolate: number, key: number) => {
+    const transport = shards > 0 ? shardTransport(isolate, key) : rootTransport(key, () => alive(isolate), false);
+    return mutant === "lease-overrun" ? overrun(transport) : transport;
+  };
+  const refundDelay = () => {
+    const r = scenario.refundAfterMs ?? 20;
+    return typeof r === "number" ? r : r.min + random() * (r.max - r.min);
+  };
+
+  const keysSeen = new Set<number>();
   const allAlive = Array.from({ length: isolates }, (_, i) => i);
   for (const arrival of arrivals) {
     const at = scenario.start + arrival.t;
     scheduler.at(at, () => {
-      const specs = scenario.specsFor(arrival.key, arrival.t);
-      // A request whose charge is given back after its response (a failures-only rule's success, a rollback).
-      const refunded = scenario.refundShare !== undefined && random() < scenario.refundShare;
-      const refundAfter = scenario.refundAfterMs ?? 20;
-      demand.push({
-        at,
-        seq: seq++,
-        key: String(arrival.key),
-        specs,
-        refundAt: refunded ? at + refundAfter : undefined,
-      });
       const live = scenario.deaths ? allAlive.filter(alive) : allAlive;
       const isolate = live[Math.floor(random() * live.length)]!;
-      const { client, skew, refusedUntil } = isolateList[isolate]!;
+      const { client, clock, refusedUntil, newVersionAt } = isolateList[isolate]!;
+      const specs =
+        scenario.rollout && scheduler.now >= newVersionAt
+          ? scenario.rollout.specsFor(arrival.key)
+          : scenario.specsFor(arrival.key, arrival.t);
+      // A request whose charge is given back after its response (a failures-only rule's success, a rollback).
+      const refunded = scenario.refundShare !== undefined && random() < scenario.refundShare;
+      const refundAfter = refunded ? refundDelay() : 0;
+      keysSeen.add(arrival.key);
+      demandCount++;
+      const demandId = nextId++;
       const key = String(arrival.key);
+      demand.push({ type: "admit", id: demandId, at: now(), seq: seq++, key, specs });
+      if (refunded) {
+        scheduler.at(scheduler.now + refundAfter, () => {
+          demand.push({ type: "refund", id: demandId, at: now(), seq: seq++, key });
+        });
+      }
       // The engine's refusal cache: refused here, with no call, until the retry time it was told.
-      const startedAt = scheduler.now + skew;
+      const startedAt = clock.read(scheduler.now);
       if (scenario.rememberRefusals && (refusedUntil.get(key) ?? Number.NEGATIVE_INFINITY) > startedAt) return;
       client.admit(key, specs, transportFor(isolate, arrival.key)).then(
         (decision) => {
@@ -290,26 +415,19 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
           if (decision.fromLease && decision.allowed) {
             // Taken from the lease at this instant (possibly after waiting for a shared call).
             fromLease++;
-            const record: Admission = {
-              at: Math.floor(scheduler.now),
-              seq: seq++,
-              key,
-              specs,
-              leaseId: decision.leaseId,
-            };
-            admissions.push(record);
+            const id = noteAdmit(key, specs);
             if (refunded) {
               scheduler.at(scheduler.now + refundAfter, () => {
                 if (!alive(isolate)) return;
-                record.refundAt = Math.floor(scheduler.now);
-                record.refundSeq = seq++;
-                client.returnUnit(key, decision.leaseId!);
+                // Back into its lease while the lease lives (still charged at the object); lapsed: nothing to record.
+                const units = mutant === "double-refund" ? 2 : 1;
+                if (client.returnUnits(key, decision.leaseId!, units)) noteRefund(key, id);
               });
             }
           } else if (decision.allowed && refunded && decision.outcome && decision.outcome.charges.length > 0) {
             // Charged at the root: given back there (a request a shard decided from a block has no charge
             // of its own to give back; its unit stays used, as in the real store).
-            const record = recordOf.get(decision.outcome);
+            const id = idOf.get(decision.outcome);
             const charges = decision.outcome.charges;
             scheduler.at(scheduler.now + refundAfter, () => {
               if (!alive(isolate)) return;
@@ -318,10 +436,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
                 () => alive(isolate),
                 () => {
                   objectFor(arrival.key).release(charges);
-                  if (record) {
-                    record.refundAt = Math.floor(scheduler.now);
-                    record.refundSeq = seq++;
-                  }
+                  if (id !== undefined) noteRefund(key, id);
                 },
               ).catch(() => undefined);
             });
@@ -333,23 +448,36 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
       );
     });
   }
-  const resets: number[] = [];
-  if (scenario.restartAt !== undefined) {
-    scheduler.at(scenario.start + scenario.restartAt, () => {
+  const restartObjects = (at: number) => {
+    scheduler.at(at, () => {
       down = true;
       for (const object of objects.values()) object.restart();
       for (const shard of shardObjects.values()) shard.restart();
     });
-    scheduler.at(scenario.start + scenario.restartAt + (scenario.restartDownMs ?? 50), () => {
+    scheduler.at(at + (scenario.restartDownMs ?? 50), () => {
       down = false;
     });
+  };
+  if (scenario.restartAt !== undefined) restartObjects(scenario.start + scenario.restartAt);
+  for (let i = 0; i < (scenario.objectRestarts ?? 0); i++)
+    restartObjects(scenario.start + random() * scenario.durationMs);
+  for (let i = 0; i < (scenario.shardRestarts ?? 0); i++) {
+    scheduler.at(scenario.start + random() * scenario.durationMs, () => {
+      const all = [...shardObjects.values()];
+      if (all.length > 0) all[Math.floor(random() * all.length)]!.restart();
+    });
   }
-  if (scenario.resetAt !== undefined) {
-    const at = scenario.start + scenario.resetAt;
-    resets.push(at);
-    scheduler.at(at, () => {
-      for (const [key, object] of objects) {
-        object.reset(scenario.specsFor(key, scenario.resetAt!));
+  const resetOffsets =
+    scenario.resetAt === undefined ? [] : typeof scenario.resetAt === "number" ? [scenario.resetAt] : scenario.resetAt;
+  for (const offset of resetOffsets) {
+    scheduler.at(scenario.start + offset, () => {
+      for (const key of keysSeen) {
+        const object = objects.get(key);
+        const at = now();
+        log.push({ type: "reset", at, seq: seq++, key: String(key) });
+        demand.push({ type: "reset", at, seq: seq++, key: String(key) });
+        if (!object) continue;
+        object.reset(scenario.specsFor(key, offset));
         for (let shard = 0; shard < shards; shard++)
           shardObjects.get(shardName(String(key), shard))?.reset(String(key));
       }
@@ -357,20 +485,26 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
   }
   await scheduler.run();
 
-  const judged = replayByKey(admissions, resets);
-  const ideal = replayByKey(demand, resets);
+  const judged = judgeRun(log, demand);
   const isShard = (object: string) => object.startsWith("shard:");
   const seconds = scenario.durationMs / 1_000;
   return {
     scenario: scenario.name,
+    seed,
+    ...(mutant ? { mutant } : {}),
     isolates,
     shards,
     rate: Math.round(arrivals.length / seconds),
-    demand: demand.length,
-    admitted: admissions.length,
-    overAdmissions: judged.refused,
-    ideal: ideal.admitted,
-    underAdmission: ideal.admitted - admissions.length,
+    demand: demandCount,
+    admitted: judged.admitted,
+    overAdmissions: judged.overAdmissions,
+    refundsIgnored: judged.refundsIgnored,
+    saturatedWindows: judged.saturatedWindows,
+    saturatedIdeal: judged.saturatedIdeal,
+    saturatedUnused: judged.saturatedUnused,
+    worstWindowUnused: judged.worstWindowUnused,
+    ideal: judged.ideal,
+    underAdmission: judged.ideal - judged.admitted,
     fromLease,
     calls,
     busiest: load.peak(),
@@ -380,27 +514,7 @@ export async function simulate(scenario: Scenario, isolates: number, seed = 1): 
     rootCallsPerSecond: load.total((o) => !isShard(o)) / Math.max(1, objects.size) / seconds,
     shardCallsPerSecond: shards > 0 ? load.total(isShard) / (Math.max(1, objects.size) * shards) / seconds : 0,
     errors,
-    firstOver: judged.firstRefused,
-    admissions,
+    firstOver: judged.firstOver,
+    log,
   };
-}
-
-/** Keys are independent objects: replay each on its own. */
-function replayByKey(events: Admission[], resets: number[]) {
-  const byKey = new Map<string, Admission[]>();
-  for (const e of events) {
-    const list = byKey.get(e.key) ?? [];
-    list.push(e);
-    byKey.set(e.key, list);
-  }
-  let admitted = 0;
-  let refused = 0;
-  const firstRefused: Admission[] = [];
-  for (const list of byKey.values()) {
-    const r = replay(list, resets);
-    admitted += r.admitted;
-    refused += r.refused;
-    firstRefused.push(...r.firstRefused.slice(0, 5 - firstRefused.length));
-  }
-  return { admitted, refused, firstRefused };
 }
