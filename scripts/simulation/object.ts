@@ -24,6 +24,8 @@ export class SimObject {
   private stored = "[]";
   private lastNow = 0;
   private nextId = 1;
+  /** As the real object: each reset starts a new epoch, kept in storage, for counters created from then on. */
+  private epoch = 0;
 
   constructor(
     private readonly clock: () => number,
@@ -33,7 +35,7 @@ export class SimObject {
 
   check(specs: CounterSpec[]): CheckOutcome & { now: number } {
     const now = this.now();
-    const { outcome, updates } = decide(this.states, specs, now, "");
+    const { outcome, updates } = decide(this.states, specs, now, "", [], this.epoch);
     this.store(updates, now);
     return { ...outcome, now };
   }
@@ -42,7 +44,7 @@ export class SimObject {
   take(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): TakeAnswer & { now: number } {
     const now = this.now();
     const before = new Map(this.states);
-    const { answer, updates } = takeAndLend(this.states, specs, now, ask, this.nextId++, terms);
+    const { answer, updates } = takeAndLend(this.states, specs, now, ask, this.nextId++, terms, this.epoch);
     if (answer.grant) {
       this.chargedAtGrant(before, updates, specs, now, answer.grant.units + (answer.outcome.allowed ? 1 : 0));
     }
@@ -53,7 +55,7 @@ export class SimObject {
   lend(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): LeaseGrant | undefined {
     const now = this.now();
     const before = new Map(this.states);
-    const { grant, updates } = lend(this.states, specs, now, ask, this.nextId++, terms);
+    const { grant, updates } = lend(this.states, specs, now, ask, this.nextId++, terms, this.epoch);
     if (grant) this.chargedAtGrant(before, updates, specs, now, grant.units);
     this.store(updates, now);
     return grant;
@@ -74,8 +76,9 @@ export class SimObject {
   /** `DELETE /keys`: only the units still out on leases stay charged. */
   reset(specs: CounterSpec[]): void {
     const now = this.now();
+    this.epoch += 1;
     for (const spec of specs) {
-      let kept = keepLent(this.states.get(spec.name), now, spec);
+      let kept = keepLent(this.states.get(spec.name), now, spec, this.epoch);
       if (kept && this.mutant === "stale-reset" && (kept.algorithm === "fixed" || kept.algorithm === "sliding")) {
         // The units out on leases are kept, but in a window that is over: the current one starts empty.
         kept = { ...kept, windowStart: kept.windowStart - spec.windowMs };
