@@ -14,11 +14,13 @@ import { jsonError, refusalResponse } from "../http/refusal";
 import { logEvent } from "../log";
 import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
+import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
-import { countingKey, customCountingKey, type KeySources, scoped } from "./counting-key";
+import { countingKeys, customCountingKey, type KeySources, scoped } from "./counting-key";
 import { executePlan, failures, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity } from "./identity";
+import { overriddenMethods } from "./method-override";
 import { type EngineHooks, type LimitOutcome, resultWithoutLimit, settledOutcome } from "./outcome";
 import { type KeyPlan, matchRules, planCounters, plannedPageSize, type RuleReading } from "./plan";
 import type { DecisionRecord } from "./ports";
@@ -58,7 +60,22 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
 async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   const { policy, url, original } = ctx;
   const host = url.hostname.toLowerCase();
-  const facts = { method: original.method.toUpperCase(), path: normalizePath(url.pathname), host };
+  const method = original.method.toUpperCase();
+  // The body, read once per size limit, for the rules' keys and a `_method` override alike.
+  const bodies = new Map<number, Promise<BodyRead>>();
+  const body = (maxBytes: number) => {
+    let read = bodies.get(maxBytes);
+    if (!read) {
+      read = readBody(ctx.request, maxBytes);
+      bodies.set(maxBytes, read);
+    }
+    return read;
+  };
+  const overrides =
+    policy.methodOverride && method === "POST"
+      ? await overriddenMethods(original.headers, url, () => body(DEFAULT_BODY_MAX_BYTES))
+      : undefined;
+  const facts = { method, path: normalizePath(url.pathname), host, ...(overrides ? { overrides } : {}) };
   const match = matchRules(policy, { ...facts, headers: original.headers, ip: ctx.client.ip });
   if (match.kind === "none") return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "no-rule", [])));
   if (match.kind === "bypass")
@@ -82,7 +99,7 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   let plans: KeyPlan[];
   try {
     plans = planCounters(
-      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host)),
+      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host), body),
       policy,
       ctx.ports.clock.now(),
     );
@@ -111,16 +128,8 @@ async function ruleReadings(
   ctx: RequestContext,
   rules: readonly CompiledRule[],
   identity: Identity,
+  body: (maxBytes: number) => Promise<BodyRead>,
 ): Promise<RuleReading[]> {
-  const bodies = new Map<number, Promise<BodyRead>>();
-  const body = (maxBytes: number) => {
-    let read = bodies.get(maxBytes);
-    if (!read) {
-      read = readBody(ctx.request, maxBytes);
-      bodies.set(maxBytes, read);
-    }
-    return read;
-  };
   const readings: RuleReading[] = [];
   for (const rule of rules) {
     const custom = ctx.hooks.key ? await ctx.hooks.key(ctx.request, rule.id) : undefined;
@@ -132,18 +141,20 @@ async function ruleReadings(
         headers: ctx.request.headers,
         body,
       };
-      const key =
-        custom !== undefined ? customCountingKey(custom) : scoped(await keyOf(rule, sources), reading.sandbox);
-      readings.push({ rule, key, identity: reading });
+      const keys =
+        custom !== undefined
+          ? [customCountingKey(custom)]
+          : (await keysOf(rule, sources)).map((k) => scoped(k, reading.sandbox));
+      for (const key of keys) readings.push({ rule, key, identity: reading });
     }
   }
   return readings;
 }
 
-/** The rule's counting key; a key that cannot be read and must not be guessed refuses, naming the rule. */
-async function keyOf(rule: CompiledRule, sources: KeySources): Promise<string> {
+/** The rule's counting keys (one per value of an array counted on each); a key that cannot be read and must not be guessed refuses, naming the rule. */
+async function keysOf(rule: CompiledRule, sources: KeySources): Promise<string[]> {
   try {
-    return await countingKey(rule.key, sources, rule.bodyKey);
+    return await countingKeys(rule.key, sources, rule.bodyKey);
   } catch (e) {
     throw e instanceof KeyRefusal ? e.forRule(rule.id) : e;
   }
