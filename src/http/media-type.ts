@@ -30,7 +30,7 @@ export function parseHeaderParams(text: string, kind: "media-type" | "dispositio
   space();
   const head =
     kind === "media-type" ? /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+/.exec(text.slice(i)) : null;
-  const first = head ?? TOKEN.exec(text.slice(i));
+  const first = kind === "media-type" ? head : TOKEN.exec(text.slice(i));
   if (!first) return undefined;
   const value = first[0].toLowerCase();
   i += first[0].length;
@@ -41,6 +41,8 @@ export function parseHeaderParams(text: string, kind: "media-type" | "dispositio
     if (text[i] !== ";") return undefined;
     i++;
     space();
+    // A trailing `;` (`application/json;`) adds no parameter.
+    if (i === text.length) return { value, params };
     const name = TOKEN.exec(text.slice(i));
     if (!name) return undefined;
     i += name[0].length;
