@@ -4,7 +4,7 @@
  * One reading per way an origin reads the bytes, and the key only when they
  * all agree:
  *
- * - a body that claims JSON (`application/json`, `*\/*+json`) is read as JSON
+ * - a body that claims JSON (`application/json`, `*\/*+json`, every type listed) is read as JSON
  *   only, as body-parser reads it (`JSON.parse`, no nesting or number limit of
  *   sluice's own); anything else is read as a form (qs's and Rack's way) and,
  *   when its text is JSON, as JSON too (an origin that parses JSON whatever the
@@ -118,8 +118,9 @@ export function parseBody(body: Uint8Array | string, contentType: string): BodyR
   const text = decodeBytes(bytes, charset);
   if (text === undefined) return undecodable(`the body is not text sluice decodes in charset "${charset}"`);
   const json = readJson(text);
-  // A body that claims JSON is JSON or nothing: never re-read as a form.
-  if (types.some(isJsonType))
+  // A body that claims JSON is JSON or nothing: never re-read as a form. (A list that also names another type,
+  // such as two Content-Type headers joined, may reach an origin that takes the other: every reading must agree.)
+  if (types.length > 0 && types.every(isJsonType))
     return json.kind === "json" ? { kind: "read", readers: [json.reader] } : undecodable(json.reason);
   if (json.kind === "unreadable") return undecodable(json.reason);
   const readers = readForm(text, LATIN1_LABELS.has(charset) ? "latin1" : "utf-8");

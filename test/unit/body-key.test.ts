@@ -228,3 +228,14 @@ describe("closed differentials: one reading per request, the origin's", () => {
     expect(outcome("", "", { query: "email[]=victim@x.test" })).toBe("refused");
   });
 });
+
+describe("two Content-Type headers joined", () => {
+  it("reads a form too when a listed type is a form (Node takes the first header): a decoy disagrees, and is refused", () => {
+    const text = '{"email":"victim@x.test","x":"&email=decoy@x.test&"}';
+    expect(outcome(text, "application/x-www-form-urlencoded, application/json")).toBe("refused");
+    expect(outcome(text, "application/json, application/json")).toEqual(["victim@x.test"]);
+    expect(outcome("email=victim@x.test", "application/x-www-form-urlencoded, application/json")).toEqual([
+      "victim@x.test",
+    ]);
+  });
+});
