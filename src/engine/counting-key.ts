@@ -7,11 +7,21 @@
  * hashed first, so no raw value is stored, and `Foo@x.com` is `foo@x.com`. A
  * request that lacks the value is counted by its IP; a body that cannot be
  * read is refused or counted on the rule's shared "unreadable" key (see
- * `src/http/body-key.ts`), never by IP.
+ * `src/http/body-key.ts`), never by IP. A query parameter given several ways
+ * (twice, after a `;`, with a control character) is counted on each value.
  * @module
  */
 import { sha256Hex } from "../hash";
-import { type BodyRead, bodyKeyValue, queryReaders, resolveBodyKey, UNREADABLE_BODY_KEY } from "../http/body-key";
+import {
+  type BodyRead,
+  bodyKeyValue,
+  MAX_EACH_VALUES,
+  queryReaders,
+  resolveBodyKey,
+  UNREADABLE_BODY_KEY,
+} from "../http/body-key";
+import { controlReadings } from "../http/control";
+import { queryValues } from "../http/query";
 import type { BodyKeyOptions, KeySpec } from "../policy/compile";
 import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 
@@ -79,8 +89,14 @@ export async function countingKeys(
       return [byIp];
     case "header":
       return [await valueKey(key, sources.headers.get(key.name), byIp)];
-    case "query":
-      return [await valueKey(key, sources.url.searchParams.get(key.name), byIp)];
+    case "query": {
+      // Every value any origin may read (first, last, split at `;`, with its control characters stripped or cut at):
+      // the request is counted on each, as under `onConflict: "strictest"`.
+      const values = queryKeyValues(sources.url, key.name);
+      if (values.length === 0) return [byIp];
+      if (values.length > MAX_EACH_VALUES) return [`query:${key.name}:${UNREADABLE_BODY_KEY}`];
+      return Promise.all(values.map((v) => valueKey(key, v, byIp)));
+    }
     case "body": {
       // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
       const body: BodyRead = bodyKey.from.body ? await sources.body(bodyKey.maxBytes) : { kind: "none" };
@@ -91,6 +107,17 @@ export async function countingKeys(
       return Promise.all(found.values.map((v) => valueKey(key, v, byIp)));
     }
   }
+}
+
+/** The distinct values (as counting keys compare them) a `query:` key may have. */
+function queryKeyValues(url: URL, name: string): string[] {
+  const distinct = new Map<string, string>();
+  for (const raw of queryValues(url, name))
+    for (const v of controlReadings(raw.slice(0, MAX_KEY_VALUE))) {
+      const c = v.trim().toLowerCase();
+      if (c !== "" && !distinct.has(c)) distinct.set(c, v);
+    }
+  return [...distinct.values()];
 }
 
 /** The counting key an operator's plain value maps to (admin `key=`), without a request. */

@@ -26,3 +26,11 @@ export function beforeControl(s: string): string {
   for (let i = 0; i < s.length; i++) if (hasControl(s[i]!)) return s.slice(0, i);
   return s;
 }
+
+/** A value as origins may read it: whole; without its control characters; cut at the first one (a C string). */
+export function controlReadings(value: string): string[] {
+  if (!hasControl(value)) return [value];
+  const readings = new Set([value, withoutControl(value).trim(), beforeControl(value).trim()]);
+  readings.delete("");
+  return [...readings];
+}

@@ -16,8 +16,9 @@
  * @module
  */
 import type { CredentialPlace, CredentialPolicy } from "../policy/compile";
-import { beforeControl, hasControl, withoutControl } from "./control";
+import { controlReadings } from "./control";
 import { KeyRefusal } from "./key-refusal";
+import { queryValues } from "./query";
 
 // The compiled form belongs to the policy; the reader is here.
 export type { CredentialPlace, CredentialPolicy };
@@ -90,22 +91,6 @@ function keyInValue(value: string, schemes: ReadonlySet<string>, raw: boolean): 
   if (m && schemes.has(m[1]!.toLowerCase())) return clean(m[2]!);
   if (raw) return clean(text);
   return undefined;
-}
-
-/** A query parameter's values as `&` splits the query (URL, Express) and as `&` and `;` do (Rack 2). */
-function queryValues(url: URL, name: string): string[] {
-  const values = url.searchParams.getAll(name);
-  if (url.search.includes(";"))
-    values.push(...new URLSearchParams(url.search.slice(1).replace(/;/g, "&")).getAll(name));
-  return values;
-}
-
-/** The key as origins may read it: whole; without its control characters; cut at the first one (a C string). */
-function controlReadings(key: string): string[] {
-  if (!hasControl(key)) return [key];
-  const readings = new Set([key, withoutControl(key).trim(), beforeControl(key).trim()]);
-  readings.delete("");
-  return [...readings];
 }
 
 function clean(value: string): string | undefined {
