@@ -5,11 +5,11 @@
  * @module
  */
 
-/** True when `s` holds a C0 control character or DEL. */
+/** True when `s` holds a C0 control character other than tab (legal inside a header value), or DEL. */
 export function hasControl(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
   }
   return false;
 }
