@@ -71,12 +71,14 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
     }
     return read;
   };
+  const seen = { method, path: normalizePath(url.pathname), host, headers: original.headers, ip: ctx.client.ip };
+  // A POST's overrides (headers, `_method` in the query or body) are read only where a rule could match by them.
   const overrides =
-    policy.methodOverride && method === "POST"
+    policy.methodOverride && method === "POST" && policy.rules.some((r) => r.mayMatchOverridden?.(seen))
       ? await overriddenMethods(original.headers, url, () => body(DEFAULT_BODY_MAX_BYTES))
       : undefined;
-  const facts = { method, path: normalizePath(url.pathname), host, ...(overrides ? { overrides } : {}) };
-  const match = matchRules(policy, { ...facts, headers: original.headers, ip: ctx.client.ip });
+  const facts = { ...seen, ...(overrides ? { overrides } : {}) };
+  const match = matchRules(policy, facts);
   if (match.kind === "none") return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "no-rule", [])));
   if (match.kind === "bypass")
     return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "bypass", [match.rule.id])));

@@ -93,6 +93,11 @@ export interface CompiledRule {
   /** How many shard objects the key's room is spread over (a tree of leases); absent: the key's one object. */
   shards?: number;
   matches(facts: RequestFacts): boolean;
+  /**
+   * With `match.methodOverride`: whether the rule could match this request as some overridden method (every
+   * condition but the method holds), so that the request's overrides are worth reading. Absent otherwise.
+   */
+  mayMatchOverridden?: (facts: RequestFacts) => boolean;
 }
 
 export interface CompiledPolicy {
@@ -193,6 +198,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     matches: compileMatch(rule.match),
+    ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };
 }
 

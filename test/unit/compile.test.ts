@@ -261,5 +261,9 @@ describe("match.methodOverride", () => {
     expect(policy(false).rules[0]!.matches(post(new Set(["DELETE"])))).toBe(false);
     expect(policy(true).methodOverride).toBe(true);
     expect(policy(false).methodOverride).toBe(false);
+    // Overrides are read only where the rule could match without its methods.
+    expect(policy(true).rules[0]!.mayMatchOverridden?.(post())).toBe(true);
+    expect(policy(true).rules[0]!.mayMatchOverridden?.(facts({ method: "POST", path: "/other" }))).toBe(false);
+    expect(policy(false).rules[0]!.mayMatchOverridden).toBeUndefined();
   });
 });
