@@ -10,9 +10,11 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { toJSONSchema } from "zod/v4/core";
 import {
+  BodyKeySchema,
   CredentialPlaceSchema,
   cidr,
   LimitSchema,
+  MatchSchema,
   PolicySchema,
   pathPattern,
   RuleSchema,
@@ -119,6 +121,9 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
       ],
     },
   ],
+  // `from` names each place once; `methodOverride` only beside `methods`.
+  [BodyKeySchema, { allOf: [{ properties: { from: { uniqueItems: true } } }] }],
+  [MatchSchema, ifThen(has("methodOverride"), has("methods"))],
   [
     CredentialPlaceSchema,
     {

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await (await call("/warm-up")).arrayBuffer();
 }, 60_000);
 
-function loginPolicy(bodyKey?: { maxBytes?: number; onUnreadable?: "refuse" | "count" }): PolicyInput {
+function loginPolicy(bodyKey?: NonNullable<PolicyInput["rules"][number]["bodyKey"]>): PolicyInput {
   return {
     version: 1,
     rules: [
@@ -156,13 +156,12 @@ describe("1. a body-field key reads the body the way origins do", () => {
     );
     expect(json.status).toBe(400);
     expect(json.json).toMatchObject({ code: "BODY_KEY_UNREADABLE", rule: "login-email" });
-    // The same value twice, in two spellings, is one value.
+    // The same value twice is an array to qs and multer: refused too, unless the rule counts arrays on each value.
     const twice = `${uniqueTag("twice")}@x.test`;
-    const ok = await attempt(
-      { "content-type": "application/x-www-form-urlencoded" },
-      () => `email=${twice}&email=${twice.toUpperCase()}`,
-    );
-    expect(ok.status).toBe(200);
+    const body = () => `email=${twice}&email=${twice.toUpperCase()}`;
+    expect((await attempt({ "content-type": "application/x-www-form-urlencoded" }, body)).status).toBe(400);
+    await usePolicy(loginPolicy({ arrays: "each" }));
+    expect((await attempt({ "content-type": "application/x-www-form-urlencoded" }, body)).status).toBe(200);
   });
 
   it("refuses with 413 a body over the rule's maxBytes, and with 400 one it cannot decode or parse", async () => {
@@ -498,5 +497,137 @@ describe("7. limits and the sandbox multiplier fit the header grammar", () => {
     expect(tooBig.ok ? [] : tooBig.errors.map((e) => e.path)).toContain("rules[0].limits[0].limit");
     const infinite = validatePolicy({ version: 1, sandbox: { multiplier: Number.POSITIVE_INFINITY }, rules });
     expect(infinite.ok).toBe(false);
+  });
+});
+
+describe("8. one reading per request, the origin's (issue 24)", () => {
+  /** Four attempts on one email, each from a fresh IP: before, each was counted by IP (or on a decoy). */
+  async function fourAttempts(
+    headers: Record<string, string>,
+    body: () => BodyInit,
+    path = LOGIN,
+  ): Promise<{ statuses: number[]; emails: unknown[] }> {
+    const statuses: number[] = [];
+    const emails: unknown[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await call(path, { ip: uniqueIp(), method: "POST", headers, body: body() });
+      statuses.push(res.status);
+      const json = (await res.json()) as Echo & { code?: string };
+      emails.push(res.status === 200 ? (json.fields as { email?: unknown } | undefined)?.email : json.code);
+    }
+    return { statuses, emails };
+  }
+
+  it("a JSON number over 400 digits with a decoy &email= in a string: refused, never read as a form", async () => {
+    await usePolicy(loginPolicy());
+    const email = `${uniqueTag("victim")}@x.test`;
+    const body = `{"n":${"9".repeat(500)},"email":"${email}","note":"&email=${uniqueTag("decoy")}@x.test&"}`;
+    const r = await fourAttempts({ "content-type": "text/plain" }, () => body);
+    expect(r.statuses).toEqual([400, 400, 400, 400]);
+    expect(r.emails[0]).toBe("BODY_KEY_UNREADABLE");
+    // Without the decoy, the long number no longer stops sluice: counted on the victim's email, as the origin reads it.
+    const plain = `{"n":${"9".repeat(500)},"a":${"[".repeat(100)}${"]".repeat(100)},"email":"${email}"}`;
+    const ok = await fourAttempts({ "content-type": "application/json" }, () => plain);
+    expect(ok.statuses).toEqual([200, 200, 200, 429]);
+    expect(ok.emails[0]).toBe(email);
+  });
+
+  it("a body declared charset=utf-16le is decoded as UTF-16LE: counted on the email the origin reads", async () => {
+    await usePolicy(loginPolicy());
+    const email = `${uniqueTag("victim")}@x.test`;
+    const bytes = new Uint8Array([...JSON.stringify({ email })].flatMap((c) => [c.charCodeAt(0), 0]));
+    const r = await fourAttempts({ "content-type": "application/json; charset=utf-16le" }, () => bytes);
+    expect(r.emails[0]).toBe(email);
+    expect(r.statuses).toEqual([200, 200, 200, 429]);
+  });
+
+  it("multipart: a quoted value containing ;filename= hides no field; two boundary parameters are refused", async () => {
+    await usePolicy(loginPolicy());
+    const email = `${uniqueTag("victim")}@x.test`;
+    const body = `--b1\r\nContent-Disposition: form-data; name="email"; x="a;filename=b"\r\n\r\n${email}\r\n--b1--\r\n`;
+    const r = await fourAttempts({ "content-type": "multipart/form-data; boundary=b1" }, () => body);
+    expect(r.emails[0]).toBe(email);
+    expect(r.statuses).toEqual([200, 200, 200, 429]);
+    const two = await fourAttempts({ "content-type": "multipart/form-data; boundary=b1; boundary=zz" }, () => body);
+    expect(two.statuses).toEqual([400, 400, 400, 400]);
+  });
+
+  it('email[0]= (an array to qs) is refused, or counted on each value with arrays: "each"', async () => {
+    await usePolicy(loginPolicy());
+    const email = `${uniqueTag("victim")}@x.test`;
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    const refused = await fourAttempts(form, () => `email[0]=${email}`);
+    expect(refused.statuses).toEqual([400, 400, 400, 400]);
+    await usePolicy(loginPolicy({ arrays: "each" }));
+    const counted = await fourAttempts(form, () => `email[0]=${email}`);
+    expect(counted.emails[0]).toEqual([email]);
+    expect(counted.statuses).toEqual([200, 200, 200, 429]);
+  });
+
+  it("a NUL at the end of the email is refused, not a fresh counter", async () => {
+    await usePolicy(loginPolicy());
+    const r = await fourAttempts({ "content-type": "application/json" }, () => '{"email":"victim@x.test\\u0000"}');
+    expect(r.statuses).toEqual([400, 400, 400, 400]);
+  });
+
+  it('from: ["body", "query"] counts the key in the query string beside a body without it', async () => {
+    await usePolicy(loginPolicy({ from: ["body", "query"] }));
+    const email = `${uniqueTag("victim")}@x.test`;
+    const json = { "content-type": "application/json" };
+    const r = await fourAttempts(json, () => '{"password":"g"}', `${LOGIN}?email=${encodeURIComponent(email)}`);
+    expect(r.statuses).toEqual([200, 200, 200, 429]);
+    const differ = await fourAttempts(json, () => `{"email":"other-${email}"}`, `${LOGIN}?email=${email}`);
+    expect(differ.statuses).toEqual([400, 400, 400, 400]);
+  });
+
+  it("methodOverride: a POST overridden to DELETE is counted by the DELETE rule (header, _method in query or form)", async () => {
+    const ROUTE = "/api/v1/accounts/1";
+    await usePolicy({
+      version: 1,
+      rules: [
+        {
+          id: "deletes",
+          match: { methods: ["DELETE"], paths: ["/api/v1/accounts/*"], methodOverride: true },
+          key: "ip",
+          limits: [{ limit: 3, window: "1m" }],
+        },
+      ],
+    });
+    const ip = uniqueIp();
+    const post = (headers: Record<string, string>, body: string, path = ROUTE) =>
+      call(path, { ip, method: "POST", headers, body }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      });
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    expect(await post({ "x-http-method-override": "DELETE" }, "")).toBe(200);
+    expect(await post(form, "_method=delete")).toBe(200);
+    expect(await post({}, "", `${ROUTE}?x=1;_method=DELETE`)).toBe(200);
+    expect(await post({ "x-method-override": "DELETE" }, "")).toBe(429);
+    // A plain POST is not a DELETE.
+    expect(await post(form, "a=1")).toBe(200);
+  });
+});
+
+describe("8. credentials in a query string split at ;", () => {
+  it("?x=1;api_key=KEY (Rack 2 splits at ;) is the tenant's key: refused once its quota is spent", async () => {
+    const key = `key-${uniqueTag("semi")}`;
+    await usePolicy({
+      version: 1,
+      identity: { apiKey: { header: "authorization", scheme: "Bearer", also: [{ query: "api_key" }] } },
+      rules: [
+        { id: "tenant-quota", match: { paths: ["/api/*"] }, key: "tenant", limits: [{ limit: 2, window: "1m" }] },
+      ],
+    });
+    await env.POLICIES.put(`tenant:${await sha256Hex(key)}`, JSON.stringify({ id: "t-semi", tier: "starter" }));
+    expect(await callMany(2, "/api/x", { ip: uniqueIp(), headers: { authorization: `Bearer ${key}` } })).toEqual([
+      200, 200,
+    ]);
+    const res = await call(`/api/x?x=1;api_key=${encodeURIComponent(key)}`, { ip: uniqueIp() });
+    await res.arrayBuffer();
+    expect(res.status).toBe(429);
+    const nul = await call(`/api/x?api_key=${encodeURIComponent(key)}%00`, { ip: uniqueIp() });
+    expect(nul.status).toBe(400);
+    expect(await nul.json()).toMatchObject({ code: "AMBIGUOUS_CREDENTIALS" });
   });
 });

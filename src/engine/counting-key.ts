@@ -7,11 +7,21 @@
  * hashed first, so no raw value is stored, and `Foo@x.com` is `foo@x.com`. A
  * request that lacks the value is counted by its IP; a body that cannot be
  * read is refused or counted on the rule's shared "unreadable" key (see
- * `src/http/body-key.ts`), never by IP.
+ * `src/http/body-key.ts`), never by IP. A query parameter given several ways
+ * (twice, after a `;`, with a control character) is counted on each value.
  * @module
  */
 import { sha256Hex } from "../hash";
-import { type BodyRead, bodyKeyValue, resolveBodyKey, UNREADABLE_BODY_KEY } from "../http/body-key";
+import {
+  type BodyRead,
+  bodyKeyValue,
+  MAX_EACH_VALUES,
+  queryReaders,
+  resolveBodyKey,
+  UNREADABLE_BODY_KEY,
+} from "../http/body-key";
+import { controlReadings } from "../http/control";
+import { queryValues } from "../http/query";
 import type { BodyKeyOptions, KeySpec } from "../policy/compile";
 import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 
@@ -29,7 +39,12 @@ export interface KeySources {
   body(maxBytes: number): Promise<BodyRead>;
 }
 
-const DEFAULT_BODY_KEY: BodyKeyOptions = { maxBytes: DEFAULT_BODY_MAX_BYTES, onUnreadable: "refuse" };
+const DEFAULT_BODY_KEY: BodyKeyOptions = {
+  maxBytes: DEFAULT_BODY_MAX_BYTES,
+  onUnreadable: "refuse",
+  from: { body: true, query: false },
+  arrays: "refuse",
+};
 
 /** The key of a client counted by its IP (the form of `clientIpKey`, or `unknown`). */
 export function ipCountingKey(ipKey: string): string {
@@ -49,30 +64,60 @@ export function scoped(key: string, sandbox: boolean): string {
 /**
  * The counting key of a rule for a request (without the sandbox scope). A
  * `body:` key that cannot be read and must not be guessed throws a `KeyRefusal`.
+ * A `body:` key counted on each value of an array (`arrays: "each"`) gives the
+ * first; `countingKeys` gives them all.
  */
 export async function countingKey(
   key: KeySpec,
   sources: KeySources,
   bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
 ): Promise<string> {
+  return (await countingKeys(key, sources, bodyKey))[0]!;
+}
+
+/** Every counting key the request is counted on under this rule key: one, or one per value of an array. */
+export async function countingKeys(
+  key: KeySpec,
+  sources: KeySources,
+  bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
+): Promise<string[]> {
   const byIp = ipCountingKey(sources.ipKey);
   switch (key.kind) {
     case "tenant":
-      return sources.tenantId !== undefined ? `tenant:${sources.tenantId}` : byIp;
+      return [sources.tenantId !== undefined ? `tenant:${sources.tenantId}` : byIp];
     case "ip":
-      return byIp;
+      return [byIp];
     case "header":
-      return valueKey(key, sources.headers.get(key.name), byIp);
-    case "query":
-      return valueKey(key, sources.url.searchParams.get(key.name), byIp);
+      return [await valueKey(key, sources.headers.get(key.name), byIp)];
+    case "query": {
+      // Every value any origin may read (first, last, split at `;`, with its control characters stripped or cut at):
+      // the request is counted on each, as under `onConflict: "strictest"`.
+      const values = queryKeyValues(sources.url, key.name);
+      if (values.length === 0) return [byIp];
+      if (values.length > MAX_EACH_VALUES) return [`query:${key.name}:${UNREADABLE_BODY_KEY}`];
+      return Promise.all(values.map((v) => valueKey(key, v, byIp)));
+    }
     case "body": {
       // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
-      const found = resolveBodyKey(bodyKeyValue(await sources.body(bodyKey.maxBytes), key.path), bodyKey.onUnreadable);
-      if (found.kind === "absent") return byIp;
-      if (found.kind === "shared") return `body:${key.field}:${UNREADABLE_BODY_KEY}`;
-      return valueKey(key, found.value, byIp);
+      const body: BodyRead = bodyKey.from.body ? await sources.body(bodyKey.maxBytes) : { kind: "none" };
+      const extra = bodyKey.from.query ? queryReaders(sources.url) : [];
+      const found = resolveBodyKey(bodyKeyValue(body, key.path, extra), bodyKey.onUnreadable, bodyKey.arrays);
+      if (found.kind === "absent") return [byIp];
+      if (found.kind === "shared") return [`body:${key.field}:${UNREADABLE_BODY_KEY}`];
+      return Promise.all(found.values.map((v) => valueKey(key, v, byIp)));
     }
   }
+}
+
+/** The distinct values (as counting keys compare them) a `query:` key may have. */
+function queryKeyValues(url: URL, name: string): string[] {
+  const distinct = new Map<string, string>();
+  for (const raw of queryValues(url, name))
+    for (const v of controlReadings(raw.slice(0, MAX_KEY_VALUE))) {
+      const c = v.trim().toLowerCase();
+      if (c !== "" && !distinct.has(c)) distinct.set(c, v);
+    }
+  return [...distinct.values()];
 }
 
 /** The counting key an operator's plain value maps to (admin `key=`), without a request. */

@@ -14,11 +14,13 @@ import { jsonError, refusalResponse } from "../http/refusal";
 import { logEvent } from "../log";
 import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
+import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
-import { countingKey, customCountingKey, type KeySources, scoped } from "./counting-key";
+import { countingKeys, customCountingKey, type KeySources, scoped } from "./counting-key";
 import { type ExecutionScope, executePlan, failures, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity, UNKNOWN_IP } from "./identity";
+import { overriddenMethods } from "./method-override";
 import {
   type EngineHooks,
   type LimitOutcome,
@@ -174,8 +176,25 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   // Before any rule: an address no rule can match (a block list included) must not reach the origin unmatched.
   if (ctx.client.malformed !== undefined) return invalidClientIp(ctx, ctx.client.malformed);
   const host = url.hostname.toLowerCase();
-  const facts = { method: original.method.toUpperCase(), path: normalizePath(url.pathname), host };
-  const match = matchRules(policy, { ...facts, headers: original.headers, ip: ctx.client.ip });
+  const method = original.method.toUpperCase();
+  // The body, read once per size limit, for the rules' keys and a `_method` override alike.
+  const bodies = new Map<number, Promise<BodyRead>>();
+  const body = (maxBytes: number) => {
+    let read = bodies.get(maxBytes);
+    if (!read) {
+      read = readBody(ctx.request, maxBytes);
+      bodies.set(maxBytes, read);
+    }
+    return read;
+  };
+  const seen = { method, path: normalizePath(url.pathname), host, headers: original.headers, ip: ctx.client.ip };
+  // A POST's overrides (headers, `_method` in the query or body) are read only where a rule could match by them.
+  const overrides =
+    policy.methodOverride && method === "POST" && policy.rules.some((r) => r.mayMatchOverridden?.(seen))
+      ? await overriddenMethods(original.headers, url, () => body(DEFAULT_BODY_MAX_BYTES))
+      : undefined;
+  const facts = { ...seen, ...(overrides ? { overrides } : {}) };
+  const match = matchRules(policy, facts);
   if (match.kind === "none") return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "no-rule", [])));
   if (match.kind === "bypass")
     return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "bypass", [match.rule.id])));
@@ -198,7 +217,7 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   let plans: KeyPlan[];
   try {
     plans = planCounters(
-      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host)),
+      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host), body),
       policy,
       ctx.ports.clock.now(),
     );
@@ -240,16 +259,8 @@ async function ruleReadings(
   ctx: RequestContext,
   rules: readonly CompiledRule[],
   identity: Identity,
+  body: (maxBytes: number) => Promise<BodyRead>,
 ): Promise<RuleReading[]> {
-  const bodies = new Map<number, Promise<BodyRead>>();
-  const body = (maxBytes: number) => {
-    let read = bodies.get(maxBytes);
-    if (!read) {
-      read = readBody(ctx.request, maxBytes);
-      bodies.set(maxBytes, read);
-    }
-    return read;
-  };
   const readings: RuleReading[] = [];
   for (const rule of rules) {
     const custom = ctx.hooks.key ? await ctx.hooks.key(ctx.request, rule.id) : undefined;
@@ -261,18 +272,20 @@ async function ruleReadings(
         headers: ctx.request.headers,
         body,
       };
-      const key =
-        custom !== undefined ? customCountingKey(custom) : scoped(await keyOf(rule, sources), reading.sandbox);
-      readings.push({ rule, key, identity: reading });
+      const keys =
+        custom !== undefined
+          ? [customCountingKey(custom)]
+          : (await keysOf(rule, sources)).map((k) => scoped(k, reading.sandbox));
+      for (const key of keys) readings.push({ rule, key, identity: reading });
     }
   }
   return readings;
 }
 
-/** The rule's counting key; a key that cannot be read and must not be guessed refuses, naming the rule. */
-async function keyOf(rule: CompiledRule, sources: KeySources): Promise<string> {
+/** The rule's counting keys (one per value of an array counted on each); a key that cannot be read and must not be guessed refuses, naming the rule. */
+async function keysOf(rule: CompiledRule, sources: KeySources): Promise<string[]> {
   try {
-    return await countingKey(rule.key, sources, rule.bodyKey);
+    return await countingKeys(rule.key, sources, rule.bodyKey);
   } catch (e) {
     throw e instanceof KeyRefusal ? e.forRule(rule.id) : e;
   }

@@ -6,13 +6,19 @@
  * Places are headers, with or without a scheme (`Authorization: Bearer K`,
  * `X-API-Key: K`), and query parameters (`?api_key=K`). A header's scheme is
  * compared case-insensitively and may be followed by spaces or tabs; a comma
- * separates two values (a repeated header arrives joined by `, `). Two
+ * separates two values (a repeated header arrives joined by `, `). A query
+ * string is read both as WHATWG URLs and Express split it (at `&`) and as
+ * Rack 2 does (at `&` and `;`), so `?x=1;api_key=K` carries `K`. Two
  * different keys, or a key in a place the policy forbids, is a conflict: the
- * policy's `onConflict` refuses the request or counts it on every reading.
+ * policy's `onConflict` refuses the request or counts it on every reading. A
+ * key with control characters (`K\0`) is a conflict too: origins strip them,
+ * cut the key at them or keep them, so it is read as each of those.
  * @module
  */
 import type { CredentialPlace, CredentialPolicy } from "../policy/compile";
+import { controlReadings } from "./control";
 import { KeyRefusal } from "./key-refusal";
+import { queryValues } from "./query";
 
 // The compiled form belongs to the policy; the reader is here.
 export type { CredentialPlace, CredentialPolicy };
@@ -27,13 +33,19 @@ const MAX_KEY_LENGTH = 4096;
 
 export function readCredentials(headers: Headers, url: URL, policy: CredentialPolicy): Credentials {
   const keys = new Set<string>();
-  for (const key of keysIn(headers, url, policy.accepted)) keys.add(key);
+  let control = false;
+  for (const key of keysIn(headers, url, policy.accepted)) {
+    const readings = controlReadings(key);
+    control ||= readings.length > 1;
+    for (const k of readings) keys.add(k);
+  }
   const forbidden = keysIn(headers, url, policy.forbidden);
   if (forbidden.length > 0) {
-    for (const key of forbidden) keys.add(key);
+    for (const key of forbidden) for (const k of controlReadings(key)) keys.add(k);
     return { kind: "conflict", keys: [...keys], reason: "an API key was sent in a place this API does not accept" };
   }
   if (keys.size === 0) return { kind: "none" };
+  if (control) return { kind: "conflict", keys: [...keys], reason: "an API key contains control characters" };
   if (keys.size > 1) return { kind: "conflict", keys: [...keys], reason: "the request carries more than one API key" };
   return { kind: "one", key: [...keys][0]! };
 }
@@ -49,7 +61,7 @@ function keysIn(headers: Headers, url: URL, places: readonly CredentialPlace[]):
   const byHeader = new Map<string, { schemes: Set<string>; raw: boolean }>();
   for (const place of places) {
     if ("query" in place) {
-      for (const v of url.searchParams.getAll(place.query)) {
+      for (const v of queryValues(url, place.query)) {
         const key = clean(v);
         if (key) keys.push(key);
       }

@@ -22,6 +22,11 @@ export interface RequestFacts {
   host: string;
   headers: Headers;
   ip: ParsedIp | undefined;
+  /**
+   * The methods a POST asks the origin to treat it as (see `methodOverride`), upper-case; `"any"` when its
+   * body may carry one that sluice cannot read. Matched only by rules with `match.methodOverride`.
+   */
+  overrides?: ReadonlySet<string> | "any";
 }
 
 export type KeySpec =
@@ -37,6 +42,10 @@ export interface BodyKeyOptions {
   maxBytes: number;
   /** What an unreadable or ambiguous body gets. */
   onUnreadable: "refuse" | "count";
+  /** Where the key is read: the body, the query string, or both (both must agree). */
+  from: { body: boolean; query: boolean };
+  /** An array or a field given twice: unreadable, or counted on each value. */
+  arrays: "refuse" | "each";
 }
 
 /** One place an API key can be: a header (with an optional scheme) or a query parameter. */
@@ -84,6 +93,11 @@ export interface CompiledRule {
   /** How many shard objects the key's room is spread over (a tree of leases); absent: the key's one object. */
   shards?: number;
   matches(facts: RequestFacts): boolean;
+  /**
+   * With `match.methodOverride`: whether the rule could match this request as some overridden method (every
+   * condition but the method holds), so that the request's overrides are worth reading. Absent otherwise.
+   */
+  mayMatchOverridden?: (facts: RequestFacts) => boolean;
 }
 
 export interface CompiledPolicy {
@@ -102,8 +116,10 @@ export interface CompiledPolicy {
   rules: CompiledRule[];
   /** Some limited rule needs the tenant (a tenant key or tiered numbers). */
   needsTenant: boolean;
-  /** Some rule keys by the request body. */
+  /** Some rule keys by the request body, or reads `_method` from it (`methodOverride`). */
   readsBody: boolean;
+  /** Some rule matches a POST by the method it overrides to (`match.methodOverride`). */
+  methodOverride: boolean;
 }
 
 export function compilePolicy(document: Policy): CompiledPolicy {
@@ -126,7 +142,10 @@ export function compilePolicy(document: Policy): CompiledPolicy {
     response: document.response,
     rules,
     needsTenant: rules.some((r) => r.action === "limit" && (r.key.kind === "tenant" || r.tiered)),
-    readsBody: rules.some((r) => r.action === "limit" && r.key.kind === "body"),
+    readsBody:
+      rules.some((r) => r.action === "limit" && r.key.kind === "body" && r.bodyKey.from.body) ||
+      document.rules.some((r) => r.match.methodOverride === true),
+    methodOverride: document.rules.some((r) => r.match.methodOverride === true),
   };
 }
 
@@ -162,6 +181,11 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     bodyKey: {
       maxBytes: rule.bodyKey?.maxBytes ?? DEFAULT_BODY_MAX_BYTES,
       onUnreadable: rule.bodyKey?.onUnreadable ?? "refuse",
+      from: {
+        body: (rule.bodyKey?.from ?? ["body"]).includes("body"),
+        query: (rule.bodyKey?.from ?? []).includes("query"),
+      },
+      arrays: rule.bodyKey?.arrays ?? "refuse",
     },
     count: rule.count,
     mode: rule.mode,
@@ -174,6 +198,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     matches: compileMatch(rule.match),
+    ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };
 }
 
@@ -215,7 +240,13 @@ function compileMatch(match: Rule["match"]): (facts: RequestFacts) => boolean {
     const methods = new Set(match.methods.map((m) => m.toUpperCase()));
     // HEAD is served by the GET handler of an origin, so a GET rule covers it.
     if (methods.has("GET")) methods.add("HEAD");
-    tests.push((f) => methods.has(f.method));
+    if (match.methodOverride)
+      tests.push((f) => {
+        if (methods.has(f.method)) return true;
+        const o = f.overrides;
+        return o === "any" || (o !== undefined && [...o].some((m) => methods.has(m)));
+      });
+    else tests.push((f) => methods.has(f.method));
   }
   if (match.hosts) {
     const exact = new Set<string>();

@@ -86,6 +86,12 @@ function covers(a: Rule, b: Rule): boolean {
       // A rule for GET also matches HEAD.
       return m.methods!.some((y) => y.toUpperCase() === upper || (y.toUpperCase() === "GET" && upper === "HEAD"));
     }) === true;
+  // A rule matching overrides also matches a POST overridden to its methods: covered only by a rule that does too, or takes POST.
+  const overridesCovered =
+    n.methodOverride !== true ||
+    m.methodOverride === true ||
+    m.methods === undefined ||
+    m.methods.some((y) => y.toUpperCase() === "POST");
   const headersCovered =
     m.headers === undefined ||
     (n.headers !== undefined &&
@@ -96,6 +102,7 @@ function covers(a: Rule, b: Rule): boolean {
       ));
   return (
     methodsCovered &&
+    overridesCovered &&
     subset(m.paths, n.paths, true) &&
     subset(m.hosts, n.hosts, true) &&
     subset(m.ips, n.ips) &&

@@ -122,6 +122,11 @@ export const MatchSchema = z.strictObject({
   hosts: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
   headers: z.optional(z.record(headerName, z.string())),
   ips: z.optional(z.array(cidr).check(z.minLength(1))),
+  /**
+   * Default false. True: a POST also matches as the method it asks the origin to treat it as
+   * (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, `_method` in the query or the body).
+   */
+  methodOverride: z.optional(z.boolean()),
 });
 
 export const ruleKey = z
@@ -158,6 +163,15 @@ export const BodyKeySchema = z.strictObject({
     z.int().check(z.gte(1), z.lte(MAX_BODY_MAX_BYTES, `must be at most ${MAX_BODY_MAX_BYTES} (1 MiB)`)),
   ),
   onUnreadable: z.optional(z.enum(["refuse", "count"])),
+  /** Where the key may be: the body (default), and also the query string (`["body", "query"]`). */
+  from: z.optional(
+    z.array(z.enum(["body", "query"])).check(
+      z.minLength(1, 'must name at least one of "body", "query"'),
+      z.refine((f) => new Set(f).size === f.length, "must not name a place twice"),
+    ),
+  ),
+  /** An array (`email[]=`, `email[0]=`, a JSON array) or a field given twice: refused (default), or counted on each value. */
+  arrays: z.optional(z.enum(["refuse", "each"])),
 });
 
 /** The fewest and the most shard objects a key's room may be spread over (`shards`). */
@@ -208,6 +222,9 @@ export const RuleSchema = z
       }
       if (r.bodyKey !== undefined && !r.key.startsWith("body:")) {
         ctx.addIssue({ code: "custom", path: ["bodyKey"], message: 'only allowed with a "body:<field>" key' });
+      }
+      if (r.match.methodOverride !== undefined && r.match.methods === undefined) {
+        ctx.addIssue({ code: "custom", path: ["match", "methodOverride"], message: 'only allowed with "methods"' });
       }
       if (r.action !== "limit" && r.limits.length > 0) {
         ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });

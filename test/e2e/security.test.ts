@@ -97,6 +97,28 @@ describe("nothing gets around a rule, over HTTP", () => {
     expect(twice.json).toMatchObject({ code: "BODY_KEY_UNREADABLE", rule: "login-email" });
   });
 
+  it("reads a body once, the origin's way: a long number with a decoy refused, UTF-16LE and a quoted ;filename= counted, email[0]= and a NUL refused", async () => {
+    const victim = `victim16-${Date.now()}@x.test`;
+    const decoy = `{"n":${"9".repeat(500)},"email":"${victim}","note":"&email=decoy@x.test&"}`;
+    expect((await login({ "content-type": "text/plain" }, decoy)).status).toBe(400);
+    const utf16 = Buffer.from(JSON.stringify({ email: victim }), "utf16le");
+    const multipart = `--b1\r\nContent-Disposition: form-data; name="email"; x="a;filename=b"\r\n\r\n${victim}\r\n--b1--\r\n`;
+    const attempts = [
+      await login({ "content-type": "application/json; charset=utf-16le" }, utf16),
+      await login({ "content-type": "application/json; charset=utf-16le" }, utf16),
+      await login({ "content-type": "multipart/form-data; boundary=b1" }, multipart),
+    ];
+    for (const a of attempts) {
+      expect(a.status).toBe(200);
+      expect((a.json as { fields: { email: string } }).fields.email).toBe(victim);
+    }
+    // The 4th attempt on the address, however spelled, is refused: all three were counted on it.
+    expect((await login({ "content-type": "application/json" }, JSON.stringify({ email: victim }))).status).toBe(429);
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    expect((await login(form, `email[0]=${encodeURIComponent(`other-${victim}`)}`)).status).toBe(400);
+    expect((await login({ "content-type": "application/json" }, '{"email":"x@x.test\\u0000"}')).status).toBe(400);
+  });
+
   it("counts every spelling of the transfers route on its counter", async () => {
     for (const _ of [1, 2]) {
       expect((await fetchDrained(`${dev.url}${ROUTE}`)).status).toBe(200);

@@ -27,6 +27,7 @@ const ASSERTIONS = new Set([
   "items",
   "minItems",
   "maxItems",
+  "uniqueItems",
   "contains",
   "minContains",
   "maxContains",
@@ -137,6 +138,7 @@ function check(schema: Schema, value: unknown, path: string, root: Schema, error
   if (Array.isArray(value)) {
     if (s.minItems !== undefined && value.length < (s.minItems as number)) fail("minItems");
     if (s.maxItems !== undefined && value.length > (s.maxItems as number)) fail("maxItems");
+    if (s.uniqueItems === true && value.some((v, i) => value.slice(0, i).some((w) => equal(v, w)))) fail("uniqueItems");
     if (s.items !== undefined)
       for (const [i, v] of value.entries()) check(s.items as Schema, v, `${path}/${i}`, root, errors);
     if (s.contains !== undefined) {

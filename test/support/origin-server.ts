@@ -71,6 +71,7 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
       else held.set(id, res);
       return;
     }
+    const fields = await parsedBody(req.headers, raw);
     const wanted = Number(req.headers["x-test-status"] ?? 200);
     res.writeHead(wanted >= 200 && wanted <= 599 ? wanted : 200, {
       "content-type": "application/json",
@@ -86,7 +87,7 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
         body,
         // What a generous origin framework makes of it (see framework-origin.ts).
         routed: routedPath((req.url ?? "/").split("?")[0]!),
-        fields: parsedBody(req.headers, raw),
+        fields,
       }),
     );
   });

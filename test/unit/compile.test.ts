@@ -234,3 +234,36 @@ describe("compilePolicy", () => {
     expect(result.compiled.document).toBe(result.policy);
   });
 });
+
+describe("match.methodOverride", () => {
+  const policy = (methodOverride?: boolean) =>
+    compiled({
+      version: 1,
+      rules: [
+        {
+          id: "deletes",
+          match: { methods: ["DELETE"], paths: ["/api/v1/items/*"], ...(methodOverride ? { methodOverride } : {}) },
+          key: "ip",
+          limits: [{ limit: 3, window: "1m" }],
+        },
+      ],
+    });
+  const post = (overrides?: RequestFacts["overrides"]) => ({
+    ...facts({ method: "POST", path: "/api/v1/items/1" }),
+    ...(overrides ? { overrides } : {}),
+  });
+
+  it("matches a POST by the method it overrides to, only when the rule says so", () => {
+    expect(policy(true).rules[0]!.matches(post(new Set(["DELETE"])))).toBe(true);
+    expect(policy(true).rules[0]!.matches(post("any"))).toBe(true);
+    expect(policy(true).rules[0]!.matches(post(new Set(["PUT"])))).toBe(false);
+    expect(policy(true).rules[0]!.matches(post())).toBe(false);
+    expect(policy(false).rules[0]!.matches(post(new Set(["DELETE"])))).toBe(false);
+    expect(policy(true).methodOverride).toBe(true);
+    expect(policy(false).methodOverride).toBe(false);
+    // Overrides are read only where the rule could match without its methods.
+    expect(policy(true).rules[0]!.mayMatchOverridden?.(post())).toBe(true);
+    expect(policy(true).rules[0]!.mayMatchOverridden?.(facts({ method: "POST", path: "/other" }))).toBe(false);
+    expect(policy(false).rules[0]!.mayMatchOverridden).toBeUndefined();
+  });
+});

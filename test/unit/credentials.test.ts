@@ -71,3 +71,22 @@ describe("readCredentials", () => {
     expect(keysToCount({ kind: "none" }, "refuse")).toEqual([]);
   });
 });
+
+describe("readCredentials: however the origin splits the query, whatever it does with control characters", () => {
+  it("finds a key after `;` (Rack 2 splits a query at `&` and `;`); before, the request was anonymous", () => {
+    expect(read(everywhere, {}, "?x=1;api_key=K1")).toEqual({ kind: "one", key: "K1" });
+    expect(read(everywhere, {}, "?api_key=K1;api_key=K2").kind).toBe("conflict");
+    // Express reads "K1;x=1", Rack 2 reads "K1": two readings, two keys.
+    expect(read(everywhere, {}, "?api_key=K1;x=1")).toMatchObject({ kind: "conflict", keys: ["K1;x=1", "K1"] });
+    expect(read(everywhere, {}, "?x=1;access_token=K1").kind).toBe("conflict");
+  });
+
+  it("calls a key with a NUL or another control character a conflict, read whole, stripped and cut", () => {
+    // Before: K1\0 was its own key, a fresh tenant lookup and an anonymous request.
+    const found = read(everywhere, {}, "?api_key=K1%00");
+    expect(found).toMatchObject({ kind: "conflict", reason: "an API key contains control characters" });
+    expect(found.kind === "conflict" && found.keys).toEqual(["K1\0", "K1"]);
+    expect(() => keysToCount(found, "refuse")).toThrow(KeyRefusal);
+    expect(keysToCount(read(everywhere, {}, "?api_key=K1%00x"), "strictest")).toEqual(["K1\0x", "K1x", "K1"]);
+  });
+});

@@ -67,6 +67,19 @@ describe("rule lists that limit nothing or cannot be reached", () => {
     const get = { match: { methods: ["GET"], paths: ["/a"] } };
     expect(errorsOf({ version: 1, rules: [rule(get), { ...rule(get), id: "again" }] })[0]!.path).toBe("rules[1]");
   });
+
+  it("keeps a rule with methodOverride reachable below the same rule without it (it also matches overridden POSTs)", () => {
+    const del = (methodOverride?: boolean) => ({
+      match: { methods: ["DELETE"], paths: ["/a"], ...(methodOverride !== undefined ? { methodOverride } : {}) },
+    });
+    expect(errorsOf({ version: 1, rules: [rule(del()), { ...rule(del(true)), id: "overridden" }] })).toEqual([]);
+    expect(errorsOf({ version: 1, rules: [rule(del(true)), { ...rule(del(true)), id: "again" }] })[0]!.path).toBe(
+      "rules[1]",
+    );
+    expect(errorsOf({ version: 1, rules: [rule(del(true)), { ...rule(del()), id: "again" }] })[0]!.path).toBe(
+      "rules[1]",
+    );
+  });
 });
 
 describe("fields", () => {

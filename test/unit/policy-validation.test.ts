@@ -86,6 +86,12 @@ const EXPECTED_PATH: Record<string, string> = {
   "limit-over-15-digits.json": "rules[0].limits[0].limit",
   "body-key-without-body-key.json": "rules[0].bodyKey",
   "body-key-max-bytes-too-large.json": "rules[0].bodyKey.maxBytes",
+  "body-key-from-empty.json": "rules[0].bodyKey.from",
+  "body-key-from-twice.json": "rules[0].bodyKey.from",
+  "body-key-from-unknown.json": "rules[0].bodyKey.from[0]",
+  "body-key-bad-arrays.json": "rules[0].bodyKey.arrays",
+  "method-override-not-boolean.json": "rules[0].match.methodOverride",
+  "method-override-without-methods.json": "rules[0].match.methodOverride",
   "credential-place-two-places.json": "identity.apiKey.also[0]",
   "credential-bad-on-conflict.json": "identity.apiKey.onConflict",
 };

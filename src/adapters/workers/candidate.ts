@@ -25,6 +25,7 @@ import type { Charge, CounterSpec } from "../../limiter/types";
 import { logEvent } from "../../log";
 import { type MinuteStats, Stats } from "../../observability/stats";
 import type { CompiledPolicy } from "../../policy/compile";
+import { DEFAULT_BODY_MAX_BYTES } from "../../policy/schema";
 import { type Candidate, CandidateSource } from "./kv-candidate-source";
 
 /** A candidate's calls run after the response: they may wait longer than the live budget. */
@@ -152,9 +153,12 @@ function withoutBody(request: Request): RequestInit {
   return { method: request.method, headers: request.headers };
 }
 
-/** The most of a body any `body:` rule of the policy reads. */
+/** The most of a body any `body:` rule of the policy reads (and what a `_method` override is read from). */
 function bodyBytesRead(policy: CompiledPolicy): number {
-  return Math.max(0, ...policy.rules.filter((r) => r.key.kind === "body").map((r) => r.bodyKey.maxBytes));
+  return Math.max(
+    policy.methodOverride ? DEFAULT_BODY_MAX_BYTES : 0,
+    ...policy.rules.filter((r) => r.key.kind === "body").map((r) => r.bodyKey.maxBytes),
+  );
 }
 
 /**
