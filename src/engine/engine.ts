@@ -14,6 +14,7 @@ import { jsonError, refusalResponse } from "../http/refusal";
 import { logEvent } from "../log";
 import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
+import { RoundTrips } from "./budget";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
 import { countingKey, customCountingKey, type KeySources, scoped } from "./counting-key";
 import { executePlan, failures, rollBack } from "./execute";
@@ -29,12 +30,19 @@ export interface Engine {
   decide(request: Request, ports: EnginePorts, settings: EngineSettings): Promise<LimitOutcome>;
   /** This engine's memory of refusals (the admin API forgets a key's on reset). */
   readonly refusals: RefusalCache;
+  /** The round trips it has observed per counting key (each check's time budget). */
+  readonly roundTrips: RoundTrips;
 }
 
-/** An engine with its per-isolate state (the refusal cache) and the user's hooks. */
-export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCache()): Engine {
+/** An engine with its per-isolate state (the refusal cache, the round trips) and the user's hooks. */
+export function createEngine(
+  hooks: EngineHooks = {},
+  refusals = new RefusalCache(),
+  roundTrips = new RoundTrips(),
+): Engine {
   return {
     refusals,
+    roundTrips,
     async decide(request, ports, settings) {
       const { compiled } = await ports.policies.current();
       const url = new URL(request.url);
@@ -49,6 +57,7 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
         settings,
         hooks,
         refusals,
+        roundTrips,
       };
       return decideRequest(ctx);
     },
@@ -173,7 +182,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   const result = admittedResult(t, failed.length > 0, ctx.rules);
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
-  return settle(ctx, admittedOutcome(ctx, t, result), { verdicts, shadowRefusals });
+  return settle(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals });
 }
 
 /** The refusal outcome: the contract's response (shaped by `onRefuse` when given). */

@@ -264,11 +264,16 @@ describe("the engine over the in-memory store", () => {
     ]);
   });
 
-  it("fails closed with 503 when the store hangs past the budget, and rolls back the key that answered", async () => {
+  it("fails closed with 503 when the store answers past the budget, and rolls back both keys' charges", async () => {
     const memory = new MemoryCounterStore();
+    // The per-user key's object answers (and charges) 200 ms late.
+    let userKey = "";
     const hangsOnUsers: CounterStore = {
-      check: (key, request: CheckRequest) =>
-        key.startsWith("header:") ? new Promise(() => {}) : memory.check(key, request),
+      check: (key, request: CheckRequest) => {
+        if (!key.startsWith("header:")) return memory.check(key, request);
+        userKey = key;
+        return new Promise((r) => setTimeout(r, 200)).then(() => memory.check(key, request));
+      },
       release: (key, charges) => memory.release(key, charges),
       inspect: (key, counters) => memory.inspect(key, counters),
       reset: (key, names) => memory.reset(key, names),
@@ -292,6 +297,10 @@ describe("the engine over the in-memory store", () => {
     await h.settled();
     const spec = { name: "per-ip-1m", algorithm: "fixed" as const, limit: 10, windowMs: 60_000, cost: 1 };
     expect((await memory.inspect("ip:203.0.113.7", [spec])).results[0]!.remaining).toBe(10);
+    // The late answer charged the per-user key when it landed; the 503's request was never forwarded.
+    await h.settled();
+    const user = { name: "per-user-1m", algorithm: "fixed" as const, limit: 5, windowMs: 60_000, cost: 1 };
+    expect((await memory.inspect(userKey, [user])).results[0]!.remaining).toBe(5);
   });
 
   it("refuses from the refusal cache without calling the store until the window ends", async () => {
