@@ -201,7 +201,7 @@ describe("counter store failures", () => {
       await usePolicy(oneRule({ onError }));
       const ip = uniqueIp();
       expect(await callMany(1, "/x", { ip })).toEqual([200]);
-      vi.spyOn(console, "error").mockImplementation(() => {});
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {});
       // Hold the object's input gate for 1.5 s, as a stuck object would.
       const stub = env.LIMITER.getByName(`ip:${ip}`);
       const busy = runInDurableObject(stub, (_o, state) =>
@@ -219,6 +219,8 @@ describe("counter store failures", () => {
       expect(res.status).toBe(onError === "open" ? 200 : 503);
       expect(res.headers.get("RateLimit-Limit")).toBeNull();
       expect(await originCount(tag)).toBe(onError === "open" ? 1 : 0);
+      const logged = errors.mock.calls.map((c) => String(c[0])).findLast((l) => l.includes("limiter.error"));
+      expect(JSON.parse(logged!)).toMatchObject({ onError, cause: "budget", rules: ["guarded"] });
       await busy;
       // The late answer charged the object when it landed: kept when the request was forwarded, given back
       // when it was answered 503.

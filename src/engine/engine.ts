@@ -165,12 +165,12 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached", cached.key);
 
   const results = await executePlan(plans, ctx);
-  const { failed, closed } = failures(results);
+  const { failed, closed, lateRules } = failures(results);
   if (closed) {
     rollBack(results, ctx);
     const verdicts = ctx.rules.map((rule) => ({ rule, verdict: "error_closed" as const }));
     const result = resultWithoutLimit(false, "error-closed", ctx.rules);
-    return settle(ctx, settledOutcome(ctx.request, result, unavailable()), { verdicts });
+    return settle(ctx, settledOutcome(ctx.request, result, unavailable()), { verdicts, lateRules });
   }
   const t = tally(results, ctx.ports.clock.now());
   const reports = t.counted.map((c) => c.report);
@@ -182,7 +182,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   const result = admittedResult(t, failed.length > 0, ctx.rules);
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
-  return settle(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals });
+  return settle(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals, lateRules });
 }
 
 /** The refusal outcome: the contract's response (shaped by `onRefuse` when given). */
@@ -270,6 +270,7 @@ function settle(
     ipKey: ctx.client.ipKey,
     shadowRefusals: record.shadowRefusals ?? [],
     ...(record.refusal ? { refusal: record.refusal } : {}),
+    ...(record.lateRules && record.lateRules.length > 0 ? { lateRules: record.lateRules } : {}),
   });
   return outcome;
 }

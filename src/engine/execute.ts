@@ -67,25 +67,34 @@ export function settleLate(ctx: RequestContext, result: KeyResult, pick: (charge
   );
 }
 
-/** The failed keys, each logged; returns whether any of their rules says `onError: "closed"`. */
-export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; closed: boolean } {
+/**
+ * The failed keys, each logged; whether any of their rules says `onError: "closed"`; and the rules that
+ * failed only by running out of budget (none of their keys threw).
+ */
+export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; closed: boolean; lateRules: string[] } {
   const failed = results.filter((r) => !r.ok);
   let closed = false;
+  const late = new Set<string>();
+  const threw = new Set<string>();
   for (const f of failed) {
     const failsClosed = f.plan.rules.some((r) => r.onError === "closed");
     closed ||= failsClosed;
+    const error = f.ok ? undefined : f.error;
+    const cause = error instanceof CounterStoreTimeout ? "budget" : "error";
+    for (const r of f.plan.rules) (cause === "budget" ? late : threw).add(r.id);
     logEvent(
       "limiter.error",
       {
         object: f.plan.key,
         rules: f.plan.rules.map((r) => r.id),
         onError: failsClosed ? "closed" : "open",
-        message: errorMessage(f.ok ? undefined : f.error),
+        cause,
+        message: errorMessage(error),
       },
       "error",
     );
   }
-  return { failed, closed };
+  return { failed, closed, lateRules: [...late].filter((r) => !threw.has(r)) };
 }
 
 /**

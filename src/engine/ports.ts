@@ -105,6 +105,12 @@ export interface DecisionRecord {
   refusal?: { report: LimitReport; key: string };
   /** Shadow limits that would have refused. */
   shadowRefusals: LimitReport[];
+  /**
+   * Rules among the `error_open` / `error_closed` verdicts whose counter store did not fail but did not
+   * answer within its time budget (the ceiling, for a far or new object): the fleet figures count them
+   * as `late_open` / `late_closed`.
+   */
+  lateRules?: string[];
 }
 
 /** Stats, logs, analytics: told of every decision, after it is made. It must not throw. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Totals } from "./fleet-rows";
-import { FLEET_VERDICTS } from "./fleet-verdict";
+import { FLEET_VERDICTS, STORE_FAILURE_VERDICTS } from "./fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "./latency-buckets";
 
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -56,11 +56,11 @@ export function renderOpenMetrics(m: MetricsInput): string {
   family(
     "sluice_counter_store_errors",
     "counter",
-    "Decisions per rule made without the counter store because it failed (error_open plus error_closed).",
+    "Decisions per rule made without the counter store because it failed or did not answer within its budget (error_open, error_closed, late_open, late_closed).",
   );
   for (const [rule, verdicts] of byRule)
     out.push(
-      `sluice_counter_store_errors_total{rule="${labelValue(rule)}"} ${num((verdicts.get("error_open") ?? 0) + (verdicts.get("error_closed") ?? 0))}`,
+      `sluice_counter_store_errors_total{rule="${labelValue(rule)}"} ${num(STORE_FAILURE_VERDICTS.reduce((n, v) => n + (verdicts.get(v) ?? 0), 0))}`,
     );
 
   family("sluice_decision_latency_seconds", "histogram", "Time to decide a request, fleet-wide.", "seconds");

@@ -262,6 +262,8 @@ describe("the engine over the in-memory store", () => {
       [{ rule: "api", verdict: "error_open" }],
       [{ rule: "api", verdict: "error_open" }],
     ]);
+    // An error, not the budget: nothing is reported late.
+    expect(h.records.map((r) => r.lateRules)).toEqual([undefined, undefined]);
   });
 
   it("fails closed with 503 when the store answers past the budget, and rolls back both keys' charges", async () => {
@@ -294,6 +296,8 @@ describe("the engine over the in-memory store", () => {
       { rule: "per-ip", verdict: "error_closed" },
       { rule: "per-user", verdict: "error_closed" },
     ]);
+    // Only the rule whose key ran out of budget is late (the fleet figures count it as late_closed).
+    expect(h.records[0]!.lateRules).toEqual(["per-user"]);
     await h.settled();
     const spec = { name: "per-ip-1m", algorithm: "fixed" as const, limit: 10, windowMs: 60_000, cost: 1 };
     expect((await memory.inspect("ip:203.0.113.7", [spec])).results[0]!.remaining).toBe(10);

@@ -8,6 +8,7 @@ const totals = {
     { rule: "api", verdict: "admitted", n: 7 },
     { rule: "api", verdict: "refused", n: 2 },
     { rule: "api", verdict: "error_open", n: 1 },
+    { rule: "api", verdict: "late_open", n: 4 },
     { rule: 'we"ird\\rule', verdict: "cached_refusal", n: 3 },
   ],
   latency: [
@@ -51,6 +52,8 @@ describe("OpenMetrics text", () => {
     expect(value("api", "admitted")).toBe(7);
     expect(value("api", "refused")).toBe(2);
     expect(value("api", "bypass")).toBe(0);
+    expect(value("api", "late_open")).toBe(4);
+    expect(value("api", "late_closed")).toBe(0);
     expect(value('we"ird\\rule', "cached_refusal")).toBe(3);
 
     const hist = byName.get("sluice_decision_latency_seconds")!;
@@ -60,7 +63,7 @@ describe("OpenMetrics text", () => {
     expect(hist.metrics[0]!.buckets).toMatchObject({ "0.001": "4", "0.01": "9", "2.5": "9", "+Inf": "10" });
 
     const errors = byName.get("sluice_counter_store_errors_total") ?? byName.get("sluice_counter_store_errors");
-    expect(errors!.metrics.find((m) => m.labels?.rule === "api")!.value).toBe("1");
+    expect(errors!.metrics.find((m) => m.labels?.rule === "api")!.value).toBe("5");
     expect(byName.get("sluice_policy_version")!.metrics[0]!.value).toBe("4");
     expect(Number(byName.get("sluice_policy_published_timestamp_seconds")!.metrics[0]!.value)).toBe(1_795_000_000.5);
   });
