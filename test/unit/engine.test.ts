@@ -20,6 +20,7 @@ interface HarnessOptions {
   store?: (clock: { now(): number }) => CounterStore;
   tenants?: Record<string, Tenant>;
   budgetMs?: number;
+  ceilingMs?: number;
   sandbox?: boolean;
   hooks?: EngineHooks;
 }
@@ -45,7 +46,11 @@ function harness(document: PolicyInput, options: HarnessOptions = {}) {
     observer: { decided: (r) => records.push(r) },
     background: { waitUntil: (p) => background.push(p) },
   };
-  const settings = { budgetMs: options.budgetMs ?? 0, sandbox: options.sandbox ?? false };
+  const settings = {
+    budgetMs: options.budgetMs ?? 0,
+    ...(options.ceilingMs !== undefined ? { ceilingMs: options.ceilingMs } : {}),
+    sandbox: options.sandbox ?? false,
+  };
   return {
     clock,
     memory,
@@ -264,6 +269,35 @@ describe("the engine over the in-memory store", () => {
     ]);
     // An error, not the budget: nothing is reported late.
     expect(h.records.map((r) => r.lateRules)).toEqual([undefined, undefined]);
+  });
+
+  it("waits for a new object up to the ceiling, and gives up on a known near one at its own budget", async () => {
+    // The object's answers: the first takes 5 ms on the clock and 100 ms of real time (a cold start), then
+    // one that takes 100 ms of real time again (a stall of an object known to answer in 5 ms).
+    const memory = new MemoryCounterStore();
+    const stalls: CounterStore = {
+      check: async (key, request: CheckRequest) => {
+        await new Promise((r) => setTimeout(r, 100));
+        h.clock.at += 5;
+        return memory.check(key, request);
+      },
+      release: (key, charges) => memory.release(key, charges),
+      inspect: (key, counters) => memory.inspect(key, counters),
+      reset: (key, names) => memory.reset(key, names),
+    };
+    const h = harness(policy({ id: "api", key: "ip", limits: [{ limit: 5, window: "1m" }] }), {
+      store: () => stalls,
+      budgetMs: 20,
+      ceilingMs: 1000,
+    });
+    const first = await h.decide("/a");
+    expect(first.result.reason).toBe("allowed");
+    expect(first.finish(new Response("ok")).headers.get("RateLimit-Remaining")).toBe("4");
+    // Learned: 5 ms, so its budget is max(20, 4 x (5 + 4 x 2.5)) = 60 ms, and 100 ms is past it.
+    expect(h.engine.roundTrips.budget("ip:203.0.113.7", { floorMs: 20, ceilingMs: 1000 }, h.clock.at)).toBe(60);
+    const second = await h.decide("/a");
+    expect(second.result.reason).toBe("error-open");
+    expect(h.records[1]!.lateRules).toEqual(["api"]);
   });
 
   it("fails closed with 503 when the store answers past the budget, and rolls back both keys' charges", async () => {
