@@ -17,7 +17,7 @@ import { normalizePath } from "../policy/normalize-path";
 import { RoundTrips } from "./budget";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
 import { countingKey, customCountingKey, type KeySources, scoped } from "./counting-key";
-import { executePlan, failures, rollBack } from "./execute";
+import { executePlan, failures, type KeyResult, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity } from "./identity";
 import { type EngineHooks, type LimitOutcome, resultWithoutLimit, settledOutcome } from "./outcome";
@@ -179,6 +179,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
     rememberRefusal(ctx, t.refusedBy, reports, startedAt);
     return refuse(ctx, reports, t.refusedBy.report, t.now, "limit", t.refusedBy.key);
   }
+  for (const f of failed) rememberLateRefusal(ctx, f, startedAt);
   const result = admittedResult(t, failed.length > 0, ctx.rules);
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
@@ -234,6 +235,28 @@ function rememberRefusal(
   // The store decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
   const until = startedAt + refusedBy.report.result.retryAfterMs;
   ctx.refusals.remember(refusedBy.key, spec, { until, reports, refusedBy: refusedBy.report });
+}
+
+/**
+ * A refusal that a late answer brings cannot stop the request that failed open: it was forwarded. It is
+ * remembered like any other, so the key's next requests here are refused without a call.
+ */
+function rememberLateRefusal(ctx: RequestContext, failed: KeyResult, startedAt: number): void {
+  if (failed.ok || !failed.late) return;
+  failed.late.then(
+    (response) => {
+      if (response.allowed) return;
+      const t = tally([{ plan: failed.plan, ok: true, response }], response.now);
+      if (t.refusedBy)
+        rememberRefusal(
+          ctx,
+          t.refusedBy,
+          t.counted.map((c) => c.report),
+          startedAt,
+        );
+    },
+    () => {},
+  );
 }
 
 function enforcedSpecs(plan: KeyPlan) {

@@ -300,6 +300,35 @@ describe("the engine over the in-memory store", () => {
     expect(h.records[1]!.lateRules).toEqual(["api"]);
   });
 
+  it("remembers a refusal that a late answer brings: the next request is refused without a call", async () => {
+    const memory = new MemoryCounterStore();
+    let calls = 0;
+    // Every answer lands 100 ms late, past the 20 ms budget (and ceiling).
+    const late: CounterStore = {
+      check: async (key, request: CheckRequest) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 100));
+        return memory.check(key, request);
+      },
+      release: (key, charges) => memory.release(key, charges),
+      inspect: (key, counters) => memory.inspect(key, counters),
+      reset: (key, names) => memory.reset(key, names),
+    };
+    const h = harness(policy({ id: "api", key: "ip", limits: [{ limit: 1, window: "1m" }] }), {
+      store: () => late,
+      budgetMs: 20,
+    });
+    // The first is admitted when it lands; the second's answer is a refusal, after it failed open.
+    for (let i = 0; i < 2; i++) {
+      expect((await h.decide("/a")).result.reason).toBe("error-open");
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const third = await h.decide("/a");
+    expect(third.result.reason).toBe("cached");
+    expect(third.response!.status).toBe(429);
+    expect(calls).toBe(2);
+  });
+
   it("fails closed with 503 when the store answers past the budget, and rolls back both keys' charges", async () => {
     const memory = new MemoryCounterStore();
     // The per-user key's object answers (and charges) 200 ms late.
