@@ -33,8 +33,13 @@ export interface Env {
   SANDBOX_ORIGIN?: string;
   /** `"true"`: the whole deployment gets the sandbox multiplier. */
   SANDBOX?: string;
-  /** Time budget of one counter-store call, default 50. */
+  /**
+   * Floor of a counter-store call's time budget, default 50 (0: no budget). Between floor and
+   * ceiling a call is budgeted by the round trip this isolate has seen to that key's object.
+   */
   LIMITER_TIMEOUT_MS?: string;
+  /** Ceiling of that budget, default 2000: a new or far object's call; at or below the floor: a fixed budget. */
+  LIMITER_TIMEOUT_CEILING_MS?: string;
   /** Fleet-wide figures (console, `/metrics`): a few SQLite-backed shards; optional, unset: none are kept. */
   STATS?: DurableObjectNamespace<StatsStore>;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */

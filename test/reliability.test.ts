@@ -52,6 +52,29 @@ async function fetchWith(
   return res;
 }
 
+/** {@link fetchWith}, and how long the response took (the waitUntil work after it not counted). */
+async function fetchTimed(
+  bindings: Partial<Cloudflare.Env>,
+  path: string,
+  ip: string,
+  headers: Record<string, string> = {},
+): Promise<{ res: Response; answeredMs: number }> {
+  const ctx = createExecutionContext();
+  const started = Date.now();
+  const res = await worker.fetch!(
+    new Request(`http://api.example.com${path}`, { headers: { "cf-connecting-ip": ip, ...headers } }) as Request<
+      unknown,
+      IncomingRequestCfProperties
+    >,
+    { ...env, ...bindings },
+    ctx,
+  );
+  await res.arrayBuffer().catch(() => {});
+  const answeredMs = Date.now() - started;
+  await waitOnExecutionContext(ctx);
+  return { res, answeredMs };
+}
+
 /** A LIMITER binding whose objects fail as told, then (optionally) pass calls to the real ones. */
 function faultyNamespace(fault: (attempt: number) => Error | undefined) {
   let calls = 0;
@@ -71,6 +94,79 @@ function faultyNamespace(fault: (attempt: number) => Error | undefined) {
   } as unknown as Cloudflare.Env["LIMITER"];
   return { ns, calls: () => calls };
 }
+
+/**
+ * A LIMITER binding whose objects are healthy but far: every call waits `delayMs` (the ocean's round trip)
+ * before reaching the real object, as seen from an isolate on another continent.
+ */
+function distantNamespace(delayMs: number) {
+  let calls = 0;
+  const ns = {
+    getByName(name: string) {
+      const real = env.LIMITER.getByName(name) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      return new Proxy(
+        {},
+        {
+          get(_target, method) {
+            if (typeof method !== "string" || method === "then") return undefined;
+            return async (...args: unknown[]) => {
+              calls++;
+              await new Promise((r) => setTimeout(r, delayMs));
+              return real[method]!(...args);
+            };
+          },
+        },
+      );
+    },
+  } as unknown as Cloudflare.Env["LIMITER"];
+  return { ns, calls: () => calls };
+}
+
+/**
+ * The production floor, with the ceiling wrangler.toml sets: the defaults an operator deploys with. (No
+ * STATS: its flush would hold each call's waitUntil for up to its 5 s interval.)
+ */
+const PRODUCTION_BUDGET = { LIMITER_TIMEOUT_MS: "50", STATS: undefined };
+
+describe("a slow but healthy object (far away): a late answer is not a failure", () => {
+  it("requests wait and are counted, with headers: the limit-th admitted, the next refused", async () => {
+    await usePolicy(oneRule({}, 3));
+    const far = distantNamespace(300);
+    const ip = uniqueIp();
+    const tag = uniqueTag();
+    const answers = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetchWith({ ...PRODUCTION_BUDGET, LIMITER: far.ns }, "/x", ip, { "x-test-tag": tag });
+      answers.push([res.status, res.headers.get("RateLimit-Limit"), res.headers.get("RateLimit-Remaining")]);
+    }
+    expect(answers).toEqual([
+      [200, "3", "2"],
+      [200, "3", "1"],
+      [200, "3", "0"],
+      [429, "3", "0"],
+    ]);
+    expect(await originCount(tag)).toBe(3);
+    expect(far.calls()).toBeGreaterThanOrEqual(3);
+  });
+
+  it("a concurrency slot taken by an answer past the ceiling is given back when that answer lands", async () => {
+    await usePolicy({ version: 1, rules: [{ id: "slots", key: "ip", limits: [{ concurrency: 1 }] }] });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const ip = uniqueIp();
+    // Past a 200 ms ceiling: fails open, without headers; the object takes the slot 600 ms in.
+    const late = await fetchWith(
+      { ...PRODUCTION_BUDGET, LIMITER_TIMEOUT_CEILING_MS: "200", LIMITER: distantNamespace(600).ns },
+      "/x",
+      ip,
+    );
+    expect(late.status).toBe(200);
+    expect(late.headers.get("RateLimit-Limit")).toBeNull();
+    // Until the late answer has surely landed (600 ms after it was sent)...
+    await new Promise((r) => setTimeout(r, 700));
+    // ...and the slot came back when it did: the next request has it.
+    expect(await callMany(1, "/x", { ip })).toEqual([200]);
+  });
+});
 
 describe("counter store failures", () => {
   it("an object that throws: onError open forwards without headers, closed answers 503 with Retry-After", async () => {
@@ -100,23 +196,36 @@ describe("counter store failures", () => {
     }
   });
 
-  it("an object that hangs past LIMITER_TIMEOUT_MS: open forwards, closed answers 503", async () => {
+  it("an object that hangs past LIMITER_TIMEOUT_CEILING_MS: open forwards, closed answers 503 and gives the late charge back", async () => {
     for (const onError of ["open", "closed"] as const) {
       await usePolicy(oneRule({ onError }));
       const ip = uniqueIp();
       expect(await callMany(1, "/x", { ip })).toEqual([200]);
-      vi.spyOn(console, "error").mockImplementation(() => {});
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {});
       // Hold the object's input gate for 1.5 s, as a stuck object would.
-      const busy = runInDurableObject(env.LIMITER.getByName(`ip:${ip}`), (_o, state) =>
+      const stub = env.LIMITER.getByName(`ip:${ip}`);
+      const busy = runInDurableObject(stub, (_o, state) =>
         state.blockConcurrencyWhile(() => new Promise((r) => setTimeout(r, 1500))),
       );
       await new Promise((r) => setTimeout(r, 50));
-      const started = Date.now();
-      const res = await fetchWith({ LIMITER_TIMEOUT_MS: "100" }, "/x", ip);
-      expect(Date.now() - started).toBeLessThan(1400);
+      const tag = uniqueTag();
+      const { res, answeredMs } = await fetchTimed(
+        { LIMITER_TIMEOUT_MS: "100", LIMITER_TIMEOUT_CEILING_MS: "300" },
+        "/x",
+        ip,
+        { "x-test-tag": tag },
+      );
+      expect(answeredMs).toBeLessThan(1400);
       expect(res.status).toBe(onError === "open" ? 200 : 503);
       expect(res.headers.get("RateLimit-Limit")).toBeNull();
+      expect(await originCount(tag)).toBe(onError === "open" ? 1 : 0);
+      const logged = errors.mock.calls.map((c) => String(c[0])).findLast((l) => l.includes("limiter.error"));
+      expect(JSON.parse(logged!)).toMatchObject({ onError, cause: "budget", rules: ["guarded"] });
       await busy;
+      // The late answer charged the object when it landed: kept when the request was forwarded, given back
+      // when it was answered 503.
+      const spec = { name: "guarded-15m", algorithm: "fixed", limit: 3, windowMs: 900_000, cost: 1 } as const;
+      expect((await stub.inspect([spec])).results[0]!.remaining).toBe(onError === "open" ? 1 : 2);
     }
   });
 

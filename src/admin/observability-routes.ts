@@ -13,6 +13,7 @@ import type { Env } from "../env";
 import { MINUTE_MS } from "../observability/fleet-aggregate";
 import type { Totals } from "../observability/fleet-rows";
 import { readRefusedKeys, readSeries, readTotals } from "../observability/fleet-store";
+import { STORE_FAILURE_VERDICTS } from "../observability/fleet-verdict";
 import { metricsFormat } from "../observability/metrics-format";
 import { flushNow } from "../observability/observe-decision";
 import {
@@ -96,7 +97,7 @@ export function mountObservability<E extends { Bindings: Env; Variables: any }>(
       c.env.STATS ? readTotals(c.env.STATS) : EMPTY_TOTALS,
     ]);
     const errors = totals.counts
-      .filter((t) => t.verdict === "error_open" || t.verdict === "error_closed")
+      .filter((t) => (STORE_FAILURE_VERDICTS as readonly string[]).includes(t.verdict))
       .reduce((n, t) => n + t.n, 0);
     return c.json(
       {

@@ -5,6 +5,7 @@
  * @module
  */
 import type { CompiledPolicy } from "../policy/compile";
+import type { RoundTrips } from "./budget";
 import type { ClientIp } from "./identity";
 import type { EngineHooks } from "./outcome";
 import type { Background, Clock, CounterStore, DecisionObserver, PolicySource, TenantLookup } from "./ports";
@@ -20,8 +21,17 @@ export interface EnginePorts {
 }
 
 export interface EngineSettings {
-  /** Time budget of one counter-store check, in ms; past it the rule's `onError` decides. 0: none. */
+  /**
+   * The floor of a counter-store check's time budget, in ms (`LIMITER_TIMEOUT_MS`); past the
+   * budget the rule's `onError` decides. 0: no budget (every check is waited for).
+   */
   budgetMs: number;
+  /**
+   * The ceiling of the budget (`LIMITER_TIMEOUT_CEILING_MS`): between floor and ceiling a check is
+   * budgeted by the round trip observed on its key (see `budget.ts`). Absent, or at most the floor:
+   * every check gets the floor (a fixed budget).
+   */
+  ceilingMs?: number;
   /** The whole deployment gets the sandbox multiplier. */
   sandbox: boolean;
 }
@@ -40,4 +50,6 @@ export interface RequestContext {
   readonly settings: EngineSettings;
   readonly hooks: EngineHooks;
   readonly refusals: RefusalCache;
+  /** This engine's observed round trips per key (the time budget's memory). */
+  readonly roundTrips: RoundTrips;
 }

@@ -15,9 +15,10 @@ import { logEvent } from "../log";
 import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
 import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
+import { RoundTrips } from "./budget";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
 import { countingKeys, customCountingKey, type KeySources, scoped } from "./counting-key";
-import { type ExecutionScope, executePlan, failures, rollBack } from "./execute";
+import { type ExecutionScope, executePlan, failures, type KeyResult, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity, UNKNOWN_IP } from "./identity";
 import { overriddenMethods } from "./method-override";
@@ -59,12 +60,19 @@ export interface Engine {
   decideKey(call: KeyCall, ports: EnginePorts, settings: EngineSettings): Promise<RateLimitResult>;
   /** This engine's memory of refusals (the admin API forgets a key's on reset). */
   readonly refusals: RefusalCache;
+  /** The round trips it has observed per counting key (each check's time budget). */
+  readonly roundTrips: RoundTrips;
 }
 
-/** An engine with its per-isolate state (the refusal cache) and the user's hooks. */
-export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCache()): Engine {
+/** An engine with its per-isolate state (the refusal cache, the round trips) and the user's hooks. */
+export function createEngine(
+  hooks: EngineHooks = {},
+  refusals = new RefusalCache(),
+  roundTrips = new RoundTrips(),
+): Engine {
   return {
     refusals,
+    roundTrips,
     async decide(request, ports, settings) {
       const { compiled } = await ports.policies.current();
       const url = new URL(request.url);
@@ -79,6 +87,7 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
         settings,
         hooks,
         refusals,
+        roundTrips,
       };
       return decideRequest(ctx);
     },
@@ -91,13 +100,12 @@ export function createEngine(hooks: EngineHooks = {}, refusals = new RefusalCach
         throw new KeyCallError(`limit(): cost must be a whole number of at least 1, not ${String(call.cost)}`);
       }
       const { compiled } = await ports.policies.current();
-      return decideByKey({ ports, settings, refusals, policy: compiled }, call);
+      return decideByKey({ ports, settings, refusals, roundTrips, policy: compiled }, call);
     },
   };
 }
 
 interface KeyScope extends ExecutionScope {
-  readonly refusals: RefusalCache;
   readonly policy: RequestContext["policy"];
 }
 
@@ -298,12 +306,12 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached", cached.key);
 
   const results = await executePlan(plans, ctx);
-  const { failed, closed } = failures(results);
+  const { failed, closed, lateRules } = failures(results);
   if (closed) {
     rollBack(results, ctx);
     const verdicts = ctx.rules.map((rule) => ({ rule, verdict: "error_closed" as const }));
     const result = resultWithoutLimit(false, "error-closed", ctx.rules);
-    return settle(ctx, settledOutcome(ctx.request, result, unavailable()), { verdicts });
+    return settle(ctx, settledOutcome(ctx.request, result, unavailable()), { verdicts, lateRules });
   }
   const t = tally(results, ctx.ports.clock.now());
   const reports = t.counted.map((c) => c.report);
@@ -312,10 +320,11 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
     rememberRefusal(ctx, t.refusedBy, reports, startedAt);
     return refuse(ctx, reports, t.refusedBy.report, t.now, "limit", t.refusedBy.key);
   }
+  for (const f of failed) rememberLateRefusal(ctx, f, startedAt);
   const result = admittedResult(t, failed.length > 0, ctx.rules);
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
-  return settle(ctx, admittedOutcome(ctx, t, result), { verdicts, shadowRefusals });
+  return settle(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals, lateRules });
 }
 
 /** The refusal outcome: the contract's response (shaped by `onRefuse` when given). */
@@ -369,6 +378,28 @@ function rememberRefusal(
   ctx.refusals.remember(refusedBy.key, spec, { until, reports, refusedBy: refusedBy.report });
 }
 
+/**
+ * A refusal that a late answer brings cannot stop the request that failed open: it was forwarded. It is
+ * remembered like any other, so the key's next requests here are refused without a call.
+ */
+function rememberLateRefusal(ctx: RequestContext, failed: KeyResult, startedAt: number): void {
+  if (failed.ok || !failed.late) return;
+  failed.late.then(
+    (response) => {
+      if (response.allowed) return;
+      const t = tally([{ plan: failed.plan, ok: true, response }], response.now);
+      if (t.refusedBy)
+        rememberRefusal(
+          ctx,
+          t.refusedBy,
+          t.counted.map((c) => c.report),
+          startedAt,
+        );
+    },
+    () => {},
+  );
+}
+
 function enforcedSpecs(plan: KeyPlan) {
   return plan.limits.filter((l) => l.rule.mode !== "shadow").map((l) => l.spec);
 }
@@ -403,6 +434,7 @@ function settle(
     ipKey: ctx.client.ipKey,
     shadowRefusals: record.shadowRefusals ?? [],
     ...(record.refusal ? { refusal: record.refusal } : {}),
+    ...(record.lateRules && record.lateRules.length > 0 ? { lateRules: record.lateRules } : {}),
   });
   return outcome;
 }

@@ -1,63 +1,113 @@
 /**
  * The plan executed against the counter store: one check per counting key,
- * all at once, each within the time budget; then what a failure means (each
- * rule's `onError`) and how charges are given back.
+ * all at once, each within its time budget (`budget.ts`: the round trip seen
+ * on that key, between a floor and a ceiling); then what a failure means (each
+ * rule's `onError`) and how charges are given back, including those of a call
+ * that answered after its budget (a late answer).
  * @module
  */
 import type { Charge } from "../limiter/types";
 import { logEvent } from "../log";
-import { withTimeout } from "./budget";
+import { CounterStoreTimeout, withTimeout } from "./budget";
 import type { RequestContext } from "./context";
 import { checkRequestOf, type KeyPlan } from "./plan";
 import type { CheckResponse } from "./ports";
 
-/** One key's check: its response, or the error it failed with. */
+/**
+ * One key's check: its response, or the error it failed with. A check that
+ * ran out of budget keeps its call (`late`): the object still charges the
+ * request when it lands, and what it charged is given back as the request's
+ * end says (see {@link settleLate}).
+ */
 export type KeyResult =
   | { plan: KeyPlan; ok: true; response: CheckResponse }
-  | { plan: KeyPlan; ok: false; error: unknown };
+  | { plan: KeyPlan; ok: false; error: unknown; late?: Promise<CheckResponse> };
 
-/** What executing a plan needs of a decision: its ports and settings (a request's context, or a call by key). */
-export type ExecutionScope = Pick<RequestContext, "ports" | "settings">;
+/** How long a late answer is waited for in the background, to give back what it charged. */
+export const LATE_ANSWER_WAIT_MS = 30_000;
+
+/** What executing a plan needs of a decision: its ports, settings, round trips and refusal cache (a request's context, or a call by key). */
+export type ExecutionScope = Pick<RequestContext, "ports" | "settings" | "roundTrips" | "refusals">;
 
 export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope): Promise<KeyResult[]> {
-  const { counters, background } = ctx.ports;
+  const { counters, background, clock } = ctx.ports;
+  const terms = { floorMs: ctx.settings.budgetMs, ceilingMs: ctx.settings.ceilingMs ?? 0 };
   return Promise.all(
     plans.map(async (plan): Promise<KeyResult> => {
+      let timed: Promise<CheckResponse> | undefined;
       try {
-        const check = counters.check(plan.key, checkRequestOf(plan), background);
-        return { plan, ok: true, response: await withTimeout(check, ctx.settings.budgetMs) };
+        const sentAt = clock.now();
+        const budget = ctx.roundTrips.budget(plan.key, terms, sentAt);
+        // Every answer that lands teaches the budget its key's round trip, a late one too.
+        timed = counters.check(plan.key, checkRequestOf(plan), background).then((response) => {
+          if (!response.local) ctx.roundTrips.observe(plan.key, clock.now() - sentAt, clock.now());
+          return response;
+        });
+        return { plan, ok: true, response: await withTimeout(timed, budget) };
       } catch (error) {
+        if (error instanceof CounterStoreTimeout && timed) return { plan, ok: false, error, late: timed };
         return { plan, ok: false, error };
       }
     }),
   );
 }
 
-/** The failed keys, each logged; returns whether any of their rules says `onError: "closed"`. */
-export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; closed: boolean } {
+/**
+ * Gives back, when a late answer lands, what `pick` says of what it charged
+ * (nothing when it refused). The wait is kept alive with `background` and
+ * bounded by {@link LATE_ANSWER_WAIT_MS}.
+ */
+export function settleLate(ctx: ExecutionScope, result: KeyResult, pick: (charges: Charge[]) => Charge[]): void {
+  if (result.ok || !result.late) return;
+  const key = result.plan.key;
+  ctx.ports.background.waitUntil(
+    withTimeout(result.late, LATE_ANSWER_WAIT_MS).then(
+      (response) => {
+        if (response.allowed) releaseLater(ctx, key, pick(response.charges));
+      },
+      () => {},
+    ),
+  );
+}
+
+/**
+ * The failed keys, each logged; whether any of their rules says `onError: "closed"`; and the rules that
+ * failed only by running out of budget (none of their keys threw).
+ */
+export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; closed: boolean; lateRules: string[] } {
   const failed = results.filter((r) => !r.ok);
   let closed = false;
+  const late = new Set<string>();
+  const threw = new Set<string>();
   for (const f of failed) {
     const failsClosed = f.plan.rules.some((r) => r.onError === "closed");
     closed ||= failsClosed;
+    const error = f.ok ? undefined : f.error;
+    const cause = error instanceof CounterStoreTimeout ? "budget" : "error";
+    for (const r of f.plan.rules) (cause === "budget" ? late : threw).add(r.id);
     logEvent(
       "limiter.error",
       {
         object: f.plan.key,
         rules: f.plan.rules.map((r) => r.id),
         onError: failsClosed ? "closed" : "open",
-        message: errorMessage(f.ok ? undefined : f.error),
+        cause,
+        message: errorMessage(error),
       },
       "error",
     );
   }
-  return { failed, closed };
+  return { failed, closed, lateRules: [...late].filter((r) => !threw.has(r)) };
 }
 
-/** Undoes every charge made for a request that is not admitted after all (a stacked key refused or failed closed). */
-export function rollBack(results: readonly KeyResult[], ctx: Pick<RequestContext, "ports">): void {
+/**
+ * Undoes every charge made for a request that is not admitted after all (a
+ * stacked key refused or failed closed), a late answer's when it lands.
+ */
+export function rollBack(results: readonly KeyResult[], ctx: ExecutionScope): void {
   for (const r of results) {
     if (r.ok && r.response.allowed) releaseLater(ctx, r.plan.key, r.response.charges);
+    else settleLate(ctx, r, (charges) => charges);
   }
 }
 

@@ -9,11 +9,22 @@ import { type LimitReport, rateLimitHeaders } from "../http/rate-limit-headers";
 import type { Charge } from "../limiter/types";
 import { onBodyEnd } from "./body-end";
 import type { RequestContext } from "./context";
-import { releaseLater } from "./execute";
+import { type KeyResult, releaseLater, settleLate } from "./execute";
 import type { LimitOutcome, RateLimitResult } from "./outcome";
 import type { Tally } from "./verdict";
 
-export function admittedOutcome(ctx: RequestContext, t: Tally, result: RateLimitResult): LimitOutcome {
+/**
+ * `failed`: the keys that failed open; one that ran out of budget and answers
+ * later gives back the same as a counted key, when both its answer and the
+ * request's end are known (a slot taken by a late answer is not held until
+ * its lease runs out).
+ */
+export function admittedOutcome(
+  ctx: RequestContext,
+  t: Tally,
+  result: RateLimitResult,
+  failed: readonly KeyResult[] = [],
+): LimitOutcome {
   let settled = false;
   const settle = (status: number | undefined) => {
     if (settled) return;
@@ -25,6 +36,12 @@ export function admittedOutcome(ctx: RequestContext, t: Tally, result: RateLimit
         ctx,
         key,
         back.map((c) => c.charge),
+      );
+    }
+    for (const f of failed) {
+      const failuresOnly = new Set(f.plan.limits.filter((l) => l.rule.count === "failures").map((l) => l.spec.name));
+      settleLate(ctx, f, (charges) =>
+        charges.filter((c) => c.algorithm === "concurrency" || (succeeded && failuresOnly.has(c.name))),
       );
     }
   };

@@ -33,6 +33,11 @@ export interface CheckResponse extends CheckOutcome {
   now: number;
   /** Results of the shadow counters (`allowed: false` = would have refused). */
   shadowResults: CounterResult[];
+  /**
+   * Answered from this isolate's memory (a lease) with no call for this
+   * request: not a round trip, so the time budget does not learn from it.
+   */
+  local?: boolean;
 }
 
 export interface InspectResponse {
@@ -56,8 +61,9 @@ export interface Background {
 /**
  * The counters, one set per counting key. `check` checks and charges all of a
  * request's counters of one key atomically. A store may answer from memory
- * and settle with its backing store later through `background`. The engine
- * bounds every `check` with its time budget; a store need not.
+ * and settle with its backing store later through `background` (marking such
+ * an answer `local`). The engine bounds every `check` with its time budget; a
+ * store need not.
  */
 export interface CounterStore {
   check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse>;
@@ -99,6 +105,12 @@ export interface DecisionRecord {
   refusal?: { report: LimitReport; key: string };
   /** Shadow limits that would have refused. */
   shadowRefusals: LimitReport[];
+  /**
+   * Rules among the `error_open` / `error_closed` verdicts whose counter store did not fail but did not
+   * answer within its time budget (the ceiling, for a far or new object): the fleet figures count them
+   * as `late_open` / `late_closed`.
+   */
+  lateRules?: string[];
 }
 
 /** Stats, logs, analytics: told of every decision, after it is made. It must not throw. */

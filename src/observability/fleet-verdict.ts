@@ -14,6 +14,8 @@ export const FLEET_VERDICTS = [
   "blocked",
   "error_open",
   "error_closed",
+  "late_open",
+  "late_closed",
 ] as const;
 
 export type FleetVerdict = (typeof FLEET_VERDICTS)[number];
@@ -32,15 +34,31 @@ export interface DecisionFacts {
   verdicts: ReadonlyArray<readonly [string, string]>;
   /** The counting key of a refusal, as the logs show it (hashed values; never a raw API key). */
   refusedKey?: string;
+  /** Rules whose `error_open` / `error_closed` was the time budget running out, not an error. */
+  lateRules?: readonly string[];
 }
 
-/** One counted figure per rule: the core's verdicts, with cached refusals and bypasses told apart. */
+const LATE: Record<string, FleetVerdict> = { error_open: "late_open", error_closed: "late_closed" };
+
+/**
+ * One counted figure per rule: the core's verdicts, with cached refusals and bypasses told apart, and
+ * store failures that were only the time budget running out (`late_open`, `late_closed`) told from errors.
+ */
 export function fleetVerdicts(d: DecisionFacts): Array<[rule: string, verdict: FleetVerdict]> {
   if (d.reason === "bypass") return d.rules.map((r) => [r, "bypass"]);
   const out: Array<[string, FleetVerdict]> = [];
   for (const [rule, verdict] of d.verdicts) {
-    const v = d.reason === "cached" && verdict === "refused" ? "cached_refusal" : verdict;
+    const late = d.lateRules?.includes(rule) ? LATE[verdict] : undefined;
+    const v = late ?? (d.reason === "cached" && verdict === "refused" ? "cached_refusal" : verdict);
     if (isFleetVerdict(v)) out.push([rule, v]);
   }
   return out;
 }
+
+/** The verdicts of a decision made without the counter store because it failed or was late. */
+export const STORE_FAILURE_VERDICTS: readonly FleetVerdict[] = [
+  "error_open",
+  "error_closed",
+  "late_open",
+  "late_closed",
+];

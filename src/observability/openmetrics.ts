@@ -7,7 +7,7 @@
  * @module
  */
 import type { Totals } from "./fleet-rows";
-import { FLEET_VERDICTS } from "./fleet-verdict";
+import { FLEET_VERDICTS, STORE_FAILURE_VERDICTS } from "./fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "./latency-buckets";
 
 export const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -82,11 +82,11 @@ function families(m: MetricsInput): Family[] {
   out.push({
     name: "sluice_counter_store_errors",
     type: "counter",
-    help: "Decisions per rule made without the counter store because it failed (error_open plus error_closed).",
+    help: "Decisions per rule made without the counter store because it failed or did not answer within its budget (error_open, error_closed, late_open, late_closed).",
     samples: [...byRule].map(([rule, verdicts]) => ({
       suffix: "_total",
       labels: [["rule", rule]],
-      value: num((verdicts.get("error_open") ?? 0) + (verdicts.get("error_closed") ?? 0)),
+      value: num(STORE_FAILURE_VERDICTS.reduce((n, v) => n + (verdicts.get(v) ?? 0), 0)),
     })),
   });
 

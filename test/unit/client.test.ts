@@ -161,7 +161,7 @@ describe("refusals", () => {
         headers: {
           "Retry-After": retryAfter,
           "RateLimit-Policy": '"login-15m";q=3;w=900',
-          RateLimit: '"login-15m";r=0;t=' + retryAfter,
+          RateLimit: `"login-15m";r=0;t=${retryAfter}`,
         },
       });
     };

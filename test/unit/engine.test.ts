@@ -20,6 +20,7 @@ interface HarnessOptions {
   store?: (clock: { now(): number }) => CounterStore;
   tenants?: Record<string, Tenant>;
   budgetMs?: number;
+  ceilingMs?: number;
   sandbox?: boolean;
   hooks?: EngineHooks;
 }
@@ -45,7 +46,11 @@ function harness(document: PolicyInput, options: HarnessOptions = {}) {
     observer: { decided: (r) => records.push(r) },
     background: { waitUntil: (p) => background.push(p) },
   };
-  const settings = { budgetMs: options.budgetMs ?? 0, sandbox: options.sandbox ?? false };
+  const settings = {
+    budgetMs: options.budgetMs ?? 0,
+    ...(options.ceilingMs !== undefined ? { ceilingMs: options.ceilingMs } : {}),
+    sandbox: options.sandbox ?? false,
+  };
   return {
     clock,
     memory,
@@ -262,13 +267,78 @@ describe("the engine over the in-memory store", () => {
       [{ rule: "api", verdict: "error_open" }],
       [{ rule: "api", verdict: "error_open" }],
     ]);
+    // An error, not the budget: nothing is reported late.
+    expect(h.records.map((r) => r.lateRules)).toEqual([undefined, undefined]);
   });
 
-  it("fails closed with 503 when the store hangs past the budget, and rolls back the key that answered", async () => {
+  it("waits for a new object up to the ceiling, and gives up on a known near one at its own budget", async () => {
+    // The object's answers: the first takes 5 ms on the clock and 100 ms of real time (a cold start), then
+    // one that takes 100 ms of real time again (a stall of an object known to answer in 5 ms).
     const memory = new MemoryCounterStore();
+    const stalls: CounterStore = {
+      check: async (key, request: CheckRequest) => {
+        await new Promise((r) => setTimeout(r, 100));
+        h.clock.at += 5;
+        return memory.check(key, request);
+      },
+      release: (key, charges) => memory.release(key, charges),
+      inspect: (key, counters) => memory.inspect(key, counters),
+      reset: (key, names) => memory.reset(key, names),
+    };
+    const h = harness(policy({ id: "api", key: "ip", limits: [{ limit: 5, window: "1m" }] }), {
+      store: () => stalls,
+      budgetMs: 20,
+      ceilingMs: 1000,
+    });
+    const first = await h.decide("/a");
+    expect(first.result.reason).toBe("allowed");
+    expect(first.finish(new Response("ok")).headers.get("RateLimit-Remaining")).toBe("4");
+    // Learned: 5 ms, so its budget is max(20, 4 x (5 + 4 x 2.5)) = 60 ms, and 100 ms is past it.
+    expect(h.engine.roundTrips.budget("ip:203.0.113.7", { floorMs: 20, ceilingMs: 1000 }, h.clock.at)).toBe(60);
+    const second = await h.decide("/a");
+    expect(second.result.reason).toBe("error-open");
+    expect(h.records[1]!.lateRules).toEqual(["api"]);
+  });
+
+  it("remembers a refusal that a late answer brings: the next request is refused without a call", async () => {
+    const memory = new MemoryCounterStore();
+    let calls = 0;
+    // Every answer lands 100 ms late, past the 20 ms budget (and ceiling).
+    const late: CounterStore = {
+      check: async (key, request: CheckRequest) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 100));
+        return memory.check(key, request);
+      },
+      release: (key, charges) => memory.release(key, charges),
+      inspect: (key, counters) => memory.inspect(key, counters),
+      reset: (key, names) => memory.reset(key, names),
+    };
+    const h = harness(policy({ id: "api", key: "ip", limits: [{ limit: 1, window: "1m" }] }), {
+      store: () => late,
+      budgetMs: 20,
+    });
+    // The first is admitted when it lands; the second's answer is a refusal, after it failed open.
+    for (let i = 0; i < 2; i++) {
+      expect((await h.decide("/a")).result.reason).toBe("error-open");
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const third = await h.decide("/a");
+    expect(third.result.reason).toBe("cached");
+    expect(third.response!.status).toBe(429);
+    expect(calls).toBe(2);
+  });
+
+  it("fails closed with 503 when the store answers past the budget, and rolls back both keys' charges", async () => {
+    const memory = new MemoryCounterStore();
+    // The per-user key's object answers (and charges) 200 ms late.
+    let userKey = "";
     const hangsOnUsers: CounterStore = {
-      check: (key, request: CheckRequest) =>
-        key.startsWith("header:") ? new Promise(() => {}) : memory.check(key, request),
+      check: (key, request: CheckRequest) => {
+        if (!key.startsWith("header:")) return memory.check(key, request);
+        userKey = key;
+        return new Promise((r) => setTimeout(r, 200)).then(() => memory.check(key, request));
+      },
       release: (key, charges) => memory.release(key, charges),
       inspect: (key, counters) => memory.inspect(key, counters),
       reset: (key, names) => memory.reset(key, names),
@@ -289,9 +359,15 @@ describe("the engine over the in-memory store", () => {
       { rule: "per-ip", verdict: "error_closed" },
       { rule: "per-user", verdict: "error_closed" },
     ]);
+    // Only the rule whose key ran out of budget is late (the fleet figures count it as late_closed).
+    expect(h.records[0]!.lateRules).toEqual(["per-user"]);
     await h.settled();
     const spec = { name: "per-ip-1m", algorithm: "fixed" as const, limit: 10, windowMs: 60_000, cost: 1 };
     expect((await memory.inspect("ip:203.0.113.7", [spec])).results[0]!.remaining).toBe(10);
+    // The late answer charged the per-user key when it landed; the 503's request was never forwarded.
+    await h.settled();
+    const user = { name: "per-user-1m", algorithm: "fixed" as const, limit: 5, windowMs: 60_000, cost: 1 };
+    expect((await memory.inspect(userKey, [user])).results[0]!.remaining).toBe(5);
   });
 
   it("refuses from the refusal cache without calling the store until the window ends", async () => {

@@ -6,6 +6,29 @@ import { LATENCY_BUCKETS_MS, latencyBucket } from "../../src/observability/laten
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 
 describe("fleet verdicts from a decision", () => {
+  it("tells a store failure that was the time budget running out (late_open, late_closed) from an error", () => {
+    const facts = (reason: string, verdict: string) => ({
+      reason,
+      rules: ["far", "near", "fine"],
+      verdicts: [
+        ["far", verdict],
+        ["near", verdict],
+        ["fine", "admitted"],
+      ] as Array<[string, string]>,
+      lateRules: ["far", "fine"],
+    });
+    expect(fleetVerdicts(facts("error-open", "error_open"))).toEqual([
+      ["far", "late_open"],
+      ["near", "error_open"],
+      ["fine", "admitted"],
+    ]);
+    expect(fleetVerdicts(facts("error-closed", "error_closed"))).toEqual([
+      ["far", "late_closed"],
+      ["near", "error_closed"],
+      ["fine", "admitted"],
+    ]);
+  });
+
   it("tells cached refusals and bypasses apart; keeps the core's other verdicts", () => {
     expect(fleetVerdicts({ reason: "limit", rules: ["r"], verdicts: [["r", "refused"]] })).toEqual([["r", "refused"]]);
     expect(fleetVerdicts({ reason: "cached", rules: ["r"], verdicts: [["r", "refused"]] })).toEqual([

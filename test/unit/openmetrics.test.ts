@@ -10,6 +10,7 @@ const totals = {
     { rule: "api", verdict: "admitted", n: 7 },
     { rule: "api", verdict: "refused", n: 2 },
     { rule: "api", verdict: "error_open", n: 1 },
+    { rule: "api", verdict: "late_open", n: 4 },
     { rule: 'we"ird\\rule', verdict: "cached_refusal", n: 3 },
   ],
   latency: [
@@ -57,6 +58,8 @@ describe("OpenMetrics text", () => {
     expect(value("api", "admitted")).toBe(7);
     expect(value("api", "refused")).toBe(2);
     expect(value("api", "bypass")).toBe(0);
+    expect(value("api", "late_open")).toBe(4);
+    expect(value("api", "late_closed")).toBe(0);
     expect(value('we"ird\\rule', "cached_refusal")).toBe(3);
     expect(decisions.every((m) => m.name === "sluice_decisions_total")).toBe(true);
     const hist = families.get("sluice_decision_latency_seconds")!.samples;
@@ -64,6 +67,9 @@ describe("OpenMetrics text", () => {
     expect([bucket("0.001"), bucket("0.01"), bucket("2.5"), bucket("+Inf")]).toEqual([4, 9, 9, 10]);
     expect(hist.find((m) => m.name.endsWith("_sum"))?.value).toBe(3.5);
     expect(families.get("sluice_policy_published_timestamp_seconds")!.samples[0]!.value).toBe(1_795_000_000.5);
+    // error_open, error_closed, late_open and late_closed: every decision made without the store.
+    const errors = families.get("sluice_counter_store_errors")!.samples;
+    expect(errors.find((m) => m.labels.rule === "api")?.value).toBe(5);
   });
 
   it("the strict reader refuses what the 0.0.4 text would be in OpenMetrics: no # EOF, counters typed as _total", () => {
@@ -118,8 +124,9 @@ describe("Prometheus text format 0.0.4", () => {
     expect(hist.metrics[0]!.count).toBe("10");
     expect(Number(hist.metrics[0]!.sum)).toBe(3.5);
     expect(hist.metrics[0]!.buckets).toMatchObject({ "0.001": "4", "0.01": "9", "2.5": "9", "+Inf": "10" });
+    // The fixture's api rule: one error_open and four late_open, all made without the store.
     const errors = byName.get("sluice_counter_store_errors_total")!;
-    expect(errors.metrics.find((m) => m.labels?.rule === "api")!.value).toBe("1");
+    expect(errors.metrics.find((m) => m.labels?.rule === "api")!.value).toBe("5");
     expect(byName.get("sluice_policy_version")!.metrics[0]!.value).toBe("4");
     expect(byName.get("sluice_stats_flushes_dropped_total")!.metrics).toEqual([
       { labels: { scope: "fleet" }, value: "2" },

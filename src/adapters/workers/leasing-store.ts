@@ -68,6 +68,8 @@ export class LeasingCounterStore implements CounterStore {
       charges: request.counters.map((spec) => leasedCharge(spec, decision.leaseId!)),
       now: this.clock(),
       shadowResults: [],
+      // From the lease in memory: no round trip for the time budget to learn from.
+      local: decision.fromLease,
     };
   }
 

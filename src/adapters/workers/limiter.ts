@@ -69,8 +69,17 @@ export interface Limiter {
   readonly candidates: CandidateShadow;
 }
 
-/** The production budget of a counter-store check (`LIMITER_TIMEOUT_MS`). */
+/**
+ * The floor of a counter-store check's budget (`LIMITER_TIMEOUT_MS`): an object this isolate knows
+ * to be near is given up on after this long. See src/engine/budget.ts.
+ */
 const DEFAULT_TIMEOUT_MS = 50;
+/**
+ * The ceiling (`LIMITER_TIMEOUT_CEILING_MS`): what a new or far object's call may take before the
+ * rule's `onError` decides. Above the longest round trip between two continents (about 300 ms)
+ * plus a new object's start, with room for both at once; an object that hangs costs this much.
+ */
+const DEFAULT_TIMEOUT_CEILING_MS = 2_000;
 const systemClock = { now: () => Date.now() };
 
 /** The counter store of a `LIMITER` binding: one per binding, so a store may keep state for the isolate's life. */
@@ -150,5 +159,9 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
 }
 
 function settingsOf(env: Env) {
-  return { budgetMs: numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS), sandbox: env.SANDBOX === "true" };
+  return {
+    budgetMs: numberVar(env.LIMITER_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+    ceilingMs: numberVar(env.LIMITER_TIMEOUT_CEILING_MS, DEFAULT_TIMEOUT_CEILING_MS),
+    sandbox: env.SANDBOX === "true",
+  };
 }

@@ -20,6 +20,8 @@
     blocked: "#34495e",
     error_open: "#d4ac0d",
     error_closed: "#a04000",
+    late_open: "#f1c40f",
+    late_closed: "#6e2c00",
   };
   const SVG_NS = "http://www.w3.org/2000/svg";
   // The console lives at <admin prefix>/console: the API is its parent path.
