@@ -7,13 +7,12 @@
  * The test needs `chromium` on PATH or at CHROMIUM_PATH (.ci/run installs it when it is missing). Without
  * one it is skipped with a message saying so, except under CI=true, where a missing browser is a failure.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumDecision } from "../support/chromium";
 import { ADMIN_PREFIX, adminToken, bearer, fetchDrained } from "../support/http";
 import { localKvPut } from "../support/local-kv";
 import { PROJECT_ROOT, sluiceVars, startWranglerDev, type WranglerDev } from "../support/wrangler-dev";
@@ -35,24 +34,11 @@ const SHOTS = process.env.UPDATE_SCREENSHOTS
   ? join(PROJECT_ROOT, "docs", "console")
   : join(PROJECT_ROOT, "test-results", "console");
 
-function findChromium(): string | undefined {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
-  for (const p of ["/usr/bin/chromium", "/usr/bin/chromium-browser"]) if (existsSync(p)) return p;
-  try {
-    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const HOW_TO_GET_CHROMIUM =
-  "the console's browser test needs Chromium: `sudo apt-get install chromium` (Debian/Ubuntu), or set CHROMIUM_PATH to a Chromium binary";
-const CHROMIUM = findChromium();
-if (!CHROMIUM) {
-  // On a developer's machine the other tiers still run; in CI a missing browser must not pass unseen.
-  if (process.env.CI && process.env.CI !== "false") throw new Error(`CI=true and no Chromium: ${HOW_TO_GET_CHROMIUM}`);
-  process.stderr.write(`\nSKIPPED the operator console's browser test: ${HOW_TO_GET_CHROMIUM}\n\n`);
-}
+const browserDecision = chromiumDecision(process.env);
+// On a developer's machine the other tiers still run; in CI a missing browser must not pass unseen.
+if ("fail" in browserDecision) throw new Error(browserDecision.fail);
+if ("skip" in browserDecision) process.stderr.write(`\n${browserDecision.skip}\n\n`);
+const CHROMIUM = "run" in browserDecision ? browserDecision.run : undefined;
 
 const CANDIDATE_RULE = "tenant-one";
 const CANDIDATE = JSON.stringify(
