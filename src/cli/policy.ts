@@ -193,7 +193,7 @@ function parseOr(text: string): unknown {
  * The document the Worker enforces. When KV holds an invalid document that is the newest valid
  * version (what an isolate falls back to), and a note says so plainly.
  */
-async function policyInForce(target: Target): Promise<{ text: string; label: string }> {
+async function policyInForce(target: Target): Promise<{ text: string; label: string; fromHistory?: true }> {
   if (target.kind === "api") {
     const res = await adminCall(target.api, "GET", "/policy");
     const source = res.headers.get("x-sluice-policy-source");
@@ -216,13 +216,7 @@ async function policyInForce(target: Target): Promise<{ text: string; label: str
       label: `built-in default (${kvLabel(target.kv)} has no "${POLICY_KEY}")`,
     };
   const checked = validatePolicyText(stored);
-  if (checked.ok) {
-    const version = await versionInHistory(wranglerHistoryKv(target.kv), stored);
-    return {
-      text: stored,
-      label: `${version === undefined ? "a version not yet in history" : `version ${version}`}, ${kvLabel(target.kv)} "${POLICY_KEY}"`,
-    };
-  }
+  if (checked.ok) return { text: stored, label: `${kvLabel(target.kv)} "${POLICY_KEY}"` };
   const lastGood = await newestValidInHistory(wranglerHistoryKv(target.kv));
   io.err(
     `note: ${kvLabel(target.kv)} "${POLICY_KEY}" holds an INVALID document (${checked.errors.length} error${checked.errors.length === 1 ? "" : "s"}); it is not in force`,
@@ -232,7 +226,11 @@ async function policyInForce(target: Target): Promise<{ text: string; label: str
     return { text: JSON.stringify(DEFAULT_POLICY), label: "built-in default (no valid version in history)" };
   }
   io.err(`note: in force: version ${lastGood.version}, the newest valid version in history`);
-  return { text: lastGood.text, label: `version ${lastGood.version} in ${kvLabel(target.kv)} history (in force)` };
+  return {
+    text: lastGood.text,
+    label: `version ${lastGood.version} in ${kvLabel(target.kv)} history (in force)`,
+    fromHistory: true,
+  };
 }
 
 /** A version number (all digits, and no file of that name) or a file: its text and a label. */
@@ -585,7 +583,11 @@ async function getCommand(opts: TargetOptions, cmd: Command): Promise<number> {
     return EXIT_OK;
   }
   const current = await policyInForce(target);
-  io.err(`in force: ${current.label}`);
+  // Which version that is: the stored document's place in history (a document written into KV by hand
+  // and not yet seen by a Worker has none yet).
+  const version = current.fromHistory ? undefined : await versionInHistory(wranglerHistoryKv(target.kv), current.text);
+  const named = version === undefined ? "" : `version ${version}, `;
+  io.err(`in force: ${named}${current.label}`);
   process.stdout.write(current.text.endsWith("\n") ? current.text : `${current.text}\n`);
   return EXIT_OK;
 }
