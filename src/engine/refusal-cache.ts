@@ -12,6 +12,7 @@
  * @module
  */
 import type { LimitReport } from "../http/rate-limit-headers";
+import { calendarTag } from "../limiter/calendar";
 import type { CounterSpec } from "../limiter/types";
 
 const MAX_ENTRIES = 10_000;
@@ -25,7 +26,7 @@ export interface CachedRefusal {
 
 /** The counter and the numbers it was refused with: a tier or policy change is a different entry. */
 function refusalKey(spec: CounterSpec): string {
-  return `${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}`;
+  return `${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}\u0000${calendarTag(spec.calendar)}`;
 }
 
 export class RefusalCache {
