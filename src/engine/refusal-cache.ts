@@ -17,8 +17,19 @@ import type { CounterSpec } from "../limiter/types";
 
 const MAX_ENTRIES = 10_000;
 
+/**
+ * The longest a refusal by a calendar window is remembered: its room comes back
+ * at the period's end, weeks away, or when an operator resets the key (a
+ * "reset when paid"), and another isolate must not go on refusing after that
+ * reset for the rest of the month.
+ */
+export const CALENDAR_REFUSAL_MEMORY_MS = 60_000;
+
 export interface CachedRefusal {
+  /** Until when this isolate refuses from memory. */
   until: number;
+  /** When the refused counter has room again, when later than `until` (a calendar window's memory is shorter). */
+  retryUntil?: number;
   /** The reports of the refused request, to answer with the same headers. */
   reports: LimitReport[];
   refusedBy: LimitReport;
