@@ -14,6 +14,7 @@ import {
   CredentialPlaceSchema,
   cidr,
   LimitSchema,
+  limitWindow,
   MatchSchema,
   PolicySchema,
   pathPattern,
@@ -48,6 +49,9 @@ const DAY_S = 86_400;
 /** `parseWindow` (src/policy/window.ts): `<n>s|m|h|d`, n a positive integer, at most 366 days. */
 export const WINDOW_PATTERN = `^(?:${positiveUpTo(366 * DAY_S)}s|${positiveUpTo(366 * 1440)}m|${positiveUpTo(366 * 24)}h|${positiveUpTo(366)}d)$`;
 
+/** A limit's window: a length as above, or a calendar period. */
+export const LIMIT_WINDOW_PATTERN = `${WINDOW_PATTERN.slice(0, -2)}|week|month|year)$`;
+
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9a-zA-Z]+";
 /** A rule's `key`: `tenant`, `ip`, `header:<name>`, `query:<name>`, `body:<field>`. */
 export const RULE_KEY_PATTERN = `^(?:tenant|ip|header:${TOKEN}|query:.+|body:[^.\\s][^\\s]*)$`;
@@ -76,10 +80,26 @@ const ifThen = (condition: object, consequence: object): Record<string, unknown>
   // biome-ignore lint/suspicious/noThenProperty: JSON Schema's "then" keyword, not a thenable's.
   then: consequence,
 });
+const calendarWindow = (windows: string[]) => ({ required: ["window"], properties: { window: { enum: windows } } });
+const anchorWithout = (field: string) => ({ properties: { anchor: { not: has(field) } } });
+/** A year's anchor: the days its month can have (February: 29). */
+const yearDays = [
+  { months: [2], max: 29 },
+  { months: [4, 6, 9, 11], max: 30 },
+].map(({ months, max }) =>
+  ifThen(
+    {
+      ...calendarWindow(["year"]),
+      properties: { anchor: { required: ["month"], properties: { month: { enum: months } } } },
+    },
+    { properties: { anchor: { properties: { day: { maximum: max } } } } },
+  ),
+);
 const nonEmptyLimits = { required: ["limits"], properties: { limits: { minItems: 1 } } };
 
 const EXTRAS = new Map<unknown, Record<string, unknown>>([
   [windowString, { pattern: WINDOW_PATTERN }],
+  [limitWindow, { pattern: LIMIT_WINDOW_PATTERN }],
   [ruleKey, { pattern: RULE_KEY_PATTERN }],
   [pathPattern, { pattern: PATH_PATTERN }],
   [cidr, { pattern: CIDR_PATTERN }],
@@ -88,10 +108,19 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
     {
       // A rate limit (limit and window) or a concurrency limit (concurrency alone); burst only for a token bucket.
       anyOf: [
-        { ...has("concurrency"), not: { anyOf: ["limit", "window", "algorithm", "burst"].map(has) } },
+        { ...has("concurrency"), not: { anyOf: ["limit", "window", "anchor", "algorithm", "burst"].map(has) } },
         { required: ["limit", "window"], not: has("concurrency") },
       ],
-      ...ifThen(has("burst"), { required: ["algorithm"], properties: { algorithm: { const: "token-bucket" } } }),
+      allOf: [
+        ifThen(has("burst"), { required: ["algorithm"], properties: { algorithm: { const: "token-bucket" } } }),
+        // anchor only with a calendar window; a calendar window is a fixed one; each anchor field with its period.
+        ifThen(has("anchor"), calendarWindow(["week", "month", "year"])),
+        ifThen(calendarWindow(["week", "month", "year"]), { properties: { algorithm: { const: "fixed" } } }),
+        ifThen(calendarWindow(["week"]), anchorWithout("day")),
+        ifThen(calendarWindow(["month", "year"]), anchorWithout("weekday")),
+        ifThen(calendarWindow(["week", "month"]), anchorWithout("month")),
+        ...yearDays,
+      ],
     },
   ],
   [

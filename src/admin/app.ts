@@ -427,7 +427,7 @@ async function counterTarget(
   if (badTier) return problem(400, "bad_request", badTier);
   const t = tier ?? tenant?.tier ?? policy.defaultTier;
   const now = Date.now();
-  const specs = ruleCounterSpecs(policy, rule, t, inSandbox, tenant?.overrides, now);
+  const specs = ruleCounterSpecs(policy, rule, t, inSandbox, tenant?.overrides, now, tenant?.billing);
   const overrides: Record<string, unknown> = {};
   for (const l of rule.limits) {
     const override = activeOverride(tenant?.overrides, l.name, now);

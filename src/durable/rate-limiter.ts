@@ -129,6 +129,7 @@ export class RateLimiter extends DurableObject<Env> {
         limit: c.limit,
         windowMs: c.windowMs,
         cost: c.cost,
+        ...(c.calendar ? { calendar: c.calendar } : {}),
       })),
       now,
     );
@@ -388,11 +389,11 @@ export class RateLimiter extends DurableObject<Env> {
     if (updates.size === 0) return;
     // A plain check rebuilds a bucket's state: the leases still out on it stay known.
     for (const [name, state] of updates) updates.set(name, carryLent(this.states.get(name), state, now));
-    const windowOf = new Map(specs.map((s) => [s.name, s.windowMs]));
+    const specOf = new Map(specs.map((s) => [s.name, s]));
     const rows = [...updates].map(([name, state]) => ({
       name,
       state,
-      expiresAt: stateExpiresAt(state, windowOf.get(name) ?? 0),
+      expiresAt: stateExpiresAt(state, specOf.get(name)?.windowMs ?? 0, specOf.get(name)?.calendar),
     }));
     const fresh = rows.filter((r) => !this.states.has(r.name)).length;
     if (fresh > 0) this.makeRoom(now, fresh);

@@ -31,7 +31,7 @@ import {
 } from "./outcome";
 import { type KeyPlan, matchRules, planCounters, plannedPageSize, type RuleReading } from "./plan";
 import type { DecisionRecord } from "./ports";
-import { RefusalCache } from "./refusal-cache";
+import { CALENDAR_REFUSAL_MEMORY_MS, RefusalCache } from "./refusal-cache";
 import { admittedResult, admittedVerdicts, type CountedLimit, refusedResult, tally } from "./verdict";
 
 /** A decision without an HTTP request (a queue message, a WebSocket message, a cron job): a key and a rule. */
@@ -355,7 +355,8 @@ function cachedRefusal(
   for (const plan of plans) {
     const hit = ctx.refusals.find(plan.key, enforcedSpecs(plan), now);
     if (!hit) continue;
-    const refusedBy = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs: hit.until - now } };
+    const retryAfterMs = (hit.retryUntil ?? hit.until) - now;
+    const refusedBy = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs } };
     return { refusedBy, reports: hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r)), key: plan.key };
   }
   return undefined;
@@ -375,7 +376,14 @@ function rememberRefusal(
   if (!penalised && (spec.algorithm === "concurrency" || rule.count !== "all")) return;
   // The store decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
   const until = startedAt + refusedBy.report.result.retryAfterMs;
-  ctx.refusals.remember(refusedBy.key, spec, { until, reports, refusedBy: refusedBy.report });
+  // A calendar window's refusal is remembered for a minute at most: a reset elsewhere must take effect here.
+  const memory = spec.calendar ? Math.min(until, startedAt + CALENDAR_REFUSAL_MEMORY_MS) : until;
+  ctx.refusals.remember(refusedBy.key, spec, {
+    until: memory,
+    ...(memory < until ? { retryUntil: until } : {}),
+    reports,
+    refusedBy: refusedBy.report,
+  });
 }
 
 /**

@@ -6,8 +6,10 @@
  * @module
  */
 import type { CounterSpec } from "../limiter/types";
+import { withBilling } from "../policy/calendar-anchor";
 import type { CompiledLimit, CompiledPolicy, CompiledRule, RequestFacts } from "../policy/compile";
 import { activeOverride, type Overrides, overridden, overriddenBurst } from "../policy/overrides";
+import type { Billing } from "../policy/tenant-record";
 import type { Identity } from "./identity";
 import { applyPageSize } from "./page-size";
 import type { CheckRequest } from "./ports";
@@ -81,7 +83,15 @@ export function planCounters(readings: readonly RuleReading[], policy: CompiledP
       plan = { key, rules: [], limits: [] };
       plans.set(key, plan);
     }
-    const specs = ruleCounterSpecs(policy, rule, identity.tier, identity.sandbox, identity.tenant?.overrides, now);
+    const specs = ruleCounterSpecs(
+      policy,
+      rule,
+      identity.tier,
+      identity.sandbox,
+      identity.tenant?.overrides,
+      now,
+      identity.tenant?.billing,
+    );
     if (plan.rules.includes(rule)) {
       for (const planned of plan.limits) {
         const other = planned.rule === rule ? specs.find((s) => s.name === planned.spec.name) : undefined;
@@ -108,6 +118,8 @@ function tightened(spec: CounterSpec, other: CounterSpec): CounterSpec {
 /**
  * What the counter store checks for a rule: the numbers of this tier, or the
  * tenant's override of them in force at `now`, with the sandbox multiplier.
+ * A calendar window of a rule keyed by `tenant` starts where the tenant's
+ * `billing` says (over the policy's `anchor`).
  */
 export function ruleCounterSpecs(
   policy: CompiledPolicy,
@@ -116,6 +128,7 @@ export function ruleCounterSpecs(
   sandbox: boolean,
   overrides?: Overrides,
   now = 0,
+  billing?: Billing,
 ): CounterSpec[] {
   const multiplier = sandbox ? policy.sandboxMultiplier : 1;
   // The sandbox multiplier, rounded down, never below 1.
@@ -128,6 +141,7 @@ export function ruleCounterSpecs(
       algorithm: l.algorithm,
       limit: scale(overridden(base, override)),
       windowMs: l.windowMs,
+      ...(l.calendar ? { calendar: withBilling(l.calendar, rule.key.kind === "tenant" ? billing : undefined) } : {}),
       cost: rule.cost,
       ...(l.burst !== undefined ? { burst: scale(overriddenBurst(l.burst, base, override)) } : {}),
     };

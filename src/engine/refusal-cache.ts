@@ -12,12 +12,24 @@
  * @module
  */
 import type { LimitReport } from "../http/rate-limit-headers";
+import { calendarTag } from "../limiter/calendar";
 import type { CounterSpec } from "../limiter/types";
 
 const MAX_ENTRIES = 10_000;
 
+/**
+ * The longest a refusal by a calendar window is remembered: its room comes back
+ * at the period's end, weeks away, or when an operator resets the key (a
+ * "reset when paid"), and another isolate must not go on refusing after that
+ * reset for the rest of the month.
+ */
+export const CALENDAR_REFUSAL_MEMORY_MS = 60_000;
+
 export interface CachedRefusal {
+  /** Until when this isolate refuses from memory. */
   until: number;
+  /** When the refused counter has room again, when later than `until` (a calendar window's memory is shorter). */
+  retryUntil?: number;
   /** The reports of the refused request, to answer with the same headers. */
   reports: LimitReport[];
   refusedBy: LimitReport;
@@ -25,7 +37,7 @@ export interface CachedRefusal {
 
 /** The counter and the numbers it was refused with: a tier or policy change is a different entry. */
 function refusalKey(spec: CounterSpec): string {
-  return `${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}`;
+  return `${spec.name}\u0000${spec.algorithm}\u0000${spec.limit}\u0000${spec.windowMs}\u0000${spec.burst ?? ""}\u0000${spec.cost}\u0000${calendarTag(spec.calendar)}`;
 }
 
 export class RefusalCache {

@@ -5,6 +5,7 @@
  * @module
  */
 import { headline, type LimitReport } from "../http/rate-limit-headers";
+import { calendarWindow } from "../limiter/calendar";
 import type { Charge, CounterResult, CounterSpec } from "../limiter/types";
 import type { CompiledRule } from "../policy/compile";
 import type { KeyResult } from "./execute";
@@ -59,7 +60,7 @@ function reportOf(planned: PlannedLimit, result: CounterResult): LimitReport {
   return {
     result,
     concurrency: planned.limit.algorithm === "concurrency",
-    windowSeconds: advertisedWindow(planned.spec),
+    windowSeconds: advertisedWindow(planned.spec, result),
     windowWords: planned.limit.windowWords,
     rule: planned.rule.id,
   };
@@ -68,9 +69,16 @@ function reportOf(planned: PlannedLimit, result: CounterResult): LimitReport {
 /**
  * The `w` of a limit's `ietf` item. A token bucket advertises its burst as `q`,
  * so its `w` is the time that burst takes to refill: `q` per `w` is then its rate.
+ * A calendar window's `w` is the length of the period the result is counted in
+ * (the one ending at its `resetAt`): a month of 28 to 31 days, give or take a
+ * daylight-saving hour.
  */
-function advertisedWindow(spec: CounterSpec): number | undefined {
+export function advertisedWindow(spec: CounterSpec, result: Pick<CounterResult, "resetAt">): number | undefined {
   if (spec.algorithm === "concurrency") return undefined;
+  if (spec.calendar) {
+    const { start, end } = calendarWindow(result.resetAt - 1, spec.calendar);
+    return Math.round((end - start) / 1000);
+  }
   if (spec.algorithm !== "token-bucket") return spec.windowMs / 1000;
   const burst = spec.burst ?? spec.limit;
   return Math.max(1, Math.ceil((burst * spec.windowMs) / spec.limit / 1000));

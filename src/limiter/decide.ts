@@ -116,6 +116,7 @@ function decideAll(
       cost: spec.algorithm === "concurrency" ? 1 : spec.cost,
       windowMs: spec.windowMs,
       limit: spec.limit,
+      ...(spec.calendar ? { calendar: spec.calendar } : {}),
       ...("windowStart" in stamped ? { windowStart: stamped.windowStart } : {}),
       ...(spec.algorithm === "concurrency" ? { leaseId } : {}),
       ...(chargeEpoch !== 0 ? { epoch: chargeEpoch } : {}),
@@ -172,6 +173,7 @@ export function giveBack(
       limit: charge.limit,
       windowMs: charge.windowMs,
       cost: charge.cost,
+      ...(charge.calendar ? { calendar: charge.calendar } : {}),
     };
     // A refund into a window that has turned builds the new window's state: it stays in the epoch.
     const epoch = epochOf(current);

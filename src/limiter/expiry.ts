@@ -3,12 +3,14 @@
  * decide every request the same way, so the row can be deleted.
  * @module
  */
+import { type CalendarAnchor, calendarWindow } from "./calendar";
 import type { CounterState } from "./types";
 
-export function stateExpiresAt(state: CounterState, windowMs: number): number {
+/** `calendar`: the counter's calendar window, when it has one (its period's end, not a fixed length, ends it). */
+export function stateExpiresAt(state: CounterState, windowMs: number, calendar?: CalendarAnchor): number {
   switch (state.algorithm) {
     case "fixed":
-      return state.windowStart + windowMs;
+      return calendar ? calendarWindow(state.windowStart, calendar).end : state.windowStart + windowMs;
     case "sliding":
       // The count weighs in for one more window after its own.
       return state.windowStart + 2 * windowMs;

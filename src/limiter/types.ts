@@ -1,3 +1,5 @@
+import type { CalendarAnchor } from "./calendar";
+
 /**
  * The shapes the pure limiter works on. Everything here is plain data so it
  * can cross the Durable Object's RPC boundary and be stored as JSON.
@@ -13,8 +15,14 @@ export interface CounterSpec {
   algorithm: Algorithm;
   /** Requests per window; tokens per window for a bucket; slots for concurrency. */
   limit: number;
-  /** Window length in ms (refill period for a bucket); 0 for concurrency. */
+  /**
+   * Window length in ms (refill period for a bucket); 0 for concurrency. For a
+   * calendar window, the longest its period can be (`NOMINAL_MS`): the bounds
+   * come from `calendar`.
+   */
   windowMs: number;
+  /** A fixed window on the calendar (a month from the billing day): its bounds are `calendarWindow`'s. */
+  calendar?: CalendarAnchor;
   /** Bucket capacity (token bucket only); defaults to `limit`. */
   burst?: number;
   /** How much one request uses (concurrency always takes one slot). */
@@ -124,6 +132,8 @@ export interface Charge {
   /** The counter's window and limit when charged: a bucket's refill rate depends on them. */
   windowMs: number;
   limit: number;
+  /** The counter's calendar window, when it has one: a refund finds the current period with it. */
+  calendar?: CalendarAnchor;
   /** The window (fixed/sliding) the charge went into. */
   windowStart?: number;
   /** The counter's epoch when charged (absent: 0); a refund into another epoch gives nothing back. */

@@ -5,12 +5,14 @@
  * closures it returns.
  * @module
  */
+import { type CalendarAnchor, NOMINAL_MS } from "../limiter/calendar";
 import { type PenaltySpec, penaltyName } from "../limiter/penalty";
 import type { Algorithm } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
+import { policyAnchor } from "./calendar-anchor";
 import { counterName } from "./counter-name";
 import { compilePathPatterns, withoutFormatSuffix } from "./normalize-path";
-import { DEFAULT_BODY_MAX_BYTES, type Policy, type Rule } from "./schema";
+import { DEFAULT_BODY_MAX_BYTES, isCalendarWindow, type Policy, type Rule } from "./schema";
 import { type ParsedWindow, parseWindow, windowInWords } from "./window";
 
 /** What a rule matches on, taken from the request once. */
@@ -61,11 +63,15 @@ export interface CredentialPolicy {
 }
 
 export interface CompiledLimit {
-  /** Counter name and `ietf` item name: `<rule>-<window>` or `<rule>-conc`. */
+  /** Counter name and `ietf` item name: `<rule>-<window>` (`api-month` for a calendar window) or `<rule>-conc`. */
   name: string;
   algorithm: Algorithm;
+  /** A calendar window's: the longest its period can be (its bounds come from `calendar`). */
   windowMs: number;
+  /** Undefined for concurrency and for a calendar window. */
   window: ParsedWindow | undefined;
+  /** A calendar window (`week`, `month`, `year`) as the policy anchors it; a tenant's billing may move it. */
+  calendar?: CalendarAnchor;
   /** `"15 minutes"`; `"at once"` for concurrency. */
   windowWords: string;
   burst: number | undefined;
@@ -161,6 +167,19 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
         windowWords: "at once",
         burst: undefined,
         limitFor: () => slots,
+      };
+    }
+    if (isCalendarWindow(l.window)) {
+      const calendar = policyAnchor(l.window, l.anchor);
+      return {
+        name: counterName(rule.id, l),
+        algorithm: "fixed",
+        windowMs: NOMINAL_MS[l.window],
+        window: undefined,
+        calendar,
+        windowWords: l.window,
+        burst: undefined,
+        limitFor: tierLookup(l.limit!, defaultTier),
       };
     }
     const window = parseWindow(l.window!)!;

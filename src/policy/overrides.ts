@@ -1,6 +1,6 @@
 /**
  * Per-tenant overrides: in a tenant record, per counter (`<rule>-<window>`,
- * `<rule>-conc`: a rule and one of its limits), a number that replaces the
+ * `<rule>-month` and the other calendar windows, `<rule>-conc`: a rule and one of its limits), a number that replaces the
  * tier's, or a multiplier of it, each with an optional expiry:
  *
  * `"overrides": { "api-1m": { "limit": 5000, "expires": "2026-12-01T00:00:00Z" }, "api-1d": { "multiplier": 2 } }`
@@ -14,7 +14,7 @@ import * as z from "zod/mini";
 import type { CompiledLimit, CompiledPolicy } from "./compile";
 import type { PolicyError } from "./validate";
 
-const COUNTER_NAME = /^[a-z0-9_-]{1,64}-([1-9][0-9]{0,8}[smhd]|conc)$/;
+const COUNTER_NAME = /^[a-z0-9_-]{1,64}-([1-9][0-9]{0,8}[smhd]|week|month|year|conc)$/;
 
 export const LimitOverrideSchema = z
   .strictObject({

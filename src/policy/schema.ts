@@ -10,6 +10,7 @@
  * @module
  */
 import * as z from "zod/mini";
+import { isTimeZone } from "../limiter/calendar";
 import { parseCidr } from "../net/ip";
 import { counterName } from "./counter-name";
 import { parseWindow } from "./window";
@@ -48,6 +49,71 @@ export const windowString = z
     ),
   );
 
+/** The calendar windows: a week, a month or a year from an anchor (`anchor`), in a time zone. */
+export const CALENDAR_WINDOWS = ["week", "month", "year"] as const;
+export type CalendarWindow = (typeof CALENDAR_WINDOWS)[number];
+
+export function isCalendarWindow(w: string | undefined): w is CalendarWindow {
+  return (CALENDAR_WINDOWS as readonly string[]).includes(w ?? "");
+}
+
+/** A limit's window: a length (`"15m"`), or a calendar period (`"week"`, `"month"`, `"year"`). */
+export const limitWindow = z
+  .string()
+  .check(
+    z.refine(
+      (w) => parseWindow(w) !== undefined || isCalendarWindow(w),
+      'must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m"), or "week", "month" or "year"',
+    ),
+  );
+
+/** A wall-clock time, `"HH:MM"`, 24-hour. */
+export const anchorTime = z
+  .string()
+  .check(z.regex(/^(?:[01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be a 24-hour time "HH:MM", e.g. "00:00"'));
+
+/** An IANA time zone the runtime knows (`Intl`). */
+export const timeZoneName = z
+  .string()
+  .check(z.refine(isTimeZone, 'must be an IANA time zone, e.g. "UTC", "Europe/Berlin", "America/New_York"'));
+
+export const dayOfMonth = z
+  .int()
+  .check(z.gte(1, "must be a day of the month, 1 to 31"), z.lte(31, "must be a day of the month, 1 to 31"));
+
+export const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+
+/** Where a calendar window's periods start; every field optional (docs/policy.md: defaults). */
+export const AnchorSchema = z.strictObject({
+  /** `month` and `year`: the day of the month a period starts on (default 1); past a month's end, its last day. */
+  day: z.optional(dayOfMonth),
+  /** `week`: the day a period starts on (default `"monday"`). */
+  weekday: z.optional(z.enum(WEEKDAYS)),
+  /** `year`: the month a period starts in, 1–12 (default 1). */
+  month: z.optional(z.int().check(z.gte(1, "must be a month, 1 to 12"), z.lte(12, "must be a month, 1 to 12"))),
+  /** Local time a period starts at (default `"00:00"`). */
+  time: z.optional(anchorTime),
+  /** The time zone of `time` and of the day (default `"UTC"`). */
+  timeZone: z.optional(timeZoneName),
+});
+
+/** The days a month can have, by month 1–12 (February: in a leap year). */
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const MONTH_NAMES = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+
 /**
  * A rule's penalty box: `"10m"`, or with escalation
  * `{ "duration": "10m", "escalateWithin": "1h", "max": "1d" }`.
@@ -76,7 +142,9 @@ export const PenaltySchema = z.union(
 export const LimitSchema = z
   .strictObject({
     limit: z.optional(tierLimit),
-    window: z.optional(windowString),
+    window: z.optional(limitWindow),
+    /** With a calendar window: where its periods start (`{ "day": 15, "time": "00:00", "timeZone": "Europe/Berlin" }`). */
+    anchor: z.optional(AnchorSchema),
     algorithm: z.optional(z.enum(["fixed", "sliding", "token-bucket"])),
     burst: z.optional(positiveInt),
     concurrency: z.optional(positiveInt),
@@ -84,7 +152,7 @@ export const LimitSchema = z
   .check(
     z.superRefine((l, ctx) => {
       if (l.concurrency !== undefined) {
-        for (const field of ["limit", "window", "algorithm", "burst"] as const) {
+        for (const field of ["limit", "window", "anchor", "algorithm", "burst"] as const) {
           if (l[field] !== undefined) {
             ctx.addIssue({ code: "custom", path: [field], message: "not allowed next to concurrency" });
           }
@@ -97,8 +165,44 @@ export const LimitSchema = z
       if (l.burst !== undefined && l.algorithm !== "token-bucket") {
         ctx.addIssue({ code: "custom", path: ["burst"], message: 'only allowed with algorithm "token-bucket"' });
       }
+      for (const issue of anchorIssues(l.window, l.anchor, l.algorithm)) ctx.addIssue({ code: "custom", ...issue });
     }),
   );
+
+/** What is wrong with a limit's calendar window and its anchor, each at the field at fault. */
+function anchorIssues(
+  window: string | undefined,
+  anchor: z.output<typeof AnchorSchema> | undefined,
+  algorithm: string | undefined,
+): Array<{ path: Array<string>; message: string }> {
+  const issues: Array<{ path: Array<string>; message: string }> = [];
+  if (!isCalendarWindow(window)) {
+    if (anchor !== undefined && window !== undefined)
+      issues.push({ path: ["anchor"], message: 'only allowed with window "week", "month" or "year"' });
+    return issues;
+  }
+  if (algorithm !== undefined && algorithm !== "fixed")
+    issues.push({
+      path: ["algorithm"],
+      message: `must be "fixed" (the default) with window "${window}": a calendar period is a fixed window`,
+    });
+  if (anchor === undefined) return issues;
+  if (window === "week" && anchor.day !== undefined)
+    issues.push({ path: ["anchor", "day"], message: 'not allowed with window "week" (give weekday)' });
+  if (window !== "week" && anchor.weekday !== undefined)
+    issues.push({ path: ["anchor", "weekday"], message: 'only allowed with window "week"' });
+  if (window !== "year" && anchor.month !== undefined)
+    issues.push({ path: ["anchor", "month"], message: 'only allowed with window "year"' });
+  if (window === "year" && anchor.day !== undefined) {
+    const m = anchor.month ?? 1;
+    if (anchor.day > MONTH_DAYS[m - 1]!)
+      issues.push({
+        path: ["anchor", "day"],
+        message: `${MONTH_NAMES[m - 1]} has at most ${MONTH_DAYS[m - 1]} days`,
+      });
+  }
+  return issues;
+}
 
 export const cidr = z
   .string()

@@ -158,6 +158,7 @@ function leasedCharge(spec: CounterSpec, leaseId: number): Charge {
     cost: spec.cost,
     windowMs: spec.windowMs,
     limit: spec.limit,
+    ...(spec.calendar ? { calendar: spec.calendar } : {}),
     leaseId: `${LEASE_MARK}${leaseId}`,
   };
 }

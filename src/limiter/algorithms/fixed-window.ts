@@ -1,8 +1,11 @@
 /**
  * Fixed window: at most `limit` per window; windows are aligned to multiples
- * of their length since the epoch, so a day window runs 00:00–24:00 UTC.
+ * of their length since the epoch, so a day window runs 00:00–24:00 UTC, or,
+ * for a calendar window (`spec.calendar`), run from one period's start to the
+ * next (`calendarWindow`).
  * @module
  */
+import { windowBoundsOf } from "../calendar";
 import type { Charge, CounterResult, CounterSpec, FixedState } from "../types";
 
 export function fixedWindowStart(now: number, windowMs: number): number {
@@ -11,7 +14,7 @@ export function fixedWindowStart(now: number, windowMs: number): number {
 
 /** The state as of `now` (a new window starts empty). */
 export function advanceFixed(state: FixedState | undefined, now: number, spec: CounterSpec): FixedState {
-  const windowStart = fixedWindowStart(now, spec.windowMs);
+  const windowStart = windowBoundsOf(spec, now).start;
   if (!state || state.windowStart !== windowStart) return { algorithm: "fixed", windowStart, count: 0 };
   return state;
 }
@@ -22,7 +25,7 @@ export function checkFixed(
   spec: CounterSpec,
 ): { result: CounterResult; charged: FixedState } {
   const state = advanceFixed(previous, now, spec);
-  const resetAt = state.windowStart + spec.windowMs;
+  const resetAt = spec.calendar ? windowBoundsOf(spec, now).end : state.windowStart + spec.windowMs;
   const allowed = state.count + spec.cost <= spec.limit;
   const count = allowed ? state.count + spec.cost : state.count;
   return {

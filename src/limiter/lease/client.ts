@@ -7,6 +7,7 @@
  * that call's lease.
  * @module
  */
+import { calendarTag } from "../calendar";
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
 import { DEFAULT_HOLDER_TERMS, type HeldLease, type HolderTerms, LeaseHolder } from "./holder";
 import type { TakeAnswer } from "./take";
@@ -72,7 +73,11 @@ interface KeyLeases {
  * from no lease.
  */
 export function fingerprintOf(specs: readonly CounterSpec[]): string {
-  return specs.map((s) => `${s.name}:${s.algorithm}:${s.limit}:${s.windowMs}:${s.burst ?? ""}:${s.cost}`).join("|");
+  return specs
+    .map(
+      (s) => `${s.name}:${s.algorithm}:${s.limit}:${s.windowMs}:${s.burst ?? ""}:${s.cost}:${calendarTag(s.calendar)}`,
+    )
+    .join("|");
 }
 
 export class LeasingClient {

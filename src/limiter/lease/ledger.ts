@@ -38,6 +38,7 @@
 import { checkFixed } from "../algorithms/fixed-window";
 import { checkSliding } from "../algorithms/sliding-window";
 import { ceilDiv, debtAt, floorDiv, interval, runOf, stateAt } from "../algorithms/token-bucket";
+import { windowBoundsOf } from "../calendar";
 import { epochFor } from "../decide";
 import { epochOf, withEpoch } from "../epoch";
 import type { CounterResult, CounterSpec, CounterState, TokenBucketState } from "../types";
@@ -133,8 +134,8 @@ export function leaseLifetime(specs: readonly CounterSpec[], now: number, terms:
       // The lifetime's refill is forgone: cap it at a share of the bucket's capacity (burst × interval).
       lifetime = Math.min(lifetime, Math.floor(((spec.burst ?? spec.limit) * num * terms.bucketLifetimeShare) / den));
     } else {
-      const windowStart = Math.floor(now / spec.windowMs) * spec.windowMs;
-      lifetime = Math.min(lifetime, windowStart + spec.windowMs - now);
+      // A calendar window ends at its period's end: a lease never outlives it.
+      lifetime = Math.min(lifetime, windowBoundsOf(spec, now).end - now);
     }
   }
   return lifetime;
@@ -262,7 +263,7 @@ export function takeBack(
     if (state.algorithm === "fixed" || state.algorithm === "sliding") {
       // An isolate stops using a lease at its expiry, so what it reports unused after expiry is unused
       // all the same; it goes back only to the window it was charged to, while that window is current.
-      if (Math.floor(now / spec.windowMs) * spec.windowMs !== state.windowStart) continue;
+      if (windowBoundsOf(spec, now).start !== state.windowStart) continue;
       updates.set(spec.name, withLent({ ...state, count: Math.max(0, state.count - unused) }, rest));
     } else {
       updates.set(spec.name, withLent(state, rest));

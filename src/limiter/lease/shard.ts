@@ -27,6 +27,7 @@
  * that admit never spend it, so a key's last units are all admitted.
  * @module
  */
+import { windowBoundsOf } from "../calendar";
 import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
 import { fingerprintOf, type LeaseTransport, LeasingClient } from "./client";
 import { DEFAULT_HOLDER_TERMS, type HolderTerms } from "./holder";
@@ -425,7 +426,7 @@ export class ShardLender {
     return specs.some(
       (s) =>
         (s.algorithm === "fixed" || s.algorithm === "sliding") &&
-        Math.floor(now / s.windowMs) !== Math.floor(at / s.windowMs),
+        windowBoundsOf(s, now).start !== windowBoundsOf(s, at).start,
     );
   }
 
@@ -435,7 +436,7 @@ export class ShardLender {
     return specs.some(
       (s) =>
         (s.algorithm === "fixed" || s.algorithm === "sliding") &&
-        s.windowMs - (now % s.windowMs) < this.terms.root.minLifetimeMs,
+        windowBoundsOf(s, now).end - now < this.terms.root.minLifetimeMs,
     );
   }
 
