@@ -1,0 +1,117 @@
+/**
+ * What a key's object costs, by part: wall time per new-object activation and
+ * per warm call, printed as tables (run with `--silent=false` to see them):
+ *
+ *   npx vitest run --project workers test/activation-cost.test.ts --silent=false
+ *
+ * No timing is asserted (speed targets live in the bench). workerd's clocks
+ * tick in whole milliseconds: every figure is a sum over many runs divided by
+ * the runs (a part of d ms crosses a tick d times per run on average, so the
+ * mean is unbiased). There is no CPU clock in workerd: the in-object parts are
+ * synchronous (SQLite calls, no I/O), so their wall time is CPU time on an
+ * idle core; the caller's figures add the RPC framing and the output gate.
+ *
+ * Parts on a new object are timed on fresh objects of the `PolicyWriter`
+ * class, whose constructor touches no storage, so each starts from an empty
+ * database: the same statements as a `RateLimiter` runs, one part at a time.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect, it } from "vitest";
+import type { CheckRequest } from "../src/engine/ports";
+import { upsertRow, v1MigrationCheck, v1Schema } from "./support/v1-schema";
+
+const RUNS = 150;
+const SPEC = { name: "cost-1m", algorithm: "fixed", limit: 1_000_000, windowMs: 60_000, cost: 1 } as const;
+const REQUEST: CheckRequest = { counters: [{ ...SPEC }] };
+const STATE = JSON.stringify({ algorithm: "fixed", windowStart: 0, count: 1 });
+
+let serial = 0;
+const fresh = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${serial++}`;
+
+type Parts = Record<string, number>;
+
+function timed<T>(parts: Parts, part: string, run: () => T): T {
+  const start = performance.now();
+  const result = run();
+  parts[part] = (parts[part] ?? 0) + performance.now() - start;
+  return result;
+}
+
+function table(title: string, parts: Parts, runs: number): string {
+  const rows = Object.entries(parts).map(([part, ms]) => `| ${part} | ${((ms / runs) * 1000).toFixed(0)} |`);
+  return [`\n${title} (mean of ${runs} runs)`, "| part | µs |", "| --- | ---: |", ...rows].join("\n");
+}
+
+/** A sequence of storage steps run on an empty database, in one call (as one request's path would). */
+type Sequence = (storage: DurableObjectStorage, parts: Parts) => Promise<void> | undefined;
+
+/** The path before schema 2: bookkeeping read (throws), bookkeeping and schema, upsert, alarm. */
+const v1Path =
+  (alarm: boolean): Sequence =>
+  (storage, parts) => {
+    timed(parts, "migration check (bookkeeping read, throws)", () => v1MigrationCheck(storage));
+    timed(parts, "schema (bookkeeping table, counters, index, bookkeeping row)", () => v1Schema(storage));
+    timed(parts, "upsert", () => upsertRow(storage, SPEC.name, STATE, Date.now() + 60_000));
+    if (!alarm) return undefined;
+    return timed(parts, "alarm (setAlarm, synchronous part)", () => storage.setAlarm(Date.now() + 60_000));
+  };
+
+/** The caller's wall time of each variant, `RUNS` times, the variants interleaved so that drift hits them alike. */
+async function interleaved(variants: Record<string, () => Promise<unknown>>): Promise<Record<string, number[]>> {
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [name, run] of Object.entries(variants)) {
+      const start = performance.now();
+      await run();
+      times[name]!.push(performance.now() - start);
+    }
+  }
+  return times;
+}
+
+function wallTable(title: string, times: Record<string, number[]>): string {
+  const rows = Object.entries(times).map(([name, t]) => {
+    const sorted = [...t].sort((a, b) => a - b);
+    const mean = t.reduce((a, b) => a + b, 0) / t.length;
+    return `| ${name} | ${mean.toFixed(2)} | ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} |`;
+  });
+  return [
+    `\n${title} (${RUNS} runs each, interleaved)`,
+    "| call | mean ms | median ms |",
+    "| --- | ---: | ---: |",
+    ...rows,
+  ].join("\n");
+}
+
+/** Runs `sequence` on a new empty object, in one call. */
+const onNewObject = (sequence: Sequence | undefined, parts: Parts) => () =>
+  runInDurableObject(env.POLICY_WRITER!.getByName(fresh("cost")), (_o, state) =>
+    sequence ? sequence(state.storage, parts) : undefined,
+  );
+
+it("times a new object's path, by part, in the object and from the caller", async () => {
+  const v1: Parts = {};
+  const v1NoAlarm: Parts = {};
+  const times = await interleaved({
+    "empty object, nothing done": onNewObject(undefined, {}),
+    "schema 1 path (check, schema, upsert, alarm)": onNewObject(v1Path(true), v1),
+    "schema 1 path without the alarm": onNewObject(v1Path(false), v1NoAlarm),
+  });
+  console.log(table("schema 1 path on a new object, synchronous parts in the object", v1, RUNS));
+  console.log(wallTable("new objects, caller's wall time per runInDurableObject", times));
+  expect(Object.keys(v1)).toHaveLength(4);
+});
+
+it("times RateLimiter calls from the caller: new object, warm object, bare RPC", async () => {
+  const warm = env.LIMITER.getByName(fresh("cost-warm"));
+  await warm.check(REQUEST);
+  const times = await interleaved({
+    "new object: check": () => env.LIMITER.getByName(fresh("cost-new")).check(REQUEST),
+    "new object: size() (activation, no write by the call)": () => env.LIMITER.getByName(fresh("cost-size")).size(),
+    "warm object: check": () => warm.check(REQUEST),
+    "warm object: size() (RPC framing and dispatch)": () => warm.size(),
+  });
+  console.log(wallTable("RateLimiter, caller's wall time per call", times));
+  expect(await warm.size()).toBe(1);
+});
