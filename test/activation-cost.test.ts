@@ -18,8 +18,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
+import { COUNTERS_SCHEMA } from "../migrations";
+import { schemaVersion } from "../src/durable/migrations";
 import type { CheckRequest } from "../src/engine/ports";
-import { upsertRow, v1MigrationCheck, v1Schema } from "./support/v1-schema";
+import { makeV1Object, upsertRow, v1MigrationCheck, v1Schema } from "./support/v1-schema";
 
 const RUNS = 150;
 const SPEC = { name: "cost-1m", algorithm: "fixed", limit: 1_000_000, windowMs: 60_000, cost: 1 } as const;
@@ -57,6 +59,20 @@ const v1Path =
     return timed(parts, "alarm (setAlarm, synchronous part)", () => storage.setAlarm(Date.now() + 60_000));
   };
 
+/** The path since schema markers: one read of sqlite_master; the table and the row in one statement; no alarm. */
+const freshPath: Sequence = (storage, parts) => {
+  timed(parts, "migration check (sqlite_master read)", () => schemaVersion(storage));
+  timed(parts, "schema and upsert (one statement)", () =>
+    storage.sql.exec(
+      `${COUNTERS_SCHEMA.sql}; INSERT INTO counters (name, state, expires_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
+      SPEC.name,
+      STATE,
+      Date.now() + 60_000,
+    ),
+  );
+  return undefined;
+};
+
 /** The caller's wall time of each variant, `RUNS` times, the variants interleaved so that drift hits them alike. */
 async function interleaved(variants: Record<string, () => Promise<unknown>>): Promise<Record<string, number[]>> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
@@ -93,14 +109,47 @@ const onNewObject = (sequence: Sequence | undefined, parts: Parts) => () =>
 it("times a new object's path, by part, in the object and from the caller", async () => {
   const v1: Parts = {};
   const v1NoAlarm: Parts = {};
+  const now: Parts = {};
   const times = await interleaved({
     "empty object, nothing done": onNewObject(undefined, {}),
     "schema 1 path (check, schema, upsert, alarm)": onNewObject(v1Path(true), v1),
     "schema 1 path without the alarm": onNewObject(v1Path(false), v1NoAlarm),
+    "current path (check; table and row in one statement)": onNewObject(freshPath, now),
   });
-  console.log(table("schema 1 path on a new object, synchronous parts in the object", v1, RUNS));
+  console.log(table("before: schema 1 path on a new object, synchronous parts in the object", v1, RUNS));
+  console.log(table("after: the current path on a new object, synchronous parts in the object", now, RUNS));
   console.log(wallTable("new objects, caller's wall time per runInDurableObject", times));
   expect(Object.keys(v1)).toHaveLength(4);
+  expect(Object.keys(now)).toHaveLength(2);
+});
+
+it("times an existing object's activation, by part: migration check and read", async () => {
+  const v1Object = env.POLICY_WRITER!.getByName(fresh("cost-v1"));
+  const currentObject = env.POLICY_WRITER!.getByName(fresh("cost-current"));
+  const row = { name: SPEC.name, state: STATE, expiresAt: Date.now() + 60_000 };
+  await runInDurableObject(v1Object, (_o, state) => makeV1Object(state.storage, [row]));
+  await runInDurableObject(currentObject, (_o, state) => freshPath(state.storage, {}));
+  const v1: Parts = {};
+  const current: Parts = {};
+  const read = (storage: DurableObjectStorage) =>
+    storage.sql.exec("SELECT name, state, expires_at FROM counters").toArray();
+  await interleaved({
+    v1: () =>
+      runInDurableObject(v1Object, (_o, state) => {
+        timed(v1, "migration check (bookkeeping read)", () => v1MigrationCheck(state.storage));
+        timed(v1, "read (one counter)", () => read(state.storage));
+      }),
+    current: () =>
+      runInDurableObject(currentObject, (_o, state) => {
+        timed(current, "migration check (sqlite_master read, then the bookkeeping table if any)", () =>
+          schemaVersion(state.storage),
+        );
+        timed(current, "read (one counter)", () => read(state.storage));
+      }),
+  });
+  console.log(table("existing schema 1 object, activation parts in the object", v1, RUNS));
+  console.log(table("existing object made by the current path, activation parts in the object", current, RUNS));
+  expect(Object.keys(current)).toHaveLength(2);
 });
 
 it("times RateLimiter calls from the caller: new object, warm object, bare RPC", async () => {
