@@ -12,6 +12,7 @@ import { MIGRATIONS_TABLE, schemaVersion } from "../src/durable/migrations";
 import type { RateLimiter } from "../src/durable/rate-limiter";
 import { fixedWindowStart } from "../src/limiter/algorithms/fixed-window";
 import type { CounterSpec } from "../src/limiter/types";
+import { countWrites } from "./support/count-writes";
 import { makeV1Object } from "./support/v1-schema";
 
 const DAY = 86_400_000;
@@ -19,40 +20,6 @@ const SPEC: CounterSpec = { name: "new-1d", algorithm: "fixed", limit: 5, window
 
 let serial = 0;
 const fresh = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${serial++}`;
-
-/** Counts what is written through `storage` until `stop()`: write statements, rows SQLite reports, alarms, puts. */
-function countWrites(storage: DurableObjectStorage) {
-  const sql = storage.sql;
-  const exec = sql.exec;
-  const setAlarm = storage.setAlarm;
-  const put = storage.put;
-  const seen = { statements: [] as string[], rowsWritten: 0, alarms: 0, puts: 0 };
-  sql.exec = ((query: string, ...bindings: SqlStorageValue[]) => {
-    const cursor = exec.call(sql, query, ...bindings);
-    if (/\b(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|REPLACE)\b/i.test(query)) {
-      seen.statements.push(query);
-      cursor.toArray();
-      seen.rowsWritten += cursor.rowsWritten;
-    }
-    return cursor;
-  }) as typeof sql.exec;
-  storage.setAlarm = ((...args: Parameters<typeof setAlarm>) => {
-    seen.alarms++;
-    return setAlarm.apply(storage, args);
-  }) as typeof storage.setAlarm;
-  storage.put = ((...args: unknown[]) => {
-    seen.puts++;
-    return (put as (...a: unknown[]) => Promise<void>).apply(storage, args);
-  }) as typeof storage.put;
-  return {
-    seen,
-    stop() {
-      sql.exec = exec;
-      storage.setAlarm = setAlarm;
-      storage.put = put;
-    },
-  };
-}
 
 it("answers a new key after exactly one write: its table and its row in one statement, the alarm after the answer", async () => {
   const stub = env.LIMITER.getByName(fresh("one-write"));
