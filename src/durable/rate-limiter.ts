@@ -7,7 +7,7 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import { MIGRATIONS } from "../../migrations";
+import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
 import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
@@ -21,7 +21,7 @@ import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limite
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
-import { applyMigrations } from "./migrations";
+import { applyMigrations, schemaVersion } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
@@ -55,6 +55,8 @@ export class RateLimiter extends DurableObject<Env> {
   private readonly corrupt = new Map<string, number>();
   /** When the alarm is set for; `undefined` until this activation has set one (it is not read at start, to keep activation cheap). */
   private alarmAt: number | null | undefined = undefined;
+  /** Whether the counters table exists: a new object creates it with its first write, in the same statement. */
+  private hasTable = false;
   private startupError: unknown;
   /** The latest time this object has decided at: its clock never runs backwards. */
   private lastNow = 0;
@@ -241,6 +243,8 @@ export class RateLimiter extends DurableObject<Env> {
    */
   reset(names?: string[], specs?: CounterSpec[]): number {
     this.ready();
+    // An object with no table has never stored a charge: nothing to delete, no charge to outdate, nothing written.
+    if (!this.hasTable) return 0;
     const now = this.now();
     // Stored before anything is deleted: a counter recreated after a crash in between is still in the new epoch.
     const epoch = this.epoch() + 1;
@@ -260,7 +264,7 @@ export class RateLimiter extends DurableObject<Env> {
       }
       if (this.states.delete(name) || wasCorrupt) removed++;
       this.expiries.delete(name);
-      this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
+      this.deleteRow(name);
     }
     if (kept.size > 0) this.store(kept, specs ?? [], now);
     return removed;
@@ -275,7 +279,7 @@ export class RateLimiter extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.ready();
     const now = Date.now();
-    this.ctx.storage.sql.exec("DELETE FROM counters WHERE expires_at <= ?", now);
+    if (this.hasTable) this.ctx.storage.sql.exec("DELETE FROM counters WHERE expires_at <= ?", now);
     for (const [name, at] of this.expiries) {
       if (at <= now) {
         this.expiries.delete(name);
@@ -330,17 +334,20 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   private load(): void {
-    const applied = applyMigrations(this.ctx.storage, MIGRATIONS);
+    // One read of sqlite_master, which cannot throw. A new object has no table: nothing to read and nothing
+    // written here; its first write creates the table (see `store`).
+    const version = schemaVersion(this.ctx.storage);
     this.states.clear();
     this.expiries.clear();
     this.corrupt.clear();
-    // A new object has just created its counters table: there is nothing to read (one statement fewer on
-    // every new key's first call).
     this.epochValue = undefined;
-    if (applied.includes(1)) {
-      this.epochValue = 0; // never reset: no read of the stored epoch needed
+    this.hasTable = version > 0;
+    if (!this.hasTable) {
+      // A new object: no table, so no reset ever happened here and no stored epoch to read.
+      this.epochValue = 0;
       return;
     }
+    applyMigrations(this.ctx.storage, MIGRATIONS, version);
     const now = Date.now();
     for (const row of this.ctx.storage.sql.exec<Row>("SELECT name, state, expires_at FROM counters")) {
       const state = parseStoredState(row.state);
@@ -402,18 +409,22 @@ export class RateLimiter extends DurableObject<Env> {
     // in one transaction.
     const chunks: (typeof rows)[] = [];
     for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) chunks.push(rows.slice(i, i + ROWS_PER_STATEMENT));
+    // A new object's first write creates its table in the same statement: one write, no bookkeeping row.
+    let schema = this.hasTable ? "" : `${COUNTERS_SCHEMA.sql}; `;
     const write = () => {
       for (const chunk of chunks) {
         const bindings: SqlStorageValue[] = [];
         for (const r of chunk) bindings.push(r.name, JSON.stringify(r.state), r.expiresAt);
         this.ctx.storage.sql.exec(
-          `INSERT INTO counters (name, state, expires_at) VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")} ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
+          `${schema}INSERT INTO counters (name, state, expires_at) VALUES ${chunk.map(() => "(?, ?, ?)").join(", ")} ON CONFLICT(name) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
           ...bindings,
         );
+        schema = "";
       }
     };
     if (chunks.length === 1) write();
     else this.ctx.storage.transactionSync(write);
+    this.hasTable = true;
     let earliest = Number.POSITIVE_INFINITY;
     for (const r of rows) {
       this.states.set(r.name, r.state);
@@ -424,7 +435,7 @@ export class RateLimiter extends DurableObject<Env> {
     // new row needs one: when none is set, or when this activation has not yet learnt whether one is.
     // That replaces an earlier alarm with a later one at worst, which only delays the cleanup.
     const needsAlarm = this.alarmAt === null || (this.alarmAt === undefined && fresh > 0);
-    if (needsAlarm && Number.isFinite(earliest)) void this.schedule(Math.max(earliest, now + 1000));
+    if (needsAlarm && Number.isFinite(earliest)) this.scheduleAfterAnswer(Math.max(earliest, now + 1000));
   }
 
   /** Keeps the object bounded: drop what has expired, then the counters that expire first. */
@@ -441,7 +452,11 @@ export class RateLimiter extends DurableObject<Env> {
     this.corrupt.delete(name);
     this.states.delete(name);
     this.expiries.delete(name);
-    this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
+    this.deleteRow(name);
+  }
+
+  private deleteRow(name: string): void {
+    if (this.hasTable) this.ctx.storage.sql.exec("DELETE FROM counters WHERE name = ?", name);
   }
 
   private nextExpiry(): number | undefined {
@@ -454,6 +469,19 @@ export class RateLimiter extends DurableObject<Env> {
   private async schedule(at: number): Promise<void> {
     this.alarmAt = at;
     await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * Sets the cleanup alarm in a later turn, after this call has answered: the output gate holds an answer
+   * until the writes made before it are durable, so an alarm set here would delay it; it cleans up only
+   * rows that already read as fresh, so nothing waits for it. An object that stops between the answer and
+   * the alarm keeps its rows until a call adds a counter (storage, not correctness).
+   */
+  private scheduleAfterAnswer(at: number): void {
+    this.alarmAt = at;
+    setTimeout(() => {
+      if (this.alarmAt === at) void this.ctx.storage.setAlarm(at);
+    }, 0);
   }
 }
 
