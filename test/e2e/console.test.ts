@@ -262,6 +262,13 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
       `header:x-api-key:[credential ${partnerHash.slice(0, 8)}]`,
     );
     expect((await page.content()).toLowerCase()).not.toContain(PARTNER_KEY.toLowerCase());
+    // The key view of a labelled row says what the key reads as.
+    await userRow.locator("a.key-label").click();
+    await page.waitForFunction(() => document.body.dataset.view === "key");
+    expect(await page.textContent("#key-name")).toBe(`header:x-user-id:${userHash}`);
+    expect(await page.textContent("#key-label")).toBe("header:x-user-id:u1");
+    expect(await page.textContent("#key-limits td.remaining")).toBe("0");
+    await show("top-keys");
     expect(await page.locator("img").count()).toBe(0);
     expect(dialogs).toEqual([]);
     await page.screenshot({ path: join(SHOTS, "top-keys.png"), fullPage: true });

@@ -296,7 +296,7 @@
 
   /** A refused key by its label (what an operator reads: a user id, an email, a credential's hash prefix), its counting key beneath. */
   function keyLink(rule, key, label) {
-    const q = new URLSearchParams({ rule, object: key });
+    const q = new URLSearchParams({ rule, object: key, ...(label ? { label } : {}) });
     return [
       el("a", { href: `#/key?${q}`, class: "key mono key-label" }, label || key),
       label ? el("div", { class: "key mono muted counting-key" }, key) : null,
@@ -340,6 +340,7 @@
   async function keyView(params) {
     const rule = params.get("rule") || "";
     const object = params.get("object");
+    const label = params.get("label");
     const value = params.get("key");
     const ov = await json("/fleet/overview");
     const ruleSelect = el(
@@ -414,6 +415,7 @@
             el("code", {}, rule),
             ", counter object ",
             el("code", { class: "key", id: "key-name" }, data.object || shown),
+            label && object ? [", shown as ", el("code", { class: "key", id: "key-label" }, label)] : null,
           ),
           el(
             "table",
