@@ -1047,7 +1047,12 @@
                   el("td", {}, el("code", {}, r.id), ` ${r.action}${r.mode === "shadow" ? " (shadow)" : ""}`),
                   el("td", {}, r.matches ? "yes" : "no"),
                   el("td", {}, r.applies ? "yes" : "no"),
-                  el("td", { class: "key mono" }, r.key || ""),
+                  el(
+                    "td",
+                    { class: "key mono" },
+                    r.label || r.key || "",
+                    r.label ? el("div", { class: "muted counting-key" }, r.key) : null,
+                  ),
                   el(
                     "td",
                     {},
