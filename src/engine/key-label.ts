@@ -91,8 +91,11 @@ function unshown(code: number): boolean {
 
 /** A normalised value as a label shows it: cut, with what cannot be seen escaped (`\u0000`). */
 export function shownValue(normalised: string): string {
-  const chars = [...normalised];
-  const cut = chars.length > MAX_LABEL_VALUE ? [...chars.slice(0, MAX_LABEL_VALUE), "…"] : chars;
+  // At most two UTF-16 units a character: the head holds the characters shown, and splits no pair among them.
+  const head = normalised.slice(0, MAX_LABEL_VALUE * 2);
+  const chars = [...head];
+  const longer = chars.length > MAX_LABEL_VALUE || head.length < normalised.length;
+  const cut = longer ? [...chars.slice(0, MAX_LABEL_VALUE), "…"] : chars;
   return cut
     .map((c) => {
       const code = c.codePointAt(0)!;

@@ -112,6 +112,9 @@ describe("labelledCountingKeys", () => {
     expect(shownValue("u1\u0000\u202eevil\n")).toBe("u1\\u0000\\u202eevil\\u000a");
     // Characters, not UTF-16 units: a cut never splits a surrogate pair.
     expect(shownValue("😀".repeat(MAX_LABEL_VALUE + 1))).toBe(`${"😀".repeat(MAX_LABEL_VALUE)}…`);
+    expect(shownValue("😀".repeat(MAX_LABEL_VALUE))).toBe("😀".repeat(MAX_LABEL_VALUE));
+    expect(shownValue(`${"😀".repeat(MAX_LABEL_VALUE - 1)}ab`)).toBe(`${"😀".repeat(MAX_LABEL_VALUE - 1)}a…`);
+    expect(shownValue("a".repeat(MAX_LABEL_VALUE))).toBe("a".repeat(MAX_LABEL_VALUE));
   });
 });
 
