@@ -142,6 +142,17 @@ describe("a read token", () => {
   });
 });
 
+describe("GET /whoami", () => {
+  it("names the token and its role, for each kind of token; without one it is 401", async () => {
+    const who = async (token: string) => (await (await admin("/whoami", { token })).json()) as object;
+    expect(await who(env.ADMIN_TOKEN!)).toEqual({ name: "admin", role: "write" });
+    expect(await who(READ)).toEqual({ name: "read", role: "read" });
+    expect(await who(GRAFANA)).toEqual({ name: "grafana", role: "read" });
+    expect(await who(ALICE)).toEqual({ name: "alice", role: "write" });
+    expect((await admin("/whoami", { token: null })).status).toBe(401);
+  });
+});
+
 describe("write tokens and the actor", () => {
   it("ADMIN_TOKEN still does everything, as the actor 'admin'", async () => {
     const put = await admin("/policy", { method: "PUT", body: policy(5) });

@@ -4,6 +4,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { sha256Hex } from "../src/hash";
 import type { PolicyInput } from "../src/policy/schema";
 import worker from "../src/worker";
 import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
@@ -154,5 +155,33 @@ describe("the admin calls the console uses", () => {
       [rule, false],
     ]);
     expect((await admin("/explain", { method: "POST", body: { url: "not a url" } })).status).toBe(400);
+  });
+
+  it("POST /explain gives a header key's label: a user id as it is, an API key only by its hash", async () => {
+    const rule = uniqueRule("exp-user");
+    const keyRule = uniqueRule("exp-key");
+    await usePolicy({
+      version: 1,
+      rules: [
+        { id: rule, key: "header:x-user-id", continue: true, limits: [{ limit: 5, window: "15m" }] },
+        { id: keyRule, key: "header:x-api-key", limits: [{ limit: 5, window: "15m" }] },
+      ],
+    });
+    const res = await admin("/explain", {
+      method: "POST",
+      body: {
+        method: "GET",
+        url: "http://api.example.com/x",
+        headers: { "x-user-id": "U7", "x-api-key": "sk_secret_1" },
+      },
+    });
+    const text = await res.text();
+    const rules = (JSON.parse(text) as { rules: Array<{ id: string; key?: string; label?: string }> }).rules;
+    const hash = await sha256Hex("sk_secret_1");
+    expect(rules.map((r) => [r.id, r.key, r.label])).toEqual([
+      [rule, `header:x-user-id:${await sha256Hex("u7")}`, "header:x-user-id:u7"],
+      [keyRule, `header:x-api-key:${hash}`, `header:x-api-key:[credential ${hash.slice(0, 8)}]`],
+    ]);
+    expect(text).not.toContain("sk_secret_1");
   });
 });

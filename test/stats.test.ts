@@ -13,6 +13,7 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createLimiter } from "../src/adapters/workers/limiter";
 import { RETENTION_MS, type StatsStore } from "../src/durable/stats-store";
+import { sha256Hex } from "../src/hash";
 import { type FlushBatch, MINUTE_MS } from "../src/observability/fleet-aggregate";
 import type { PolicyInput } from "../src/policy/schema";
 import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
@@ -164,6 +165,77 @@ describe("figures from the front door", () => {
       keys: Array<{ rule: string; key: string; n: number }>;
     };
     expect(top.keys.filter((k) => k.rule === rule)).toEqual([{ rule, key: `ip:${ip}`, n: 3 }]);
+  });
+
+  it("/fleet/top-keys labels a header-keyed row with its value (x-user-id) and an API key only by its hash", async () => {
+    const user = uniqueRule("user");
+    const apiKey = `sk_live_${uniqueRule("secret")}`;
+    const userRule = uniqueRule("per-user");
+    const keyRule = uniqueRule("per-key");
+    await usePolicy({
+      version: 1,
+      rules: [
+        { id: userRule, match: { paths: ["/u"] }, key: "header:x-user-id", limits: [{ limit: 1, window: "15m" }] },
+        { id: keyRule, match: { paths: ["/k"] }, key: "header:x-api-key", limits: [{ limit: 1, window: "15m" }] },
+      ],
+    });
+    const ip = uniqueIp();
+    expect(await callMany(2, "/u", { ip, headers: { "x-user-id": ` ${user.toUpperCase()} ` } })).toEqual([200, 429]);
+    expect(await callMany(2, "/k", { ip, headers: { "x-api-key": apiKey } })).toEqual([200, 429]);
+
+    const res = await admin("/fleet/top-keys?minutes=15&limit=100");
+    const text = await res.text();
+    const top = JSON.parse(text) as { keys: Array<{ rule: string; key: string; label?: string; n: number }> };
+    const userHash = await sha256Hex(user);
+    const apiHash = await sha256Hex(apiKey.toLowerCase());
+    expect(top.keys.filter((k) => k.rule === userRule)).toEqual([
+      { rule: userRule, key: `header:x-user-id:${userHash}`, label: `header:x-user-id:${user}`, n: 1 },
+    ]);
+    expect(top.keys.filter((k) => k.rule === keyRule)).toEqual([
+      {
+        rule: keyRule,
+        key: `header:x-api-key:${apiHash}`,
+        label: `header:x-api-key:[credential ${apiHash.slice(0, 8)}]`,
+        n: 1,
+      },
+    ]);
+    expect(text.toLowerCase()).not.toContain(apiKey.toLowerCase());
+  });
+
+  it("a refused key stored before labels (migration 2) is listed without one", async () => {
+    const s = env.STATS!.getByName(`test-${Math.random()}`);
+    const minute = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
+    await runInDurableObject(s, (_i: StatsStore, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO refused_keys (minute, rule, key, n) VALUES (?, 'r', 'header:h:abc', 2)",
+        minute,
+      );
+    });
+    await s.ingest({
+      counts: [],
+      keys: [{ minute, rule: "r", key: "ip:203.0.113.9", n: 1 }],
+      latency: [],
+      latencySumMs: 0,
+      droppedFlushes: 0,
+    });
+    expect(await s.refusedKeys(minute, 10)).toEqual([
+      { rule: "r", key: "header:h:abc", n: 2 },
+      { rule: "r", key: "ip:203.0.113.9", n: 1 },
+    ]);
+    // A later batch brings the label; the minute's count adds up under it.
+    await s.ingest({
+      counts: [],
+      keys: [{ minute, rule: "r", key: "header:h:abc", label: "header:h:u1", n: 1 }],
+      latency: [],
+      latencySumMs: 0,
+      droppedFlushes: 0,
+    });
+    expect((await s.refusedKeys(minute, 10))[0]).toEqual({
+      rule: "r",
+      key: "header:h:abc",
+      label: "header:h:u1",
+      n: 3,
+    });
   });
 
   it("/metrics needs the admin token and carries the OpenMetrics content type", async () => {

@@ -79,6 +79,11 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     await next();
   });
 
+  // Who the token is and what it may do: the console hides the buttons a read token may not use.
+  admin.get("/whoami", (c) =>
+    c.json({ name: c.get("actor"), role: c.get("role") }, 200, { "Cache-Control": "no-store" }),
+  );
+
   admin.get("/policy", async (c) => {
     // An operator asks what is in force now: read KV afresh rather than answer from the cache.
     const inForce = await limiter.policies.current(c.env);

@@ -9,8 +9,9 @@
 import type { Hono } from "hono";
 import { policyTtlMs } from "../adapters/workers/kv-policy-source";
 import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
-import { countingKey, scoped } from "../engine/counting-key";
+import { labelledCountingKeys, scoped } from "../engine/counting-key";
 import { clientIp } from "../engine/identity";
+import { isCredentialKey } from "../engine/key-label";
 import { matchRules, ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
 import { sha256Hex } from "../hash";
@@ -134,18 +135,22 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
         applies: applying.has(rule),
       };
       if (applying.has(rule) && rule.action === "limit" && rule.limits.length > 0) {
-        const key = scoped(
-          await countingKey(rule.key, {
+        const [first] = await labelledCountingKeys(
+          rule.key,
+          {
             ipKey: ip.ipKey,
             tenantId: tenant?.id,
             url,
             headers,
             // An explain has no body: a body key reads as absent, as for a request without one.
             body: async () => ({ kind: "none" }) as const,
-          }),
-          sandbox,
+          },
+          undefined,
+          isCredentialKey(rule.key, policy.credentials),
         );
+        const key = scoped(first!.key, sandbox);
         entry.key = key;
+        if (first!.label !== undefined) entry.label = scoped(first!.label, sandbox);
         const { now, results } = await store.inspect(key, ruleCounterSpecs(policy, rule, tier, sandbox));
         entry.limits = results.map((r) => ({
           name: r.name,

@@ -62,14 +62,15 @@ function page(prefix: string): string {
 <a href="#/policy">Policy</a>
 <a href="#/tenants">Tenants</a>
 <a href="#/explain">Explain</a>
+<span id="whoami" class="muted"></span>
 <button type="button" id="sign-out">Forget token</button>
 </nav>
 </header>
 <main>
 <form id="token-form" hidden>
 <h2>Admin token</h2>
-<p>The token stays in this tab (sessionStorage) and is sent as a bearer header on each call.</p>
-<label for="token-input">ADMIN_TOKEN</label>
+<p>Any admin token: <code>ADMIN_TOKEN</code>, <code>ADMIN_READ_TOKEN</code> (every view, no changes) or one of <code>ADMIN_TOKENS</code>. It stays in this tab (sessionStorage) and is sent as a bearer header on each call.</p>
+<label for="token-input">Admin token</label>
 <input id="token-input" type="password" autocomplete="off" required>
 <button type="submit">Open the console</button>
 <p id="token-error" class="error" role="alert"></p>

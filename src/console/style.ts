@@ -3,6 +3,7 @@ export const CONSOLE_STYLE = `
 :root { color-scheme: light dark; --fg: #1d2330; --muted: #5b6475; --bg: #f7f8fa; --card: #fff; --line: #d9dde5; --accent: #2458d6; --bad: #c0392b; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e6e9ef; --muted: #9aa3b2; --bg: #14171c; --card: #1c2027; --line: #303643; --accent: #7aa2ff; --bad: #ff7b6b; } }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; align-items: center; gap: 24px; padding: 10px 20px; background: var(--card); border-bottom: 1px solid var(--line); }
 header h1 { font-size: 18px; margin: 0; letter-spacing: .5px; }
@@ -31,6 +32,9 @@ button.danger { color: var(--bad); border-color: var(--bad); }
 .row { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin-bottom: 8px; }
 .error { color: var(--bad); }
 .muted { color: var(--muted); }
+.note { background: rgba(36, 88, 214, .1); border: 1px solid var(--accent); border-radius: 6px; padding: 8px 12px; margin: 0 0 16px; }
+button:disabled { cursor: not-allowed; opacity: .45; }
+.counting-key { font-size: 11px; }
 .legend { display: flex; gap: 14px; flex-wrap: wrap; font-size: 12px; margin-top: 4px; }
 .chart > svg { width: 100%; height: auto; display: block; }
 .swatch { vertical-align: middle; }

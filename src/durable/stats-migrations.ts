@@ -19,4 +19,10 @@ CREATE TABLE latency_totals (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE meta_totals (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 `,
   },
+  {
+    // A refused key's display label (src/engine/key-label.ts); NULL for a readable key and for rows stored before.
+    version: 2,
+    name: "stats_0002_refused_key_labels",
+    sql: "ALTER TABLE refused_keys ADD COLUMN label TEXT;",
+  },
 ];

@@ -24,6 +24,8 @@ export const RETENTION_MS = 25 * 60 * MINUTE_MS;
 const PRUNE_EVERY_MS = 10 * MINUTE_MS;
 /** Refused keys kept per minute in one shard: the heaviest, by count. */
 const KEYS_PER_MINUTE = 64;
+/** Characters of a label kept (an isolate's are shorter: a name and 64 characters of value). */
+const MAX_LABEL_LENGTH = 512;
 /** Rows a single batch may carry (an isolate's batch is far smaller): a bound on one call's work. */
 const MAX_ROWS_PER_BATCH = 20_000;
 
@@ -62,12 +64,14 @@ export class StatsStore extends DurableObject<Env> {
       const keyMinutes = new Set<number>();
       for (const k of batch.keys) {
         if (!(k.n > 0) || k.minute < oldest) continue;
+        const label = typeof k.label === "string" ? k.label.slice(0, MAX_LABEL_LENGTH) : null;
         sql.exec(
-          "INSERT INTO refused_keys (minute, rule, key, n) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (minute, rule, key) DO UPDATE SET n = n + ?4",
+          "INSERT INTO refused_keys (minute, rule, key, n, label) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (minute, rule, key) DO UPDATE SET n = n + ?4, label = COALESCE(?5, label)",
           k.minute,
           k.rule,
           k.key,
           k.n,
+          label,
         );
         keyMinutes.add(k.minute);
       }
@@ -115,15 +119,22 @@ export class StatsStore extends DurableObject<Env> {
       .toArray();
   }
 
-  /** Refused keys since `from`, heaviest first. */
+  /**
+   * Refused keys since `from`, heaviest first, each with its label of the latest minute that had one (a
+   * policy that has since declared a header a credential shows it hashed from its next refusal on).
+   */
   refusedKeys(from: number, limit: number): KeyTotal[] {
     return this.ctx.storage.sql
-      .exec<{ rule: string; key: string; n: number }>(
-        "SELECT rule, key, SUM(n) AS n FROM refused_keys WHERE minute >= ?1 GROUP BY rule, key ORDER BY n DESC, rule, key LIMIT ?2",
+      .exec<{ rule: string; key: string; n: number; label: string | null }>(
+        `SELECT rule, key, SUM(n) AS n,
+           (SELECT l.label FROM refused_keys l WHERE l.rule = r.rule AND l.key = r.key AND l.minute >= ?1 AND l.label IS NOT NULL
+            ORDER BY l.minute DESC LIMIT 1) AS label
+         FROM refused_keys r WHERE minute >= ?1 GROUP BY rule, key ORDER BY n DESC, rule, key LIMIT ?2`,
         from,
         limit,
       )
-      .toArray();
+      .toArray()
+      .map(({ rule, key, n, label }) => ({ rule, key, ...(label !== null ? { label } : {}), n }));
   }
 
   totals(): Totals {

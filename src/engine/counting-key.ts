@@ -9,6 +9,9 @@
  * read is refused or counted on the rule's shared "unreadable" key (see
  * `src/http/body-key.ts`), never by IP. A query parameter given several ways
  * (twice, after a `;`, with a control character) is counted on each value.
+ * A value key comes with a display label (`header:x-user-id:u1`, or
+ * `[credential …]` for a credential: see `./key-label.ts`); the label is for
+ * operators only and never changes what is counted.
  * @module
  */
 import { sha256Hex } from "../hash";
@@ -24,6 +27,7 @@ import { controlReadings } from "../http/control";
 import { queryValues } from "../http/query";
 import type { BodyKeyOptions, KeySpec } from "../policy/compile";
 import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
+import { valueLabel } from "./key-label";
 
 /** Values longer than this are cut before hashing: a key is not a payload. */
 const MAX_KEY_VALUE = 4096;
@@ -81,30 +85,49 @@ export async function countingKeys(
   sources: KeySources,
   bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
 ): Promise<string[]> {
+  return (await labelledCountingKeys(key, sources, bodyKey)).map((k) => k.key);
+}
+
+/** A counting key with the label an operator reads for it; no label: the key is readable as it is (an IP, a tenant). */
+export interface LabelledKey {
+  key: string;
+  label?: string;
+}
+
+/**
+ * `countingKeys`, each with its display label. `credential`: the rule's key reads a credential
+ * (`isCredentialKey`), whose value a label never shows.
+ */
+export async function labelledCountingKeys(
+  key: KeySpec,
+  sources: KeySources,
+  bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
+  credential = false,
+): Promise<LabelledKey[]> {
   const byIp = ipCountingKey(sources.ipKey);
   switch (key.kind) {
     case "tenant":
-      return [sources.tenantId !== undefined ? `tenant:${sources.tenantId}` : byIp];
+      return [{ key: sources.tenantId !== undefined ? `tenant:${sources.tenantId}` : byIp }];
     case "ip":
-      return [byIp];
+      return [{ key: byIp }];
     case "header":
-      return [await valueKey(key, sources.headers.get(key.name), byIp)];
+      return [await valueKey(key, sources.headers.get(key.name), byIp, credential)];
     case "query": {
       // Every value any origin may read (first, last, split at `;`, with its control characters stripped or cut at):
       // the request is counted on each, as under `onConflict: "strictest"`.
       const values = queryKeyValues(sources.url, key.name);
-      if (values.length === 0) return [byIp];
-      if (values.length > MAX_EACH_VALUES) return [`query:${key.name}:${UNREADABLE_BODY_KEY}`];
-      return Promise.all(values.map((v) => valueKey(key, v, byIp)));
+      if (values.length === 0) return [{ key: byIp }];
+      if (values.length > MAX_EACH_VALUES) return [{ key: `query:${key.name}:${UNREADABLE_BODY_KEY}` }];
+      return Promise.all(values.map((v) => valueKey(key, v, byIp, credential)));
     }
     case "body": {
       // Unreadable: a 400/413 (thrown) or one shared counter, as the rule says; never the looser IP key.
       const body: BodyRead = bodyKey.from.body ? await sources.body(bodyKey.maxBytes) : { kind: "none" };
       const extra = bodyKey.from.query ? queryReaders(sources.url) : [];
       const found = resolveBodyKey(bodyKeyValue(body, key.path, extra), bodyKey.onUnreadable, bodyKey.arrays);
-      if (found.kind === "absent") return [byIp];
-      if (found.kind === "shared") return [`body:${key.field}:${UNREADABLE_BODY_KEY}`];
-      return Promise.all(found.values.map((v) => valueKey(key, v, byIp)));
+      if (found.kind === "absent") return [{ key: byIp }];
+      if (found.kind === "shared") return [{ key: `body:${key.field}:${UNREADABLE_BODY_KEY}` }];
+      return Promise.all(found.values.map((v) => valueKey(key, v, byIp, credential)));
     }
   }
 }
@@ -124,15 +147,18 @@ function queryKeyValues(url: URL, name: string): string[] {
 export function countingKeyForValue(key: KeySpec, value: string, isIp: boolean): Promise<string> | string {
   if (isIp || key.kind === "ip") return ipCountingKey(value);
   if (key.kind === "tenant") return `tenant:${value}`;
-  return valueKey(key, value, "");
+  return valueKey(key, value, "", true).then((k) => k.key);
 }
 
 async function valueKey(
   key: Exclude<KeySpec, { kind: "tenant" | "ip" }>,
   value: string | null | undefined,
   fallback: string,
-): Promise<string> {
-  if (!value) return fallback;
+  credential: boolean,
+): Promise<LabelledKey> {
+  if (!value) return { key: fallback };
   const name = key.kind === "body" ? key.field : key.name;
-  return `${key.kind}:${name}:${await sha256Hex(value.slice(0, MAX_KEY_VALUE).trim().toLowerCase())}`;
+  const normalised = value.slice(0, MAX_KEY_VALUE).trim().toLowerCase();
+  const hash = await sha256Hex(normalised);
+  return { key: `${key.kind}:${name}:${hash}`, label: valueLabel(key.kind, name, normalised, hash, credential) };
 }

@@ -17,10 +17,11 @@ import { normalizePath } from "../policy/normalize-path";
 import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 import { RoundTrips } from "./budget";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
-import { countingKeys, customCountingKey, type KeySources, scoped } from "./counting-key";
+import { customCountingKey, type KeySources, type LabelledKey, labelledCountingKeys, scoped } from "./counting-key";
 import { type ExecutionScope, executePlan, failures, type KeyResult, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity, UNKNOWN_IP } from "./identity";
+import { isCredentialKey } from "./key-label";
 import { overriddenMethods } from "./method-override";
 import {
   type EngineHooks,
@@ -280,20 +281,24 @@ async function ruleReadings(
         headers: ctx.request.headers,
         body,
       };
-      const keys =
+      const keys: LabelledKey[] =
         custom !== undefined
-          ? [customCountingKey(custom)]
-          : (await keysOf(rule, sources)).map((k) => scoped(k, reading.sandbox));
-      for (const key of keys) readings.push({ rule, key, identity: reading });
+          ? [{ key: customCountingKey(custom) }]
+          : (await keysOf(rule, sources, isCredentialKey(rule.key, ctx.policy.credentials))).map((k) => ({
+              key: scoped(k.key, reading.sandbox),
+              ...(k.label !== undefined ? { label: scoped(k.label, reading.sandbox) } : {}),
+            }));
+      for (const { key, label } of keys)
+        readings.push({ rule, key, ...(label !== undefined ? { label } : {}), identity: reading });
     }
   }
   return readings;
 }
 
 /** The rule's counting keys (one per value of an array counted on each); a key that cannot be read and must not be guessed refuses, naming the rule. */
-async function keysOf(rule: CompiledRule, sources: KeySources): Promise<string[]> {
+async function keysOf(rule: CompiledRule, sources: KeySources, credential: boolean): Promise<LabelledKey[]> {
   try {
-    return await countingKeys(rule.key, sources, rule.bodyKey);
+    return await labelledCountingKeys(rule.key, sources, rule.bodyKey, credential);
   } catch (e) {
     throw e instanceof KeyRefusal ? e.forRule(rule.id) : e;
   }
@@ -303,7 +308,7 @@ async function keysOf(rule: CompiledRule, sources: KeySources): Promise<string[]
 async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRule[]): Promise<LimitOutcome> {
   const startedAt = ctx.ports.clock.now();
   const cached = cachedRefusal(ctx, plans, startedAt);
-  if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached", cached.key);
+  if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached", cached.key, cached.label);
 
   const results = await executePlan(plans, ctx);
   const { failed, closed, lateRules } = failures(results);
@@ -318,7 +323,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   if (t.refusedBy) {
     rollBack(results, ctx);
     rememberRefusal(ctx, t.refusedBy, reports, startedAt);
-    return refuse(ctx, reports, t.refusedBy.report, t.now, "limit", t.refusedBy.key);
+    return refuse(ctx, reports, t.refusedBy.report, t.now, "limit", t.refusedBy.key, t.refusedBy.label);
   }
   for (const f of failed) rememberLateRefusal(ctx, f, startedAt);
   const result = admittedResult(t, failed.length > 0, ctx.rules);
@@ -335,6 +340,7 @@ async function refuse(
   now: number,
   reason: "limit" | "cached",
   key?: string,
+  label?: string,
 ): Promise<LimitOutcome> {
   const result = refusedResult(refusedBy, reason, ctx.rules);
   let response = refusalResponse(ctx.policy, reports, refusedBy, now);
@@ -342,7 +348,7 @@ async function refuse(
   const verdicts = [{ rule: refusedBy.rule, verdict: "refused" as const }];
   return settle(ctx, settledOutcome(ctx.request, result, response), {
     verdicts,
-    ...(key !== undefined ? { refusal: { report: refusedBy, key } } : {}),
+    ...(key !== undefined ? { refusal: { report: refusedBy, key, ...(label !== undefined ? { label } : {}) } } : {}),
   });
 }
 
@@ -351,13 +357,18 @@ function cachedRefusal(
   ctx: Pick<RequestContext, "refusals">,
   plans: readonly KeyPlan[],
   now: number,
-): { reports: LimitReport[]; refusedBy: LimitReport; key: string } | undefined {
+): { reports: LimitReport[]; refusedBy: LimitReport; key: string; label?: string } | undefined {
   for (const plan of plans) {
     const hit = ctx.refusals.find(plan.key, enforcedSpecs(plan), now);
     if (!hit) continue;
     const retryAfterMs = (hit.retryUntil ?? hit.until) - now;
     const refusedBy = { ...hit.refusedBy, result: { ...hit.refusedBy.result, retryAfterMs } };
-    return { refusedBy, reports: hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r)), key: plan.key };
+    return {
+      refusedBy,
+      reports: hit.reports.map((r) => (r === hit.refusedBy ? refusedBy : r)),
+      key: plan.key,
+      ...(plan.label !== undefined ? { label: plan.label } : {}),
+    };
   }
   return undefined;
 }

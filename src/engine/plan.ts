@@ -30,6 +30,8 @@ export interface PlannedLimit {
 /** Everything to check under one counting key, in rule order. */
 export interface KeyPlan {
   key: string;
+  /** What an operator reads for the key (`header:x-user-id:u1`; see key-label.ts); absent: the key is readable. */
+  label?: string;
   rules: CompiledRule[];
   limits: PlannedLimit[];
 }
@@ -66,6 +68,8 @@ export function plannedPageSize(url: URL, rules: readonly CompiledRule[]): { url
 export interface RuleReading {
   rule: CompiledRule;
   key: string;
+  /** The key's display label, when it has one. */
+  label?: string;
   identity: Pick<Identity, "tier" | "sandbox"> & { tenant?: Identity["tenant"] };
 }
 
@@ -77,10 +81,10 @@ export interface RuleReading {
  */
 export function planCounters(readings: readonly RuleReading[], policy: CompiledPolicy, now = 0): KeyPlan[] {
   const plans = new Map<string, KeyPlan>();
-  for (const { rule, key, identity } of readings) {
+  for (const { rule, key, label, identity } of readings) {
     let plan = plans.get(key);
     if (!plan) {
-      plan = { key, rules: [], limits: [] };
+      plan = { key, ...(label !== undefined ? { label } : {}), rules: [], limits: [] };
       plans.set(key, plan);
     }
     const specs = ruleCounterSpecs(

@@ -101,8 +101,11 @@ export interface DecisionRecord {
   verdicts: Array<{ rule: string; verdict: Verdict }>;
   /** The client IP's counting-key form (`203.0.113.7`, `2001:db8::/64`, `unknown`). */
   ipKey: string;
-  /** The limit that refused and the counting key it was counted under (reason `limit` or `cached`). */
-  refusal?: { report: LimitReport; key: string };
+  /**
+   * The limit that refused and the counting key it was counted under (reason `limit` or `cached`), with
+   * the key's display label when it has one (`header:x-user-id:u1`; a credential's never shows its value).
+   */
+  refusal?: { report: LimitReport; key: string; label?: string };
   /** Shadow limits that would have refused. */
   shadowRefusals: LimitReport[];
   /**

@@ -16,6 +16,8 @@ import type { Verdict } from "./ports";
 /** A limit with its result: the plan's entry, the key it was counted under, its report and its charge. */
 export interface CountedLimit {
   key: string;
+  /** The key's display label (see key-label.ts), when it has one. */
+  label?: string | undefined;
   planned: PlannedLimit;
   report: LimitReport;
   /** What the store charged for it (none when refused, or a shadow limit without room). */
@@ -44,7 +46,7 @@ export function tally(results: readonly KeyResult[], fallbackNow: number): Tally
       const result = isShadow(planned) ? r.response.shadowResults[shadow++] : r.response.results[enforced++];
       if (!result) continue;
       const charge = r.response.charges.find((c) => c.name === planned.spec.name);
-      counted.push({ key: r.plan.key, planned, report: reportOf(planned, result), charge });
+      counted.push({ key: r.plan.key, label: r.plan.label, planned, report: reportOf(planned, result), charge });
     }
   }
   const refused = counted.filter((c) => !c.report.result.allowed);

@@ -18,6 +18,7 @@ export const decisionLog: DecisionObserver = {
         rule: refusal.report.rule,
         policy: refusal.report.result.name,
         object: refusal.key,
+        ...(refusal.label !== undefined ? { label: refusal.label } : {}),
         limit: refusal.report.result.limit,
         retryAfter: retryAfterSeconds(refusal.report.result.retryAfterMs),
         ...(result.reason === "cached" ? { cached: true } : {}),

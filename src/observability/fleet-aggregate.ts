@@ -31,6 +31,8 @@ export interface KeyRow {
   rule: string;
   /** The counting key as the logs show it. */
   key: string;
+  /** What an operator reads for it (see src/engine/key-label.ts); absent when the key is readable as it is. */
+  label?: string;
   /** Upper bound of its refusals in that minute in this isolate (space-saving). */
   n: number;
 }
@@ -64,8 +66,8 @@ export class FleetAggregate {
   private dropped = 0;
   private latencySumMs = 0;
 
-  /** Counts one rule's verdict; a refusal with its counting key also feeds the heavy hitters. */
-  record(rule: string, verdict: FleetVerdict, now: number, refusedKey?: string): void {
+  /** Counts one rule's verdict; a refusal with its counting key (and the key's label) also feeds the heavy hitters. */
+  record(rule: string, verdict: FleetVerdict, now: number, refusedKey?: string, refusedLabel?: string): void {
     const m = this.minute(now);
     const name = m.counts.has(rule) || m.counts.size < MAX_RULES ? rule : OTHER_RULE;
     let verdicts = m.counts.get(name);
@@ -75,7 +77,7 @@ export class FleetAggregate {
     }
     verdicts.set(verdict, (verdicts.get(verdict) ?? 0) + 1);
     if (refusedKey !== undefined && (verdict === "refused" || verdict === "cached_refusal"))
-      m.keys.offer(JSON.stringify([name, refusedKey]));
+      m.keys.offer(JSON.stringify([name, refusedKey]), 1, refusedLabel);
   }
 
   /** One decision's latency (ms), counted once per decision. */
@@ -105,7 +107,7 @@ export class FleetAggregate {
         for (const [verdict, n] of verdicts) batch.counts.push({ minute, rule, verdict, n });
       for (const hit of m.keys.top()) {
         const [rule, key] = JSON.parse(hit.key) as [string, string];
-        batch.keys.push({ minute, rule, key, n: hit.count });
+        batch.keys.push({ minute, rule, key, n: hit.count, ...(hit.label !== undefined ? { label: hit.label } : {}) });
       }
       for (const [bucket, n] of m.latency) batch.latency.push({ minute, bucket, n });
     }

@@ -23,8 +23,10 @@ export function mergeKeys(parts: KeyTotal[][], limit: number): KeyTotal[] {
     for (const r of rows) {
       const id = JSON.stringify([r.rule, r.key]);
       const known = sum.get(id);
-      if (known) known.n += r.n;
-      else sum.set(id, { ...r });
+      if (known) {
+        known.n += r.n;
+        if (known.label === undefined && r.label !== undefined) known.label = r.label;
+      } else sum.set(id, { ...r });
     }
   return [...sum.values()].sort((a, b) => b.n - a.n || cmp(a.rule, b.rule) || cmp(a.key, b.key)).slice(0, limit);
 }

@@ -29,7 +29,8 @@ export class FleetRecorder {
 
   observe(decision: DecisionFacts, latencyMs: number, now: number): void {
     const verdicts = fleetVerdicts(decision);
-    for (const [rule, verdict] of verdicts) this.aggregate.record(rule, verdict, now, decision.refusedKey);
+    for (const [rule, verdict] of verdicts)
+      this.aggregate.record(rule, verdict, now, decision.refusedKey, decision.refusedLabel);
     if (verdicts.length > 0) this.aggregate.recordLatency(latencyMs, now);
   }
 

@@ -14,6 +14,8 @@ export interface SeriesRow {
 export interface KeyTotal {
   rule: string;
   key: string;
+  /** What an operator reads for the key (src/engine/key-label.ts); absent for a readable key, or one stored before labels. */
+  label?: string;
   n: number;
 }
 

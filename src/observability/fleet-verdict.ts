@@ -34,6 +34,8 @@ export interface DecisionFacts {
   verdicts: ReadonlyArray<readonly [string, string]>;
   /** The counting key of a refusal, as the logs show it (hashed values; never a raw API key). */
   refusedKey?: string;
+  /** That key's display label (`header:x-user-id:u1`; a credential's shows only `[credential <hash>]`). */
+  refusedLabel?: string;
   /** Rules whose `error_open` / `error_closed` was the time budget running out, not an error. */
   lateRules?: readonly string[];
 }

@@ -14,6 +14,8 @@ export interface HeavyHitter {
   count: number;
   /** How much of `count` may have been inherited from an evicted key. */
   error: number;
+  /** What the key is shown as, when it was offered with one (the latest offer's). */
+  label?: string;
 }
 
 export class SpaceSaving {
@@ -27,21 +29,24 @@ export class SpaceSaving {
     return this.entries.size;
   }
 
-  offer(key: string, weight = 1): void {
+  /** Counts `key` `weight` times; `label` travels with it (it is not part of what is counted). */
+  offer(key: string, weight = 1, label?: string): void {
     const known = this.entries.get(key);
     if (known) {
       known.count += weight;
+      if (label !== undefined) known.label = label;
       return;
     }
+    const withLabel = label !== undefined ? { label } : {};
     if (this.entries.size < this.capacity) {
-      this.entries.set(key, { key, count: weight, error: 0 });
+      this.entries.set(key, { key, count: weight, error: 0, ...withLabel });
       return;
     }
     // Capacity is small (tens), so a linear scan for the minimum is cheaper than keeping a heap in order.
     let min: HeavyHitter | undefined;
     for (const e of this.entries.values()) if (!min || e.count < min.count) min = e;
     this.entries.delete(min!.key);
-    this.entries.set(key, { key, count: min!.count + weight, error: min!.count });
+    this.entries.set(key, { key, count: min!.count + weight, error: min!.count, ...withLabel });
   }
 
   /** The tracked keys, largest count first (ties by key, so the order is stable). */

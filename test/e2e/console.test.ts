@@ -27,9 +27,14 @@ declare const location: { hash: string };
 declare const sessionStorage: { getItem(key: string): string | null };
 
 const TOKEN = adminToken("console-e2e");
+const READ_TOKEN = adminToken("console-e2e-read");
 const EVIL_ID = "<img src=x onerror=alert(1)>";
 const EVIL_KEY = `tenant:${EVIL_ID}`;
 const RULE = "tenant-api";
+// Keyed by request headers: a user id is shown as it is, an API key only by its hash.
+const USER_RULE = "per-user";
+const PARTNER_RULE = "per-partner";
+const PARTNER_KEY = "pk_live_Never-On-The-Page-7e21";
 const SHOTS = process.env.UPDATE_SCREENSHOTS
   ? join(PROJECT_ROOT, "docs", "console")
   : join(PROJECT_ROOT, "test-results", "console");
@@ -59,7 +64,21 @@ const policy = (limit: number) =>
       headers: ["ietf"],
       // The tenants' tier "pro" must be one the policy defines.
       defaultTier: "pro",
-      rules: [{ id: RULE, key: "tenant", limits: [{ limit, window: "15m" }] }],
+      rules: [
+        {
+          id: USER_RULE,
+          match: { paths: ["/api/users"] },
+          key: "header:x-user-id",
+          limits: [{ limit: 1, window: "15m" }],
+        },
+        {
+          id: PARTNER_RULE,
+          match: { paths: ["/api/partner"] },
+          key: "header:x-api-key",
+          limits: [{ limit: 1, window: "15m" }],
+        },
+        { id: RULE, key: "tenant", limits: [{ limit, window: "15m" }] },
+      ],
     },
     null,
     2,
@@ -94,7 +113,9 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
   }
 
   beforeAll(async () => {
-    dev = await startWranglerDev({ vars: sluiceVars({ origin: "builtin:echo", token: TOKEN }) });
+    dev = await startWranglerDev({
+      vars: { ...sluiceVars({ origin: "builtin:echo", token: TOKEN }), ADMIN_READ_TOKEN: READ_TOKEN },
+    });
     admin = `${dev.url}${ADMIN_PREFIX}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
     page = await browser.newPage({ viewport: { width: 1200, height: 820 } });
@@ -131,6 +152,16 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
     for (let i = 0; i < 5; i++) evil.push(await tenantCall("key-evil"));
     expect(evil).toEqual([200, 200, 200, 429, 429]);
     expect([await tenantCall("key-good"), await tenantCall("key-good")]).toEqual([200, 200]);
+    const headerCall = async (path: string, headers: Record<string, string>) =>
+      (await fetchDrained(`${dev.url}${path}`, { headers })).status;
+    expect([
+      await headerCall("/api/users", { "x-user-id": "U1" }),
+      await headerCall("/api/users", { "x-user-id": "u1" }),
+    ]).toEqual([200, 429]);
+    expect([
+      await headerCall("/api/partner", { "x-api-key": PARTNER_KEY }),
+      await headerCall("/api/partner", { "x-api-key": PARTNER_KEY }),
+    ]).toEqual([200, 429]);
     expect((await adminCall("/policy", { method: "PUT", body: policy(100) })).status).toBe(200);
   });
 
@@ -194,14 +225,36 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
     // The logs name the key as the page does; the API key itself is nowhere.
     for (const l of refusedLines) expect(l).toContain(JSON.stringify(EVIL_KEY).slice(1, -1));
     expect(dev.output()).not.toContain("key-evil");
+    // A user id is logged readably beside its hashed key; an API key only by its hash.
+    expect(dev.output()).toContain('"label":"header:x-user-id:u1"');
+    expect(dev.output()).toMatch(/"label":"header:x-api-key:\[credential [0-9a-f]{8}\]"/);
+    expect(dev.output().toLowerCase()).not.toContain(PARTNER_KEY.toLowerCase());
   });
 
-  it("lists the refused key in the top keys as text, running nothing", async () => {
+  it("lists the refused keys in the top keys as text, by their labels, running nothing", async () => {
     await show("top-keys");
     const link = page.locator("#top-keys a.key");
-    expect(await link.count()).toBe(1);
-    expect(await link.textContent()).toBe(EVIL_KEY);
+    expect(await link.count()).toBe(3);
+    // Heaviest first: the tenant (a refusal and a cached one) is named by its id; it needs no label.
+    expect(await link.first().textContent()).toBe(EVIL_KEY);
     expect(await page.textContent("#top-keys tbody td.num")).toBe("2");
+    const userHash = createHash("sha256").update("u1").digest("hex");
+    const userRow = page.locator(`#top-keys tr[data-key="header:x-user-id:${userHash}"]`);
+    expect(await userRow.locator("a.key-label").textContent()).toBe("header:x-user-id:u1");
+    expect(await userRow.locator(".counting-key").textContent()).toBe(`header:x-user-id:${userHash}`);
+    const partnerHash = createHash("sha256").update(PARTNER_KEY.toLowerCase()).digest("hex");
+    const partnerRow = page.locator(`#top-keys tr[data-key="header:x-api-key:${partnerHash}"]`);
+    expect(await partnerRow.locator("a.key-label").textContent()).toBe(
+      `header:x-api-key:[credential ${partnerHash.slice(0, 8)}]`,
+    );
+    expect((await page.content()).toLowerCase()).not.toContain(PARTNER_KEY.toLowerCase());
+    // The key view of a labelled row says what the key reads as.
+    await userRow.locator("a.key-label").click();
+    await page.waitForFunction(() => document.body.dataset.view === "key");
+    expect(await page.textContent("#key-name")).toBe(`header:x-user-id:${userHash}`);
+    expect(await page.textContent("#key-label")).toBe("header:x-user-id:u1");
+    expect(await page.textContent("#key-limits td.remaining")).toBe("0");
+    await show("top-keys");
     expect(await page.locator("img").count()).toBe(0);
     expect(dialogs).toEqual([]);
     await page.screenshot({ path: join(SHOTS, "top-keys.png"), fullPage: true });
@@ -398,5 +451,52 @@ describe.skipIf(!CHROMIUM)(`the operator console in headless Chromium${CHROMIUM 
     await page.screenshot({ path: join(SHOTS, "tenant-edit.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
     expect(dialogs.filter((d) => d.type !== "confirm")).toEqual([]);
+  });
+
+  it("with a read token: says who it is, and offers no button that changes state", async () => {
+    const reader = await browser.newPage({ viewport: { width: 1200, height: 820 } });
+    reader.on("pageerror", (e) => pageErrors.push(e.message));
+    await reader.goto(`${admin}/console`);
+    await reader.waitForSelector("#token-form:not([hidden])");
+    // The prompt names every kind of token, not only ADMIN_TOKEN.
+    const prompt = await reader.textContent("#token-form");
+    expect(prompt).toContain("ADMIN_READ_TOKEN");
+    expect(await reader.textContent("label[for=token-input]")).toBe("Admin token");
+    // Signed out, the menu is hidden (its `hidden` attribute wins over the style sheet's display).
+    expect(await reader.isVisible("#nav")).toBe(false);
+    await reader.fill("#token-input", READ_TOKEN);
+    await reader.click("#token-form button[type=submit]");
+    await reader.waitForFunction(() => document.body.dataset.view === "overview");
+    expect(await reader.textContent("#whoami")).toBe("read (read only)");
+
+    const open = async (view: string) => {
+      await reader.evaluate((hash) => {
+        location.hash = hash;
+      }, `#/${view}`);
+      await reader.waitForFunction((n) => document.body.dataset.view === n, view.split("?")[0]);
+    };
+    await open("policy");
+    expect(await reader.isVisible("#read-only-note")).toBe(true);
+    for (const id of ["#publish-button", "#candidate-button"]) expect(await reader.isEnabled(id)).toBe(false);
+    expect(await reader.isEnabled("#validate-button")).toBe(true);
+    const rollbacks = reader.locator("button.rollback");
+    expect(await rollbacks.count()).toBeGreaterThan(0);
+    for (const b of await rollbacks.all()) expect(await b.isEnabled()).toBe(false);
+    await reader.screenshot({ path: join(SHOTS, "read-only.png"), fullPage: true });
+
+    await open("tenants");
+    expect(await reader.isEnabled("#tenant-save")).toBe(false);
+    for (const b of await reader.locator("button.edit-tenant").all()) expect(await b.isEnabled()).toBe(false);
+
+    // A key of the rule in force now (the candidate promoted above).
+    await open(`key?${new URLSearchParams({ rule: CANDIDATE_RULE, object: "tenant:cand" })}`);
+    expect(await reader.textContent("#key-name")).toBe("tenant:cand");
+    expect(await reader.isEnabled("#reset-key")).toBe(false);
+    expect(await reader.isVisible("#read-only-note")).toBe(true);
+
+    // With a write token the same page offers them, and says nothing.
+    expect(await page.isVisible("#read-only-note")).toBe(false);
+    await reader.close();
+    expect(pageErrors).toEqual([]);
   });
 });

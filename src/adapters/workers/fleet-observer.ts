@@ -25,6 +25,7 @@ export function fleetObserver(
           rules: record.result.rules,
           verdicts: record.verdicts.map(({ rule, verdict }) => [rule, verdict] as const),
           ...(record.refusal ? { refusedKey: record.refusal.key } : {}),
+          ...(record.refusal?.label !== undefined ? { refusedLabel: record.refusal.label } : {}),
           ...(record.lateRules ? { lateRules: record.lateRules } : {}),
         },
         env,

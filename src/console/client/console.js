@@ -32,7 +32,13 @@
   const tokenInput = document.getElementById("token-input");
   const tokenError = document.getElementById("token-error");
 
+  const whoami = document.getElementById("whoami");
+
   class TokenRefused extends Error {}
+
+  // The token's name and role (`GET /whoami`), asked once per token: a read token's page offers no
+  // button that changes state (the admin API would answer it 403).
+  let me = null;
 
   /** An element with attributes and children; strings become text nodes. */
   function el(tag, attrs, ...children) {
@@ -92,6 +98,8 @@
     });
     if (res.status === 401 || (res.status === 429 && path !== "/explain")) {
       sessionStorage.removeItem(TOKEN_KEY);
+      me = null;
+      whoami.textContent = "";
       showTokenForm(
         res.status === 401
           ? "The token was refused."
@@ -286,9 +294,13 @@
 
   // ---- top keys ---------------------------------------------------------------------------------
 
-  function keyLink(rule, key) {
-    const q = new URLSearchParams({ rule, object: key });
-    return el("a", { href: `#/key?${q}`, class: "key mono" }, key);
+  /** A refused key by its label (what an operator reads: a user id, an email, a credential's hash prefix), its counting key beneath. */
+  function keyLink(rule, key, label) {
+    const q = new URLSearchParams({ rule, object: key, ...(label ? { label } : {}) });
+    return [
+      el("a", { href: `#/key?${q}`, class: "key mono key-label" }, label || key),
+      label ? el("div", { class: "key mono muted counting-key" }, key) : null,
+    ];
   }
 
   async function topKeys() {
@@ -296,9 +308,9 @@
     const rows = data.keys.map((k) =>
       el(
         "tr",
-        {},
+        { "data-key": k.key },
         el("td", {}, el("code", {}, k.rule)),
-        el("td", {}, keyLink(k.rule, k.key)),
+        el("td", {}, keyLink(k.rule, k.key, k.label)),
         el("td", { class: "num" }, String(k.n)),
       ),
     );
@@ -328,6 +340,7 @@
   async function keyView(params) {
     const rule = params.get("rule") || "";
     const object = params.get("object");
+    const label = params.get("label");
     const value = params.get("key");
     const ov = await json("/fleet/overview");
     const ruleSelect = el(
@@ -385,6 +398,7 @@
             class: "danger",
             type: "button",
             id: "reset-key",
+            "data-write": true,
             onclick: async () => {
               if (!confirm(`Reset every counter of rule ${rule} for this key?`)) return;
               await json(query, { method: "DELETE" });
@@ -401,6 +415,7 @@
             el("code", {}, rule),
             ", counter object ",
             el("code", { class: "key", id: "key-name" }, data.object || shown),
+            label && object ? [", shown as ", el("code", { class: "key", id: "key-label" }, label)] : null,
           ),
           el(
             "table",
@@ -559,6 +574,7 @@
             type: "button",
             class: "primary",
             id: "promote-candidate",
+            "data-write": true,
             onclick: async () => {
               if (!confirm("Publish the candidate as the policy in force?")) return;
               const r = await json("/policy/promote", { method: "POST" });
@@ -575,6 +591,7 @@
             type: "button",
             class: "danger",
             id: "drop-candidate",
+            "data-write": true,
             onclick: async () => {
               if (!confirm("Drop the candidate?")) return;
               await json("/policy/candidate", { method: "DELETE" });
@@ -617,6 +634,7 @@
                 {
                   type: "button",
                   class: "rollback",
+                  "data-write": true,
                   onclick: async () => {
                     if (!confirm(`Put version ${v.version} back in force? It is published again as a new version.`))
                       return;
@@ -777,8 +795,16 @@
           { class: "row" },
           el("button", { type: "button", id: "validate-button", onclick: validate }, "Validate"),
           el("button", { type: "button", id: "changes-button", onclick: showChanges }, "Show changes"),
-          el("button", { type: "button", class: "primary", id: "publish-button", onclick: publishEdited }, "Publish"),
-          el("button", { type: "button", id: "candidate-button", onclick: saveCandidate }, "Save as candidate"),
+          el(
+            "button",
+            { type: "button", class: "primary", id: "publish-button", "data-write": true, onclick: publishEdited },
+            "Publish",
+          ),
+          el(
+            "button",
+            { type: "button", id: "candidate-button", "data-write": true, onclick: saveCandidate },
+            "Save as candidate",
+          ),
         ),
         verdict,
         changes,
@@ -853,7 +879,11 @@
       record,
       el("div", { class: "row" }, apiKey, id, tier, el("label", {}, sandbox, " sandbox")),
       overrides,
-      el("div", { class: "row" }, el("button", { type: "submit", class: "primary", id: "tenant-save" }, "Save tenant")),
+      el(
+        "div",
+        { class: "row" },
+        el("button", { type: "submit", class: "primary", id: "tenant-save", "data-write": true }, "Save tenant"),
+      ),
       result,
     );
     const edit = (t) => {
@@ -937,7 +967,11 @@
                     el(
                       "td",
                       {},
-                      el("button", { type: "button", class: "edit-tenant", onclick: () => editor.edit(t) }, "Edit"),
+                      el(
+                        "button",
+                        { type: "button", class: "edit-tenant", "data-write": true, onclick: () => editor.edit(t) },
+                        "Edit",
+                      ),
                     ),
                   ),
                 ),
@@ -1013,7 +1047,12 @@
                   el("td", {}, el("code", {}, r.id), ` ${r.action}${r.mode === "shadow" ? " (shadow)" : ""}`),
                   el("td", {}, r.matches ? "yes" : "no"),
                   el("td", {}, r.applies ? "yes" : "no"),
-                  el("td", { class: "key mono" }, r.key || ""),
+                  el(
+                    "td",
+                    { class: "key mono" },
+                    r.label || r.key || "",
+                    r.label ? el("div", { class: "muted counting-key" }, r.key) : null,
+                  ),
                   el(
                     "td",
                     {},
@@ -1080,7 +1119,9 @@
     const show = VIEWS[name] || overview;
     document.body.dataset.view = "loading";
     try {
+      await knowRole();
       await show(params);
+      offerWritesByRole();
       document.body.dataset.view = name;
     } catch (e) {
       if (e instanceof TokenRefused) return;
@@ -1089,11 +1130,38 @@
     }
   }
 
+  /** Who the token is: `GET /whoami`, once per token. An admin API without it (an older Worker) is taken as write. */
+  async function knowRole() {
+    if (me) return;
+    const res = await api("/whoami");
+    me = res.ok ? await res.json() : { name: "", role: "write" };
+    whoami.textContent = me.name ? `${me.name} (${me.role === "read" ? "read only" : "read and write"})` : "";
+  }
+
+  /** With a read token: every button that changes state is disabled, and a note says why. */
+  function offerWritesByRole() {
+    if (me?.role !== "read") return;
+    const writes = view.querySelectorAll("[data-write]");
+    if (writes.length === 0) return;
+    for (const b of writes) {
+      b.disabled = true;
+      b.title = "Needs a write token";
+    }
+    view.prepend(
+      el(
+        "p",
+        { class: "note", id: "read-only-note", role: "note" },
+        `The token "${me.name}" may only read: the buttons that change state are off. Sign in with a write token to use them.`,
+      ),
+    );
+  }
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+    me = null;
     try {
-      await json("/fleet/overview");
+      await knowRole();
     } catch (err) {
       if (!(err instanceof TokenRefused)) tokenError.textContent = err.message;
       return;
@@ -1102,6 +1170,8 @@
   });
   document.getElementById("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
+    me = null;
+    whoami.textContent = "";
     showTokenForm("");
   });
   window.addEventListener("hashchange", render);
