@@ -429,10 +429,16 @@ describe("bounded state", () => {
     expect(statuses).toEqual([200, 200, 200, 429]);
   });
 
-  it("keeps the tenant cache bounded when a client invents API keys", async () => {
-    const cache = new TenantCache(100);
+  it("keeps the tenant cache bounded when a client invents API keys, and its tenants cached", async () => {
+    const cache = new TenantCache(100, 100);
+    const known = uniqueTag().padEnd(64, "a");
+    await env.POLICIES.put(`tenant:${known}`, JSON.stringify({ id: uniqueTag(), tier: "pro" }));
+    expect((await cache.lookup(env.POLICIES, known, 30_000))?.tier).toBe("pro");
     for (let i = 0; i < 250; i++) await cache.lookup(env.POLICIES, `${uniqueTag()}${i}`.padEnd(64, "0"), 30_000);
-    expect(cache.size).toBe(100);
+    expect(cache.unknownSize).toBe(100);
+    expect(cache.size).toBe(101); // the invented keys fill only the negative cache: the tenant stays
+    await env.POLICIES.delete(`tenant:${known}`);
+    expect((await cache.lookup(env.POLICIES, known, 30_000))?.tier).toBe("pro"); // from the cache, no KV read
   });
 });
 

@@ -15,7 +15,8 @@ import type { LimitReport } from "../http/rate-limit-headers";
 import { calendarTag } from "../limiter/calendar";
 import type { CounterSpec } from "../limiter/types";
 
-const MAX_ENTRIES = 10_000;
+/** Refusals remembered per isolate (per engine: the candidate's is its own). */
+export const MAX_REFUSALS = 2_048;
 
 /**
  * The longest a refusal by a calendar window is remembered: its room comes back
@@ -45,7 +46,7 @@ export class RefusalCache {
   private objects = new Map<string, Map<string, CachedRefusal>>();
   private count = 0;
 
-  constructor(private readonly maxEntries = MAX_ENTRIES) {}
+  constructor(private readonly maxEntries = MAX_REFUSALS) {}
 
   /** A live refusal for any of these counters of this object, if one is remembered. */
   find(objectName: string, specs: readonly CounterSpec[], now: number): CachedRefusal | undefined {

@@ -14,8 +14,8 @@ import { SpaceSaving } from "./space-saving";
 export const MINUTE_MS = 60_000;
 /** Refused keys tracked per minute in one isolate. */
 export const TOP_KEYS_PER_MINUTE = 32;
-const MAX_RULES = 256;
-const MAX_PENDING_MINUTES = 15;
+export const MAX_RULES = 256;
+export const MAX_PENDING_MINUTES = 15;
 export const OTHER_RULE = "(other)";
 
 export interface CountRow {
@@ -92,6 +92,17 @@ export class FleetAggregate {
     return this.minutes.size > 0;
   }
 
+  /** How full it is: minutes pending, and the most rules and refused keys any of them holds. */
+  footprint(): { minutes: number; rules: number; keys: number } {
+    let rules = 0;
+    let keys = 0;
+    for (const m of this.minutes.values()) {
+      rules = Math.max(rules, m.counts.size);
+      keys = Math.max(keys, m.keys.size);
+    }
+    return { minutes: this.minutes.size, rules, keys };
+  }
+
   /** Everything recorded so far, as one batch, and forgets it: a batch is sent once, never re-sent. */
   drain(): FlushBatch | undefined {
     if (this.minutes.size === 0) return undefined;
@@ -130,6 +141,8 @@ export class FleetAggregate {
       this.minutes.set(start, m);
       for (const old of this.minutes.keys())
         if (old <= start - MAX_PENDING_MINUTES * MINUTE_MS) this.minutes.delete(old);
+      // A clock that went back adds minutes below the newest: still no more than MAX_PENDING_MINUTES.
+      while (this.minutes.size > MAX_PENDING_MINUTES) this.minutes.delete(Math.min(...this.minutes.keys()));
     }
     return m;
   }

@@ -1,6 +1,8 @@
 /**
  * Per-rule counts of what the limiter decided, kept per minute in this
- * isolate for `GET <ADMIN_PREFIX>/stats`.
+ * isolate for `GET <ADMIN_PREFIX>/stats`. Bounded whatever the keys: counts
+ * are per rule, never per key; at most STATS_MINUTES minutes (the oldest goes
+ * first) of at most MAX_RULES_PER_MINUTE rules (more fold into `(other)`).
  * @module
  */
 import type { Verdict } from "../engine/ports";
@@ -9,7 +11,7 @@ const MINUTE_MS = 60_000;
 /** Minutes of history an isolate keeps. */
 export const STATS_MINUTES = 15;
 /** Rules tracked per minute; more are folded into `(other)` to keep memory bounded. */
-const MAX_RULES_PER_MINUTE = 256;
+export const MAX_RULES_PER_MINUTE = 256;
 
 type Counts = Record<Verdict, number>;
 
@@ -37,6 +39,8 @@ export class Stats {
       rules = new Map();
       this.minutes.set(minute, rules);
       for (const m of this.minutes.keys()) if (m <= minute - STATS_MINUTES * MINUTE_MS) this.minutes.delete(m);
+      // A clock that went back adds minutes below the newest: still no more than STATS_MINUTES.
+      while (this.minutes.size > STATS_MINUTES) this.minutes.delete(Math.min(...this.minutes.keys()));
     }
     const name = rules.has(rule) || rules.size < MAX_RULES_PER_MINUTE ? rule : "(other)";
     let counts = rules.get(name);
@@ -45,6 +49,13 @@ export class Stats {
       rules.set(name, counts);
     }
     counts[verdict]++;
+  }
+
+  /** How full it is: minutes kept, and the most rules any of them holds. */
+  footprint(): { minutes: number; rules: number } {
+    let rules = 0;
+    for (const m of this.minutes.values()) rules = Math.max(rules, m.size);
+    return { minutes: this.minutes.size, rules };
   }
 
   snapshot(now = Date.now()): MinuteStats[] {

@@ -184,4 +184,60 @@ describe("LeasingClient", () => {
     expect(next).toMatchObject({ allowed: true, fromLease: false });
     expect(next.results[0]!.remaining).toBe(999);
   });
+
+  it("tracks at most maxKeys keys, ending the least recently used (its units given back), not the most recently added", async () => {
+    let now = T0;
+    const object = memoryObject(() => now);
+    const client = new LeasingClient({ clock: () => now, maxKeys: 3 });
+    // "hot" gets a lease, then three cold keys come; "hot" is used between them, so "a" is ended first.
+    for (let i = 0; i < 10; i++) {
+      now += 1;
+      await client.admit("hot", [spec(1_000)], object.transport);
+    }
+    await object.settle();
+    expect(client.heldFor("hot")).toBeGreaterThan(0);
+    for (const key of ["a", "b"]) {
+      now += 1;
+      await client.admit(key, [spec(1_000)], object.transport);
+    }
+    now += 1;
+    await client.admit("hot", [spec(1_000)], object.transport);
+    await client.admit("c", [spec(1_000)], object.transport);
+    expect(client.size).toBe(3);
+    expect(client.heldFor("hot")).toBeGreaterThan(0); // used recently: kept
+    for (let i = 0; i < 1_000; i++) await client.admit(`k${i}`, [spec(1_000)], object.transport);
+    expect(client.size).toBe(3);
+    expect(client.heldFor("hot")).toBe(0); // ended at last: its units went back
+    expect(object.calls.giveBack.length).toBeGreaterThan(0);
+  });
+
+  it("keeps no request's context alive: an entry holds its key's giveBack, not the transport's waitUntil", async () => {
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    let now = T0;
+    const client = new LeasingClient({ clock: () => now });
+    const giveBack = async () => {};
+    let context: WeakRef<object> | undefined;
+    await (async () => {
+      const requestContext = { big: new Array(1_000).fill("x") };
+      context = new WeakRef(requestContext);
+      const transport: LeaseTransport = {
+        check: async (specs) => ({ ...decide(new Map(), specs, now, "").outcome, now }),
+        take: async () => {
+          throw new Error("not hot");
+        },
+        lend: async () => undefined,
+        giveBack,
+        waitUntil: (work) => void requestContext.big.push(String(work)),
+      };
+      now += 1;
+      await client.admit("k", [spec(10)], transport);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(client.size).toBe(1);
+    expect(context?.deref()).toBeUndefined();
+  });
 });

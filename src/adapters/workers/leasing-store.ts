@@ -38,6 +38,11 @@ export class LeasingCounterStore implements CounterStore {
     this.client = new LeasingClient({ clock });
   }
 
+  /** Keys whose leases (and rate) this isolate tracks: at most the lease client's bound. */
+  get trackedKeys(): number {
+    return this.client.size;
+  }
+
   /** Picks this isolate's shard of a key: stable for the isolate's life, spread over isolates and keys. */
   private readonly isolateDraw = Math.floor(Math.random() * 2 ** 31);
 
@@ -116,19 +121,35 @@ export class LeasingCounterStore implements CounterStore {
 
   /** The calls of a sharded key: to its shard object, which answers from its blocks and asks the root. */
   private shardTransport(key: string, shard: number, background: Background): LeaseTransport {
-    const stub = () => this.namespace.getByName(shardName(key, shard));
-    return {
-      check: async (specs) => {
-        const { outcome, now } = await retryOnce(() => stub().shardTake(key, specs, 0, 0));
-        return { ...outcome, now };
-      },
-      take: (specs, ask) => retryOnce(() => stub().shardTake(key, specs, ask.want, ask.held)),
-      lend: async (specs, ask) =>
-        (await retryOnce(() => stub().shardLend(key, specs, ask.want, ask.held))) ?? undefined,
-      giveBack: (_specs, id, unused) => retryOnce(() => stub().shardGiveBack(key, id, unused)),
-      waitUntil: (work) => background.waitUntil(work),
-    };
+    return withBackground(shardCalls(this.namespace, key, shard), background);
   }
+}
+
+/**
+ * A transport from calls and the request's `waitUntil`. The calls are built in
+ * a scope of their own, without `background`: the lease client keeps a key's
+ * `giveBack` after its request is over, and a closure that shared a scope with
+ * `background` would keep the finished request's context alive with it.
+ */
+function withBackground(calls: Omit<LeaseTransport, "waitUntil">, background: Background): LeaseTransport {
+  return { ...calls, waitUntil: (work) => background.waitUntil(work) };
+}
+
+function shardCalls(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  shard: number,
+): Omit<LeaseTransport, "waitUntil"> {
+  const stub = () => namespace.getByName(shardName(key, shard));
+  return {
+    check: async (specs) => {
+      const { outcome, now } = await retryOnce(() => stub().shardTake(key, specs, 0, 0));
+      return { ...outcome, now };
+    },
+    take: (specs, ask) => retryOnce(() => stub().shardTake(key, specs, ask.want, ask.held)),
+    lend: async (specs, ask) => (await retryOnce(() => stub().shardLend(key, specs, ask.want, ask.held))) ?? undefined,
+    giveBack: (_specs, id, unused) => retryOnce(() => stub().shardGiveBack(key, id, unused)),
+  };
 }
 
 /**
@@ -141,13 +162,20 @@ export function rootTransport(
   background: Background,
   toShard: boolean,
 ): LeaseTransport {
+  return withBackground(rootCalls(namespace, key, toShard), background);
+}
+
+function rootCalls(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  toShard: boolean,
+): Omit<LeaseTransport, "waitUntil"> {
   const stub = () => namespace.getByName(key);
   return {
     check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CheckResponse>),
     take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held, toShard)),
     lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held, toShard))) ?? undefined,
     giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
-    waitUntil: (work) => background.waitUntil(work),
   };
 }
 

@@ -21,7 +21,11 @@ export interface LeaseTransport {
   take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer & { now?: number }>;
   /** Lend room only (a background refresh). */
   lend(specs: CounterSpec[], ask: LeaseAsk): Promise<LeaseGrant | undefined>;
-  /** End a lease early, giving back what it did not use. */
+  /**
+   * End a lease early, giving back what it did not use. Kept and called on its
+   * own (without `this`) after the request that made it: it must not hold that
+   * request's context (see `rootTransport`).
+   */
   giveBack(specs: CounterSpec[], id: number, unused: number): Promise<void>;
   /** Keeps background work (a refresh, a give-back) alive after the response: `ctx.waitUntil`. */
   waitUntil(work: Promise<unknown>): void;
@@ -50,15 +54,28 @@ export interface LeasingClientOptions {
   minRoom?: number;
   /** The object's `maxShare`: an isolate that holds that much of the room does not ask for more. */
   maxShare?: number;
-  /** Keys held at most; the least recently added is ended first. */
+  /** Keys tracked at most (see {@link DEFAULT_MAX_KEYS}); the least recently used is ended first. */
   maxKeys?: number;
 }
+
+/**
+ * Keys (sets of counters) one isolate tracks at most. Every key seen gets an
+ * entry (its rate decides when to ask for a lease), so a client inventing keys
+ * fills this: past it, the least recently used entry is ended (its unused units
+ * go back to its object) and forgotten. A key evicted this way only loses its
+ * lease and its rate: its next request asks the object, as a cold key does.
+ */
+export const DEFAULT_MAX_KEYS = 2_048;
 
 interface KeyLeases {
   key: string;
   fingerprint: string;
-  /** The calls of its key's object, as its latest request made them (an ended entry gives back through it). */
-  transport: LeaseTransport;
+  /**
+   * How an ended entry gives its units back: the latest request's call, kept
+   * without the rest of its transport (whose `waitUntil` holds that request's
+   * context: an idle entry must not keep a finished request alive).
+   */
+  giveBack: LeaseTransport["giveBack"];
   specs: CounterSpec[];
   holder: LeaseHolder;
   /** The call in flight (a plain one or a refresh): resolves to whether it brought a lease. */
@@ -81,10 +98,10 @@ export function fingerprintOf(specs: readonly CounterSpec[]): string {
 }
 
 export class LeasingClient {
-  /** Entries by key and fingerprint, oldest first (the eviction order). */
+  /** Entries by key and fingerprint, least recently used first (the eviction order). */
   private readonly entries = new Map<string, KeyLeases>();
-  /** The entries of each key. */
-  private readonly byKey = new Map<string, Set<KeyLeases>>();
+  /** The entries of each key (one, nearly always: an array is the smallest holder). */
+  private readonly byKey = new Map<string, KeyLeases[]>();
   private readonly minUnits: number;
   private readonly minRoom: number;
   private readonly maxShare: number;
@@ -94,7 +111,7 @@ export class LeasingClient {
     this.minUnits = options.minUnits ?? DEFAULT_LEASE_TERMS.minUnits;
     this.minRoom = options.minRoom ?? DEFAULT_LEASE_TERMS.minRoom;
     this.maxShare = options.maxShare ?? DEFAULT_LEASE_TERMS.maxShare;
-    this.maxKeys = options.maxKeys ?? 10_000;
+    this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
   }
 
   async admit(key: string, specs: CounterSpec[], transport: LeaseTransport): Promise<LeasedDecision> {
@@ -245,7 +262,7 @@ export class LeasingClient {
     await Promise.all(ending.map((e) => e.inFlight));
     const work: Promise<unknown>[] = [];
     for (const entry of ending) {
-      if (!entry.ended) this.end(entry, { ...entry.transport, waitUntil: (w) => work.push(w) }, true);
+      if (!entry.ended) this.end(entry, { waitUntil: (w) => void work.push(w) }, true);
     }
     await Promise.all(work);
   }
@@ -258,6 +275,11 @@ export class LeasingClient {
    */
   returnUnit(key: string, leaseId: number): void {
     this.returnUnits(key, leaseId, 1);
+  }
+
+  /** Keys (sets of counters) tracked now: at most `maxKeys`. */
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Units held across all keys (tests, simulation). */
@@ -273,7 +295,10 @@ export class LeasingClient {
     const id = entryId(key, fingerprint);
     const existing = this.entries.get(id);
     if (existing) {
-      existing.transport = transport;
+      existing.giveBack = transport.giveBack;
+      // Used now: it goes to the end of the eviction order.
+      this.entries.delete(id);
+      this.entries.set(id, existing);
       return existing;
     }
     // Another set of this key's counters stays leased (its leases charged its own counters), unless one
@@ -287,15 +312,15 @@ export class LeasingClient {
     const entry: KeyLeases = {
       key,
       fingerprint,
-      transport,
+      giveBack: transport.giveBack,
       specs,
       holder: new LeaseHolder(this.options.holderTerms ?? DEFAULT_HOLDER_TERMS),
       ended: false,
     };
     this.entries.set(id, entry);
-    const siblings = this.byKey.get(key) ?? new Set<KeyLeases>();
-    siblings.add(entry);
-    this.byKey.set(key, siblings);
+    const siblings = this.byKey.get(key);
+    if (siblings) siblings.push(entry);
+    else this.byKey.set(key, [entry]);
     return entry;
   }
 
@@ -356,14 +381,15 @@ export class LeasingClient {
    * Ends an entry's leases: unused units go back to the object they came from, kept alive by `current`'s
    * request (`usedUp`: used-up leases are ended there too, see `LeaseHolder.end`).
    */
-  private end(entry: KeyLeases, current: LeaseTransport, usedUp = false): void {
+  private end(entry: KeyLeases, current: Pick<LeaseTransport, "waitUntil">, usedUp = false): void {
     entry.ended = true;
     this.entries.delete(entryId(entry.key, entry.fingerprint));
     const siblings = this.byKey.get(entry.key);
-    siblings?.delete(entry);
-    if (siblings?.size === 0) this.byKey.delete(entry.key);
+    const at = siblings?.indexOf(entry) ?? -1;
+    if (siblings && at >= 0) siblings.splice(at, 1);
+    if (siblings?.length === 0) this.byKey.delete(entry.key);
     for (const lease of entry.holder.end(this.options.clock(), usedUp)) {
-      current.waitUntil(entry.transport.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
+      current.waitUntil(entry.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
     }
   }
 }
