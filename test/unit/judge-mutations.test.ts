@@ -3,7 +3,7 @@
  * into src/) must each be reported as over-admissions, on runs the real code
  * passes with none. Plus the sequences of issue 26 against the real object,
  * and a few random worlds (fixed seeds, and fresh ones whose seeds are
- * printed when they fail: replay with `npm run simulate -- --seed N`).
+ * printed when they fail: replay with `npm run simulate -- --quick --seed N`, the 3 s world they ran).
  */
 import { randomInt } from "node:crypto";
 import { describe, expect, it } from "vitest";
@@ -41,10 +41,21 @@ describe("issue 26 sequences against the object", () => {
   }
 });
 
-describe("random worlds (npm run simulate -- --seed N replays one)", () => {
+describe("random worlds (npm run simulate -- --quick --seed N replays a 3 s one)", () => {
   it("fixed seeds: no over-admission", async () => {
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const { scenario, isolates } = randomScenario(seed, 3_000);
+      const outcome = await simulate(scenario, isolates, seed);
+      expect(outcome.firstOver, `seed ${seed}: ${scenario.name}`).toEqual([]);
+    }
+  }, 120_000);
+
+  it("seeds that once failed, as `npm run simulate -- --seed N` plays them: no over-admission", async () => {
+    // 1922077689: a tree's plain checks refunded at the root were not logged as refunds (the simulation's
+    // bug, not the limiter's; 1702740696 was the same). 1131049676: a staged rollout of three limits, judged
+    // stricter than the definitions in docs/leases.md ("Rollouts") before the judge followed them.
+    for (const seed of [1922077689, 1131049676]) {
+      const { scenario, isolates } = randomScenario(seed, 5_000);
       const outcome = await simulate(scenario, isolates, seed);
       expect(outcome.firstOver, `seed ${seed}: ${scenario.name}`).toEqual([]);
     }
@@ -55,7 +66,9 @@ describe("random worlds (npm run simulate -- --seed N replays one)", () => {
       const seed = randomInt(1, 2 ** 31 - 1);
       const { scenario, isolates } = randomScenario(seed, 3_000);
       const outcome = await simulate(scenario, isolates, seed);
-      expect(outcome.firstOver, `replay with: npm run simulate -- --seed ${seed} (${scenario.name})`).toEqual([]);
+      expect(outcome.firstOver, `replay with: npm run simulate -- --quick --seed ${seed} (${scenario.name})`).toEqual(
+        [],
+      );
     }
   }, 120_000);
 });

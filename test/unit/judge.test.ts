@@ -199,12 +199,49 @@ describe("judge: token bucket", () => {
     expect(judge(l.events).over).toBe(1);
   });
 
-  it("a new version's bucket is judged from when it went live; the old one keeps its history", () => {
+  it("two versions share one bucket measured in time: each unit takes its own interval, the bucket holds the longer fill time", () => {
+    // 100/s burst 200 (10 ms a unit, 2 s to fill), then 40/s burst 100 (25 ms a unit, 2.5 s to fill) at 10 ms:
+    // 200 × 10 ms were charged, so 2,010 ms + 25 ms × n ≤ 10 ms + 2,500 ms admits 20 new units (as one
+    // GCRA state would: 1,990 ms ahead, plus 25 ms each, up to 2,500 ms).
     const l = log();
     l.admit(0, [bucket(100, 1_000, 200)], 200);
-    // 40/s burst 100 goes live at 10 ms: judged over [10, t] only, it admits 100.
-    l.admit(10, [bucket(40, 1_000, 100)], 100);
+    l.admit(10, [bucket(40, 1_000, 100)], 20);
     const over = l.admit(10, [bucket(40, 1_000, 100)]);
+    expect([...judge(l.events).overIds]).toEqual(over);
+  });
+
+  it("a staged rollout: the old version keeping to its own rate does not use up the new version's bucket", () => {
+    // 50/s burst 100 (20 ms a unit, 2 s to fill) is live from 0; the old 100/s burst 200 (10 ms, 2 s) admits
+    // one every 10 ms for a second. Held to the new bucket alone, 101 + n in [0, 1000] would have to be at most
+    // 100 + 50: nothing more fits. In time, 20 + 100 × 10 + 20 × n ≤ 1,000 + 2,000: 99 new units fit.
+    const l = log();
+    l.admit(0, [bucket(50, 1_000, 100)]);
+    for (let t = 0; t < 1_000; t += 10) l.admit(t, [bucket(100, 1_000, 200)]);
+    l.admit(1_000, [bucket(50, 1_000, 100)], 99);
+    const over = l.admit(1_000, [bucket(50, 1_000, 100)]);
+    expect([...judge(l.events).overIds]).toEqual(over);
+  });
+});
+
+describe("judge: policy rollouts, windows", () => {
+  it("a window in which two versions admitted is bound by the larger limit; one with the new version alone by the new", () => {
+    // 428 -> 214 per second. The new version's units are used late in the window (a lease charged early), after
+    // the old version's: 300 + 50 ≤ 428. The next window has the new version alone: 214, and the 215th is over.
+    const l = log();
+    l.admit(0, [fixed(428)], 300);
+    l.admit(330, [fixed(214)], 50);
+    l.admit(340, [fixed(428)], 78);
+    const overOld = l.admit(350, [fixed(428)]);
+    l.admit(1_000, [fixed(214)], 214);
+    const overNew = l.admit(1_001, [fixed(214)]);
+    expect([...judge(l.events).overIds]).toEqual([...overOld, ...overNew]);
+  });
+
+  it("sliding: the same rule per window", () => {
+    const l = log();
+    l.admit(0, [sliding(428)], 300);
+    l.admit(330, [sliding(214)], 128);
+    const over = l.admit(331, [sliding(214)]);
     expect([...judge(l.events).overIds]).toEqual(over);
   });
 });
@@ -303,6 +340,64 @@ describe("judge: the bucket's tree against the definition, by brute force", () =
           if (inside * spec.windowMs > spec.burst! * spec.windowMs + spec.limit * (e.at - start.at)) fits = false;
         }
         if (fits) kept.push({ at: e.at, id: e.id });
+        else expected.push(e.id);
+      }
+      expect([...judge(l.events).overIds]).toEqual(expected);
+      caught += expected.length;
+    }
+    expect(caught).toBeGreaterThan(0);
+  });
+});
+
+describe("judge: two versions of a bucket against the definition in time, by brute force", () => {
+  it("agrees on random logs mixing two versions, with refunds", () => {
+    let s = 777;
+    const random = () => {
+      s = (s * 1103515245 + 12345) % 2 ** 31;
+      return s / 2 ** 31;
+    };
+    let caught = 0;
+    for (let run = 0; run < 60; run++) {
+      const versions = [0, 1].map(() =>
+        bucket(1 + Math.floor(random() * 7), 100 + Math.floor(random() * 900), 2 + Math.floor(random() * 8)),
+      );
+      const l = log();
+      let t = 0;
+      const ids: number[] = [];
+      const specOf = new Map<number, JudgeSpec>();
+      for (let i = 0; i < 80; i++) {
+        t += Math.floor(random() * 40);
+        if (random() < 0.2 && ids.length > 0) l.refund(t, [ids[Math.floor(random() * ids.length)]!]);
+        else {
+          const spec = versions[random() < 0.5 ? 0 : 1]!;
+          const [id] = l.admit(t, [spec]);
+          ids.push(id!);
+          specOf.set(id!, spec);
+        }
+      }
+      // Times scaled by D = l1 × l2, so that every interval (window / limit) is whole.
+      const D = versions[0]!.limit * versions[1]!.limit;
+      const weight = (v: JudgeSpec) => (v.cost * v.windowMs * D) / v.limit;
+      const fill = (v: JudgeSpec) => (v.burst! * v.windowMs * D) / v.limit;
+      const kept: { at: number; id: number; spec: JudgeSpec }[] = [];
+      const refunded = new Set<number>();
+      const expected: number[] = [];
+      for (const e of l.events) {
+        if (e.type === "refund") {
+          refunded.add(e.id);
+          continue;
+        }
+        if (e.type !== "admit") continue;
+        const spec = specOf.get(e.id)!;
+        const live = kept.filter((k) => !refunded.has(k.id));
+        let fits = spec.cost <= spec.burst!;
+        for (const start of live) {
+          const inside = live.filter((k) => k.at >= start.at);
+          const used = inside.reduce((sum, k) => sum + weight(k.spec), weight(spec));
+          const room = Math.max(fill(spec), ...inside.map((k) => fill(k.spec)));
+          if (used > (e.at - start.at) * D + room) fits = false;
+        }
+        if (fits) kept.push({ at: e.at, id: e.id, spec });
         else expected.push(e.id);
       }
       expect([...judge(l.events).overIds]).toEqual(expected);

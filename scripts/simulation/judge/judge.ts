@@ -47,13 +47,18 @@
  *   its key; charges made before it are gone, and their refunds, however late,
  *   give nothing.
  *
- * Policy changes: an admission is judged in its own numbers over the shared
- * history of its counter (a window's count is kept across a change of its
- * limit, as the product keeps it). A bucket's admission is judged over the
- * intervals that begin no earlier than the first admission in its numbers
- * (when its version went live): while two versions are live, each is held
- * to its own bucket from the moment it appeared, the larger of the two bounds
- * (docs/leases.md, "Policy changes").
+ * Policy changes and staged rollouts (docs/leases.md, "Rollouts"): an
+ * admission is judged over the shared history of its counter (a window's
+ * count is kept across a change of its limit, as the product keeps it).
+ * - fixed, sliding: against the larger of its own limit and the limits of
+ *   the versions that admitted in the same window before it. A window in
+ *   which two versions admitted is bound by the larger limit; one in which
+ *   only the new version admitted, by the new limit.
+ * - token bucket: one bucket measured in time, which every version charges
+ *   by its own interval (window / limit per unit) and which holds the longest
+ *   time to fill (burst × interval) of the versions charged in the interval
+ *   judged; see `BucketCounter`. With one version this is the definition
+ *   above.
  */
 import { MaxTree } from "./max-tree";
 
@@ -207,10 +212,15 @@ function newCounter(algorithm: JudgeAlgorithm): Counter {
 
 const floorTo = (at: bigint, w: bigint) => (at / w) * w; // times are never negative
 
+/** The larger of two limits (a window in which two versions admitted is bound by the larger). */
+const maxOf = (a: bigint, b: bigint) => (a > b ? a : b);
+
 class FixedCounter implements Counter {
   private windowStart = -1n;
   private windowMs = 0n;
   private count = 0n;
+  /** The largest limit of the versions that admitted in this window so far. */
+  private bound = 0n;
   private readonly charges = new Map<number, { windowStart: bigint; cost: bigint }>();
 
   private advance(spec: JudgeSpec, at: bigint): void {
@@ -220,16 +230,18 @@ class FixedCounter implements Counter {
       this.windowStart = start;
       this.windowMs = w;
       this.count = 0n;
+      this.bound = 0n;
     }
   }
 
   fits(spec: JudgeSpec, at: bigint): boolean {
     this.advance(spec, at);
-    return this.count + BigInt(spec.cost) <= BigInt(spec.limit);
+    return this.count + BigInt(spec.cost) <= maxOf(this.bound, BigInt(spec.limit));
   }
 
   charge(spec: JudgeSpec, _at: bigint, id: number): void {
     this.count += BigInt(spec.cost);
+    this.bound = maxOf(this.bound, BigInt(spec.limit));
     this.charges.set(id, { windowStart: this.windowStart, cost: BigInt(spec.cost) });
   }
 
@@ -249,6 +261,8 @@ class SlidingCounter implements Counter {
   private windowMs = 0n;
   private current = 0n;
   private previous = 0n;
+  /** The largest limit of the versions that admitted in the current window so far. */
+  private bound = 0n;
   private readonly charges = new Map<number, { windowStart: bigint; cost: bigint }>();
 
   private advance(w: bigint, at: bigint): void {
@@ -258,11 +272,13 @@ class SlidingCounter implements Counter {
       this.windowStart = start;
       this.current = 0n;
       this.previous = 0n;
+      this.bound = 0n;
       return;
     }
     if (start === this.windowStart) return;
     this.previous = start - w === this.windowStart ? this.current : 0n;
     this.current = 0n;
+    this.bound = 0n;
     this.windowStart = start;
   }
 
@@ -270,11 +286,13 @@ class SlidingCounter implements Counter {
     const w = BigInt(spec.windowMs);
     this.advance(w, at);
     const elapsed = at - this.windowStart;
-    return this.previous * (w - elapsed) + (this.current + BigInt(spec.cost)) * w <= BigInt(spec.limit) * w;
+    const limit = maxOf(this.bound, BigInt(spec.limit));
+    return this.previous * (w - elapsed) + (this.current + BigInt(spec.cost)) * w <= limit * w;
   }
 
   charge(spec: JudgeSpec, _at: bigint, id: number): void {
     this.current += BigInt(spec.cost);
+    this.bound = maxOf(this.bound, BigInt(spec.limit));
     this.charges.set(id, { windowStart: this.windowStart, cost: BigInt(spec.cost) });
   }
 
@@ -291,76 +309,125 @@ class SlidingCounter implements Counter {
 }
 
 /**
- * The bucket, as intervals. With the epoch's charges in time order
- * (g_0 ≤ g_1 ≤ ...), the tightest interval ending at t that begins at a charge
- * is the one that begins at some g_i, and the admission of c at t fits when,
- * for every such i (and for the empty interval [t, t]),
- *   window × (S_i + c) ≤ burst × window + limit × (t − g_i),
- * S_i being the costs charged at or after g_i and not given back. A tree per
- * refill rate (limit, window) keeps v_i = window × S_i + limit × g_i: a charge
- * adds window × cost to every v before it and appends its own, a refund
- * subtracts its cost from every v up to its own, and the test is
- * max v_i + window × c − limit × t ≤ burst × window.
+ * The bucket, as intervals, measured in time. A unit of cost c charged under
+ * numbers (limit, window, burst) takes c × window / limit ms of refill (its
+ * version's interval), and the bucket holds burst × window / limit ms of it
+ * (its version's time to fill). With one version, "for every [a, b] the
+ * costs in it are at most burst + limit × (b − a) / window" is, multiplied by
+ * the interval:
+ *   Σ cost × interval ≤ (b − a) + burst × interval.
+ * While two versions are live (a staged rollout) both charge the same bucket,
+ * each unit by its own interval, and the bucket holds the longer of the fill
+ * times of the versions charged in [a, b]:
+ *   Σ_{units in [a, b]} cost_v × interval_v ≤ (b − a) + max_v burst_v × interval_v.
+ * An admission at t fits when that holds for every [g_i, t] (g_i a charge's
+ * time: the tightest interval that holds a set of charges begins at the
+ * first), and its cost is at most its burst.
+ *
+ * In integers: every time is scaled by D, a common multiple of the limits
+ * seen (rescaled when a new limit comes). A tree keeps
+ * y_i = D × g_i + D × Σ_{j ≥ i} cost_j × interval_j: a charge adds its weight
+ * to every y before it and appends its own, a refund subtracts its weight
+ * from every y up to its own. The largest fill time among the charges from i
+ * on only falls as i grows, so the i fall into ranges with one fill time
+ * each, and the test is, per range, max y_i + D × (cost × interval − t) ≤
+ * D × max(that fill time, the admission's own).
  */
 class BucketCounter implements Counter {
   private readonly times: bigint[] = [];
-  private readonly costs: bigint[] = [];
+  /** The numbers each charge was made under (its weight is cost × interval), and whether it was given back. */
+  private readonly specs: JudgeSpec[] = [];
+  private readonly refunded: boolean[] = [];
   private readonly index = new Map<number, number>();
-  /** Per refill rate: its tree, and the index of the first charge since its numbers went live. */
-  private readonly rates = new Map<string, { limit: bigint; w: bigint; tree: MaxTree; since: number }>();
+  /** Per version (its fill time): the indices of its charges, in order (given-back ones dropped from the end). */
+  private readonly versions = new Map<string, { spec: JudgeSpec; charges: number[] }>();
+  private scale = 1n;
+  private tree = new MaxTree();
 
-  private rateOf(spec: JudgeSpec) {
-    const id = `${spec.limit}/${spec.windowMs}/${spec.burst ?? spec.limit}`;
-    let rate = this.rates.get(id);
-    if (!rate) {
-      const limit = BigInt(spec.limit);
-      const w = BigInt(spec.windowMs);
-      const tree = new MaxTree();
-      // v_i for the charges so far (their suffix sums), so the tree can take every later charge and refund.
-      const suffix: bigint[] = new Array(this.costs.length);
-      let sum = 0n;
-      for (let i = this.costs.length - 1; i >= 0; i--) {
-        sum += this.costs[i]!;
-        suffix[i] = sum;
-      }
-      for (let i = 0; i < this.costs.length; i++) tree.push(w * suffix[i]! + limit * this.times[i]!);
-      rate = { limit, w, tree, since: this.costs.length };
-      this.rates.set(id, rate);
+  /** cost × interval, scaled by D. */
+  private weight(spec: JudgeSpec): bigint {
+    return (BigInt(spec.cost) * BigInt(spec.windowMs) * this.scale) / BigInt(spec.limit);
+  }
+
+  /** burst × interval (the time to fill), scaled by D. */
+  private fillTime(spec: JudgeSpec): bigint {
+    return (BigInt(spec.burst ?? spec.limit) * BigInt(spec.windowMs) * this.scale) / BigInt(spec.limit);
+  }
+
+  /** Makes D a multiple of this limit (every weight and fill time is then a whole number). */
+  private scaleFor(spec: JudgeSpec): void {
+    const limit = BigInt(spec.limit);
+    if (this.scale % limit === 0n) return;
+    this.scale = (this.scale * limit) / gcd(this.scale, limit);
+    this.tree = new MaxTree();
+    const suffix: bigint[] = new Array(this.specs.length);
+    let sum = 0n;
+    for (let i = this.specs.length - 1; i >= 0; i--) {
+      if (!this.refunded[i]) sum += this.weight(this.specs[i]!);
+      suffix[i] = sum;
     }
-    return rate;
+    for (let i = 0; i < this.specs.length; i++) this.tree.push(this.scale * this.times[i]! + suffix[i]!);
+  }
+
+  private versionOf(spec: JudgeSpec) {
+    const id = `${spec.limit}/${spec.windowMs}/${spec.burst ?? spec.limit}`;
+    let version = this.versions.get(id);
+    if (!version) {
+      version = { spec, charges: [] };
+      this.versions.set(id, version);
+    }
+    return version;
   }
 
   fits(spec: JudgeSpec, at: bigint): boolean {
-    const { limit, w, tree, since } = this.rateOf(spec);
-    const cost = BigInt(spec.cost);
-    const burst = BigInt(spec.burst ?? spec.limit);
-    if (cost > burst) return false;
-    const max = tree.maxFrom(since);
-    return max === null || max + w * cost - limit * at <= burst * w;
+    this.scaleFor(spec);
+    const weight = this.weight(spec);
+    const own = this.fillTime(spec);
+    if (BigInt(spec.cost) > BigInt(spec.burst ?? spec.limit)) return false;
+    // Each version's last charge still counted, longest fill time first: the ranges of i described above.
+    const lasts: { fill: bigint; last: number }[] = [];
+    for (const { spec: v, charges } of this.versions.values()) {
+      while (charges.length > 0 && this.refunded[charges[charges.length - 1]!]) charges.pop();
+      if (charges.length > 0) lasts.push({ fill: this.fillTime(v), last: charges[charges.length - 1]! });
+    }
+    lasts.sort((a, b) => (a.fill > b.fill ? -1 : a.fill < b.fill ? 1 : 0));
+    let from = 0;
+    for (const { fill, last } of lasts) {
+      if (last < from) continue;
+      const max = this.tree.maxIn(from, last + 1);
+      const room = fill > own ? fill : own;
+      if (max !== null && max + weight - this.scale * at > room) return false;
+      from = last + 1;
+    }
+    return true;
   }
 
   charge(spec: JudgeSpec, at: bigint, id: number): void {
-    this.rateOf(spec);
-    const cost = BigInt(spec.cost);
-    const i = this.costs.length;
+    this.scaleFor(spec);
+    const i = this.specs.length;
+    const weight = this.weight(spec);
     this.times.push(at);
-    this.costs.push(cost);
+    this.specs.push(spec);
+    this.refunded.push(false);
     this.index.set(id, i);
-    for (const { limit, w, tree } of this.rates.values()) {
-      tree.addPrefix(i, w * cost);
-      tree.push(w * cost + limit * at);
-    }
+    this.versionOf(spec).charges.push(i);
+    this.tree.addPrefix(i, weight);
+    this.tree.push(this.scale * at + weight);
   }
 
   refund(id: number, _at: bigint): boolean {
     const i = this.index.get(id);
     if (i === undefined) return false;
     this.index.delete(id);
-    const cost = this.costs[i]!;
-    this.costs[i] = 0n;
-    for (const { w, tree } of this.rates.values()) tree.addPrefix(i + 1, -w * cost);
+    this.refunded[i] = true;
+    this.tree.addPrefix(i + 1, -this.weight(this.specs[i]!));
     return true;
   }
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
 }
 
 /** How long a slot is held when its release never comes (docs/policy.md, "concurrency"). */

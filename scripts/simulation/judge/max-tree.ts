@@ -1,7 +1,7 @@
 /**
  * A segment tree over a growing list of exact integers (BigInt): add a value
  * to a prefix, set a new last element, and read the largest element of a
- * suffix. The token-bucket judge keeps one per refill rate (see `judge.ts`).
+ * suffix or a range. The token-bucket judge keeps one per counter (see `judge.ts`).
  * Written for the judge alone: it imports nothing.
  */
 const NONE: bigint | null = null;
@@ -29,6 +29,13 @@ export class MaxTree {
   maxFrom(from: number): bigint | null {
     if (from >= this.length) return null;
     return this.query(1, 0, this.size, from, this.length);
+  }
+
+  /** The largest element with index in [`from`, `to`), or null when there is none. */
+  maxIn(from: number, to: number): bigint | null {
+    const end = Math.min(to, this.length);
+    if (from >= end) return null;
+    return this.query(1, 0, this.size, from, end);
   }
 
   private grow(): void {
