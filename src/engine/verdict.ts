@@ -62,6 +62,7 @@ function reportOf(planned: PlannedLimit, result: CounterResult): LimitReport {
     windowSeconds: advertisedWindow(planned.spec),
     windowWords: planned.limit.windowWords,
     rule: planned.rule.id,
+    algorithm: planned.spec.algorithm,
   };
 }
 
