@@ -25,6 +25,14 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  CLIENT_ALGORITHMS,
+  CLIENT_DEFAULTS,
+  type ClientRun,
+  clientMarkdown,
+  clientPolicy,
+  runClient,
+} from "./lib/client";
 import { type BurstResult, burst, type LoadResult, load, loadAutocannon, request } from "./lib/load";
 import { type Options, parseOptions, type Scenario } from "./lib/options";
 import { type Origin, startOrigin } from "./lib/origin";
@@ -479,9 +487,87 @@ function describe(m: Measurement, def: WorkerDef): string {
 
 // ---------------------------------------------------------------- main
 
+/**
+ * `--client`: sluice alone under wrangler dev with one rule per algorithm, and for each algorithm the same
+ * work through pacedFetch and through plain fetch, all six at once on keys of their own (bench/lib/client.ts).
+ */
+async function clientMain(opts: Options): Promise<void> {
+  const o = CLIENT_DEFAULTS;
+  const wrangler = wranglerEntry();
+  const startedAt = new Date();
+  const runTag = startedAt.getTime().toString(36);
+  const adminToken = randomBytes(16).toString("hex");
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "sluice-bench-client-"));
+  const machineInfo = machine();
+  let origin: Origin | undefined;
+  const cleanup = async () => {
+    await killAll();
+    await origin?.close().catch(() => {});
+    if (opts.keepTemp) log(`bench: kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  };
+  const stop = (code: number) => () => void cleanup().then(() => process.exit(code));
+  process.on("SIGINT", stop(130));
+  process.on("SIGTERM", stop(143));
+  process.on("exit", () => killAllSync());
+  const watchdog = setTimeout(() => {
+    log(`bench: the client scenario took longer than ${opts.timeout} s; stopping`);
+    stop(1)();
+  }, opts.timeout * 1000);
+  try {
+    origin = await startOrigin();
+    const sluiceDir = opts.liveSources ? ROOT : snapshotSluice(tmp);
+    const def = WORKERS.find((w) => w.id === "sluice")!;
+    const w = await startWorker(def, opts, tmp, origin.port, wrangler, adminToken, sluiceDir);
+    const put = await request(w.baseUrl, "/__ratelimit/policy", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify(clientPolicy(o)),
+    });
+    if (put.status !== 200) throw new Error(`sluice: PUT /__ratelimit/policy answered ${put.status}: ${put.body}`);
+    log(
+      `bench: sluice up on ${w.baseUrl}; ${CLIENT_ALGORITHMS.length * 2} clients, ${o.quota * o.workMultiple} requests each …`,
+    );
+    const runs: ClientRun[] = await Promise.all(
+      CLIENT_ALGORITHMS.flatMap((algorithm) =>
+        (["pacedFetch", "plain fetch"] as const).map((mode) =>
+          runClient(w.baseUrl, algorithm, mode, `client-${runTag}-${algorithm}-${mode.replace(" ", "-")}`, o),
+        ),
+      ),
+    );
+    const finishedAt = new Date();
+    const meta = {
+      started: startedAt.toISOString(),
+      seconds: ((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(0),
+      cpu: machineInfo.cpu,
+      cores: machineInfo.cores,
+      "sluice commit": machineInfo["sluice commit"],
+      wrangler: machineInfo.wrangler,
+      node: machineInfo.node,
+      "load average at start": machineInfo["load average at start"],
+    };
+    const md = clientMarkdown(runs, o, meta);
+    process.stdout.write(`\n${md}`);
+    if (opts.save) {
+      const dir = opts.record ? RESULTS_DIR : path.join(RESULTS_DIR, "local");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(
+        path.join(dir, "client-latest.json"),
+        `${JSON.stringify({ meta, options: o, policy: clientPolicy(o), runs }, null, 2)}\n`,
+      );
+      writeFileSync(path.join(dir, "client-latest.md"), md);
+      log(`bench: results written to ${path.relative(ROOT, dir)}/client-latest.{json,md}`);
+    }
+  } finally {
+    clearTimeout(watchdog);
+    await cleanup();
+  }
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2), process.env);
   checkNode();
+  if (opts.client) return clientMain(opts);
   ensureBenchDeps();
   await loadAutocannon();
   const wrangler = wranglerEntry();

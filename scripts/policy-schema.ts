@@ -17,7 +17,9 @@ import {
   limitWindow,
   MatchSchema,
   PolicySchema,
+  PROBLEM_OWN_MEMBERS,
   pathPattern,
+  ResponseObjectSchema,
   RuleSchema,
   ruleKey,
   windowString,
@@ -153,6 +155,14 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
   // `from` names each place once; `methodOverride` only beside `methods`.
   [BodyKeySchema, { allOf: [{ properties: { from: { uniqueItems: true } } }] }],
   [MatchSchema, ifThen(has("methodOverride"), has("methods"))],
+  // format "problem": body is an object of extra members, without the members sluice sets.
+  [
+    ResponseObjectSchema,
+    ifThen(
+      { required: ["format"], properties: { format: { const: "problem" } } },
+      { properties: { body: { type: "object", not: { anyOf: PROBLEM_OWN_MEMBERS.map(has) } } } },
+    ),
+  ],
   [
     CredentialPlaceSchema,
     {

@@ -40,6 +40,8 @@ export interface Options {
    * bench/results/local/: only a run meant to be committed should change tracked files.
    */
   record: boolean;
+  /** The client scenario instead of the throughput run: sluice/client's pacedFetch and plain fetch against sluice (bench/lib/client.ts). */
+  client: boolean;
 }
 
 export const ALL_WORKERS = ["passthrough", "sluice", "sluice-candidate", "hrl-do", "hrl-kv", "cf-ratelimit"];
@@ -61,6 +63,9 @@ const HELP = `npm run bench -- [flags]
   --no-save               print only; write no result files
   --record                write to the committed bench/results/ (latest.* and a stamped copy);
                           without it results go to the ignored bench/results/local/
+  --client                the client scenario instead: five times a quota's work through sluice/client
+                          and through plain fetch, against sluice only (fixed, sliding, token bucket;
+                          50 per 10 s each), about 1 minute; results in client-latest.{json,md}
 `;
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -81,7 +86,7 @@ function list(value: string | undefined): string[] | undefined {
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const flags = new Map<string, string>();
   const sluiceVars: string[] = list(env.BENCH_SLUICE_VARS) ?? [];
-  const booleans = new Set(["quick", "keep-temp", "no-save", "record", "live-sources", "help"]);
+  const booleans = new Set(["quick", "keep-temp", "no-save", "record", "live-sources", "help", "client"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) throw new Error(`unexpected argument "${arg}"\n\n${HELP}`);
@@ -116,6 +121,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     "no-save",
     "record",
     "live-sources",
+    "client",
   ]);
   for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}\n\n${HELP}`);
 
@@ -152,5 +158,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     liveSources: flags.get("live-sources") === "true" || env.BENCH_LIVE_SOURCES === "1",
     save: flags.get("no-save") !== "true",
     record: flags.get("record") === "true",
+    client: flags.get("client") === "true" || env.BENCH_CLIENT === "1",
   };
 }

@@ -16,7 +16,8 @@ const server = http.createServer((req, res) => {
   req.resume();
   req.on("end", () => {
     served++;
-    res.writeHead(200, { "content-type": "application/json", "content-length": length });
+    // x-origin-time: when the origin answered (the client scenario places each admission in its window by it).
+    res.writeHead(200, { "content-type": "application/json", "content-length": length, "x-origin-time": String(Date.now()) });
     res.end(body);
   });
 });

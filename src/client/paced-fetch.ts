@@ -82,6 +82,13 @@ interface Budget {
   resetAt: number;
   /** The quota of the tightest limit, when known. */
   quota: number | undefined;
+  /** Its long-run pace, `w / q` in ms (one unit of the quota per this long), when the server says `w`. */
+  unitMs: number | undefined;
+  /**
+   * The limit gives room back before its reset (a sliding window, a bucket): seen when a refusal's
+   * `Retry-After` came before the reset its `RateLimit` item stated. A fixed window's does not.
+   */
+  refills: boolean;
   /** The earliest the next request may go. */
   nextSlot: number;
   /** No request before this (a refusal's `Retry-After`). */
@@ -129,7 +136,16 @@ export function pacedFetch(
   const budgetOf = (name: string): Budget => {
     let b = budgets.get(name);
     if (!b) {
-      b = { available: undefined, resetAt: 0, quota: undefined, nextSlot: 0, blockedUntil: 0, inFlight: 0 };
+      b = {
+        available: undefined,
+        resetAt: 0,
+        quota: undefined,
+        unitMs: undefined,
+        refills: false,
+        nextSlot: 0,
+        blockedUntil: 0,
+        inFlight: 0,
+      };
       budgets.set(name, b);
     }
     return b;
@@ -145,14 +161,24 @@ export function pacedFetch(
       return slot;
     }
     if (b.available <= 0) {
-      // No room as far as we know: one unit of an evenly refilling quota, and never past the reset.
-      const unit = b.quota ? (b.resetAt - slot) / b.quota : b.resetAt - slot;
+      // No room as far as we know: one unit of the quota (its own pace `w / q` for a limit seen to refill;
+      // else of the time left), and never past the reset.
+      const unit =
+        b.refills && b.unitMs !== undefined ? b.unitMs : b.quota ? (b.resetAt - slot) / b.quota : b.resetAt - slot;
       slot = Math.min(b.resetAt, slot + unit);
       b.nextSlot = slot;
       return slot;
     }
-    // Spread the room left over the time left.
-    b.nextSlot = slot + (b.resetAt - slot) / b.available;
+    // Spread the room left over the time left, but never slower than the quota's own pace (`w / q`): a
+    // sliding window or a bucket gives room back as it goes, so a little room with a long `t` (a sliding
+    // window just after it turned) is not all there will be. A fixed window's room then runs out a little
+    // before its end, and the one early request that finds it so is answered with an exact `Retry-After`.
+    // A limit seen to refill gets both: the room it holds spread over the time left, on top of its pace
+    // (room saved up while a `Retry-After` was waited out is used, not left behind).
+    const spread = (b.resetAt - slot) / b.available;
+    const unit = b.unitMs;
+    b.nextSlot =
+      slot + (unit === undefined ? spread : b.refills ? (spread * unit) / (spread + unit) : Math.min(spread, unit));
     b.available -= 1;
     return slot;
   };
@@ -164,6 +190,10 @@ export function pacedFetch(
     b.available = tightest.remaining - (b.inFlight > 0 ? b.inFlight - 1 : 0);
     b.resetAt = at + (tightest.resetSeconds ?? 0) * 1000;
     b.quota = tightest.limit;
+    b.unitMs =
+      tightest.windowSeconds !== undefined && tightest.limit
+        ? (tightest.windowSeconds * 1000) / tightest.limit
+        : undefined;
     if (b.nextSlot > b.resetAt) b.nextSlot = b.resetAt;
   };
 
@@ -201,6 +231,13 @@ export function pacedFetch(
       const info = readRateLimit(response.headers, at);
       learn(budget, info, at);
       if (!retryStatuses.has(response.status)) return response;
+      const refused = info.limits.find((l) => !l.concurrent && l.remaining === 0);
+      if (
+        info.retryAfterSeconds !== undefined &&
+        refused?.resetSeconds !== undefined &&
+        info.retryAfterSeconds < refused.resetSeconds
+      )
+        budget.refills = true;
       const retryAfterMs = (info.retryAfterSeconds ?? 1) * 1000;
       budget.blockedUntil = Math.max(budget.blockedUntil, at + retryAfterMs);
       if (!retryable) throw new RateLimitedError(response, info, `${original.method} is not idempotent`);

@@ -9,8 +9,8 @@
  */
 import { type BodyRead, readBody } from "../http/body-key";
 import { KeyRefusal } from "../http/key-refusal";
-import type { LimitReport } from "../http/rate-limit-headers";
-import { jsonError, refusalResponse } from "../http/refusal";
+import { type LimitReport, partitionKey } from "../http/rate-limit-headers";
+import { jsonError, refusalResponse, unavailableResponse } from "../http/refusal";
 import { logEvent } from "../log";
 import type { CompiledRule } from "../policy/compile";
 import { normalizePath } from "../policy/normalize-path";
@@ -316,9 +316,16 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
     rollBack(results, ctx);
     const verdicts = ctx.rules.map((rule) => ({ rule, verdict: "error_closed" as const }));
     const result = resultWithoutLimit(false, "error-closed", ctx.rules);
-    return settle(ctx, settledOutcome(ctx.request, result, unavailable()), { verdicts, lateRules });
+    const unchecked = failed.flatMap((f) =>
+      f.plan.limits.filter((l) => l.rule.onError === "closed").map((l) => l.spec.name),
+    );
+    return settle(ctx, settledOutcome(ctx.request, result, unavailableResponse(ctx.policy, unchecked)), {
+      verdicts,
+      lateRules,
+    });
   }
   const t = tally(results, ctx.ports.clock.now());
+  if (ctx.policy.partitionKey) await addPartitionKeys(t.counted);
   const reports = t.counted.map((c) => c.report);
   if (t.refusedBy) {
     rollBack(results, ctx);
@@ -431,14 +438,11 @@ function blocked(ctx: RequestContext, rule: CompiledRule): LimitOutcome {
   return settledOutcome(ctx.original, resultWithoutLimit(false, "block", [rule.id]), response);
 }
 
-function unavailable(): Response {
-  return jsonError(
-    503,
-    "Service Unavailable",
-    "The rate limiter is unavailable. Please try again shortly.",
-    { code: "RATE_LIMITER_UNAVAILABLE" },
-    { "Retry-After": "1" },
-  );
+/** Gives each report the `pk` of the key it was counted under (one hash per distinct key). */
+async function addPartitionKeys(counted: ReadonlyArray<{ key: string; report: LimitReport }>): Promise<void> {
+  const byKey = new Map<string, Promise<string>>();
+  for (const c of counted) if (!byKey.has(c.key)) byKey.set(c.key, partitionKey(c.key));
+  for (const c of counted) c.report.partitionKey = await byKey.get(c.key)!;
 }
 
 /** Tells the observers, and returns the outcome. */

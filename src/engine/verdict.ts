@@ -65,6 +65,7 @@ function reportOf(planned: PlannedLimit, result: CounterResult): LimitReport {
     windowSeconds: advertisedWindow(planned.spec, result),
     windowWords: planned.limit.windowWords,
     rule: planned.rule.id,
+    algorithm: planned.spec.algorithm,
   };
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CounterResult } from "../limiter/types";
+import type { Algorithm, CounterResult } from "../limiter/types";
 import type { CompiledPolicy } from "../policy/compile";
 
 /** One counter's result with what the headers need to describe it. */
@@ -16,6 +16,26 @@ export interface LimitReport {
   windowSeconds: number | undefined;
   windowWords: string;
   rule: string;
+  /** The limit's algorithm (a fixed window's `Retry-After` is never before its end). */
+  algorithm?: Algorithm;
+  /** `pk`: the counting key's partition key, base64 (see {@link partitionKey}); sent only when the policy says. */
+  partitionKey?: string;
+}
+
+/** How many bytes of the counting key's SHA-256 a `pk` carries: 128 bits tell partitions apart. */
+export const PARTITION_KEY_BYTES = 16;
+
+/**
+ * The `pk` of a counting key: the first 16 bytes of SHA-256 of the key (`tenant:acme`, `ip:203.0.113.7`,
+ * `header:x-user:<sha256 hex>`, with `sandbox:` in front for sandboxed counters), base64. A hash, so no
+ * credential or raw request value is ever sent; the same key gives the same `pk`, so a client can tell
+ * its partitions apart and compute one it expects (docs/policy.md, Headers).
+ */
+export async function partitionKey(countingKey: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(countingKey)));
+  let binary = "";
+  for (const b of digest.subarray(0, PARTITION_KEY_BYTES)) binary += String.fromCharCode(b);
+  return btoa(binary);
 }
 
 export function secondsUntil(at: number, now: number): number {
@@ -58,15 +78,18 @@ export function rateLimitHeaders(
     );
   }
   if (families.ietf) {
+    // `pk` (a Byte Sequence) only where the operator allows it (`partitionKey: true`).
+    const pk = (r: LimitReport) =>
+      policy.partitionKey && r.partitionKey !== undefined ? `;pk=:${r.partitionKey}:` : "";
     const policies = reports.map((r) =>
       r.concurrency
-        ? `${sfString(r.result.name)};q=${r.result.limit};qu="concurrent-requests"`
-        : `${sfString(r.result.name)};q=${r.result.limit};w=${r.windowSeconds}`,
+        ? `${sfString(r.result.name)};q=${r.result.limit};qu="concurrent-requests"${pk(r)}`
+        : `${sfString(r.result.name)};q=${r.result.limit};w=${r.windowSeconds}${pk(r)}`,
     );
     const states = reports.map((r) =>
       r.concurrency
-        ? `${sfString(r.result.name)};r=${r.result.remaining}`
-        : `${sfString(r.result.name)};r=${r.result.remaining};t=${secondsUntil(r.result.resetAt, now)}`,
+        ? `${sfString(r.result.name)};r=${r.result.remaining}${pk(r)}`
+        : `${sfString(r.result.name)};r=${r.result.remaining};t=${secondsUntil(r.result.resetAt, now)}${pk(r)}`,
     );
     out.push(["RateLimit-Policy", policies.join(", ")], ["RateLimit", states.join(", ")]);
   }

@@ -118,6 +118,8 @@ export interface CompiledPolicy {
   ipv6Prefix: number;
   headerFamilies: { legacy: boolean; ietf: boolean; x: boolean };
   legacyReset: Policy["legacyReset"];
+  /** Send `pk` (a hash of the counting key) on the `ietf` items. */
+  partitionKey: boolean;
   response: Policy["response"];
   rules: CompiledRule[];
   /** Some limited rule needs the tenant (a tenant key or tiered numbers). */
@@ -145,6 +147,7 @@ export function compilePolicy(document: Policy): CompiledPolicy {
       x: document.headers.includes("x"),
     },
     legacyReset: document.legacyReset,
+    partitionKey: document.partitionKey,
     response: document.response,
     rules,
     needsTenant: rules.some((r) => r.action === "limit" && (r.key.kind === "tenant" || r.tiered)),

@@ -400,6 +400,46 @@ export const CredentialPlaceSchema = z
 
 const HeaderFamily = z.enum(["legacy", "ietf", "x"]);
 
+/** Members of an `application/problem+json` refusal that sluice sets itself; `response.body` may not. */
+export const PROBLEM_OWN_MEMBERS = ["type", "status", "violated-policies"] as const;
+
+/**
+ * The refusal: its status and its body, as sluice's JSON (`format: "json"`, the default, with
+ * `body` a template) or as RFC 9457 problem details (`format: "problem"`, with `body`, if given,
+ * an object of extra members). `body` defaults to the JSON body only for `"json"`.
+ */
+export const ResponseObjectSchema = z
+  .strictObject({
+    status: z._default(z.int().check(z.gte(400), z.lte(599)), 429),
+    format: z._default(z.enum(["json", "problem"]), "json"),
+    body: z.optional(z.json()),
+  })
+  .check(
+    z.superRefine((r, ctx) => {
+      if (r.format !== "problem" || r.body === undefined) return;
+      if (r.body === null || typeof r.body !== "object" || Array.isArray(r.body)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["body"],
+          message: 'must be an object (extra members of the problem details) with format "problem"',
+        });
+        return;
+      }
+      for (const member of PROBLEM_OWN_MEMBERS)
+        if (member in r.body)
+          ctx.addIssue({
+            code: "custom",
+            path: ["body", member],
+            message: `set by sluice with format "problem"; leave it out`,
+          });
+    }),
+  );
+
+export const ResponseSchema = z.pipe(
+  ResponseObjectSchema,
+  z.transform((r) => ({ ...r, body: r.body ?? (r.format === "json" ? defaultBody() : undefined) })),
+);
+
 export const PolicySchema = z
   .strictObject({
     /** The JSON Schema an editor checks the document against (schema/policy.schema.json); not read. */
@@ -437,13 +477,9 @@ export const PolicySchema = z
     ),
     headers: z._default(z.array(HeaderFamily), ["legacy", "ietf"]),
     legacyReset: z._default(z.enum(["unix", "delta"]), "unix"),
-    response: z._default(
-      z.strictObject({
-        status: z._default(z.int().check(z.gte(400), z.lte(599)), 429),
-        body: z._default(z.json(), defaultBody),
-      }),
-      () => ({ status: 429, body: defaultBody() }),
-    ),
+    /** `pk` on every `ietf` item: a hash of the counting key (docs/policy.md, Headers). Default false. */
+    partitionKey: z._default(z.boolean(), false),
+    response: z._default(ResponseSchema, () => ({ status: 429, format: "json" as const, body: defaultBody() })),
     rules: z.array(RuleSchema),
     /** `"rules": []` limits nothing; refused unless this says it is meant. */
     allowEmptyRules: z.optional(z.boolean()),

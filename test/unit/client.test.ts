@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { mayRetry, pacedFetch, RateLimitedError, readRateLimit } from "../../src/client/index";
+import { checkSliding } from "../../src/limiter/algorithms/sliding-window";
+import type { CounterSpec, SlidingState } from "../../src/limiter/types";
 
 /** Virtual time: `sleep` waits until `run` moves the clock to it. */
 function virtualClock(start = 1_800_000_000_000) {
@@ -148,6 +150,56 @@ describe("pacedFetch against an exact fixed window", () => {
     const statuses: number[] = [];
     for (let i = 0; i < 250; i++) statuses.push((await server.fetch(new Request("https://api.example.com/"))).status);
     expect(statuses.filter((s) => s === 429)).toHaveLength(200);
+  });
+});
+
+/** A server with sluice's own sliding window (its exact algorithm), answering as sluice does. */
+function slidingWindowServer(clock: { now(): number }, limit: number, windowMs: number) {
+  const spec: CounterSpec = { name: "api-10s", algorithm: "sliding", limit, windowMs, cost: 1 };
+  const admittedPerWindow = new Map<number, number>();
+  let state: SlidingState | undefined;
+  let refused = 0;
+  const fetch = async (_request: Request): Promise<Response> => {
+    const now = clock.now();
+    const { result, charged } = checkSliding(state, now, spec);
+    state = charged;
+    const t = Math.ceil((result.resetAt - now) / 1000);
+    const headers = {
+      "RateLimit-Policy": `"api-10s";q=${limit};w=${windowMs / 1000}`,
+      RateLimit: `"api-10s";r=${result.remaining};t=${t}`,
+    };
+    if (!result.allowed) {
+      refused++;
+      const retryAfter = Math.max(1, Math.ceil(result.retryAfterMs / 1000));
+      return new Response("{}", { status: 429, headers: { ...headers, "Retry-After": String(retryAfter) } });
+    }
+    const window = Math.floor(now / windowMs);
+    admittedPerWindow.set(window, (admittedPerWindow.get(window) ?? 0) + 1);
+    return new Response("ok", { headers });
+  };
+  return { fetch, admittedPerWindow, refused: () => refused };
+}
+
+describe("pacedFetch against sluice's sliding window", () => {
+  it("with five times its quota's work: no 429 reaches the application, ≥95% of each full window used", async () => {
+    const clock = virtualClock(1_800_000_003_000); // begun 3 s into a window
+    const limit = 50;
+    const server = slidingWindowServer(clock, limit, 10_000);
+    const api = pacedFetch({ fetch: server.fetch, clock, random: () => 0.5, maxWaitSeconds: 60, maxRetries: 5 });
+    const statuses: number[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < limit * 5) {
+        next++;
+        statuses.push((await api("https://api.example.com/v1/items")).status);
+      }
+    };
+    await clock.run(Promise.all(Array.from({ length: 8 }, worker)));
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const windows = [...server.admittedPerWindow.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+    // Every window but the first (begun mid-way) and the last (the work ran out) was (nearly) full.
+    expect(windows.length).toBeGreaterThanOrEqual(5);
+    for (const n of windows.slice(1, -1)) expect(n).toBeGreaterThanOrEqual(Math.ceil(limit * 0.95));
   });
 });
 

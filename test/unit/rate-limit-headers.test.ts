@@ -5,7 +5,14 @@
  */
 import { type Item, parseList } from "structured-headers";
 import { describe, expect, it } from "vitest";
-import { headline, type LimitReport, rateLimitHeaders, secondsUntil } from "../../src/http/rate-limit-headers";
+import {
+  headline,
+  type LimitReport,
+  PARTITION_KEY_BYTES,
+  partitionKey,
+  rateLimitHeaders,
+  secondsUntil,
+} from "../../src/http/rate-limit-headers";
 import type { CounterResult } from "../../src/limiter/types";
 import type { CompiledPolicy } from "../../src/policy/compile";
 import type { PolicyInput } from "../../src/policy/schema";
@@ -201,5 +208,44 @@ describe("rateLimitHeaders", () => {
     expect(h.size).toBe(8);
     expect(h.get("RateLimit-Remaining")).toBe("4");
     expect(h.get("X-RateLimit-Remaining")).toBe("4");
+  });
+});
+
+describe("partition keys (pk)", () => {
+  it("is the first 16 bytes of SHA-256 of the counting key, base64", async () => {
+    const pk = await partitionKey("tenant:acme");
+    const bytes = Uint8Array.from(atob(pk), (c) => c.charCodeAt(0));
+    expect(bytes.length).toBe(PARTITION_KEY_BYTES);
+    const full = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("tenant:acme")));
+    expect([...bytes]).toEqual([...full.subarray(0, 16)]);
+    expect(await partitionKey("tenant:acme")).toBe(pk);
+    expect(await partitionKey("tenant:acmf")).not.toBe(pk);
+    expect(await partitionKey("sandbox:tenant:acme")).not.toBe(pk);
+  });
+
+  it("is sent on every ietf item of both fields as a Byte Sequence when the policy allows it", async () => {
+    const pk = await partitionKey("ip:203.0.113.7");
+    const withPk = (r: LimitReport): LimitReport => ({ ...r, partitionKey: pk });
+    const h = asMap(
+      rateLimitHeaders(policy({ headers: ["ietf"], partitionKey: true }), [withPk(fifteen), withPk(conc)], NOW),
+    );
+    const bytes = [...Uint8Array.from(atob(pk), (c) => c.charCodeAt(0))];
+    for (const field of ["RateLimit-Policy", "RateLimit"]) {
+      const parsed = items(h.get(field)!);
+      expect(parsed).toHaveLength(2);
+      for (const item of parsed) {
+        expect(item.params.pk).toBeInstanceOf(ArrayBuffer);
+        expect([...new Uint8Array(item.params.pk as ArrayBuffer)]).toEqual(bytes);
+      }
+    }
+    expect(items(h.get("RateLimit-Policy")!)[1]!.params).toMatchObject({ q: 5, qu: "concurrent-requests" });
+    expect(h.get("RateLimit")).toBe(`"transfers-15m";r=187;t=412;pk=:${pk}:, "transfers-conc";r=4;pk=:${pk}:`);
+  });
+
+  it("is not sent by default, even when the report has one", async () => {
+    const pk = await partitionKey("ip:203.0.113.7");
+    const h = asMap(rateLimitHeaders(policy({ headers: ["ietf"] }), [{ ...fifteen, partitionKey: pk }], NOW));
+    expect(h.get("RateLimit")).not.toMatch(/pk=/);
+    expect(h.get("RateLimit-Policy")).not.toMatch(/pk=/);
   });
 });
