@@ -8,7 +8,8 @@ import type { CounterState } from "./types";
 export function stateExpiresAt(state: CounterState, windowMs: number): number {
   switch (state.algorithm) {
     case "fixed":
-      return state.windowStart + windowMs;
+      // Units reserved in the next window (delayed requests) keep it for that window too.
+      return state.windowStart + (state.next ? 2 : 1) * windowMs;
     case "sliding":
       // The count weighs in for one more window after its own.
       return state.windowStart + 2 * windowMs;
@@ -18,5 +19,7 @@ export function stateExpiresAt(state: CounterState, windowMs: number): number {
       return state.leases.reduce((max, l) => Math.max(max, l.expiresAt), 0);
     case "penalty":
       return state.forgetAt;
+    case "waiting":
+      return state.until.reduce((max, at) => Math.max(max, at), 0);
   }
 }
