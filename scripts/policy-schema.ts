@@ -13,6 +13,7 @@ import {
   BodyKeySchema,
   CredentialPlaceSchema,
   cidr,
+  delayString,
   LimitSchema,
   MatchSchema,
   PolicySchema,
@@ -48,6 +49,9 @@ const DAY_S = 86_400;
 /** `parseWindow` (src/policy/window.ts): `<n>s|m|h|d`, n a positive integer, at most 366 days. */
 export const WINDOW_PATTERN = `^(?:${positiveUpTo(366 * DAY_S)}s|${positiveUpTo(366 * 1440)}m|${positiveUpTo(366 * 24)}h|${positiveUpTo(366)}d)$`;
 
+/** `onLimit.delay` (`parseDelay` in src/policy/schema.ts, at most 60 s): `<n>ms`, `<n>s` or `1m`. */
+export const DELAY_PATTERN = `^(?:${positiveUpTo(60_000)}ms|${positiveUpTo(60)}s|1m)$`;
+
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9a-zA-Z]+";
 /** A rule's `key`: `tenant`, `ip`, `header:<name>`, `query:<name>`, `body:<field>`. */
 export const RULE_KEY_PATTERN = `^(?:tenant|ip|header:${TOKEN}|query:.+|body:[^.\\s][^\\s]*)$`;
@@ -80,6 +84,7 @@ const nonEmptyLimits = { required: ["limits"], properties: { limits: { minItems:
 
 const EXTRAS = new Map<unknown, Record<string, unknown>>([
   [windowString, { pattern: WINDOW_PATTERN }],
+  [delayString, { pattern: DELAY_PATTERN }],
   [ruleKey, { pattern: RULE_KEY_PATTERN }],
   [pathPattern, { pattern: PATH_PATTERN }],
   [cidr, { pattern: CIDR_PATTERN }],
@@ -109,6 +114,15 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
         ifThen(has("bodyKey"), { required: ["key"], properties: { key: { pattern: "^body:" } } }),
         // At most one concurrency limit.
         { properties: { limits: { contains: has("concurrency"), minContains: 0, maxContains: 1 } } },
+        // onLimit: rate limits only (no concurrency one), enforced, not sharded.
+        ifThen(has("onLimit"), {
+          required: ["limits"],
+          properties: {
+            limits: { minItems: 1, not: { contains: has("concurrency") } },
+            mode: { const: "enforce" },
+          },
+          not: has("shards"),
+        }),
         // shards: limits without a concurrency one, no penalty, count "all".
         ifThen(has("shards"), {
           required: ["limits"],

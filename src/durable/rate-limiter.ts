@@ -102,6 +102,7 @@ export class RateLimiter extends DurableObject<Env> {
       now,
       leaseId,
       this.epoch(),
+      request.delay,
     );
     const { outcome, updates } = decided;
     let shadowResults: CounterResult[] = decided.shadowResults;

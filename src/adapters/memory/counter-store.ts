@@ -33,6 +33,7 @@ export class MemoryCounterStore implements CounterStore {
       now,
       leaseId,
       this.epochs.get(key) ?? 0,
+      request.delay,
     );
     for (const [name, state] of updates) states.set(name, state);
     return { ...outcome, now, shadowResults };
