@@ -75,6 +75,44 @@ export function reserveOne(
   }
 }
 
+/** A delaying rule's waiting list in its key's object. Rule ids have no `:`, so it never clashes with a counter. */
+export function waitingName(ruleId: string): string {
+  return `${ruleId}:waiting`;
+}
+
+/** The waiting list of the rule a counter belongs to (`<rule>-<window>`). */
+export function waitingListOf(counterName: string): string {
+  return waitingName(counterName.slice(0, counterName.lastIndexOf("-")));
+}
+
+/**
+ * What a reset (`DELETE /keys`) leaves of a counter while requests charged to
+ * it are still held for their slot: they were admitted and will be forwarded,
+ * so their units stay charged in the new epoch, as a lease's do. A fixed
+ * window keeps what is reserved in its next window (the current one is
+ * emptied); a bucket or a sliding window, which cannot tell held units from
+ * used ones, is kept as it is (the reset frees it once no request is held:
+ * within the rule's `delay`, at most a minute). `undefined`: nothing is held.
+ */
+export function keepReserved(
+  state: CounterState | undefined,
+  waiting: readonly number[],
+  epoch: number,
+): CounterState | undefined {
+  if (!state || waiting.length === 0) return undefined;
+  switch (state.algorithm) {
+    case "fixed":
+      return state.next
+        ? { algorithm: "fixed", windowStart: state.windowStart, count: 0, next: state.next, epoch }
+        : undefined;
+    case "sliding":
+    case "token-bucket":
+      return { ...state, epoch };
+    default:
+      return undefined;
+  }
+}
+
 /** The slots of the requests still waiting at `now`, ascending. */
 export function waitingAt(state: CounterState | undefined, now: number): number[] {
   return state?.algorithm === "waiting" ? state.until.filter((at) => at > now) : [];

@@ -5,6 +5,7 @@
  * closures it returns.
  * @module
  */
+import { waitingName } from "../limiter/delay";
 import { type PenaltySpec, penaltyName } from "../limiter/penalty";
 import type { Algorithm, DelaySpec } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
@@ -211,11 +212,6 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     matches: compileMatch(rule.match),
     ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };
-}
-
-/** A delaying rule's waiting list in its key's object. Rule ids have no `:`, so it never clashes with a counter. */
-export function waitingName(ruleId: string): string {
-  return `${ruleId}:waiting`;
 }
 
 function compilePenalty(rule: Rule, limits: CompiledLimit[]): PenaltySpec | undefined {

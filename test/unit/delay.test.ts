@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { decide, giveBack } from "../../src/limiter/decide";
+import { keepReserved, waitingAt, waitingListOf } from "../../src/limiter/delay";
 import { decideWithShadowAndPenalties, type PenaltySpec } from "../../src/limiter/penalty";
 import type { CounterSpec, CounterState, DelaySpec } from "../../src/limiter/types";
 
@@ -257,4 +258,28 @@ describe("exact under any interleaving (seeded, against the plain algorithm at t
       }
     });
   }
+});
+
+describe("a reset while requests are held (DELETE /keys)", () => {
+  it("keeps a fixed window's next-window reservations charged, and empties the current window", () => {
+    const key = new Key([fixed], delay(2_000));
+    for (let i = 0; i < 7; i++) key.request(T + 200);
+    const waiting = waitingAt(key.states.get(waitingListOf("api-1s")), T + 300);
+    expect(waiting).toEqual([T + 1_000, T + 1_000]);
+    const kept = keepReserved(key.states.get("api-1s"), waiting, 1);
+    expect(kept).toEqual({ algorithm: "fixed", windowStart: T, count: 0, next: 2, epoch: 1 });
+    key.states.set("api-1s", kept!);
+    // The current window is free again; the next one starts with the 2 held.
+    for (let i = 0; i < 5; i++) expect(key.request(T + 400, false).allowed).toBe(true);
+    for (let i = 0; i < 3; i++) expect(key.request(T + 1_000, false).allowed).toBe(true);
+    expect(key.request(T + 1_000, false).allowed).toBe(false);
+  });
+
+  it("keeps a bucket as it is while a request is held, and nothing once none is", () => {
+    const key = new Key([bucket], delay(2_000));
+    for (let i = 0; i < 11; i++) key.request(T);
+    const state = key.states.get("api-1s")!;
+    expect(keepReserved(state, waitingAt(key.states.get("api:waiting"), T + 50), 1)).toEqual({ ...state, epoch: 1 });
+    expect(keepReserved(state, waitingAt(key.states.get("api:waiting"), T + 100), 1)).toBeUndefined();
+  });
 });
