@@ -323,7 +323,11 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   for (const f of failed) rememberLateRefusal(ctx, f, startedAt);
   const delayMs = Math.max(0, ...results.map((r) => (r.ok ? (r.response.delayMs ?? 0) : 0)));
   // Held until its slot (onLimit.delay): wall time from the answer, which left the object at or after its decision.
-  if (delayMs > 0) await waitFor(ctx, delayMs);
+  if (delayMs > 0) {
+    await waitFor(ctx, delayMs);
+    // The headers go out at the slot: their seconds count from it (the results were decided for it).
+    t.now += delayMs;
+  }
   const result = { ...admittedResult(t, failed.length > 0, ctx.rules), ...(delayMs > 0 ? { delayedMs: delayMs } : {}) };
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
