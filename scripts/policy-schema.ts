@@ -13,6 +13,7 @@ import {
   BodyKeySchema,
   CredentialPlaceSchema,
   cidr,
+  delayString,
   LimitSchema,
   limitWindow,
   MatchSchema,
@@ -53,6 +54,8 @@ export const WINDOW_PATTERN = `^(?:${positiveUpTo(366 * DAY_S)}s|${positiveUpTo(
 
 /** A limit's window: a length as above, or a calendar period. */
 export const LIMIT_WINDOW_PATTERN = `${WINDOW_PATTERN.slice(0, -2)}|week|month|year)$`;
+/** `onLimit.delay` (`parseDelay` in src/policy/schema.ts, at most 60 s): `<n>ms`, `<n>s` or `1m`. */
+export const DELAY_PATTERN = `^(?:${positiveUpTo(60_000)}ms|${positiveUpTo(60)}s|1m)$`;
 
 const TOKEN = "[!#$%&'*+\\-.^_`|~0-9a-zA-Z]+";
 /** A rule's `key`: `tenant`, `ip`, `header:<name>`, `query:<name>`, `body:<field>`. */
@@ -102,6 +105,7 @@ const nonEmptyLimits = { required: ["limits"], properties: { limits: { minItems:
 const EXTRAS = new Map<unknown, Record<string, unknown>>([
   [windowString, { pattern: WINDOW_PATTERN }],
   [limitWindow, { pattern: LIMIT_WINDOW_PATTERN }],
+  [delayString, { pattern: DELAY_PATTERN }],
   [ruleKey, { pattern: RULE_KEY_PATTERN }],
   [pathPattern, { pattern: PATH_PATTERN }],
   [cidr, { pattern: CIDR_PATTERN }],
@@ -140,6 +144,15 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
         ifThen(has("bodyKey"), { required: ["key"], properties: { key: { pattern: "^body:" } } }),
         // At most one concurrency limit.
         { properties: { limits: { contains: has("concurrency"), minContains: 0, maxContains: 1 } } },
+        // onLimit: rate limits only (no concurrency one), enforced, not sharded.
+        ifThen(has("onLimit"), {
+          required: ["limits"],
+          properties: {
+            limits: { minItems: 1, not: { contains: has("concurrency") } },
+            mode: { const: "enforce" },
+          },
+          not: has("shards"),
+        }),
         // shards: limits without a concurrency one, no penalty, count "all".
         ifThen(has("shards"), {
           required: ["limits"],

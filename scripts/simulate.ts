@@ -16,6 +16,7 @@
 import { randomInt } from "node:crypto";
 import { MUTANT_CHECKS } from "./simulation/mutants";
 import {
+  delayScenarios,
   harshScenarios,
   harshTreeScenarios,
   randomScenario,
@@ -98,7 +99,12 @@ if (process.argv.includes("--mutants")) {
   }
 } else {
   const hotKeys = [...treeScenarios({ durationMs }), ...harshTreeScenarios({ durationMs })];
-  const flat = [...scenarios({ durationMs }), ...harshScenarios({ durationMs }), ...targetedScenarios()];
+  const flat = [
+    ...scenarios({ durationMs }),
+    ...harshScenarios({ durationMs }),
+    ...targetedScenarios(),
+    ...delayScenarios({ durationMs }),
+  ];
   // The hot-key set runs with --tree, or when --only names some of it (e.g. `--only tree`, `--only 10k/s`).
   const selected = tree ? hotKeys : only ? [...flat, ...hotKeys] : flat;
   const hotKeyNames = new Set(hotKeys.map((s) => s.name));
@@ -123,6 +129,11 @@ if (process.argv.includes("--mutants")) {
   const over = outcomes.reduce((sum, o) => sum + o.overAdmissions, 0);
   if (over > 0) {
     process.stderr.write(`${over} over-admissions\n`);
+    process.exitCode = 1;
+  }
+  const early = outcomes.reduce((sum, o) => sum + o.early, 0);
+  if (early > 0) {
+    process.stderr.write(`${early} held requests forwarded before their slot\n`);
     process.exitCode = 1;
   }
 }

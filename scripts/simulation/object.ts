@@ -11,10 +11,18 @@
  */
 import { debtAt, interval, stateAt } from "../../src/limiter/algorithms/token-bucket";
 import { decide, giveBack } from "../../src/limiter/decide";
+import { keepReserved, waitingAt, waitingListOf } from "../../src/limiter/delay";
 import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
 import { type TakeAnswer, takeAndLend } from "../../src/limiter/lease/take";
 import type { LeaseAsk, LeasedState, LeaseGrant, LeaseTerms } from "../../src/limiter/lease/types";
-import type { Charge, CheckOutcome, CounterSpec, CounterState, TokenBucketState } from "../../src/limiter/types";
+import type {
+  Charge,
+  CheckOutcome,
+  CounterSpec,
+  CounterState,
+  DelaySpec,
+  TokenBucketState,
+} from "../../src/limiter/types";
 
 /** The object-side mutants (the world names them all; the others act elsewhere). */
 export type ObjectMutant = "bucket-charged-at-grant" | "double-refund" | "stale-reset" | string;
@@ -33,9 +41,10 @@ export class SimObject {
     private readonly mutant?: ObjectMutant,
   ) {}
 
-  check(specs: CounterSpec[]): CheckOutcome & { now: number } {
+  /** `delay`: a rule's `onLimit.delay` (the answer's `delayMs` is the request's slot, after `now`). */
+  check(specs: CounterSpec[], delay?: DelaySpec): CheckOutcome & { now: number } {
     const now = this.now();
-    const { outcome, updates } = decide(this.states, specs, now, "", [], this.epoch);
+    const { outcome, updates } = decide(this.states, specs, now, "", [], this.epoch, delay);
     this.store(updates, now);
     return { ...outcome, now };
   }
@@ -78,7 +87,9 @@ export class SimObject {
     const now = this.now();
     this.epoch += 1;
     for (const spec of specs) {
-      let kept = keepLent(this.states.get(spec.name), now, spec, this.epoch);
+      let kept =
+        keepLent(this.states.get(spec.name), now, spec, this.epoch) ??
+        keepReserved(this.states.get(spec.name), waitingAt(this.states.get(waitingListOf(spec.name)), now), this.epoch);
       if (kept && this.mutant === "stale-reset" && (kept.algorithm === "fixed" || kept.algorithm === "sliding")) {
         // The units out on leases are kept, but in a window that is over: the current one starts empty.
         kept = { ...kept, windowStart: kept.windowStart - spec.windowMs };

@@ -583,3 +583,76 @@ export function bucketLeaseEnds(durationMs: number): Scenario {
     },
   };
 }
+
+/**
+ * Rules with `onLimit.delay`: every request is decided at its key's object,
+ * which reserves a held request's slot; the isolate forwards it when it has
+ * waited the answer's delay (that is when the judge counts it). Bursts well
+ * over each limit, so requests are held and refused past the bound and the cap.
+ */
+export function delayScenarios(options: ScenarioOptions = {}): Scenario[] {
+  const d = options.durationMs ?? 20_000;
+  const common = { start: START, durationMs: d, skewMs: 50 };
+  const delay = (maxMs: number, maxWaiting = 100) => ({ maxMs, maxWaiting, name: "api:waiting" });
+  const bursty = (rate: number) => (r: () => number) => burstsAtRate(r, rate, 250, 25, d);
+  return [
+    {
+      ...common,
+      name: "delay 2s, bursty, token bucket 100/s burst 200",
+      delay: delay(2_000),
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: bursty(300),
+    },
+    {
+      ...common,
+      name: "delay 1s, bursty, fixed 100/1s",
+      delay: delay(1_000),
+      specsFor: () => [fixed("api-1s", 100, 1_000)],
+      arrivals: bursty(300),
+    },
+    {
+      ...common,
+      name: "delay 500ms, bursty, resets, sliding 200/1s",
+      delay: delay(500),
+      resetAt: [d / 3 + 77, (2 * d) / 3 + 1],
+      specsFor: () => [sliding("api-1s", 200, 1_000)],
+      arrivals: bursty(400),
+    },
+    {
+      ...common,
+      name: "delay 2s cap 20, bucket and fixed together",
+      delay: delay(2_000, 20),
+      specsFor: () => [bucket("api-bucket", 50, 1_000, 100), fixed("api-1m", 2_000, 60_000)],
+      arrivals: bursty(200),
+    },
+    {
+      ...common,
+      name: "delay 2s with refunds, lost and late answers, restarts, resets, isolates dying, bucket",
+      delay: delay(2_000),
+      resetAt: [d / 3 + 77, (2 * d) / 3 + 1],
+      refundShare: 0.3,
+      refundAfterMs: { min: 0, max: 2_000 },
+      loss: 0.03,
+      lostAfterMs: 1_500,
+      late: { share: 0.05, maxMs: 3_000 },
+      objectRestarts: 3,
+      deaths: 0.3,
+      specsFor: () => [bucket("api-bucket", 100, 1_000, 200)],
+      arrivals: bursty(300),
+    },
+    {
+      ...common,
+      name: "delay 1s with refunds, lost and late answers, restarts, resets, fixed",
+      delay: delay(1_000),
+      resetAt: [d / 3 + 77, (2 * d) / 3 + 1],
+      refundShare: 0.3,
+      refundAfterMs: { min: 0, max: 2_000 },
+      loss: 0.03,
+      lostAfterMs: 1_500,
+      late: { share: 0.05, maxMs: 3_000 },
+      objectRestarts: 3,
+      specsFor: () => [fixed("api-1s", 100, 1_000)],
+      arrivals: bursty(300),
+    },
+  ];
+}

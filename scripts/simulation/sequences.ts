@@ -143,6 +143,7 @@ export function playSequences(mutant?: Mutant): Outcome[] {
       rootCallsPerSecond: 0,
       shardCallsPerSecond: 0,
       errors: 0,
+      early: 0,
       firstOver: judged.firstOver,
       log: log.events,
     };

@@ -12,7 +12,7 @@ import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/clie
 import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
 import { BLOCK_LEASE_TERMS, shardName, shardOf } from "../../src/limiter/lease/shard";
 import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/limiter/lease/types";
-import type { CheckOutcome, CounterSpec } from "../../src/limiter/types";
+import type { CheckOutcome, CounterSpec, DelaySpec } from "../../src/limiter/types";
 import { CallLoad, type Peak } from "./load";
 import { SimObject } from "./object";
 import { exponential, seeded } from "./random";
@@ -78,6 +78,14 @@ export interface Scenario {
    * rules that count every request (src/engine/refusal-cache.ts).
    */
   rememberRefusals?: boolean;
+  /**
+   * Every key's rule says `onLimit.delay`: each request is decided at the key's
+   * object (never from a lease), and one admitted with a delay is used
+   * (recorded for the judge) when the isolate has waited it out after the
+   * answer arrived, as the engine waits. An isolate that dies meanwhile never
+   * forwards it.
+   */
+  delay?: DelaySpec;
 }
 
 /** Known bugs injected at the simulation's seams, to prove the judge catches them (`--mutants`). */
@@ -127,6 +135,8 @@ export interface Outcome {
   rootCallsPerSecond: number;
   shardCallsPerSecond: number;
   errors: number;
+  /** Held requests (`onLimit.delay`) an isolate forwarded before their slot. Must be 0. */
+  early: number;
   firstOver: OverAdmission[];
   /** The judged log (to explain an over-admission). */
   log: JudgeEvent[];
@@ -201,6 +211,7 @@ export async function simulate(
   let nextId = 1;
   let calls = 0;
   let errors = 0;
+  let early = 0;
   let fromLease = 0;
   let demandCount = 0;
   const now = () => Math.floor(scheduler.now);
@@ -382,6 +393,53 @@ export async function simulate(
     return typeof r === "number" ? r : r.min + random() * (r.max - r.min);
   };
 
+  /**
+   * A request of a delaying rule: the object decides it and reserves its slot, `delayMs` after its own
+   * time. The judge counts it at that slot, as it counts a plain check at the object's decision (the
+   * time the object accounts it at); the isolate waits the delay from the answer's arrival, so it
+   * forwards no earlier (`early` counts any that would). An isolate that dies meanwhile never forwards
+   * it: counted all the same, as a plain check whose answer is lost is.
+   */
+  function delayed(isolate: number, keyNumber: number, specs: CounterSpec[], delay: DelaySpec, refundAfter?: number) {
+    const key = String(keyNumber);
+    const object = objectFor(keyNumber);
+    let id: number | undefined;
+    let slot = 0;
+    const decide = () => {
+      const outcome = object.check(specs, delay);
+      if (outcome.allowed) {
+        slot = outcome.now + (outcome.delayMs ?? 0);
+        if (slot === now()) id = noteAdmit(key, specs);
+        else scheduler.at(slot, () => (id = noteAdmit(key, specs)));
+      }
+      return outcome;
+    };
+    call(key, () => alive(isolate), decide).then(
+      (outcome) => {
+        if (!outcome.allowed) return;
+        scheduler.at(scheduler.now + (outcome.delayMs ?? 0), () => {
+          if (!alive(isolate)) return; // never forwarded: its slot stays charged, unused
+          if (now() < slot) early++;
+          if (refundAfter === undefined) return;
+          scheduler.at(scheduler.now + refundAfter, () => {
+            if (!alive(isolate)) return;
+            call(
+              key,
+              () => alive(isolate),
+              () => {
+                object.release(outcome.charges);
+                if (id !== undefined) noteRefund(key, id);
+              },
+            ).catch(() => undefined);
+          });
+        });
+      },
+      () => {
+        errors++;
+      },
+    );
+  }
+
   const keysSeen = new Set<number>();
   const allAlive = Array.from({ length: isolates }, (_, i) => i);
   for (const arrival of arrivals) {
@@ -406,6 +464,10 @@ export async function simulate(
         scheduler.at(scheduler.now + refundAfter, () => {
           demand.push({ type: "refund", id: demandId, at: now(), seq: seq++, key });
         });
+      }
+      if (scenario.delay) {
+        delayed(isolate, arrival.key, specs, scenario.delay, refunded ? refundAfter : undefined);
+        return;
       }
       // The engine's refusal cache: refused here, with no call, until the retry time it was told.
       const startedAt = clock.read(scheduler.now);
@@ -518,6 +580,7 @@ export async function simulate(
     rootCallsPerSecond: load.total((o) => !isShard(o)) / Math.max(1, objects.size) / seconds,
     shardCallsPerSecond: shards > 0 ? load.total(isShard) / (Math.max(1, objects.size) * shards) / seconds : 0,
     errors,
+    early,
     firstOver: judged.firstOver,
     log,
   };

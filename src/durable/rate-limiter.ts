@@ -12,6 +12,7 @@ import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
 import { giveBack, peekOne } from "../limiter/decide";
+import { keepReserved, waitingAt, waitingListOf } from "../limiter/delay";
 import { stateExpiresAt } from "../limiter/expiry";
 import type { LeaseTransport } from "../limiter/lease/client";
 import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
@@ -104,6 +105,7 @@ export class RateLimiter extends DurableObject<Env> {
       now,
       leaseId,
       this.epoch(),
+      request.delay,
     );
     const { outcome, updates } = decided;
     let shadowResults: CounterResult[] = decided.shadowResults;
@@ -256,7 +258,10 @@ export class RateLimiter extends DurableObject<Env> {
     const kept = new Map<string, CounterState>();
     for (const name of targets) {
       const wasCorrupt = this.corrupt.delete(name);
-      const rest = keepLent(this.states.get(name), now, specOf.get(name), epoch);
+      // Units out on leases, and units of requests still held for their slot (onLimit.delay), stay charged.
+      const rest =
+        keepLent(this.states.get(name), now, specOf.get(name), epoch) ??
+        keepReserved(this.states.get(name), waitingAt(this.states.get(waitingListOf(name)), now), epoch);
       if (rest) {
         kept.set(name, rest);
         removed++;

@@ -48,7 +48,7 @@ function isCounterState(v: unknown): v is CounterState {
   const s = v as Record<string, unknown>;
   switch (s.algorithm) {
     case "fixed":
-      return finite(s.windowStart) && finite(s.count) && finiteOrAbsent(s.epoch);
+      return finite(s.windowStart) && finite(s.count) && finiteOrAbsent(s.epoch) && finiteOrAbsent(s.next);
     case "sliding":
       return finite(s.windowStart) && finite(s.count) && finite(s.previousCount) && finiteOrAbsent(s.epoch);
     case "token-bucket":
@@ -69,6 +69,8 @@ function isCounterState(v: unknown): v is CounterState {
       );
     case "penalty":
       return finite(s.until) && finite(s.durationMs) && finite(s.forgetAt);
+    case "waiting":
+      return Array.isArray(s.until) && s.until.every(finite);
     default:
       return false;
   }

@@ -310,7 +310,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   const cached = cachedRefusal(ctx, plans, startedAt);
   if (cached) return refuse(ctx, cached.reports, cached.refusedBy, startedAt, "cached", cached.key, cached.label);
 
-  const results = await executePlan(plans, ctx);
+  const results = await executePlan(plans, ctx, true);
   const { failed, closed, lateRules } = failures(results);
   if (closed) {
     rollBack(results, ctx);
@@ -333,10 +333,24 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
     return refuse(ctx, reports, t.refusedBy.report, t.now, "limit", t.refusedBy.key, t.refusedBy.label);
   }
   for (const f of failed) rememberLateRefusal(ctx, f, startedAt);
-  const result = admittedResult(t, failed.length > 0, ctx.rules);
+  const delayMs = Math.max(0, ...results.map((r) => (r.ok ? (r.response.delayMs ?? 0) : 0)));
+  // Held until its slot (onLimit.delay): wall time from the answer, which left the object at or after its decision.
+  if (delayMs > 0) {
+    await waitFor(ctx, delayMs);
+    // The headers go out at the slot: their seconds count from it (the results were decided for it).
+    t.now += delayMs;
+  }
+  const result = { ...admittedResult(t, failed.length > 0, ctx.rules), ...(delayMs > 0 ? { delayedMs: delayMs } : {}) };
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
   return settle(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals, lateRules });
+}
+
+/** Waits `ms` of wall time (no CPU): the clock's own wait, or a timer. */
+function waitFor(ctx: RequestContext, ms: number): Promise<void> {
+  const { clock } = ctx.ports;
+  if (clock.wait) return clock.wait(ms);
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The refusal outcome: the contract's response (shaped by `onRefuse` when given). */
@@ -391,6 +405,8 @@ function rememberRefusal(
   // A penalty ends when it ends: no release or refund can free room before it.
   const penalised = refusedBy.report.result.penaltyUntil !== undefined;
   if (rule.mode !== "enforce") return;
+  // A delaying rule's room comes back for a delayed request before its retry time (and when a waiter's slot passes).
+  if (rule.delay) return;
   if (!penalised && (spec.algorithm === "concurrency" || rule.count !== "all")) return;
   // The store decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
   const until = startedAt + refusedBy.report.result.retryAfterMs;

@@ -29,7 +29,12 @@ export const LATE_ANSWER_WAIT_MS = 30_000;
 /** What executing a plan needs of a decision: its ports, settings, round trips and refusal cache (a request's context, or a call by key). */
 export type ExecutionScope = Pick<RequestContext, "ports" | "settings" | "roundTrips" | "refusals">;
 
-export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope): Promise<KeyResult[]> {
+/**
+ * `delayable`: the rules' `onLimit.delay` may hold the request (the caller waits for the
+ * answer's `delayMs`); only for a request counted under one key, since a slot reserved
+ * at one key says nothing of when another key's charge, made now, is used.
+ */
+export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope, delayable = false): Promise<KeyResult[]> {
   const { counters, background, clock } = ctx.ports;
   const terms = { floorMs: ctx.settings.budgetMs, ceilingMs: ctx.settings.ceilingMs ?? 0 };
   return Promise.all(
@@ -39,10 +44,12 @@ export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope): Pro
         const sentAt = clock.now();
         const budget = ctx.roundTrips.budget(plan.key, terms, sentAt);
         // Every answer that lands teaches the budget its key's round trip, a late one too.
-        timed = counters.check(plan.key, checkRequestOf(plan), background).then((response) => {
-          if (!response.local) ctx.roundTrips.observe(plan.key, clock.now() - sentAt, clock.now());
-          return response;
-        });
+        timed = counters
+          .check(plan.key, checkRequestOf(plan, delayable && plans.length === 1), background)
+          .then((response) => {
+            if (!response.local) ctx.roundTrips.observe(plan.key, clock.now() - sentAt, clock.now());
+            return response;
+          });
         return { plan, ok: true, response: await withTimeout(timed, budget) };
       } catch (error) {
         if (error instanceof CounterStoreTimeout && timed) return { plan, ok: false, error, late: timed };

@@ -36,6 +36,11 @@ export interface RateLimitResult {
   reason: LimitReason;
   /** The ids of the rules that applied, in order. */
   rules: string[];
+  /**
+   * Admitted after waiting this many ms for its slot (a rule's `onLimit.delay`): the limit
+   * was used up, and the request was held until its room came back. Absent: not held.
+   */
+  delayedMs?: number;
 }
 
 export interface LimitOutcome {

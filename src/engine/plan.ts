@@ -5,7 +5,7 @@
  * its counter spec so that results never need to be joined back by name.
  * @module
  */
-import type { CounterSpec } from "../limiter/types";
+import type { CounterSpec, DelaySpec } from "../limiter/types";
 import { withBilling } from "../policy/calendar-anchor";
 import type { CompiledLimit, CompiledPolicy, CompiledRule, RequestFacts } from "../policy/compile";
 import { activeOverride, type Overrides, overridden, overriddenBurst } from "../policy/overrides";
@@ -158,10 +158,12 @@ export function isShadow(planned: PlannedLimit): boolean {
 
 /**
  * The store's request for one key: enforced counters and shadow counters, each
- * in plan order, the enforced rules' penalties, and how many shards the key's
- * room is spread over when an enforced rule asks for a tree.
+ * in plan order, the enforced rules' penalties, how many shards the key's
+ * room is spread over when an enforced rule asks for a tree, and with
+ * `delayable` (the request is counted under this key alone) the rules'
+ * `onLimit.delay` when every enforced rule counted here has one.
  */
-export function checkRequestOf(plan: KeyPlan): CheckRequest {
+export function checkRequestOf(plan: KeyPlan, delayable = false): CheckRequest {
   const counters = plan.limits.filter((l) => !isShadow(l)).map((l) => l.spec);
   const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
   // A shadow rule never refuses, so it never starts a penalty.
@@ -171,10 +173,28 @@ export function checkRequestOf(plan: KeyPlan): CheckRequest {
   // back: such a request is decided without the tree (at the root, as a plain leased key is).
   const failuresOnly = plan.rules.some((r) => r.mode === "enforce" && r.count === "failures");
   const shards = failuresOnly ? 0 : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
+  const delay = delayable ? delayOf(plan.rules) : undefined;
   return {
     counters,
     ...(shadow.length > 0 ? { shadow } : {}),
     ...(penalties.length > 0 ? { penalties } : {}),
     ...(shards > 0 ? { shards } : {}),
+    ...(delay ? { delay } : {}),
+  };
+}
+
+/**
+ * The delay of a key's rules: only when every enforced rule there delays (a
+ * rule without `onLimit` refuses as it always has), with the smallest bound
+ * and cap among them, on the first one's waiting list.
+ */
+export function delayOf(rules: readonly CompiledRule[]): DelaySpec | undefined {
+  const enforced = rules.filter((r) => r.mode === "enforce");
+  if (enforced.length === 0 || !enforced.every((r) => r.delay)) return undefined;
+  const delays = enforced.map((r) => r.delay!);
+  return {
+    maxMs: Math.min(...delays.map((d) => d.maxMs)),
+    maxWaiting: Math.min(...delays.map((d) => d.maxWaiting)),
+    name: delays[0]!.name,
   };
 }

@@ -8,7 +8,7 @@
 
 import type { LimitReport } from "../http/rate-limit-headers";
 import type { PenaltySpec } from "../limiter/penalty";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec } from "../limiter/types";
+import type { Charge, CheckOutcome, CounterResult, CounterSpec, DelaySpec } from "../limiter/types";
 import type { PolicyInForce } from "../policy/in-force";
 import type { Tenant } from "../policy/tenant-record";
 import type { RateLimitResult } from "./outcome";
@@ -26,6 +26,14 @@ export interface CheckRequest {
    * `shards` among the enforced rules counted under this key; absent: no tree.
    */
   shards?: number;
+  /**
+   * The enforced rules' `onLimit.delay` (every enforced rule counted under
+   * the key has one; the smallest bound and cap): a request refused now but
+   * with room within the bound is admitted with `delayMs`, its slot reserved.
+   * A store must decide such a request at the key's own object (not from a
+   * lease or a shard's block). Absent: refused as usual.
+   */
+  delay?: DelaySpec;
 }
 
 export interface CheckResponse extends CheckOutcome {
@@ -90,6 +98,11 @@ export interface TenantLookup {
 
 export interface Clock {
   now(): number;
+  /**
+   * Resolves after `ms` of wall time (a delayed request's wait, `onLimit.delay`); without it, `setTimeout`.
+   * Waiting costs no CPU: the Worker is idle until then.
+   */
+  wait?(ms: number): Promise<void>;
 }
 
 /** What each applying rule decided: the stats' and analytics' unit. */

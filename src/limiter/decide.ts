@@ -11,8 +11,9 @@ import { advanceConcurrency, checkConcurrency, releaseConcurrency } from "./algo
 import { checkFixed, refundFixed } from "./algorithms/fixed-window";
 import { checkSliding, refundSliding } from "./algorithms/sliding-window";
 import { bucketStamp, checkTokenBucket, refundTokenBucket } from "./algorithms/token-bucket";
+import { type Reserved, reserveOne, waitingAt, withWaiting } from "./delay";
 import { epochOf, withEpoch } from "./epoch";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState } from "./types";
+import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState, DelaySpec } from "./types";
 
 type StateOf<A extends CounterState["algorithm"]> = Extract<CounterState, { algorithm: A }>;
 
@@ -55,7 +56,10 @@ export interface Decision {
  * shadow-mode rules) on its own: charged when it has room, never refusing.
  * When `specs` refuse, nothing is charged and the shadow counters are only peeked.
  * `epoch`: the store's current epoch, given to a counter that has no state
- * yet (one that has keeps its own).
+ * yet (one that has keeps its own). `delay` (a rule's `onLimit.delay`): a
+ * request that `specs` refuse now is admitted with a delay when its room comes
+ * back within the bound and fewer than its cap are waiting (see `delay.ts`);
+ * every counter, shadow ones too, is then charged for its slot.
  */
 export function decide(
   states: ReadonlyMap<string, CounterState>,
@@ -64,14 +68,22 @@ export function decide(
   leaseId: string,
   shadow: readonly CounterSpec[] = [],
   epoch = 0,
+  delay?: DelaySpec,
 ): Decision {
-  const decision = decideAll(states, specs, now, leaseId, epoch);
+  let decision = decideAll(states, specs, now, leaseId, epoch)!;
+  if (!decision.outcome.allowed && delay) decision = decideDelayed(states, specs, now, leaseId, epoch, delay, decision);
+  const at = now + (decision.outcome.delayMs ?? 0);
   for (const spec of shadow) {
     if (!decision.outcome.allowed) {
       decision.shadowResults.push(peekOne(states, spec, now));
       continue;
     }
-    const one = decideAll(states, [spec], now, leaseId, epoch);
+    const one = decideAll(states, [spec], now, leaseId, epoch, at);
+    if (!one) {
+      // No slot of its own at `at` (a sliding window's next window): it would have refused.
+      decision.shadowResults.push({ ...peekOne(states, spec, now), allowed: false });
+      continue;
+    }
     decision.shadowResults.push(one.outcome.results[0]!);
     if (one.outcome.allowed) {
       for (const [k, v] of one.updates) decision.updates.set(k, v);
@@ -81,14 +93,66 @@ export function decide(
   return decision;
 }
 
+/**
+ * The first slot within `delay.maxMs` at which every counter has room, charged
+ * now for that slot; the refused decision as it was when there is none, or
+ * when `delay.maxWaiting` requests are already waiting.
+ */
+function decideDelayed(
+  states: ReadonlyMap<string, CounterState>,
+  specs: readonly CounterSpec[],
+  now: number,
+  leaseId: string,
+  epoch: number,
+  delay: DelaySpec,
+  refused: Decision,
+): Decision {
+  const waiting = waitingAt(states.get(delay.name), now);
+  if (waiting.length >= delay.maxWaiting) return refused;
+  let at = now + laterRoom(refused.outcome.results);
+  // Each round moves `at` to where the counters that still refuse have room; a few suffice (one per counter, at most).
+  for (let round = 0; round <= specs.length; round++) {
+    if (at - now > delay.maxMs) return refused;
+    const reserved = decideAll(states, specs, now, leaseId, epoch, at);
+    if (!reserved) return refused;
+    if (reserved.outcome.allowed) {
+      reserved.updates.set(delay.name, withWaiting(waiting, at));
+      reserved.outcome.delayMs = at - now;
+      return reserved;
+    }
+    // A counter refusing at `at` (another with a later room) says how much later it has room: from `at`.
+    at += laterRoom(reserved.outcome.results.filter((r) => !r.allowed).map((r) => r));
+  }
+  return refused;
+}
+
+/** The latest of the refusing results' waits (at least 1 ms). */
+function laterRoom(results: readonly CounterResult[]): number {
+  return Math.max(1, ...results.filter((r) => !r.allowed).map((r) => r.retryAfterMs));
+}
+
+/**
+ * Checks every counter, charging all only when all have room. `at` (after
+ * `now`): a delayed request's slot; `undefined` when a counter cannot
+ * reserve one there.
+ */
 function decideAll(
   states: ReadonlyMap<string, CounterState>,
   specs: readonly CounterSpec[],
   now: number,
   leaseId: string,
   epoch: number,
-): Decision {
-  const checked = specs.map((spec) => ({ spec, ...checkOne(states.get(spec.name), spec, now, leaseId) }));
+  at = now,
+): Decision | undefined {
+  const checked: Array<{ spec: CounterSpec } & Reserved> = [];
+  for (const spec of specs) {
+    const one =
+      at === now
+        ? checkOne(states.get(spec.name), spec, now, leaseId)
+        : reserveOne(states.get(spec.name), spec, now, at);
+    if (!one) return undefined;
+    checked.push({ spec, ...one });
+  }
   const allowed = checked.every((c) => c.result.allowed);
   const results = checked.map((c) => c.result);
   if (!allowed) {
@@ -97,7 +161,7 @@ function decideAll(
     return {
       outcome: {
         allowed,
-        results: results.map((r, i) => (r.allowed ? peekOne(states, specs[i]!, now) : r)),
+        results: results.map((r, i) => (r.allowed && at === now ? peekOne(states, specs[i]!, now) : r)),
         charges: [],
       },
       updates: new Map(),
@@ -106,7 +170,7 @@ function decideAll(
   }
   const updates = new Map<string, CounterState>();
   const charges: Charge[] = [];
-  for (const { spec, charged } of checked) {
+  for (const { spec, charged, windowStart } of checked) {
     const stamped = withEpoch(charged, epochFor(states.get(spec.name), spec, epoch));
     updates.set(spec.name, stamped);
     const chargeEpoch = epochOf(stamped);
@@ -117,10 +181,15 @@ function decideAll(
       windowMs: spec.windowMs,
       limit: spec.limit,
       ...(spec.calendar ? { calendar: spec.calendar } : {}),
-      ...("windowStart" in stamped ? { windowStart: stamped.windowStart } : {}),
+      // A delayed request's fixed window may be the next one, reserved ahead.
+      ...(windowStart !== undefined
+        ? { windowStart }
+        : "windowStart" in stamped
+          ? { windowStart: stamped.windowStart }
+          : {}),
       ...(spec.algorithm === "concurrency" ? { leaseId } : {}),
       ...(chargeEpoch !== 0 ? { epoch: chargeEpoch } : {}),
-      ...(stamped.algorithm === "token-bucket" ? bucketStamp(stamped, now, spec) : {}),
+      ...(stamped.algorithm === "token-bucket" ? bucketStamp(stamped, at, spec) : {}),
     });
   }
   return { outcome: { allowed, results, charges }, updates, shadowResults: [] };

@@ -9,8 +9,12 @@ import type { CounterState } from "./types";
 /** `calendar`: the counter's calendar window, when it has one (its period's end, not a fixed length, ends it). */
 export function stateExpiresAt(state: CounterState, windowMs: number, calendar?: CalendarAnchor): number {
   switch (state.algorithm) {
-    case "fixed":
-      return calendar ? calendarWindow(state.windowStart, calendar).end : state.windowStart + windowMs;
+    case "fixed": {
+      // Units reserved in the next window (delayed requests) keep it for that window too.
+      const end = calendar ? calendarWindow(state.windowStart, calendar).end : state.windowStart + windowMs;
+      if (!state.next) return end;
+      return calendar ? calendarWindow(end, calendar).end : end + windowMs;
+    }
     case "sliding":
       // The count weighs in for one more window after its own.
       return state.windowStart + 2 * windowMs;
@@ -20,5 +24,7 @@ export function stateExpiresAt(state: CounterState, windowMs: number, calendar?:
       return state.leases.reduce((max, l) => Math.max(max, l.expiresAt), 0);
     case "penalty":
       return state.forgetAt;
+    case "waiting":
+      return state.until.reduce((max, at) => Math.max(max, at), 0);
   }
 }

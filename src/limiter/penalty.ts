@@ -11,7 +11,7 @@
  * @module
  */
 import { type Decision, decide, peekOne } from "./decide";
-import type { CounterResult, CounterSpec, CounterState, PenaltyState } from "./types";
+import type { CounterResult, CounterSpec, CounterState, DelaySpec, PenaltyState } from "./types";
 
 /** A rule's penalty, as the counter store needs it. */
 export interface PenaltySpec {
@@ -75,8 +75,9 @@ export function decideWithPenalties(
   penalties: readonly PenaltySpec[],
   now: number,
   leaseId: string,
+  delay?: DelaySpec,
 ): Decision {
-  if (penalties.length === 0) return decide(states, specs, now, leaseId);
+  if (penalties.length === 0) return decide(states, specs, now, leaseId, [], 0, delay);
 
   const boxedUntil = new Map<string, number>();
   for (const p of penalties) {
@@ -92,7 +93,8 @@ export function decideWithPenalties(
     return { outcome: { allowed: false, results, charges: [] }, updates: new Map(), shadowResults: [] };
   }
 
-  const decision = decide(states, specs, now, leaseId);
+  // A request delayed within its rule's bound is admitted: no offence.
+  const decision = decide(states, specs, now, leaseId, [], 0, delay);
   if (decision.outcome.allowed) return decision;
   const refused = new Set(decision.outcome.results.filter((r) => !r.allowed).map((r) => r.name));
   const startedUntil = new Map<string, number>();
@@ -113,7 +115,7 @@ export function decideWithPenalties(
 /**
  * What the counter store runs for one key: the enforced counters with their
  * rules' penalties, and the shadow counters beside them (charged only when
- * the request is admitted, as `decide` does).
+ * the request is admitted, as `decide` does), and the rules' `onLimit.delay`.
  */
 export function decideWithShadowAndPenalties(
   states: ReadonlyMap<string, CounterState>,
@@ -123,14 +125,15 @@ export function decideWithShadowAndPenalties(
   now: number,
   leaseId: string,
   epoch = 0,
+  delay?: DelaySpec,
 ): Decision {
   if (penalties.length > 0) {
-    const enforced = decideWithPenalties(states, counters, penalties, now, leaseId);
+    const enforced = decideWithPenalties(states, counters, penalties, now, leaseId, delay);
     // Admitted, penalties change nothing: the plain decision below is the same one.
     if (!enforced.outcome.allowed)
       return { ...enforced, shadowResults: shadow.map((spec) => peekOne(states, spec, now)) };
   }
-  return decide(states, counters, now, leaseId, shadow, epoch);
+  return decide(states, counters, now, leaseId, shadow, epoch, delay);
 }
 
 /** The running penalties among these names, as `inspect` reports them. */

@@ -33,6 +33,11 @@ export interface FixedState {
   algorithm: "fixed";
   windowStart: number;
   count: number;
+  /**
+   * Units reserved in the window after `windowStart` by delayed requests
+   * (`onLimit.delay`): that window starts with this count. Absent: none.
+   */
+  next?: number;
   /** See {@link Epoched}. */
   epoch?: number;
 }
@@ -107,7 +112,24 @@ export interface PenaltyState {
   forgetAt: number;
 }
 
-export type CounterState = FixedState | SlidingState | TokenBucketState | ConcurrencyState | PenaltyState;
+/**
+ * The requests of a key that were admitted with a delay and are still waiting
+ * for their slot (`onLimit.delay`, see `delay.ts`); stored beside the
+ * counters, under `<rule>:waiting`, so that at most `maxWaiting` wait at once.
+ */
+export interface WaitingState {
+  algorithm: "waiting";
+  /** Epoch ms of each waiting request's slot, ascending; only those after now matter. */
+  until: number[];
+}
+
+export type CounterState =
+  | FixedState
+  | SlidingState
+  | TokenBucketState
+  | ConcurrencyState
+  | PenaltyState
+  | WaitingState;
 
 /** What one counter says about one request. */
 export interface CounterResult {
@@ -153,6 +175,11 @@ export interface Charge {
 
 export interface CheckOutcome {
   allowed: boolean;
+  /**
+   * Admitted with a delay (`onLimit.delay`): the request's slot is this many
+   * ms after the decision; it must not be used (forwarded) before. Absent: now.
+   */
+  delayMs?: number;
   results: CounterResult[];
   /** Present when allowed: every charge made, to be given back in part or whole later. */
   charges: Charge[];
@@ -160,3 +187,17 @@ export interface CheckOutcome {
 
 /** How long a concurrency slot is held when its release never comes. */
 export const LEASE_TTL_MS = 60_000;
+
+/**
+ * A rule's `onLimit.delay` as the counter store needs it: a request that would
+ * be refused, but whose room comes back within `maxMs`, is admitted with its
+ * slot reserved that far ahead (see `delay.ts`).
+ */
+export interface DelaySpec {
+  /** The longest a request may be delayed (ms); one whose room comes back later is refused. */
+  maxMs: number;
+  /** At most this many requests of the key wait for their slot at once; past it, refused. */
+  maxWaiting: number;
+  /** The waiting list's name in the key's object: `<rule>:waiting`. */
+  name: string;
+}

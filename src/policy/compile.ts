@@ -6,13 +6,21 @@
  * @module
  */
 import { type CalendarAnchor, NOMINAL_MS } from "../limiter/calendar";
+import { waitingName } from "../limiter/delay";
 import { type PenaltySpec, penaltyName } from "../limiter/penalty";
-import type { Algorithm } from "../limiter/types";
+import type { Algorithm, DelaySpec } from "../limiter/types";
 import { type Cidr, cidrContains, type ParsedIp, parseCidr } from "../net/ip";
 import { policyAnchor } from "./calendar-anchor";
 import { counterName } from "./counter-name";
 import { compilePathPatterns, withoutFormatSuffix } from "./normalize-path";
-import { DEFAULT_BODY_MAX_BYTES, isCalendarWindow, type Policy, type Rule } from "./schema";
+import {
+  DEFAULT_BODY_MAX_BYTES,
+  DEFAULT_MAX_WAITING,
+  isCalendarWindow,
+  type Policy,
+  parseDelay,
+  type Rule,
+} from "./schema";
 import { type ParsedWindow, parseWindow, windowInWords } from "./window";
 
 /** What a rule matches on, taken from the request once. */
@@ -94,6 +102,8 @@ export interface CompiledRule {
   limits: CompiledLimit[];
   /** The rule's penalty box, when it has one. */
   penalty: PenaltySpec | undefined;
+  /** `onLimit.delay`: how long a request its limits would refuse may wait for its room, and how many at once. */
+  delay?: DelaySpec;
   /** True when any limit's number depends on the tier. */
   tiered: boolean;
   /** How many shard objects the key's room is spread over (a tree of leases); absent: the key's one object. */
@@ -217,6 +227,15 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     pageSize: rule.pageSize,
     limits,
     penalty: compilePenalty(rule, limits),
+    ...(rule.onLimit !== undefined
+      ? {
+          delay: {
+            maxMs: parseDelay(rule.onLimit.delay)!,
+            maxWaiting: rule.onLimit.maxWaiting ?? DEFAULT_MAX_WAITING,
+            name: waitingName(rule.id),
+          },
+        }
+      : {}),
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     matches: compileMatch(rule.match),

@@ -133,6 +133,35 @@ export const PenaltySchema = z.union(
   },
 );
 
+/** The longest `onLimit.delay`: a request held longer than a minute is better refused. */
+export const MAX_DELAY_MS = 60_000;
+/** The most requests of one key that may wait at once (`onLimit.maxWaiting`), and the default. */
+export const MAX_WAITING = 1_000;
+export const DEFAULT_MAX_WAITING = 100;
+
+/** `"500ms"`, `"2s"`, `"1m"`: a delay bound, in ms; `undefined` when the text is not one. */
+export function parseDelay(text: string): number | undefined {
+  const m = /^([1-9][0-9]{0,4})(ms|s|m)$/.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1_000 : 60_000);
+}
+
+/** `onLimit.delay`: a duration of at most a minute. */
+export const delayString = z.string().check(
+  z.refine((d) => parseDelay(d) !== undefined, 'must be <n>ms, <n>s or <n>m with n a positive integer (e.g. "2s")'),
+  z.refine((d) => (parseDelay(d) ?? 0) <= MAX_DELAY_MS, "must be at most 60s"),
+);
+
+/**
+ * What a rule does with a request its limits would refuse: `{ "delay": "2s" }`
+ * holds it until its room comes back, when that is within the bound (nginx's
+ * `burst` without `nodelay`), at most `maxWaiting` of a key at once.
+ */
+export const OnLimitSchema = z.strictObject({
+  delay: delayString,
+  maxWaiting: z.optional(z.int().check(z.gte(1), z.lte(MAX_WAITING, `must be an integer from 1 to ${MAX_WAITING}`))),
+});
+
 /**
  * One entry of `limits`: a rate limit (`limit` + `window`, optional `algorithm`
  * and `burst`) or a concurrency limit (`concurrency` alone). Written as one
@@ -295,6 +324,7 @@ export const RuleSchema = z
     cost: z._default(positiveInt, 1),
     pageSize: z.optional(PageSizeSchema),
     penalty: z.optional(PenaltySchema),
+    onLimit: z.optional(OnLimitSchema),
     bodyKey: z.optional(BodyKeySchema),
     /** Spread the key's room over this many shard objects under a root (docs/leases.md); absent: one object. */
     shards: z.optional(
@@ -333,6 +363,9 @@ export const RuleSchema = z
       if (r.action !== "limit" && r.limits.length > 0) {
         ctx.addIssue({ code: "custom", path: ["limits"], message: `not allowed with action "${r.action}"` });
       }
+      if (r.onLimit !== undefined) {
+        for (const message of onLimitIssues(r)) ctx.addIssue({ code: "custom", path: ["onLimit"], message });
+      }
       if (r.shards !== undefined) {
         for (const message of shardsIssues(r)) ctx.addIssue({ code: "custom", path: ["shards"], message });
       }
@@ -350,6 +383,30 @@ export const RuleSchema = z
       });
     }),
   );
+
+/**
+ * Why a rule cannot have `onLimit`: a delayed request's slot is reserved at
+ * the key's own object, for a rate it can wait for.
+ */
+function onLimitIssues(r: {
+  action: string;
+  mode: string;
+  shards?: number | undefined;
+  limits: ReadonlyArray<{ concurrency?: number | undefined }>;
+}): string[] {
+  if (r.action !== "limit") return [`not allowed with action "${r.action}"`];
+  if (r.limits.length === 0) return ["only allowed on a rule with limits"];
+  const issues: string[] = [];
+  const concurrency = r.limits.findIndex((l) => l.concurrency !== undefined);
+  if (concurrency >= 0)
+    issues.push(
+      `not allowed with a concurrency limit (limits[${concurrency}]): a slot is held from now until the response ends, so no later slot can be reserved`,
+    );
+  if (r.mode === "shadow") issues.push('not allowed with mode "shadow": a shadow rule never refuses, so never delays');
+  if (r.shards !== undefined)
+    issues.push("not allowed with shards: a delayed request's slot is reserved at the key's own object");
+  return issues;
+}
 
 /**
  * Why a rule cannot have `shards`: a shard admits from a block of room it

@@ -49,6 +49,7 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
       res.end(JSON.stringify({ released: Boolean(r) }));
       return;
     }
+    const arrivedAt = Date.now();
     const tag = req.headers["x-test-tag"];
     if (typeof tag === "string") counts.set(tag, (counts.get(tag) ?? 0) + 1);
 
@@ -77,6 +78,8 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
       "content-type": "application/json",
       "x-origin": "loopback",
       "set-cookie": "origin=1",
+      // When the request reached the origin (epoch ms): a held request (onLimit.delay) is not forwarded before its slot.
+      "x-origin-at": String(arrivedAt),
     });
     res.end(
       JSON.stringify({

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   CIDR_PATTERN,
+  DELAY_PATTERN,
   PATH_PATTERN,
   positiveUpTo,
   RULE_KEY_PATTERN,
@@ -18,6 +19,7 @@ import {
   WINDOW_PATTERN,
 } from "../../scripts/policy-schema";
 import { parseCidr } from "../../src/net/ip";
+import { MAX_DELAY_MS, parseDelay } from "../../src/policy/schema";
 import { validatePolicy, validatePolicyText } from "../../src/policy/validate";
 import { parseWindow } from "../../src/policy/window";
 import { jsonSchemaErrors } from "../support/json-schema-check";
@@ -137,6 +139,13 @@ describe("the patterns agree with the validator's checks", () => {
     samples.push("31622400s", "31622401s", "0s", "01m", "1 minute", "1M", "1w", "m", "", "1.5m", "-1m", " 1m");
     samples.push("999999999s", "1000000000s", "90s", "60m", "24h");
     for (const w of samples) expect(test(WINDOW_PATTERN, w), w).toBe(parseWindow(w) !== undefined);
+  });
+
+  it("delay bounds: the pattern is parseDelay, at most 60 s", () => {
+    const samples = ["1ms", "500ms", "59999ms", "60000ms", "60001ms", "99999ms", "1s", "60s", "61s", "1m", "2m"];
+    samples.push("0ms", "0s", "01s", "2", "2 s", "1h", "1d", "ms", "", "1.5s", "-1s", "2S", "100000ms");
+    const ok = (d: string) => (parseDelay(d) ?? MAX_DELAY_MS + 1) <= MAX_DELAY_MS;
+    for (const d of samples) expect(test(DELAY_PATTERN, d), d).toBe(ok(d));
   });
 
   it("keys: the pattern is the rule key's check", () => {

@@ -107,6 +107,10 @@ const EXPECTED_PATH: Record<string, string> = {
   "method-override-without-methods.json": "rules[0].match.methodOverride",
   "credential-place-two-places.json": "identity.apiKey.also[0]",
   "credential-bad-on-conflict.json": "identity.apiKey.onConflict",
+  "on-limit-delay-over-a-minute.json": "rules[0].onLimit.delay",
+  "on-limit-bad-delay.json": "rules[0].onLimit.delay",
+  "on-limit-with-concurrency.json": "rules[0].onLimit",
+  "on-limit-max-waiting-zero.json": "rules[0].onLimit.maxWaiting",
 };
 
 const fixtureFiles = readdirSync(FIXTURES).sort();
@@ -418,5 +422,78 @@ describe("shards", () => {
       "not allowed with a penalty: a penalty is set and read at the key's own object on every request",
       "not allowed with count \"failures\": each success's charge is given back per request, and a shard's block cannot take it back",
     ]);
+  });
+});
+
+describe("onLimit (delay instead of refuse)", () => {
+  const limits = [{ limit: 10, window: "1s", algorithm: "token-bucket" }];
+  const errors = (rule: Record<string, unknown>) => {
+    const result = validatePolicy({ version: 1, rules: [{ id: "api", ...rule }] });
+    return result.ok ? [] : result.errors;
+  };
+
+  it("accepts a bound of 1 ms to 60 s on every rate algorithm, and compiles it with its cap", () => {
+    for (const delay of ["1ms", "500ms", "2s", "60s", "60000ms", "1m"])
+      expect(errors({ onLimit: { delay }, limits }), delay).toEqual([]);
+    for (const algorithm of ["fixed", "sliding"])
+      expect(errors({ onLimit: { delay: "2s" }, limits: [{ limit: 5, window: "1s", algorithm }] })).toEqual([]);
+    const result = validatePolicy({
+      version: 1,
+      rules: [
+        { id: "api", onLimit: { delay: "2s" }, limits, continue: true },
+        { id: "other", match: { paths: ["/other"] }, onLimit: { delay: "500ms", maxWaiting: 7 }, limits },
+        { id: "plain", limits },
+      ],
+    });
+    expect(result.ok ? [] : result.errors).toEqual([]);
+    if (!result.ok) return;
+    expect(result.compiled.rules[0]!.delay).toEqual({ maxMs: 2_000, maxWaiting: 100, name: "api:waiting" });
+    expect(result.compiled.rules[1]!.delay).toEqual({ maxMs: 500, maxWaiting: 7, name: "other:waiting" });
+    expect("delay" in result.compiled.rules[2]!).toBe(false);
+  });
+
+  it("refuses a bound that is not a duration, or over 60 s", () => {
+    expect(errors({ onLimit: { delay: "61s" }, limits })).toEqual([
+      { path: "rules[0].onLimit.delay", message: "must be at most 60s" },
+    ]);
+    expect(errors({ onLimit: { delay: "60001ms" }, limits }).map((e) => e.path)).toEqual(["rules[0].onLimit.delay"]);
+    expect(errors({ onLimit: { delay: "2m" }, limits }).map((e) => e.path)).toEqual(["rules[0].onLimit.delay"]);
+    for (const delay of ["0s", "2", "2 s", "1h", 2_000])
+      expect(
+        errors({ onLimit: { delay }, limits }).map((e) => e.path),
+        String(delay),
+      ).toEqual(["rules[0].onLimit.delay"]);
+    expect(errors({ onLimit: {}, limits }).map((e) => e.path)).toEqual(["rules[0].onLimit.delay"]);
+    expect(errors({ onLimit: { delay: "2s", burst: 3 }, limits }).map((e) => e.path)).toEqual([
+      "rules[0].onLimit.burst",
+    ]);
+  });
+
+  it("refuses a cap outside 1..1000", () => {
+    for (const maxWaiting of [0, 1_001, 2.5, "5"])
+      expect(
+        errors({ onLimit: { delay: "2s", maxWaiting }, limits }).map((e) => e.path),
+        String(maxWaiting),
+      ).toEqual(["rules[0].onLimit.maxWaiting"]);
+  });
+
+  it("refuses a concurrency limit, a shadow rule, shards, and a rule without limits", () => {
+    expect(errors({ onLimit: { delay: "2s" }, limits: [...limits, { concurrency: 2 }] })).toEqual([
+      {
+        path: "rules[0].onLimit",
+        message:
+          "not allowed with a concurrency limit (limits[1]): a slot is held from now until the response ends, so no later slot can be reserved",
+      },
+    ]);
+    expect(errors({ onLimit: { delay: "2s" }, mode: "shadow", limits }).map((e) => e.message)).toEqual([
+      'not allowed with mode "shadow": a shadow rule never refuses, so never delays',
+    ]);
+    expect(errors({ onLimit: { delay: "2s" }, shards: 4, limits }).map((e) => e.message)).toEqual([
+      "not allowed with shards: a delayed request's slot is reserved at the key's own object",
+    ]);
+    expect(errors({ onLimit: { delay: "2s" }, pageSize: { default: 20, max: 100 } })).toEqual([
+      { path: "rules[0].onLimit", message: "only allowed on a rule with limits" },
+    ]);
+    expect(errors({ onLimit: { delay: "2s" }, action: "bypass" }).map((e) => e.path)).toEqual(["rules[0].onLimit"]);
   });
 });

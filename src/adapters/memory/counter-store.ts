@@ -7,6 +7,7 @@
  */
 import type { CheckRequest, CheckResponse, Clock, CounterStore, InspectResponse } from "../../engine/ports";
 import { giveBack, peekOne } from "../../limiter/decide";
+import { keepReserved, waitingAt, waitingListOf } from "../../limiter/delay";
 import { decideWithShadowAndPenalties, runningPenalties } from "../../limiter/penalty";
 import type { Charge, CounterSpec, CounterState } from "../../limiter/types";
 
@@ -33,6 +34,7 @@ export class MemoryCounterStore implements CounterStore {
       now,
       leaseId,
       this.epochs.get(key) ?? 0,
+      request.delay,
     );
     for (const [name, state] of updates) states.set(name, state);
     return { ...outcome, now, shadowResults };
@@ -60,8 +62,17 @@ export class MemoryCounterStore implements CounterStore {
     // Counters created from here on are in the new epoch: a refund of a charge made before the reset
     // finds its counter in another epoch, even one a later check has recreated, and gives nothing back.
     this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1);
+    const epoch = this.epochs.get(key)!;
+    const now = this.now();
     let removed = 0;
-    for (const name of names ?? [...states.keys()]) if (states.delete(name)) removed++;
+    for (const name of names ?? [...states.keys()]) {
+      // Units of requests still held for their slot (onLimit.delay) stay charged, as the object keeps them.
+      const kept = keepReserved(states.get(name), waitingAt(states.get(waitingListOf(name)), now), epoch);
+      if (kept) {
+        states.set(name, kept);
+        removed++;
+      } else if (states.delete(name)) removed++;
+    }
     return removed;
   }
 

@@ -128,6 +128,9 @@ export class CandidateShadow {
       ...ports,
       policies: { current: () => ({ compiled: candidate.compiled, text: candidate.text, source: "pushed" }) },
       counters: prefixed(ports.counters, candidate),
+      // A request the candidate would hold (onLimit.delay) has its slot reserved in the candidate's counters,
+      // as the live policy would; nothing is forwarded for it, so it is not waited for in the background.
+      clock: { now: () => ports.clock.now(), wait: () => Promise.resolve() },
       observer: {
         decided(record) {
           for (const { rule, verdict } of record.verdicts) {

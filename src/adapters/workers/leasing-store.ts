@@ -5,8 +5,10 @@
  * dry; when none is held, the object decides the request itself, exactly as
  * the plain store does, and lends room with its answer. Counters that cannot
  * be leased (concurrency slots), requests with shadow counters and requests of
- * rules with a penalty go to the plain store unchanged: a penalty is set and
- * read in the object at each request, and a lease would admit past it. See `src/limiter/lease/` for the invariant.
+ * rules with a penalty or an `onLimit.delay` go to the plain store unchanged:
+ * a penalty is set and read in the object at each request, and a lease would
+ * admit past it; a delay reserves a future slot in the object's own state,
+ * which a lease (charged as used at its end) cannot. See `src/limiter/lease/` for the invariant.
  *
  * A sharded key (`CheckRequest.shards`, a rule's `shards`) is leased through
  * its tree: this isolate talks to one shard object of the key, picked by a
@@ -50,6 +52,8 @@ export class LeasingCounterStore implements CounterStore {
     const perRequest =
       (request.shadow && request.shadow.length > 0) ||
       (request.penalties && request.penalties.length > 0) ||
+      // A delayed request's slot is reserved in the object's own state: never admitted from a lease.
+      request.delay !== undefined ||
       !leasable(request.counters);
     if (perRequest) {
       return this.plain.check(key, request);

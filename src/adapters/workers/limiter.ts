@@ -80,7 +80,8 @@ const DEFAULT_TIMEOUT_MS = 50;
  * plus a new object's start, with room for both at once; an object that hangs costs this much.
  */
 const DEFAULT_TIMEOUT_CEILING_MS = 2_000;
-const systemClock = { now: () => Date.now() };
+/** A delayed request (`onLimit.delay`) waits with `scheduler.wait`: wall time, the isolate idle meanwhile. */
+const systemClock = { now: () => Date.now(), wait: (ms: number) => scheduler.wait(ms) };
 
 /** The counter store of a `LIMITER` binding: one per binding, so a store may keep state for the isolate's life. */
 const stores = new WeakMap<object, CounterStore>();

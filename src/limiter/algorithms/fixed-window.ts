@@ -12,11 +12,17 @@ export function fixedWindowStart(now: number, windowMs: number): number {
   return Math.floor(now / windowMs) * windowMs;
 }
 
-/** The state as of `now` (a new window starts empty). */
+/**
+ * The state as of `now`: a new window starts empty, or with what delayed
+ * requests reserved in it (`next`) when it follows the stored one.
+ */
 export function advanceFixed(state: FixedState | undefined, now: number, spec: CounterSpec): FixedState {
   const windowStart = windowBoundsOf(spec, now).start;
-  if (!state || state.windowStart !== windowStart) return { algorithm: "fixed", windowStart, count: 0 };
-  return state;
+  if (state && state.windowStart === windowStart) return state;
+  // Units reserved ahead (delayed requests) open the window after theirs.
+  if (state?.next && windowBoundsOf(spec, state.windowStart).end === windowStart)
+    return { algorithm: "fixed", windowStart, count: state.next };
+  return { algorithm: "fixed", windowStart, count: 0 };
 }
 
 export function checkFixed(
@@ -41,9 +47,47 @@ export function checkFixed(
   };
 }
 
-/** Gives a charge back to the window it was made in; a window already past keeps it. */
+/**
+ * A delayed request's reservation (`onLimit.delay`) in the window after the
+ * one `now` is in: charged now into that window's count (`next`), so no later
+ * request can take it, and decided as that window would decide it. The
+ * current window's count is untouched: the request is used in the next one.
+ */
+export function reserveFixed(
+  previous: FixedState | undefined,
+  now: number,
+  spec: CounterSpec,
+): { result: CounterResult; charged: FixedState; windowStart: number } {
+  const state = advanceFixed(previous, now, spec);
+  const windowStart = windowBoundsOf(spec, state.windowStart).end;
+  const reserved = state.next ?? 0;
+  const allowed = reserved + spec.cost <= spec.limit;
+  const next = allowed ? reserved + spec.cost : reserved;
+  const resetAt = windowBoundsOf(spec, windowStart).end;
+  return {
+    result: {
+      name: spec.name,
+      allowed,
+      limit: spec.limit,
+      remaining: Math.max(0, spec.limit - next),
+      resetAt,
+      // Refused here: not before the window after next.
+      retryAfterMs: allowed ? 0 : resetAt - now,
+    },
+    charged: allowed ? { ...state, next } : state,
+    windowStart,
+  };
+}
+
+/**
+ * Gives a charge back to the window it was made in (or reserved in, for a
+ * delayed request, while that window is still ahead); a window already past
+ * keeps it.
+ */
 export function refundFixed(state: FixedState | undefined, now: number, spec: CounterSpec, charge: Charge): FixedState {
   const current = advanceFixed(state, now, spec);
+  if (current.next && windowBoundsOf(spec, current.windowStart).end === charge.windowStart)
+    return { ...current, next: Math.max(0, current.next - charge.cost) };
   if (current.windowStart !== charge.windowStart) return current;
   return { ...current, count: Math.max(0, current.count - charge.cost) };
 }

@@ -309,6 +309,7 @@ export function keepLent(
       return withLent({ ...stateAt(now, debt, den), since: now, horizon, epoch }, live);
     }
     case "penalty":
+    case "waiting":
       return undefined;
   }
 }
