@@ -100,10 +100,14 @@ export class LeasingClient {
     // One lease call in flight per key: while one may bring a lease, wait for it rather than call beside it.
     // (Calls side by side would be charged at the object in one order and answered in another, and an
     // isolate alone could no longer count its headers down exactly.)
-    for (;;) {
+    // At most one such call is waited for: when the lease it brought was used up by the requests that
+    // waited before this one, this request asks the object itself (a plain check) rather than wait for
+    // the next lease call, and the next: across an ocean each wait is a round trip, and requests queued
+    // behind a chain of them wait seconds.
+    for (let waited = false; ; waited = true) {
       const local = this.fromLease(entry, costs, transport);
       if (local) return local;
-      if (!entry.inFlight) break;
+      if (!entry.inFlight || waited) break;
       if (!(await entry.inFlight)) break; // nothing was lent: ask the object side by side, as a plain check does
     }
     const now = this.options.clock();
