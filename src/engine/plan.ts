@@ -153,10 +153,16 @@ export function checkRequestOf(plan: KeyPlan): CheckRequest {
   // back: such a request is decided without the tree (at the root, as a plain leased key is).
   const failuresOnly = plan.rules.some((r) => r.mode === "enforce" && r.count === "failures");
   const shards = failuresOnly ? 0 : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
+  // A hashed tree, when a stacked rule asks for one, holds the key; otherwise the widest regional tree.
+  const perRegion =
+    failuresOnly || shards > 0
+      ? 0
+      : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shardsPerRegion ?? 0) : 0)));
   return {
     counters,
     ...(shadow.length > 0 ? { shadow } : {}),
     ...(penalties.length > 0 ? { penalties } : {}),
     ...(shards > 0 ? { shards } : {}),
+    ...(perRegion > 0 ? { shardsPerRegion: perRegion } : {}),
   };
 }
