@@ -10,9 +10,11 @@
  */
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
-import { BLOCK_LEASE_TERMS, shardName, shardOf } from "../../src/limiter/lease/shard";
+import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/limiter/lease/shard";
 import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/limiter/lease/types";
 import type { CheckOutcome, CounterSpec, DelaySpec } from "../../src/limiter/types";
+import { type GeoOptions, GeoRecorder, type RegionFigures } from "./geo";
+import { oneWayMs, type Region } from "./geography";
 import { CallLoad, type Peak } from "./load";
 import { SimObject } from "./object";
 import { exponential, seeded } from "./random";
@@ -24,6 +26,8 @@ export interface Arrival {
   /** ms after the scenario's start */
   t: number;
   key: number;
+  /** With `geo`: the region the request comes from (served by an isolate there). */
+  region?: Region;
 }
 
 export interface Scenario {
@@ -86,6 +90,8 @@ export interface Scenario {
    * forwards it.
    */
   delay?: DelaySpec;
+  /** Regions: isolates placed in them, objects placed where their first call came from (or by hint). */
+  geo?: GeoOptions;
 }
 
 /** Known bugs injected at the simulation's seams, to prove the judge catches them (`--mutants`). */
@@ -137,6 +143,10 @@ export interface Outcome {
   errors: number;
   /** Held requests (`onLimit.delay`) an isolate forwarded before their slot. Must be 0. */
   early: number;
+  /** With `geo`: per region, what a request waited and how it was decided. */
+  regions?: RegionFigures[];
+  /** With `geo`: the requests that waited more than 20 ms. */
+  slow?: { t: number; region: Region; ms: number; far: boolean }[];
   firstOver: OverAdmission[];
   /** The judged log (to explain an over-admission). */
   log: JudgeEvent[];
@@ -184,8 +194,20 @@ export async function simulate(
   const scheduler = new Scheduler(scenario.start);
   const terms = scenario.terms ?? DEFAULT_LEASE_TERMS;
   const latency = scenario.latencyMs ?? { base: 2, jitterMean: 3 };
-  const oneWay = () => {
+  const geo = scenario.geo;
+  /** Where each object is (with `geo`): its hint, or where its first call came from. */
+  const placed = new Map<string, Region>();
+  const regionOf = (object: string, from: Region): Region => {
+    let region = placed.get(object);
+    if (!region) {
+      region = from;
+      placed.set(object, region);
+    }
+    return region;
+  };
+  const oneWay = (from?: Region, object?: string) => {
     const late = scenario.late && random() < scenario.late.share ? random() * scenario.late.maxMs : 0;
+    if (geo && from && object) return oneWayMs(from, regionOf(object, from), random) + late;
     return latency.base + exponential(random, latency.jitterMean) + late;
   };
   const lost = () => scenario.loss !== undefined && random() < scenario.loss;
@@ -234,13 +256,16 @@ export async function simulate(
       minUnits: terms.minUnits,
       minRoom: terms.minRoom,
       maxShare: terms.maxShare,
+      // The geography runs bound the waits behind another request's lease call (see DEFAULT_MAX_SHARED_WAITS).
+      ...(geo ? { maxSharedWaits: 1 } : {}),
     });
     // The leasing store's per-isolate draw, from which its shard of each key follows.
-    const draw = shards > 0 ? Math.floor(random() * 2 ** 31) : 0;
+    const draw = shards > 0 || geo?.regionalShards ? Math.floor(random() * 2 ** 31) : 0;
     const newVersionAt = scenario.rollout
       ? scenario.start + scenario.rollout.at + random() * scenario.rollout.spreadMs
       : Number.POSITIVE_INFINITY;
-    return { client, dies, clock, draw, newVersionAt, refusedUntil: new Map<string, number>() };
+    const region = geo?.isolateRegions[i];
+    return { client, dies, clock, draw, newVersionAt, region, refusedUntil: new Map<string, number>() };
   });
   const alive = (i: number) => scheduler.now < isolateList[i]!.dies;
 
@@ -250,7 +275,7 @@ export async function simulate(
    * caller is gone by then. Either message may be lost (the caller then gets
    * an error a while later) or late.
    */
-  function call<T>(object: string, callerAlive: () => boolean, work: () => T | Promise<T>): Promise<T> {
+  function call<T>(object: string, callerAlive: () => boolean, work: () => T | Promise<T>, from?: Region): Promise<T> {
     calls++;
     return new Promise<T>((resolve, reject) => {
       const sentAt = scheduler.now;
@@ -258,7 +283,7 @@ export async function simulate(
         scheduler.at(sentAt + lostAfter, () => callerAlive() && reject(new Lost("request lost")));
         return;
       }
-      scheduler.at(scheduler.now + oneWay(), () => {
+      scheduler.at(scheduler.now + oneWay(from, object), () => {
         load.note(object, scheduler.now);
         const answer = (settle: () => void) => {
           if (lost())
@@ -266,7 +291,7 @@ export async function simulate(
               Math.max(scheduler.now, sentAt + lostAfter),
               () => callerAlive() && reject(new Lost("answer lost")),
             );
-          else scheduler.at(scheduler.now + oneWay(), () => callerAlive() && settle());
+          else scheduler.at(scheduler.now + oneWay(from, object), () => callerAlive() && settle());
         };
         let value: T | Promise<T>;
         try {
@@ -297,38 +322,51 @@ export async function simulate(
   }
 
   /** The calls to a key's root object (from an isolate, or from a shard with `toShard`'s larger blocks). */
-  function rootTransport(key: number, callerAlive: () => boolean, toShard: boolean): LeaseTransport {
+  /** Answers a root decided (a shard may pass them on), to tell who decided a request. */
+  const decidedAtRoot = new WeakSet<object>();
+  function rootTransport(key: number, callerAlive: () => boolean, toShard: boolean, from?: Region): LeaseTransport {
     const object = objectFor(key);
     const name = String(key);
     const lending = toShard ? BLOCK_LEASE_TERMS : terms;
     return {
       take: (specs, ask) =>
-        call(name, callerAlive, () => {
-          const answer = object.take(specs, ask, lending);
-          recordDecided(answer.outcome, key, specs);
-          return answer;
-        }),
+        call(
+          name,
+          callerAlive,
+          () => {
+            const answer = object.take(specs, ask, lending);
+            recordDecided(answer.outcome, key, specs);
+            decidedAtRoot.add(answer.outcome);
+            return answer;
+          },
+          from,
+        ),
       check: (specs) =>
-        call(name, callerAlive, () => {
-          const outcome = object.check(specs);
-          recordDecided(outcome, key, specs);
-          return outcome;
-        }),
-      lend: (specs, ask) => call(name, callerAlive, () => object.lend(specs, ask, lending)),
-      giveBack: (specs, id, unused) => call(name, callerAlive, () => object.giveBack(specs, id, unused)),
+        call(
+          name,
+          callerAlive,
+          () => {
+            const outcome = object.check(specs);
+            recordDecided(outcome, key, specs);
+            decidedAtRoot.add(outcome);
+            return outcome;
+          },
+          from,
+        ),
+      lend: (specs, ask) => call(name, callerAlive, () => object.lend(specs, ask, lending), from),
+      giveBack: (specs, id, unused) => call(name, callerAlive, () => object.giveBack(specs, id, unused), from),
       waitUntil: () => undefined,
     };
   }
 
   const shardObjects = new Map<string, SimShard>();
-  function shardFor(key: number, shard: number): SimShard {
-    const name = shardName(String(key), shard);
+  function shardFor(key: number, name: string): SimShard {
     let object = shardObjects.get(name);
     if (!object) {
       const clock = clockOf(random, scenario, scenario.start);
       object = new SimShard(
         () => Math.floor(clock.read(scheduler.now)),
-        (activationAlive) => rootTransport(key, activationAlive, true),
+        (activationAlive) => rootTransport(key, activationAlive, true, placed.get(name)),
         () => Math.floor(random() * 2 ** 40) * 1_024,
       );
       shardObjects.set(name, object);
@@ -342,10 +380,20 @@ export async function simulate(
    * from a block is recorded there, when it decides it; one it passes to the
    * root is recorded by the root.
    */
+  /** An isolate's shard of a key: regional (one of its own region's, created there by hint), or hashed. */
+  function shardNameOf(isolate: number, key: number): string {
+    const { region, draw } = isolateList[isolate]!;
+    const perRegion = geo?.regionalShards;
+    return perRegion && region
+      ? regionalShardName(String(key), region, shardOf(String(key), draw, perRegion))
+      : shardName(String(key), shardOf(String(key), draw, shards));
+  }
+
   function shardTransport(isolate: number, key: number): LeaseTransport {
-    const shard = shardOf(String(key), isolateList[isolate]!.draw, shards);
-    const name = shardName(String(key), shard);
-    const object = shardFor(key, shard);
+    const region = isolateList[isolate]!.region;
+    const name = shardNameOf(isolate, key);
+    if (geo?.regionalShards && region && !placed.has(name)) placed.set(name, region);
+    const object = shardFor(key, name);
     const callerAlive = () => alive(isolate);
     const take = async (specs: CounterSpec[], want: number, held: number) => {
       const answer = await object.take(String(key), specs, { want, held });
@@ -353,18 +401,24 @@ export async function simulate(
       return answer;
     };
     return {
-      take: (specs, ask) => call(name, callerAlive, () => take(specs, ask.want, ask.held)),
+      take: (specs, ask) => call(name, callerAlive, () => take(specs, ask.want, ask.held), region),
       check: (specs) =>
-        call(name, callerAlive, async () => {
-          const { outcome, now } = await take(specs, 0, 0);
-          // A new object for the same admission: it keeps the log id, so that its refund is recorded.
-          const answer = { ...outcome, now };
-          const id = idOf.get(outcome);
-          if (id !== undefined) idOf.set(answer, id);
-          return answer;
-        }),
-      lend: (specs, ask) => call(name, callerAlive, () => object.lend(String(key), specs, ask)),
-      giveBack: (_specs, id, unused) => call(name, callerAlive, () => object.giveBack(String(key), id, unused)),
+        call(
+          name,
+          callerAlive,
+          async () => {
+            const { outcome, now } = await take(specs, 0, 0);
+            // A new object for the same admission: it keeps the log id, so that its refund is recorded.
+            const answer = { ...outcome, now };
+            const id = idOf.get(outcome);
+            if (id !== undefined) idOf.set(answer, id);
+            if (decidedAtRoot.has(outcome)) decidedAtRoot.add(answer);
+            return answer;
+          },
+          region,
+        ),
+      lend: (specs, ask) => call(name, callerAlive, () => object.lend(String(key), specs, ask), region),
+      giveBack: (_specs, id, unused) => call(name, callerAlive, () => object.giveBack(String(key), id, unused), region),
       waitUntil: () => undefined,
     };
   }
@@ -385,7 +439,10 @@ export async function simulate(
   });
 
   const transportFor = (isolate: number, key: number) => {
-    const transport = shards > 0 ? shardTransport(isolate, key) : rootTransport(key, () => alive(isolate), false);
+    const transport =
+      shards > 0 || geo?.regionalShards
+        ? shardTransport(isolate, key)
+        : rootTransport(key, () => alive(isolate), false, isolateList[isolate]!.region);
     return mutant === "lease-overrun" ? overrun(transport) : transport;
   };
   const refundDelay = () => {
@@ -442,10 +499,17 @@ export async function simulate(
 
   const keysSeen = new Set<number>();
   const allAlive = Array.from({ length: isolates }, (_, i) => i);
+  const geoRecorder = geo ? new GeoRecorder(geo, scenario.start) : undefined;
+  /** With `geo`, the isolates of each region (a request is served by one in its region). */
+  const inRegion = new Map<Region, number[]>();
+  if (geo)
+    for (const i of allAlive)
+      inRegion.set(geo.isolateRegions[i]!, [...(inRegion.get(geo.isolateRegions[i]!) ?? []), i]);
   for (const arrival of arrivals) {
     const at = scenario.start + arrival.t;
     scheduler.at(at, () => {
-      const live = scenario.deaths ? allAlive.filter(alive) : allAlive;
+      const pool = geo && arrival.region ? (inRegion.get(arrival.region) ?? allAlive) : allAlive;
+      const live = scenario.deaths ? pool.filter(alive) : pool;
       const isolate = live[Math.floor(random() * live.length)]!;
       const { client, clock, refusedUntil, newVersionAt } = isolateList[isolate]!;
       const specs =
@@ -471,9 +535,20 @@ export async function simulate(
       }
       // The engine's refusal cache: refused here, with no call, until the retry time it was told.
       const startedAt = clock.read(scheduler.now);
-      if (scenario.rememberRefusals && (refusedUntil.get(key) ?? Number.NEGATIVE_INFINITY) > startedAt) return;
-      client.admit(key, specs, transportFor(isolate, arrival.key)).then(
+      const arrivedAt = scheduler.now;
+      if (scenario.rememberRefusals && (refusedUntil.get(key) ?? Number.NEGATIVE_INFINITY) > startedAt) {
+        geoRecorder?.decided(isolate, key, arrivedAt, 0, { local: true, budget: 0, fixed: 0 });
+        return;
+      }
+      const budgets = geoRecorder?.budgets(isolate, key, arrivedAt);
+      const transport = transportFor(isolate, arrival.key);
+      client.admit(key, specs, transport).then(
         (decision) => {
+          if (geoRecorder && budgets)
+            geoRecorder.decided(isolate, key, arrivedAt, scheduler.now - arrivedAt, {
+              local: decision.fromLease,
+              ...budgets,
+            });
           if (!decision.allowed && scenario.rememberRefusals) {
             const retryAfter = Math.max(0, ...decision.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs));
             if (retryAfter > 0) refusedUntil.set(key, startedAt + retryAfter);
@@ -504,6 +579,7 @@ export async function simulate(
                   objectFor(arrival.key).release(charges);
                   if (id !== undefined) noteRefund(key, id);
                 },
+                isolateList[isolate]!.region,
               ).catch(() => undefined);
             });
           }
@@ -581,6 +657,7 @@ export async function simulate(
     shardCallsPerSecond: shards > 0 ? load.total(isShard) / (Math.max(1, objects.size) * shards) / seconds : 0,
     errors,
     early,
+    ...(geoRecorder ? { regions: geoRecorder.figures(), slow: geoRecorder.slow } : {}),
     firstOver: judged.firstOver,
     log,
   };

@@ -345,7 +345,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
     if (target instanceof Response) return target;
     // Resetting a key also lifts its penalty.
     const names = [...target.specs.map((s) => s.name), ...target.penalties];
-    const removed = await counterStoreOf(c.env).reset(target.objectName, names, target.shards);
+    const removed = await counterStoreOf(c.env).reset(target.objectName, names, target.shards, target.shardsPerRegion);
     limiter.refusals.forgetObject(target.objectName);
     logEvent("counter.reset", { rule: target.rule, object: target.objectName, actor: c.get("actor") });
     return c.json({ reset: true, removed });
@@ -408,6 +408,8 @@ async function counterTarget(
       penalties: string[];
       /** The rule's `shards`: its key's tree is read and reset with it. */
       shards?: number;
+      /** The rule's `shardsPerRegion`: its regional shards forget their refusals on a reset. */
+      shardsPerRegion?: number;
       tenant: Tenant | null;
       tier: string;
       overrides: Record<string, unknown>;
@@ -444,6 +446,7 @@ async function counterTarget(
     specs,
     penalties: rule.penalty ? [rule.penalty.name] : [],
     ...(rule.shards ? { shards: rule.shards } : {}),
+    ...(rule.shardsPerRegion ? { shardsPerRegion: rule.shardsPerRegion } : {}),
     tenant,
     tier: t,
     overrides,

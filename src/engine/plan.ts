@@ -174,12 +174,18 @@ export function checkRequestOf(plan: KeyPlan, delayable = false): CheckRequest {
   const failuresOnly = plan.rules.some((r) => r.mode === "enforce" && r.count === "failures");
   const shards = failuresOnly ? 0 : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
   const delay = delayable ? delayOf(plan.rules) : undefined;
+  // A hashed tree, when a stacked rule asks for one, holds the key; otherwise the widest regional tree.
+  const perRegion =
+    failuresOnly || shards > 0
+      ? 0
+      : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shardsPerRegion ?? 0) : 0)));
   return {
     counters,
     ...(shadow.length > 0 ? { shadow } : {}),
     ...(penalties.length > 0 ? { penalties } : {}),
     ...(shards > 0 ? { shards } : {}),
     ...(delay ? { delay } : {}),
+    ...(perRegion > 0 ? { shardsPerRegion: perRegion } : {}),
   };
 }
 

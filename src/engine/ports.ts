@@ -34,6 +34,10 @@ export interface CheckRequest {
    * lease or a shard's block). Absent: refused as usual.
    */
   delay?: DelaySpec;
+  /** A regional tree: this many shard objects per region (the largest `shardsPerRegion` of the enforced rules). */
+  shardsPerRegion?: number;
+  /** The request's location hint (from its `cf`), for a regional tree; absent: the key's root decides. */
+  region?: string;
 }
 
 export interface CheckResponse extends CheckOutcome {
@@ -83,7 +87,7 @@ export interface CounterStore {
    * Deletes the named counters of a key, or all of them; returns how many
    * there were. `shards`: the key's tree is reset too.
    */
-  reset(key: string, names?: string[], shards?: number): Promise<number>;
+  reset(key: string, names?: string[], shards?: number, shardsPerRegion?: number): Promise<number>;
 }
 
 /** The policy in force. */

@@ -108,6 +108,8 @@ export interface CompiledRule {
   tiered: boolean;
   /** How many shard objects the key's room is spread over (a tree of leases); absent: the key's one object. */
   shards?: number;
+  /** Regional tree: this many shard objects per region (location hint); absent: none. */
+  shardsPerRegion?: number;
   matches(facts: RequestFacts): boolean;
   /**
    * With `match.methodOverride`: whether the rule could match this request as some overridden method (every
@@ -238,6 +240,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
       : {}),
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
+    ...(rule.shardsPerRegion !== undefined ? { shardsPerRegion: rule.shardsPerRegion } : {}),
     matches: compileMatch(rule.match),
     ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };

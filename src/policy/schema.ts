@@ -310,6 +310,8 @@ export const BodyKeySchema = z.strictObject({
 /** The fewest and the most shard objects a key's room may be spread over (`shards`). */
 export const MIN_SHARDS = 2;
 export const MAX_SHARDS = 256;
+/** The most shard objects per region a key's tree may have (`shardsPerRegion`). */
+export const MAX_SHARDS_PER_REGION = 16;
 
 export const RuleSchema = z
   .strictObject({
@@ -333,6 +335,18 @@ export const RuleSchema = z
         .check(
           z.gte(MIN_SHARDS, `must be an integer from ${MIN_SHARDS} to ${MAX_SHARDS}`),
           z.lte(MAX_SHARDS, `must be an integer from ${MIN_SHARDS} to ${MAX_SHARDS}`),
+        ),
+    ),
+    /**
+     * A tree with this many shard objects in each region, created there by location hint: an isolate
+     * leases from one of its own region's, and only shards call the root (docs/leases.md, "Geography").
+     */
+    shardsPerRegion: z.optional(
+      z
+        .int()
+        .check(
+          z.gte(1, `must be an integer from 1 to ${MAX_SHARDS_PER_REGION}`),
+          z.lte(MAX_SHARDS_PER_REGION, `must be an integer from 1 to ${MAX_SHARDS_PER_REGION}`),
         ),
     ),
     limits: z._default(z.array(LimitSchema), []),
@@ -368,6 +382,13 @@ export const RuleSchema = z
       }
       if (r.shards !== undefined) {
         for (const message of shardsIssues(r)) ctx.addIssue({ code: "custom", path: ["shards"], message });
+      }
+      if (r.shardsPerRegion !== undefined) {
+        const issues =
+          r.shards !== undefined
+            ? ['not allowed with "shards": a key\'s tree is hashed or regional, not both']
+            : shardsIssues(r);
+        for (const message of issues) ctx.addIssue({ code: "custom", path: ["shardsPerRegion"], message });
       }
       const names = new Map<string, number>();
       r.limits.forEach((l, i) => {

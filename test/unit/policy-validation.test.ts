@@ -327,6 +327,38 @@ describe("defaults", () => {
   });
 });
 
+describe("shardsPerRegion", () => {
+  const limits = [{ limit: 50_000, window: "1s" }];
+  const errors = (rule: Record<string, unknown>) => {
+    const result = validatePolicy({ version: 1, rules: [{ id: "hot", ...rule }] });
+    return result.ok ? [] : result.errors;
+  };
+
+  it("accepts an integer from 1 to 16 and compiles it", () => {
+    for (const shardsPerRegion of [1, 4, 16]) expect(errors({ shardsPerRegion, limits })).toEqual([]);
+    const result = validatePolicy({ version: 1, rules: [{ id: "hot", shardsPerRegion: 2, limits }] });
+    expect(result.ok && result.compiled.rules[0]!.shardsPerRegion).toBe(2);
+  });
+
+  it("refuses a number outside 1..16, beside shards, and where a tree cannot go", () => {
+    const message = "must be an integer from 1 to 16";
+    expect(errors({ shardsPerRegion: 0, limits })).toEqual([{ path: "rules[0].shardsPerRegion", message }]);
+    expect(errors({ shardsPerRegion: 17, limits })).toEqual([{ path: "rules[0].shardsPerRegion", message }]);
+    expect(errors({ shardsPerRegion: 1, shards: 4, limits })).toEqual([
+      {
+        path: "rules[0].shardsPerRegion",
+        message: 'not allowed with "shards": a key\'s tree is hashed or regional, not both',
+      },
+    ]);
+    expect(errors({ shardsPerRegion: 1, limits: [{ concurrency: 5 }] }).map((e) => e.path)).toEqual([
+      "rules[0].shardsPerRegion",
+    ]);
+    expect(errors({ shardsPerRegion: 1, count: "failures", limits }).map((e) => e.path)).toEqual([
+      "rules[0].shardsPerRegion",
+    ]);
+  });
+});
+
 describe("shards", () => {
   const limits = [{ limit: 50_000, window: "1s" }];
   const errors = (rule: Record<string, unknown>) => {

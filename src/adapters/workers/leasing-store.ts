@@ -19,11 +19,12 @@ import type { RateLimiter } from "../../durable/rate-limiter";
 import type { Background, CheckRequest, CheckResponse, CounterStore, InspectResponse } from "../../engine/ports";
 import { type LeaseTransport, LeasingClient } from "../../limiter/lease/client";
 import { leasable } from "../../limiter/lease/ledger";
-import { shardName, shardOf } from "../../limiter/lease/shard";
+import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../limiter/lease/region";
+import { regionalShardName, shardName, shardOf } from "../../limiter/lease/shard";
 import type { Charge, CounterSpec } from "../../limiter/types";
 import { DurableObjectStore, retryOnce } from "./durable-object-store";
 
-export { shardName, shardOf };
+export { regionalShardName, shardName, shardOf };
 
 /** Marks the charges of a request admitted from a lease: `lease:<id>` in `leaseId`. */
 const LEASE_MARK = "lease:";
@@ -58,10 +59,15 @@ export class LeasingCounterStore implements CounterStore {
     if (perRequest) {
       return this.plain.check(key, request);
     }
+    const region = request.region as LocationHint | undefined;
+    // A regional tree: one of the shards of this request's region, created there by its hint. A request
+    // with no region (no `cf.continent`) leases from the root, as a key without a tree.
     const transport =
       request.shards && request.shards > 1
         ? this.shardTransport(key, shardOf(key, this.isolateDraw, request.shards), background)
-        : this.transport(key, background);
+        : request.shardsPerRegion && region
+          ? this.shardTransport(key, shardOf(key, this.isolateDraw, request.shardsPerRegion), background, region)
+          : this.transport(key, background);
     const decision = await this.client.admit(key, request.counters, transport);
     if (decision.outcome) {
       return {
@@ -108,12 +114,24 @@ export class LeasingCounterStore implements CounterStore {
    * stay charged until they end), then has every shard forget the refusals it
    * remembers.
    */
-  async reset(key: string, names?: string[], shards?: number): Promise<number> {
+  async reset(key: string, names?: string[], shards?: number, shardsPerRegion?: number): Promise<number> {
     await this.client.endKey(key, names);
     const removed = await this.plain.reset(key, names);
     if (shards && shards > 1) {
       await Promise.all(
         Array.from({ length: shards }, (_, shard) => this.namespace.getByName(shardName(key, shard)).shardReset(key)),
+      );
+    }
+    if (shardsPerRegion && shardsPerRegion > 0) {
+      // Each by its region's hint: a name first used without it would place that region's shard here.
+      await Promise.all(
+        LOCATION_HINTS.flatMap((region) =>
+          Array.from({ length: shardsPerRegion }, (_, shard) =>
+            this.namespace
+              .get(this.namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
+              .shardReset(key),
+          ),
+        ),
       );
     }
     return removed;
@@ -123,9 +141,12 @@ export class LeasingCounterStore implements CounterStore {
     return rootTransport(this.namespace, key, background, false);
   }
 
-  /** The calls of a sharded key: to its shard object, which answers from its blocks and asks the root. */
-  private shardTransport(key: string, shard: number, background: Background): LeaseTransport {
-    return withBackground(shardCalls(this.namespace, key, shard), background);
+  /**
+   * The calls of a sharded key: to its shard object, which answers from its blocks and asks the root. With
+   * `region`, the shard of that region, created there by location hint.
+   */
+  private shardTransport(key: string, shard: number, background: Background, region?: LocationHint): LeaseTransport {
+    return withBackground(shardCalls(this.namespace, key, shard, region), background);
   }
 }
 
@@ -143,8 +164,12 @@ function shardCalls(
   namespace: DurableObjectNamespace<RateLimiter>,
   key: string,
   shard: number,
+  region?: LocationHint,
 ): Omit<LeaseTransport, "waitUntil"> {
-  const stub = () => namespace.getByName(shardName(key, shard));
+  const stub = () =>
+    region
+      ? namespace.get(namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
+      : namespace.getByName(shardName(key, shard));
   return {
     check: async (specs) => {
       const { outcome, now } = await retryOnce(() => stub().shardTake(key, specs, 0, 0));
@@ -192,5 +217,21 @@ function leasedCharge(spec: CounterSpec, leaseId: number): Charge {
     limit: spec.limit,
     ...(spec.calendar ? { calendar: spec.calendar } : {}),
     leaseId: `${LEASE_MARK}${leaseId}`,
+  };
+}
+
+/**
+ * The counter store for one request: the isolate's store, with the request's location hint (from its
+ * `cf`) on every check, for keys with a regional tree. An isolate serves one location, so its requests
+ * carry the same hint.
+ */
+export function withRegion(store: CounterStore, place: PlaceOf | undefined | null): CounterStore {
+  const region = locationHintOf(place);
+  if (!region) return store;
+  return {
+    check: (key, request, background) => store.check(key, { ...request, region }, background),
+    release: (key, charges, background) => store.release(key, charges, background),
+    inspect: (...args) => store.inspect(...args),
+    reset: (...args) => store.reset(...args),
   };
 }

@@ -21,13 +21,14 @@ import type { LimiterOptions, LimitOutcome, RateLimitResult } from "../../engine
 import type { Background, CounterStore, DecisionObserver } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
+import type { PlaceOf } from "../../limiter/lease/region";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
 import { CandidateShadow } from "./candidate";
 import { fleetObserver } from "./fleet-observer";
 import { PolicyStore, policyTtlMs } from "./kv-policy-source";
 import { TenantCache } from "./kv-tenants";
-import { LeasingCounterStore } from "./leasing-store";
+import { LeasingCounterStore, withRegion } from "./leasing-store";
 import { workersObserver } from "./observer";
 
 /** The second argument of {@link Limiter.limit} for a call by key. */
@@ -151,7 +152,9 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
   }
 
   async function limitRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<LimitOutcome> {
-    const ports = portsFor(env, ctx, Date.now());
+    const base = portsFor(env, ctx, Date.now());
+    // The request's location hint, for keys with a regional tree (`shardsPerRegion`).
+    const ports = { ...base, counters: withRegion(base.counters, request.cf as PlaceOf | undefined) };
     const settings = settingsOf(env);
     const outcome = await engine.decide(request, ports, settings);
     // A fixed policy has no published candidate beside it.

@@ -136,6 +136,16 @@ export function shardName(key: string, shard: number): string {
 }
 
 /**
+ * The object name of a key's regional shard: `shard:<region>:<n>:<key>`,
+ * created in `region` by its location hint, for the isolates of that region
+ * (a region is a hint's name, never a number, so it never meets a hashed
+ * shard's name).
+ */
+export function regionalShardName(key: string, region: string, shard: number): string {
+  return `shard:${region}:${shard}:${key}`;
+}
+
+/**
  * An isolate's shard of a key: a number it draws once for its life plus a
  * hash of the key (FNV-1a), modulo the shard count. Stable per isolate and
  * key, spread over isolates (and, for one isolate, over keys).
