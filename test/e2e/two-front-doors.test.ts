@@ -63,6 +63,26 @@ async function publish(door: WranglerDev, id: string, limit: number): Promise<vo
   await putPolicy(door.url, TOKEN, { version: 1, rules: [{ id, key: "ip", limits: [{ limit, window: "1m" }] }] });
 }
 
+/**
+ * Fires `count` requests at once, alternating between the doors; returns when the origin saw each admitted
+ * one (its own clock, `x-origin-at`) and how many were refused.
+ */
+async function burstTimes(
+  doors: WranglerDev[],
+  count: number,
+  tag: string,
+): Promise<{ at: number[]; refused: number }> {
+  const answers = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const res = await fetchDrained(`${doors[i % doors.length]!.url}/split/${i}`, { headers: { "x-test-tag": tag } });
+      return { status: res.status, at: Number(res.headers.get("x-origin-at")) };
+    }),
+  );
+  expect(answers.every((a) => a.status === 200 || a.status === 429)).toBe(true);
+  const at = answers.filter((a) => a.status === 200).map((a) => a.at);
+  return { at: at.sort((a, b) => a - b), refused: answers.length - at.length };
+}
+
 /** Fires `count` requests at once, alternating between the doors; returns how many were admitted. */
 async function burst(doors: WranglerDev[], count: number, tag: string): Promise<number> {
   const statuses = await Promise.all(
@@ -128,6 +148,32 @@ describe("two front doors on one counter", () => {
     expect(admitted).toBeLessThanOrEqual(50);
     expect(await drain(50, admitted, tag)).toBe(50);
     expect(origin.count(tag)).toBe(50);
+  });
+
+  it("with onLimit.delay on a bucket of 10/s: 40 at once over both doors are held, not refused, up to the bound, and none is forwarded early", async () => {
+    const rule = {
+      id: "split-delay",
+      key: "ip",
+      onLimit: { delay: "2s" },
+      limits: [{ limit: 10, window: "1s", algorithm: "token-bucket" }],
+    };
+    await putPolicy(one.url, TOKEN, { version: 1, rules: [rule] });
+    await putPolicy(two.url, TOKEN, { version: 1, rules: [rule] });
+    const tag = `doors-delay-${Date.now()}`;
+    const sent = Date.now();
+    const { at, refused } = await burstTimes([one, two], 40, tag);
+    // A bucket of 10 (burst 10) held up to 2 s: about 10 + 10 x 2 forwarded (a few more, as the 40 reach the
+    // object over some hundreds of ms and each is held up to 2 s from its own arrival), the rest refused.
+    expect(at.length).toBeGreaterThanOrEqual(20);
+    expect(refused).toBeGreaterThan(0);
+    expect(refused).toBe(40 - at.length);
+    expect(origin.count(tag)).toBe(at.length);
+    // Never early. The bucket starts full at the first decision, which comes after `sent`: the k-th request
+    // forwarded (from 0) has its slot no earlier than sent + (k - 9) x 100 ms, and reaches the origin after
+    // its slot. (Spans between arrivals would not do: the first ten may reach the origin late, later ones
+    // on time.)
+    for (const [k, arrived] of at.entries())
+      expect(arrived, `forward ${k}`).toBeGreaterThanOrEqual(sent + Math.max(0, k - 9) * 100);
   });
 
   it("with a limit large enough to lease (600 a minute), 1,200 in bursts admit at most 600, and then exactly 600", async () => {
