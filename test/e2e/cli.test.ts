@@ -52,7 +52,8 @@ describe("policy CLI: validate and usage", () => {
     expect(lines(r.stdout).sort()).toEqual([
       "rules[0].colour: unknown field",
       "rules[0].id: must match [a-z0-9_-]{1,64}",
-      'rules[0].limits[0].window: must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m")',
+      // A limit's window may also be a calendar period.
+      'rules[0].limits[0].window: must be <n>s, <n>m, <n>h or <n>d with n a positive integer (e.g. "15m"), or "week", "month" or "year"',
     ]);
     expect(r.stderr).toBe(`${INVALID}: invalid policy (3 errors)\n`);
   });
