@@ -31,19 +31,34 @@ export function checkFixed(
   spec: CounterSpec,
 ): { result: CounterResult; charged: FixedState } {
   const state = advanceFixed(previous, now, spec);
-  const resetAt = spec.calendar ? windowBoundsOf(spec, now).end : state.windowStart + spec.windowMs;
-  const allowed = state.count + spec.cost <= spec.limit;
-  const count = allowed ? state.count + spec.cost : state.count;
+  const { allowed, used, result } = chargeWindow(state.count, windowBoundsOf(spec, now).end, now, spec);
+  return { result, charged: allowed ? { ...state, count: used } : state };
+}
+
+/**
+ * One window's decision: `counted` units already in it, `resetAt` its end. Shared by a plain check (the
+ * current window) and a delayed request's reservation (the next one), which differ only in which count
+ * they charge.
+ */
+function chargeWindow(
+  counted: number,
+  resetAt: number,
+  now: number,
+  spec: CounterSpec,
+): { allowed: boolean; used: number; result: CounterResult } {
+  const allowed = counted + spec.cost <= spec.limit;
+  const used = allowed ? counted + spec.cost : counted;
   return {
+    allowed,
+    used,
     result: {
       name: spec.name,
       allowed,
       limit: spec.limit,
-      remaining: Math.max(0, spec.limit - count),
+      remaining: Math.max(0, spec.limit - used),
       resetAt,
       retryAfterMs: allowed ? 0 : resetAt - now,
     },
-    charged: allowed ? { ...state, count } : state,
   };
 }
 
@@ -60,23 +75,9 @@ export function reserveFixed(
 ): { result: CounterResult; charged: FixedState; windowStart: number } {
   const state = advanceFixed(previous, now, spec);
   const windowStart = windowBoundsOf(spec, state.windowStart).end;
-  const reserved = state.next ?? 0;
-  const allowed = reserved + spec.cost <= spec.limit;
-  const next = allowed ? reserved + spec.cost : reserved;
-  const resetAt = windowBoundsOf(spec, windowStart).end;
-  return {
-    result: {
-      name: spec.name,
-      allowed,
-      limit: spec.limit,
-      remaining: Math.max(0, spec.limit - next),
-      resetAt,
-      // Refused here: not before the window after next.
-      retryAfterMs: allowed ? 0 : resetAt - now,
-    },
-    charged: allowed ? { ...state, next } : state,
-    windowStart,
-  };
+  // Refused here: not before the window after next.
+  const { allowed, used, result } = chargeWindow(state.next ?? 0, windowBoundsOf(spec, windowStart).end, now, spec);
+  return { result, charged: allowed ? { ...state, next: used } : state, windowStart };
 }
 
 /**
