@@ -5,19 +5,11 @@
  * `t=`) are checked for their range; everything else must read as the README shows it.
  */
 import { execFileSync } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../support/subprocess";
-import {
-  freePort,
-  freshDir,
-  NO_DEV_VARS,
-  PROJECT_ROOT,
-  roomInWindow,
-  startWranglerDev,
-  type WranglerDev,
-} from "../support/wrangler-dev";
+import { PROJECT_ROOT, roomInWindow, startNpmRunDev, type WranglerDev } from "../support/wrangler-dev";
 
 interface Step {
   command: string;
@@ -54,25 +46,16 @@ function curlPresent(): boolean {
 
 describe("the README's quick start, command by command", () => {
   let dev: WranglerDev;
-  let persistTo: string;
   let doc: { start: string; steps: Step[] };
 
   beforeAll(async () => {
     doc = await quickStartSteps();
     if (!curlPresent()) throw new Error("the README's quick start uses curl, which is not installed here");
-    const port = await freePort();
-    persistTo = await freshDir("sluice-e2e-quick-start");
-    dev = await startWranglerDev({
-      command: "npm",
-      args: ["run", "dev", "--", "--port", String(port), "--persist-to", persistTo, "--env-file", NO_DEV_VARS],
-      port,
-      persistTo,
-    });
+    dev = await startNpmRunDev("sluice-e2e-quick-start");
   });
 
   afterAll(async () => {
     await dev?.stop();
-    if (persistTo) await rm(persistTo, { recursive: true, force: true });
   });
 
   it("starts with `npm install && npm run dev` and then runs the curl and the loop", () => {

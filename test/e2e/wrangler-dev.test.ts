@@ -5,7 +5,7 @@
  * `wrangler dev` sets CF-Connecting-IP itself from the socket, so every request here is the one
  * client 127.0.0.1 and shares its counters: the tests below run in order and count exactly.
  */
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseList } from "structured-headers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,11 +13,10 @@ import { ADMIN_PREFIX, adminToken, bearer } from "../support/http";
 import { type OriginServer, startOriginServer } from "../support/origin-server";
 import {
   freePort,
-  freshDir,
-  NO_DEV_VARS,
   PROJECT_ROOT,
   roomInWindow,
   sluiceVars,
+  startNpmRunDev,
   startWranglerDev,
   type WranglerDev,
 } from "../support/wrangler-dev";
@@ -228,7 +227,6 @@ describe("wrangler dev in front of the loopback origin", () => {
 
 describe("npm run dev -- --port N (built-in echo origin)", () => {
   let dev: WranglerDev;
-  let persistTo: string;
 
   beforeAll(async () => {
     const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, "package.json"), "utf8")) as {
@@ -240,19 +238,11 @@ describe("npm run dev -- --port N (built-in echo origin)", () => {
     expect(words.slice(0, 2)).toEqual(["wrangler", "dev"]);
     expect(words).toContain("ORIGIN:builtin:echo");
     expect(words).not.toContain("--port");
-    const port = await freePort();
-    persistTo = await freshDir("sluice-e2e-echo");
-    dev = await startWranglerDev({
-      command: "npm",
-      args: ["run", "dev", "--", "--port", String(port), "--persist-to", persistTo, "--env-file", NO_DEV_VARS],
-      port,
-      persistTo,
-    });
+    dev = await startNpmRunDev("sluice-e2e-echo");
   });
 
   afterAll(async () => {
     await dev?.stop();
-    if (persistTo) await rm(persistTo, { recursive: true, force: true });
   });
 
   it("answers with a JSON echo of the request and the rate-limit headers", async () => {

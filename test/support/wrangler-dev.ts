@@ -250,6 +250,28 @@ async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
   }
 }
 
+/**
+ * `npm run dev -- --port N`, as a user runs it (the script's own vars, the built-in echo origin), on a
+ * fresh state dir that `stop()` removes, and without the developer's `.dev.vars`.
+ */
+export async function startNpmRunDev(prefix: string): Promise<WranglerDev> {
+  const port = await freePort();
+  const persistTo = await freshDir(prefix);
+  const dev = await startWranglerDev({
+    command: "npm",
+    args: ["run", "dev", "--", "--port", String(port), "--persist-to", persistTo, "--env-file", NO_DEV_VARS],
+    port,
+    persistTo,
+  });
+  return {
+    ...dev,
+    stop: async () => {
+      await dev.stop();
+      await rm(persistTo, { recursive: true, force: true });
+    },
+  };
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
