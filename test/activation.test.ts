@@ -30,7 +30,7 @@ it("answers a new key after exactly one write: its table and its row in one stat
     try {
       const answer = instance.check({ counters: [SPEC] });
       expect(answer.allowed).toBe(true);
-      expect(answer.results[0]!.remaining).toBe(4);
+      expect(answer.counters[0]!.result.remaining).toBe(4);
       expect(writes.seen.statements).toHaveLength(1);
       expect(writes.seen.alarms).toBe(0);
       expect(writes.seen.puts).toBe(0);
@@ -61,7 +61,7 @@ it("answers a new key after exactly one write: its table and its row in one stat
   // Across a restart: read back from the table created in the one statement.
   await evictDurableObject(stub);
   const after = await stub.check({ counters: [SPEC] });
-  expect(after.results[0]!.remaining).toBe(2);
+  expect(after.counters[0]!.result.remaining).toBe(2);
 });
 
 it("writes nothing for a new key that is only inspected or reset", async () => {
@@ -90,8 +90,8 @@ it("keeps the counters of an object made by the schema 1 code, on its own schema
   await evictDurableObject(stub);
   const first = await stub.check({ counters: [SPEC] });
   expect(first.allowed).toBe(true);
-  expect(first.results[0]!.remaining).toBe(1);
-  expect((await stub.check({ counters: [SPEC] })).results[0]!.remaining).toBe(0);
+  expect(first.counters[0]!.result.remaining).toBe(1);
+  expect((await stub.check({ counters: [SPEC] })).counters[0]!.result.remaining).toBe(0);
   expect((await stub.check({ counters: [SPEC] })).allowed).toBe(false);
   await runInDurableObject(stub, (_o, state) => {
     expect(schemaVersion(state.storage)).toBe(1);

@@ -28,7 +28,7 @@ describe("leased quota in the object", () => {
     const name = `lease:${uniqueTag()}`;
     const stub = env.LIMITER.getByName(name);
     const answer = await stub.take([day], 20, 0);
-    expect(answer.outcome.allowed).toBe(true);
+    expect(answer.allowed).toBe(true);
     expect(answer.grant?.units).toBe(20);
     expect(answer.grant?.results[0]?.remaining).toBe(179);
     await evictDurableObject(stub);
@@ -51,7 +51,7 @@ describe("leased quota in the object", () => {
   it("never lends a small limit (a login limit of 50)", async () => {
     const stub = env.LIMITER.getByName(`lease:${uniqueTag()}`);
     const answer = await stub.take([login], 1_000, 0);
-    expect(answer.outcome.allowed).toBe(true);
+    expect(answer.allowed).toBe(true);
     expect(answer.grant).toBeUndefined();
     expect(await stub.lend([login], 1_000, 0)).toBeNull();
   });

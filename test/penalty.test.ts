@@ -124,11 +124,11 @@ describe("penalty", () => {
     expect((await stub.check({ counters: [spec], penalties: [penalty] })).allowed).toBe(true);
     const refused = await stub.check({ counters: [spec], penalties: [penalty] });
     expect(refused.allowed).toBe(false);
-    const until = refused.results[0]!.penaltyUntil!;
+    const until = refused.counters[0]!.result.penaltyUntil!;
     await evictDurableObject(stub);
     const after = await stub.check({ counters: [spec], penalties: [penalty] });
     expect(after.allowed).toBe(false);
-    expect(after.results[0]!.penaltyUntil).toBe(until);
+    expect(after.counters[0]!.result.penaltyUntil).toBe(until);
     expect((await stub.inspect([spec], ["login:penalty"])).penalties).toEqual([{ name: "login:penalty", until }]);
   });
 

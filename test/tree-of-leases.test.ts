@@ -60,7 +60,7 @@ describe("tree of leases", () => {
     const specs = [day(100_000)];
     const shard = env.LIMITER.getByName(shardName(key, 2));
     // A plain check first (the shard learns the room), then two more: the shard's rate asks for a block.
-    for (let i = 0; i < 3; i++) expect((await shard.shardTake(key, specs, 0, 0)).outcome.allowed).toBe(true);
+    for (let i = 0; i < 3; i++) expect((await shard.shardTake(key, specs, 0, 0)).allowed).toBe(true);
     const store = counterStoreOf(env);
     const { results, shards } = await store.inspect(key, specs, [], 4);
     const held = shards!.find((s) => s.shard === 2)!.held;

@@ -10,14 +10,15 @@
  * stale window after `DELETE /keys`. The code under test is not changed.
  */
 import { debtAt, interval, stateAt } from "../../src/limiter/algorithms/token-bucket";
+import { answerOf } from "../../src/limiter/answer";
 import { decide, giveBack } from "../../src/limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../../src/limiter/delay";
 import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
-import { type TakeAnswer, takeAndLend } from "../../src/limiter/lease/take";
+import { takeAndLend } from "../../src/limiter/lease/take";
 import type { LeaseAsk, LeasedState, LeaseGrant, LeaseTerms } from "../../src/limiter/lease/types";
 import type {
   Charge,
-  CheckOutcome,
+  CounterAnswer,
   CounterSpec,
   CounterState,
   DelaySpec,
@@ -42,23 +43,23 @@ export class SimObject {
   ) {}
 
   /** `delay`: a rule's `onLimit.delay` (the answer's `delayMs` is the request's slot, after `now`). */
-  check(specs: CounterSpec[], delay?: DelaySpec): CheckOutcome & { now: number } {
+  check(specs: CounterSpec[], delay?: DelaySpec): CounterAnswer {
     const now = this.now();
-    const { outcome, updates } = decide(this.states, specs, now, "", [], this.epoch, delay);
-    this.store(updates, now);
-    return { ...outcome, now };
+    const decision = decide(this.states, specs, now, "", [], this.epoch, delay);
+    this.store(decision.updates, now);
+    return answerOf(specs, decision, now);
   }
 
   /** `terms`: the real object lends a shard of a key's tree under larger terms (`BLOCK_LEASE_TERMS`). */
-  take(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): TakeAnswer & { now: number } {
+  take(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): CounterAnswer {
     const now = this.now();
     const before = new Map(this.states);
     const { answer, updates } = takeAndLend(this.states, specs, now, ask, this.nextId++, terms, this.epoch);
     if (answer.grant) {
-      this.chargedAtGrant(before, updates, specs, now, answer.grant.units + (answer.outcome.allowed ? 1 : 0));
+      this.chargedAtGrant(before, updates, specs, now, answer.grant.units + (answer.allowed ? 1 : 0));
     }
     this.store(updates, now);
-    return { ...answer, now };
+    return answer;
   }
 
   lend(specs: CounterSpec[], ask: LeaseAsk, terms = this.terms): LeaseGrant | undefined {

@@ -6,8 +6,9 @@
  * two are the issue's own numbers: 218 against a burst of 200, 101 against
  * 100).
  */
+import { chargesOf } from "../../src/limiter/answer";
 import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
-import type { CounterSpec } from "../../src/limiter/types";
+import type { Charge, CounterSpec } from "../../src/limiter/types";
 import { SimObject } from "./object";
 import { type JudgeEvent, judgeRun } from "./reference";
 import type { Mutant, Outcome } from "./world";
@@ -40,11 +41,11 @@ class Logger {
 
 /** Plain checks until one is refused (or `max` admitted); their ids and charges. */
 function checkUntilRefused(object: SimObject, specs: CounterSpec[], log: Logger, max = 100_000) {
-  const admitted: { id: number; charges: ReturnType<SimObject["check"]>["charges"] }[] = [];
+  const admitted: { id: number; charges: Charge[] }[] = [];
   for (let i = 0; i < max; i++) {
     const outcome = object.check(specs);
     if (!outcome.allowed) break;
-    admitted.push({ id: log.admit(specs), charges: outcome.charges });
+    admitted.push({ id: log.admit(specs), charges: chargesOf(outcome) });
   }
   return admitted;
 }

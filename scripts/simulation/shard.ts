@@ -7,9 +7,8 @@
  */
 import type { LeaseTransport } from "../../src/limiter/lease/client";
 import { ShardLender } from "../../src/limiter/lease/shard";
-import type { TakeAnswer } from "../../src/limiter/lease/take";
 import type { LeaseAsk, LeaseGrant } from "../../src/limiter/lease/types";
-import type { CounterSpec } from "../../src/limiter/types";
+import type { CounterAnswer, CounterSpec } from "../../src/limiter/types";
 
 /** A call the shard's activation did not live to answer. */
 export class ShardRestarted extends Error {}
@@ -27,7 +26,7 @@ export class SimShard {
     this.lender = new ShardLender(clock, undefined, firstId());
   }
 
-  take(key: string, specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer & { now: number }> {
+  take(key: string, specs: CounterSpec[], ask: LeaseAsk): Promise<CounterAnswer> {
     return this.answer((lender, root) => lender.take(key, specs, ask, root));
   }
 

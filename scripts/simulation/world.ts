@@ -8,11 +8,12 @@
  * the real `ShardLender` and takes blocks from the key's root object over the
  * same network.
  */
+import { chargesOf, resultsOf } from "../../src/limiter/answer";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
 import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/limiter/lease/shard";
 import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/limiter/lease/types";
-import type { CheckOutcome, CounterSpec, DelaySpec } from "../../src/limiter/types";
+import type { CounterAnswer, CounterSpec, DelaySpec } from "../../src/limiter/types";
 import { type GeoOptions, GeoRecorder, type RegionFigures } from "./geo";
 import { oneWayMs, type Region } from "./geography";
 import { CallLoad, type Peak } from "./load";
@@ -314,16 +315,20 @@ export async function simulate(
     });
   }
 
-  /** The log id of each admission an object decided itself, by its answer (to note a refund on it later). */
+  /**
+   * The log id of each admission an object decided itself, by its answer's first charge (to note a
+   * refund on it later): the charge travels unchanged through a shard and an isolate's lease client.
+   */
   const idOf = new WeakMap<object, number>();
-  function recordDecided(outcome: CheckOutcome, key: number, specs: CounterSpec[]): void {
-    if (!outcome.allowed) return;
-    idOf.set(outcome, noteAdmit(String(key), specs));
+  const firstCharge = (answer: CounterAnswer) => chargesOf(answer)[0];
+  function recordDecided(answer: CounterAnswer, key: number, specs: CounterSpec[]): void {
+    if (!answer.allowed) return;
+    const id = noteAdmit(String(key), specs);
+    const charge = firstCharge(answer);
+    if (charge) idOf.set(charge, id);
   }
 
   /** The calls to a key's root object (from an isolate, or from a shard with `toShard`'s larger blocks). */
-  /** Answers a root decided (a shard may pass them on), to tell who decided a request. */
-  const decidedAtRoot = new WeakSet<object>();
   function rootTransport(key: number, callerAlive: () => boolean, toShard: boolean, from?: Region): LeaseTransport {
     const object = objectFor(key);
     const name = String(key);
@@ -335,8 +340,7 @@ export async function simulate(
           callerAlive,
           () => {
             const answer = object.take(specs, ask, lending);
-            recordDecided(answer.outcome, key, specs);
-            decidedAtRoot.add(answer.outcome);
+            recordDecided(answer, key, specs);
             return answer;
           },
           from,
@@ -346,10 +350,9 @@ export async function simulate(
           name,
           callerAlive,
           () => {
-            const outcome = object.check(specs);
-            recordDecided(outcome, key, specs);
-            decidedAtRoot.add(outcome);
-            return outcome;
+            const answer = object.check(specs);
+            recordDecided(answer, key, specs);
+            return answer;
           },
           from,
         ),
@@ -397,26 +400,14 @@ export async function simulate(
     const callerAlive = () => alive(isolate);
     const take = async (specs: CounterSpec[], want: number, held: number) => {
       const answer = await object.take(String(key), specs, { want, held });
-      if (answer.outcome.allowed && !idOf.has(answer.outcome)) recordDecided(answer.outcome, key, specs);
+      // Passed on from the root (recorded there), or decided here from a block (no charge of its own).
+      const charge = firstCharge(answer);
+      if (answer.allowed && !(charge && idOf.has(charge))) recordDecided(answer, key, specs);
       return answer;
     };
     return {
       take: (specs, ask) => call(name, callerAlive, () => take(specs, ask.want, ask.held), region),
-      check: (specs) =>
-        call(
-          name,
-          callerAlive,
-          async () => {
-            const { outcome, now } = await take(specs, 0, 0);
-            // A new object for the same admission: it keeps the log id, so that its refund is recorded.
-            const answer = { ...outcome, now };
-            const id = idOf.get(outcome);
-            if (id !== undefined) idOf.set(answer, id);
-            if (decidedAtRoot.has(outcome)) decidedAtRoot.add(answer);
-            return answer;
-          },
-          region,
-        ),
+      check: (specs) => call(name, callerAlive, () => take(specs, 0, 0), region),
       lend: (specs, ask) => call(name, callerAlive, () => object.lend(String(key), specs, ask), region),
       giveBack: (_specs, id, unused) => call(name, callerAlive, () => object.giveBack(String(key), id, unused), region),
       waitUntil: () => undefined,
@@ -484,7 +475,7 @@ export async function simulate(
               key,
               () => alive(isolate),
               () => {
-                object.release(outcome.charges);
+                object.release(chargesOf(outcome));
                 if (id !== undefined) noteRefund(key, id);
               },
             ).catch(() => undefined);
@@ -546,14 +537,19 @@ export async function simulate(
         (decision) => {
           if (geoRecorder && budgets)
             geoRecorder.decided(isolate, key, arrivedAt, scheduler.now - arrivedAt, {
-              local: decision.fromLease,
+              local: decision.local === true,
               ...budgets,
             });
           if (!decision.allowed && scenario.rememberRefusals) {
-            const retryAfter = Math.max(0, ...decision.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs));
+            const retryAfter = Math.max(
+              0,
+              ...resultsOf(decision)
+                .filter((r) => !r.allowed)
+                .map((r) => r.retryAfterMs),
+            );
             if (retryAfter > 0) refusedUntil.set(key, startedAt + retryAfter);
           }
-          if (decision.fromLease && decision.allowed) {
+          if (decision.local && decision.allowed) {
             // Taken from the lease at this instant (possibly after waiting for a shared call).
             fromLease++;
             const id = noteAdmit(key, specs);
@@ -562,14 +558,14 @@ export async function simulate(
                 if (!alive(isolate)) return;
                 // Back into its lease while the lease lives (still charged at the object); lapsed: nothing to record.
                 const units = mutant === "double-refund" ? 2 : 1;
-                if (client.returnUnits(key, decision.leaseId!, units)) noteRefund(key, id);
+                if (client.returnUnits(key, firstCharge(decision)!.lease!, units)) noteRefund(key, id);
               });
             }
-          } else if (decision.allowed && refunded && decision.outcome && decision.outcome.charges.length > 0) {
+          } else if (decision.allowed && refunded && chargesOf(decision).length > 0) {
             // Charged at the root: given back there (a request a shard decided from a block has no charge
             // of its own to give back; its unit stays used, as in the real store).
-            const id = idOf.get(decision.outcome);
-            const charges = decision.outcome.charges;
+            const charges = chargesOf(decision);
+            const id = idOf.get(charges[0]!);
             scheduler.at(scheduler.now + refundAfter, () => {
               if (!alive(isolate)) return;
               call(

@@ -21,6 +21,7 @@
 import { UNKNOWN_IP } from "../engine/identity";
 import type { Background, CounterStore } from "../engine/ports";
 import type { Env } from "../env";
+import { chargesOf } from "../limiter/answer";
 import type { Charge } from "../limiter/types";
 import { logEvent } from "../log";
 import { constantTimeEqual } from "./constant-time";
@@ -95,12 +96,13 @@ export async function authenticate(
   try {
     let charged = await charge();
     if (!charged.allowed) {
-      const until = charged.results[0]!.resetAt;
+      const until = charged.counters[0]!.result.resetAt;
       if (await liftedByMarker(env, { counters, background }, ipKey, until, charged.now).catch(markerFailed(ipKey)))
         charged = await charge();
     }
-    if (!charged.allowed) return { ok: false, response: lockedOut(charged.results[0]!.resetAt, charged.now, address) };
-    charges = charged.charges;
+    if (!charged.allowed)
+      return { ok: false, response: lockedOut(charged.counters[0]!.result.resetAt, charged.now, address) };
+    charges = chargesOf(charged);
   } catch (e) {
     // Without the counter the token cannot be compared safely: refuse, and say when to come back.
     logEvent("admin.lockout_unavailable", { ip: address || UNKNOWN_IP, message: (e as Error).message }, "error");

@@ -9,18 +9,19 @@
 import { DurableObject } from "cloudflare:workers";
 import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
 import { rootTransport } from "../adapters/workers/leasing-store";
-import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
+import type { CheckRequest, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
+import { answerOf } from "../limiter/answer";
 import { giveBack, peekOne } from "../limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../limiter/delay";
 import { stateExpiresAt } from "../limiter/expiry";
 import type { LeaseTransport } from "../limiter/lease/client";
 import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
 import { BLOCK_LEASE_TERMS, ShardLender, type ShardView } from "../limiter/lease/shard";
-import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
+import { takeAndLend } from "../limiter/lease/take";
 import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limiter/lease/types";
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
-import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
+import type { AskedCounter, Charge, CounterAnswer, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
 import { applyMigrations, schemaVersion } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
@@ -31,11 +32,6 @@ export const MAX_COUNTERS_PER_OBJECT = 1024;
 const ROWS_PER_STATEMENT = 32;
 /** The object's epoch, in its key-value storage (beside the counters' table, in the same database). */
 const EPOCH_KEY = "epoch";
-
-/** A leasing call's answer: the request's decision and perhaps a lease, on the object's clock. */
-export interface TakeResponse extends TakeAnswer {
-  now: number;
-}
 
 /** A counter's room as `inspect` reports it, with the units out on leases (charged, perhaps not yet used). */
 export interface InspectedCounter extends CounterResult {
@@ -85,21 +81,18 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** Checks every counter; charges them all only when all have room. */
-  check(request: CheckRequest): CheckResponse {
+  check(request: CheckRequest): CounterAnswer {
     this.ready();
     const now = this.now();
+    const enforced = request.counters.filter((c) => !c.shadow);
     const usedUp = this.usedUp(request.counters, now);
     if (usedUp) return usedUp;
-    const leaseId =
-      request.counters.some((c) => c.algorithm === "concurrency") ||
-      request.shadow?.some((c) => c.algorithm === "concurrency")
-        ? crypto.randomUUID()
-        : "";
+    const leaseId = request.counters.some((c) => c.algorithm === "concurrency") ? crypto.randomUUID() : "";
     // A shadow counter whose row is corrupt says "would refuse" and is not charged; the others go to decide.
-    const shadow = (request.shadow ?? []).filter((spec) => !this.corrupt.has(spec.name));
+    const shadow = request.counters.filter((c) => c.shadow && !this.corrupt.has(c.name));
     const decided = decideWithShadowAndPenalties(
       this.states,
-      request.counters,
+      enforced,
       shadow,
       request.penalties ?? [],
       now,
@@ -107,17 +100,11 @@ export class RateLimiter extends DurableObject<Env> {
       this.epoch(),
       request.delay,
     );
-    const { outcome, updates } = decided;
-    let shadowResults: CounterResult[] = decided.shadowResults;
-    if (request.shadow && shadow.length < request.shadow.length) {
-      const byName = new Map(decided.shadowResults.map((r) => [r.name, r]));
-      shadowResults = request.shadow.map((spec) => {
-        const until = this.corrupt.get(spec.name);
-        return until !== undefined ? exhaustedResult(spec, until, now) : byName.get(spec.name)!;
-      });
-    }
-    this.store(updates, [...request.counters, ...shadow], now);
-    return { ...outcome, now, shadowResults };
+    this.store(decided.updates, [...enforced, ...shadow], now);
+    return answerOf(request.counters, decided, now, (spec) => {
+      const until = this.corrupt.get(spec.name);
+      return until !== undefined ? exhaustedResult(spec, until, now) : undefined;
+    });
   }
 
   /** Gives back charges (a refund, a released slot, or a rollback). */
@@ -145,12 +132,12 @@ export class RateLimiter extends DurableObject<Env> {
    * this answers. `held` is what the caller still holds on earlier leases;
    * `toShard`: the caller is a shard of this key's tree, lent larger blocks.
    */
-  take(counters: CounterSpec[], want: number, held: number, toShard = false): TakeResponse {
+  take(counters: CounterSpec[], want: number, held: number, toShard = false): CounterAnswer {
     this.ready();
     const now = this.now();
     // A corrupt row is used up until it expires: decided as `check` decides it, and nothing is lent.
     const usedUp = this.usedUp(counters, now);
-    if (usedUp) return { outcome: usedUp, now };
+    if (usedUp) return usedUp;
     const { answer, updates } = takeAndLend(
       this.states,
       counters,
@@ -161,7 +148,7 @@ export class RateLimiter extends DurableObject<Env> {
       this.epoch(),
     );
     this.store(updates, counters, now);
-    return { ...answer, now };
+    return answer;
   }
 
   /** Lends room only (an isolate fetching its next lease ahead of need); `null` when none is lent. */
@@ -195,7 +182,7 @@ export class RateLimiter extends DurableObject<Env> {
    * blocks it holds, asking the root for more when they run low. Nothing of
    * it is stored: see `src/limiter/lease/shard.ts`.
    */
-  shardTake(root: string, counters: CounterSpec[], want: number, held: number): Promise<TakeResponse> {
+  shardTake(root: string, counters: CounterSpec[], want: number, held: number): Promise<CounterAnswer> {
     return this.lender().take(root, counters, { want, held }, this.rootTransport(root));
   }
 
@@ -369,13 +356,14 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /**
-   * The refusal of a check that names a corrupt counter still used up;
-   * `undefined` when none does. A corrupt row whose time is over is dropped:
-   * its counter starts afresh.
+   * The refusal of a check whose enforced counters name a corrupt one still
+   * used up; `undefined` when none does. A corrupt row whose time is over is
+   * dropped: its counter starts afresh. Shadow counters are not looked at.
    */
-  private usedUp(counters: readonly CounterSpec[], now: number): CheckResponse | undefined {
+  private usedUp(counters: readonly AskedCounter[], now: number): CounterAnswer | undefined {
     let refused = false;
     for (const spec of counters) {
+      if (spec.shadow) continue;
       const until = this.corrupt.get(spec.name);
       if (until === undefined) continue;
       if (until > now) refused = true;
@@ -383,11 +371,9 @@ export class RateLimiter extends DurableObject<Env> {
     }
     if (!refused) return undefined;
     return {
-      allowed: false,
-      results: counters.map((spec) => this.peek(spec, now)),
-      charges: [],
       now,
-      shadowResults: [],
+      allowed: false,
+      counters: counters.map((spec) => (spec.shadow ? null : { result: this.peek(spec, now) })),
     };
   }
 

@@ -6,12 +6,12 @@
  * that answered after its budget (a late answer).
  * @module
  */
-import type { Charge } from "../limiter/types";
+import { chargesOf } from "../limiter/answer";
+import type { Charge, CounterAnswer } from "../limiter/types";
 import { logEvent } from "../log";
 import { CounterStoreTimeout, withTimeout } from "./budget";
 import type { RequestContext } from "./context";
-import { checkRequestOf, type KeyPlan } from "./plan";
-import type { CheckResponse } from "./ports";
+import { checkRequestOf, type KeyPlan, type PlannedLimit } from "./plan";
 
 /**
  * One key's check: its response, or the error it failed with. A check that
@@ -20,8 +20,8 @@ import type { CheckResponse } from "./ports";
  * end says (see {@link settleLate}).
  */
 export type KeyResult =
-  | { plan: KeyPlan; ok: true; response: CheckResponse }
-  | { plan: KeyPlan; ok: false; error: unknown; late?: Promise<CheckResponse> };
+  | { plan: KeyPlan; ok: true; response: CounterAnswer }
+  | { plan: KeyPlan; ok: false; error: unknown; late?: Promise<CounterAnswer> };
 
 /** How long a late answer is waited for in the background, to give back what it charged. */
 export const LATE_ANSWER_WAIT_MS = 30_000;
@@ -39,7 +39,7 @@ export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope, dela
   const terms = { floorMs: ctx.settings.budgetMs, ceilingMs: ctx.settings.ceilingMs ?? 0 };
   return Promise.all(
     plans.map(async (plan): Promise<KeyResult> => {
-      let timed: Promise<CheckResponse> | undefined;
+      let timed: Promise<CounterAnswer> | undefined;
       try {
         const sentAt = clock.now();
         const budget = ctx.roundTrips.budget(plan.key, terms, sentAt);
@@ -60,17 +60,26 @@ export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope, dela
 }
 
 /**
- * Gives back, when a late answer lands, what `pick` says of what it charged
- * (nothing when it refused). The wait is kept alive with `background` and
- * bounded by {@link LATE_ANSWER_WAIT_MS}.
+ * Gives back, when a late answer lands, the charges of the limits `back`
+ * picks (nothing when it refused). The wait is kept alive with `background`
+ * and bounded by {@link LATE_ANSWER_WAIT_MS}.
  */
-export function settleLate(ctx: ExecutionScope, result: KeyResult, pick: (charges: Charge[]) => Charge[]): void {
+export function settleLate(
+  ctx: ExecutionScope,
+  result: KeyResult,
+  back: (planned: PlannedLimit, charge: Charge) => boolean,
+): void {
   if (result.ok || !result.late) return;
-  const key = result.plan.key;
+  const { key, limits } = result.plan;
   ctx.ports.background.waitUntil(
     withTimeout(result.late, LATE_ANSWER_WAIT_MS).then(
       (response) => {
-        if (response.allowed) releaseLater(ctx, key, pick(response.charges));
+        if (!response.allowed) return;
+        const charges = limits.flatMap((planned, i) => {
+          const charge = response.counters[i]?.charge;
+          return charge && back(planned, charge) ? [charge] : [];
+        });
+        releaseLater(ctx, key, charges);
       },
       () => {},
     ),
@@ -113,8 +122,8 @@ export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; 
  */
 export function rollBack(results: readonly KeyResult[], ctx: ExecutionScope): void {
   for (const r of results) {
-    if (r.ok && r.response.allowed) releaseLater(ctx, r.plan.key, r.response.charges);
-    else settleLate(ctx, r, (charges) => charges);
+    if (r.ok && r.response.allowed) releaseLater(ctx, r.plan.key, chargesOf(r.response));
+    else settleLate(ctx, r, () => true);
   }
 }
 

@@ -39,9 +39,10 @@ export function admittedOutcome(
       );
     }
     for (const f of failed) {
-      const failuresOnly = new Set(f.plan.limits.filter((l) => l.rule.count === "failures").map((l) => l.spec.name));
-      settleLate(ctx, f, (charges) =>
-        charges.filter((c) => c.algorithm === "concurrency" || (succeeded && failuresOnly.has(c.name))),
+      settleLate(
+        ctx,
+        f,
+        (planned, c) => c.algorithm === "concurrency" || (succeeded && planned.rule.count === "failures"),
       );
     }
   };

@@ -20,11 +20,16 @@ export type RuleMatch =
   | { kind: "bypass"; rule: CompiledRule }
   | { kind: "apply"; rules: CompiledRule[] };
 
-/** One limit to check: its rule, its compiled limit, and the numbers for this request. */
+/**
+ * One limit to check: its rule, its compiled limit, the numbers for this
+ * request, and whether it is a shadow rule's (checked beside the others, in
+ * plan order, never refusing).
+ */
 export interface PlannedLimit {
   rule: CompiledRule;
   limit: CompiledLimit;
   spec: CounterSpec;
+  shadow: boolean;
 }
 
 /** Everything to check under one counting key, in rule order. */
@@ -105,7 +110,7 @@ export function planCounters(readings: readonly RuleReading[], policy: CompiledP
     }
     plan.rules.push(rule);
     rule.limits.forEach((limit, j) => {
-      plan.limits.push({ rule, limit, spec: specs[j]! });
+      plan.limits.push({ rule, limit, spec: specs[j]!, shadow: rule.mode === "shadow" });
     });
   }
   return [...plans.values()];
@@ -153,19 +158,18 @@ export function ruleCounterSpecs(
 }
 
 export function isShadow(planned: PlannedLimit): boolean {
-  return planned.rule.mode === "shadow";
+  return planned.shadow;
 }
 
 /**
- * The store's request for one key: enforced counters and shadow counters, each
- * in plan order, the enforced rules' penalties, how many shards the key's
+ * The store's request for one key: every counter in plan order, shadow ones
+ * marked (the answer has an entry per counter in the same order), the enforced rules' penalties, how many shards the key's
  * room is spread over when an enforced rule asks for a tree, and with
  * `delayable` (the request is counted under this key alone) the rules'
  * `onLimit.delay` when every enforced rule counted here has one.
  */
 export function checkRequestOf(plan: KeyPlan, delayable = false): CheckRequest {
-  const counters = plan.limits.filter((l) => !isShadow(l)).map((l) => l.spec);
-  const shadow = plan.limits.filter(isShadow).map((l) => l.spec);
+  const counters = plan.limits.map((l) => (l.shadow ? { ...l.spec, shadow: true } : l.spec));
   // A shadow rule never refuses, so it never starts a penalty.
   const penalties = plan.rules.flatMap((r) => (r.penalty && r.mode === "enforce" ? [r.penalty] : []));
   // Stacked rules on one key share its objects: the widest tree any of them asks for holds them all. A
@@ -181,7 +185,6 @@ export function checkRequestOf(plan: KeyPlan, delayable = false): CheckRequest {
       : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shardsPerRegion ?? 0) : 0)));
   return {
     counters,
-    ...(shadow.length > 0 ? { shadow } : {}),
     ...(penalties.length > 0 ? { penalties } : {}),
     ...(shards > 0 ? { shards } : {}),
     ...(delay ? { delay } : {}),

@@ -8,17 +8,19 @@
 
 import type { LimitReport } from "../http/rate-limit-headers";
 import type { PenaltySpec } from "../limiter/penalty";
-import type { Charge, CheckOutcome, CounterResult, CounterSpec, DelaySpec } from "../limiter/types";
+import type { AskedCounter, Charge, CounterAnswer, CounterResult, CounterSpec, DelaySpec } from "../limiter/types";
 import type { PolicyInForce } from "../policy/in-force";
 import type { Tenant } from "../policy/tenant-record";
 import type { RateLimitResult } from "./outcome";
 
 /** What one request asks of one counting key. */
 export interface CheckRequest {
-  /** Counters that must all have room. */
-  counters: CounterSpec[];
-  /** Counters of shadow rules: charged when they have room, never refusing. */
-  shadow?: CounterSpec[];
+  /**
+   * Counters that must all have room, and among them (`shadow`) shadow rules'
+   * counters: charged when they have room, never refusing. The answer has an
+   * entry per counter, in this order.
+   */
+  counters: AskedCounter[];
   /** Penalties of the enforced rules (rules with a `penalty`): see `limiter/penalty.ts`. */
   penalties?: PenaltySpec[];
   /**
@@ -38,18 +40,6 @@ export interface CheckRequest {
   shardsPerRegion?: number;
   /** The request's location hint (from its `cf`), for a regional tree; absent: the key's root decides. */
   region?: string;
-}
-
-export interface CheckResponse extends CheckOutcome {
-  /** The store's clock, the one every result's times are on. */
-  now: number;
-  /** Results of the shadow counters (`allowed: false` = would have refused). */
-  shadowResults: CounterResult[];
-  /**
-   * Answered from this isolate's memory (a lease) with no call for this
-   * request: not a round trip, so the time budget does not learn from it.
-   */
-  local?: boolean;
 }
 
 export interface InspectResponse {
@@ -78,7 +68,7 @@ export interface Background {
  * store need not.
  */
 export interface CounterStore {
-  check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse>;
+  check(key: string, request: CheckRequest, background: Background): Promise<CounterAnswer>;
   /** Gives charges back: a refund, a released slot, a rollback. */
   release(key: string, charges: Charge[], background: Background): Promise<void>;
   /** The counters' room as it stands, charging nothing; and which of the named penalties are running. */

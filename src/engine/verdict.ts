@@ -33,21 +33,19 @@ export interface Tally {
   shadowRefusals: CountedLimit[];
 }
 
-/** Pairs each planned limit with its result, by position: the store answers in the order it was asked. */
+/** Pairs each planned limit with its answer's entry: the store answers one entry per counter, in the order asked. */
 export function tally(results: readonly KeyResult[], fallbackNow: number): Tally {
   const counted: CountedLimit[] = [];
   let now = 0;
   for (const r of results) {
     if (!r.ok) continue;
     now = Math.max(now, r.response.now);
-    let enforced = 0;
-    let shadow = 0;
-    for (const planned of r.plan.limits) {
-      const result = isShadow(planned) ? r.response.shadowResults[shadow++] : r.response.results[enforced++];
-      if (!result) continue;
-      const charge = r.response.charges.find((c) => c.name === planned.spec.name);
-      counted.push({ key: r.plan.key, label: r.plan.label, planned, report: reportOf(planned, result), charge });
-    }
+    r.plan.limits.forEach((planned, i) => {
+      const entry = r.response.counters[i];
+      if (!entry) return;
+      const { key, label } = r.plan;
+      counted.push({ key, label, planned, report: reportOf(planned, entry.result), charge: entry.charge });
+    });
   }
   const refused = counted.filter((c) => !c.report.result.allowed);
   return {

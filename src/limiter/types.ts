@@ -171,6 +171,11 @@ export interface Charge {
   shifted?: number;
   /** The concurrency slot taken. */
   leaseId?: string;
+  /**
+   * Admitted from this isolate's lease of that id, with no call: its unit goes back into the lease
+   * (the object charged it with the lease), not to the object.
+   */
+  lease?: number;
 }
 
 export interface CheckOutcome {
@@ -183,6 +188,50 @@ export interface CheckOutcome {
   results: CounterResult[];
   /** Present when allowed: every charge made, to be given back in part or whole later. */
   charges: Charge[];
+}
+
+/** A counter a request asks the store about; a shadow rule's is charged when it has room and never refuses. */
+export type AskedCounter = CounterSpec & { shadow?: boolean };
+
+/** One counter's part of an answer: its room, what was charged for it, and whether it is a shadow rule's. */
+export interface CounterEntry {
+  result: CounterResult;
+  /** Absent: nothing charged (refused, or a shadow counter without room). */
+  charge?: Charge;
+  shadow?: boolean;
+}
+
+/**
+ * The counter store's answer to one request of one key, the same from every
+ * path: a plain check, a take that lends, a shard, a lease in memory, a
+ * corrupt row's refusal. One entry per counter asked about, in the order asked;
+ * `null` for a shadow counter that was not looked at (a corrupt row refused first).
+ */
+export interface CounterAnswer {
+  /** The answering clock: every result's times are on it. */
+  now: number;
+  allowed: boolean;
+  /** Admitted with a delay (`onLimit.delay`): see {@link CheckOutcome.delayMs}. */
+  delayMs?: number;
+  counters: Array<CounterEntry | null>;
+  /** Room lent for the requests to come (a take's), absent when none. */
+  grant?: LeaseGrant;
+  /**
+   * Answered from an isolate's memory (a lease) with no call for this request:
+   * not a round trip, so the time budget does not learn from it.
+   */
+  local?: boolean;
+}
+
+/** What an object hands out: room for requests an isolate (or a shard) has not seen yet, charged already. */
+export interface LeaseGrant {
+  id: number;
+  /** Requests the isolate may admit (each one uses every counter's `cost`). */
+  units: number;
+  /** How long it may admit them, counted on its own clock from when it sent the request for the lease. */
+  lifetimeMs: number;
+  /** Every counter as it stands with the lease charged: room the object still has. */
+  results: CounterResult[];
 }
 
 /** How long a concurrency slot is held when its release never comes. */

@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { ADMIN_FAILURES, ADMIN_UNLOCKS, lockoutObjectName } from "../../src/admin/lockout-counter";
 import { readLockoutRecord, readUnlockMarker, ttlSeconds, unlockMarker } from "../../src/admin/unlock-key";
+import { answerOf } from "../../src/limiter/answer";
 import { decide } from "../../src/limiter/decide";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { leaseUnits, lend } from "../../src/limiter/lease/ledger";
@@ -31,9 +32,9 @@ describe("the admin lockout's counter", () => {
     const transport: LeaseTransport = {
       async check(specs) {
         calls.check++;
-        const { outcome, updates } = decide(states, specs, now, "");
-        for (const [name, state] of updates) states.set(name, state);
-        return { ...outcome, now };
+        const decision = decide(states, specs, now, "");
+        for (const [name, state] of decision.updates) states.set(name, state);
+        return answerOf(specs, decision, now);
       },
       async take(specs, ask) {
         calls.take++;
@@ -54,11 +55,11 @@ describe("the admin lockout's counter", () => {
       Array.from({ length: 200 }, () => client.admit(key, [ADMIN_FAILURES], transport)),
     );
     expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
-    expect(decisions.filter((d) => d.fromLease)).toHaveLength(0);
+    expect(decisions.filter((d) => d.local)).toHaveLength(0);
     expect(calls).toEqual({ check: 200, take: 0, lend: 0 });
     // And once more after the burst, with the client's view of the room up to date.
     const after = await client.admit(key, [ADMIN_FAILURES], transport);
-    expect(after).toMatchObject({ allowed: false, fromLease: false });
+    expect(after).toMatchObject({ allowed: false, local: false });
     expect(calls.check).toBe(201);
   });
 });

@@ -17,11 +17,11 @@ import { describe, expect, it } from "vitest";
 import { MAX_TENANTS, MAX_UNKNOWN } from "../../src/adapters/workers/kv-tenants";
 import type { LeasingCounterStore } from "../../src/adapters/workers/leasing-store";
 import { counterStoreOf, createLimiter } from "../../src/adapters/workers/limiter";
-import type { CheckRequest, CheckResponse } from "../../src/engine/ports";
+import type { CheckRequest } from "../../src/engine/ports";
 import { MAX_REFUSALS } from "../../src/engine/refusal-cache";
 import type { Env } from "../../src/env";
 import { DEFAULT_MAX_KEYS } from "../../src/limiter/lease/client";
-import type { CounterResult, CounterSpec } from "../../src/limiter/types";
+import type { CounterAnswer, CounterResult, CounterSpec } from "../../src/limiter/types";
 import { MAX_PENDING_MINUTES, TOP_KEYS_PER_MINUTE } from "../../src/observability/fleet-aggregate";
 import { STATS_MINUTES } from "../../src/observability/stats";
 import { fixedPolicy } from "../../src/policy/fixed-policy";
@@ -51,7 +51,7 @@ const POLICY = fixedPolicy({
 /** A key's object answers from its name alone: keys whose name ends in 0-7 are refused for 30 s. Nothing is kept. */
 function statelessObject(name: string) {
   const refused = /[0-7]$/.test(name);
-  const answer = (specs: CounterSpec[]) => {
+  const answer = (specs: CounterSpec[]): CounterAnswer => {
     const now = Date.now();
     const results: CounterResult[] = specs.map((s) => ({
       name: s.name,
@@ -61,26 +61,17 @@ function statelessObject(name: string) {
       resetAt: now + 60_000,
       retryAfterMs: refused ? 30_000 : 0,
     }));
-    const charges = refused
-      ? []
-      : specs.map((s) => ({
-          name: s.name,
-          algorithm: s.algorithm,
-          cost: s.cost,
-          windowMs: s.windowMs,
-          limit: s.limit,
-        }));
-    return { allowed: !refused, results, charges, now };
+    const counters = specs.map((s, i) => ({
+      result: results[i]!,
+      ...(refused
+        ? {}
+        : { charge: { name: s.name, algorithm: s.algorithm, cost: s.cost, windowMs: s.windowMs, limit: s.limit } }),
+    }));
+    return { now, allowed: !refused, counters };
   };
   return {
-    check: async (request: CheckRequest): Promise<CheckResponse> => ({
-      ...answer(request.counters),
-      shadowResults: [],
-    }),
-    take: async (specs: CounterSpec[]) => {
-      const { now, ...outcome } = answer(specs);
-      return { outcome, now };
-    },
+    check: async (request: CheckRequest): Promise<CounterAnswer> => answer(request.counters),
+    take: async (specs: CounterSpec[]) => answer(specs),
     lend: async () => null,
     giveBack: async () => undefined,
     release: async () => undefined,

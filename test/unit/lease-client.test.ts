@@ -4,6 +4,7 @@
  * headers count down exactly, a changed policy gives its leases back.
  */
 import { describe, expect, it } from "vitest";
+import { answerOf } from "../../src/limiter/answer";
 import { decide } from "../../src/limiter/decide";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
@@ -25,15 +26,15 @@ function memoryObject(clock: () => number) {
   const transport: LeaseTransport = {
     async check(specs) {
       calls.check++;
-      const { outcome, updates } = decide(states, specs, clock(), "");
-      apply(updates);
-      return { ...outcome, now: clock() };
+      const decision = decide(states, specs, clock(), "");
+      apply(decision.updates);
+      return answerOf(specs, decision, clock());
     },
     async take(specs, ask) {
       calls.take++;
       const { answer, updates } = takeAndLend(states, specs, clock(), ask, id++, DEFAULT_LEASE_TERMS);
       apply(updates);
-      return { ...answer, now: clock() };
+      return answer;
     },
     async lend(specs, ask) {
       calls.lend++;
@@ -66,7 +67,7 @@ describe("LeasingClient", () => {
       const d = await client.admit("k", [spec(1_000)], object.transport);
       if (d.allowed) {
         admitted++;
-        remaining.push(d.results[0]!.remaining);
+        remaining.push(d.counters[0]!.result.remaining);
       }
       await object.settle();
     }
@@ -87,8 +88,10 @@ describe("LeasingClient", () => {
     );
     expect(decisions.every((d) => d.allowed)).toBe(true);
     expect(object.calls.take).toBe(1);
-    expect(decisions.filter((d) => d.fromLease)).toHaveLength(4);
-    expect(decisions.map((d) => d.results[0]!.remaining).sort((a, b) => b - a)).toEqual([998, 997, 996, 995, 994]);
+    expect(decisions.filter((d) => d.local)).toHaveLength(4);
+    expect(decisions.map((d) => d.counters[0]!.result.remaining).sort((a, b) => b - a)).toEqual([
+      998, 997, 996, 995, 994,
+    ]);
   });
 
   it("asks for no lease where the room is small: every request is a plain check", async () => {
@@ -120,7 +123,7 @@ describe("LeasingClient", () => {
     expect(object.calls.giveBack.reduce((sum, g) => sum + g.unused, 0)).toBe(held);
     expect(d.allowed).toBe(true);
     // Charged so far: the three requests and this one; the given-back units are room again.
-    expect(d.results[0]!.remaining).toBe(396);
+    expect(d.counters[0]!.result.remaining).toBe(396);
   });
 
   it("keeps leases of one key's other counters (another rule, the admin lockout) while it decides those", async () => {
@@ -140,7 +143,7 @@ describe("LeasingClient", () => {
     await object.settle();
     expect(object.calls.giveBack).toEqual([]);
     now += 1;
-    expect((await client.admit("k", [spec(1_000)], object.transport)).fromLease).toBe(true);
+    expect((await client.admit("k", [spec(1_000)], object.transport)).local).toBe(true);
     expect(client.held()).toBe(held - 1);
   });
 
@@ -155,9 +158,9 @@ describe("LeasingClient", () => {
     const before = client.held();
     now += 1;
     const d = await client.admit("k", [spec(1_000)], object.transport);
-    expect(d.fromLease).toBe(true);
+    expect(d.local).toBe(true);
     expect(client.held()).toBe(before - 1);
-    client.returnUnit("k", d.leaseId!);
+    client.returnUnit("k", d.counters[0]!.charge!.lease!);
     expect(client.held()).toBe(before);
   });
 
@@ -181,8 +184,8 @@ describe("LeasingClient", () => {
 
     now += 1;
     const next = await client.admit("k", [spec(1_000)], object.transport);
-    expect(next).toMatchObject({ allowed: true, fromLease: false });
-    expect(next.results[0]!.remaining).toBe(999);
+    expect(next).toMatchObject({ allowed: true, local: false });
+    expect(next.counters[0]!.result.remaining).toBe(999);
   });
 
   it("tracks at most maxKeys keys, ending the least recently used (its units given back), not the most recently added", async () => {
@@ -224,7 +227,7 @@ describe("LeasingClient", () => {
       const requestContext = { big: new Array(1_000).fill("x") };
       context = new WeakRef(requestContext);
       const transport: LeaseTransport = {
-        check: async (specs) => ({ ...decide(new Map(), specs, now, "").outcome, now }),
+        check: async (specs) => answerOf(specs, decide(new Map(), specs, now, ""), now),
         take: async () => {
           throw new Error("not hot");
         },

@@ -38,8 +38,8 @@ describe("lease sizing", () => {
   it("never hands out a login limit of 50: the request is decided, no lease comes with it", () => {
     const login: CounterSpec = { name: "login", algorithm: "fixed", limit: 50, windowMs: 900_000, cost: 1 };
     const { answer } = takeAndLend(new Map(), [login], T0, { want: 1_000, held: 0 }, 1, TERMS);
-    expect(answer.outcome.allowed).toBe(true);
-    expect(answer.outcome.results[0]!.remaining).toBe(49);
+    expect(answer.allowed).toBe(true);
+    expect(answer.counters[0]!.result.remaining).toBe(49);
     expect(answer.grant).toBeUndefined();
   });
 

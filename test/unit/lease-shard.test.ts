@@ -5,6 +5,7 @@
  * key stops costing the root a call per request.
  */
 import { describe, expect, it } from "vitest";
+import { answerOf } from "../../src/limiter/answer";
 import { decide } from "../../src/limiter/decide";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { carryLent, lend, takeBack } from "../../src/limiter/lease/ledger";
@@ -40,16 +41,16 @@ function memoryRoot(clock: () => number) {
     async check(specs) {
       calls.check++;
       guard();
-      const { outcome, updates } = decide(states, specs, clock(), "");
-      apply(updates);
-      return { ...outcome, now: clock() };
+      const decision = decide(states, specs, clock(), "");
+      apply(decision.updates);
+      return answerOf(specs, decision, clock());
     },
     async take(specs, ask) {
       calls.take++;
       guard();
       const { answer, updates } = takeAndLend(states, specs, clock(), ask, id++, BLOCK_LEASE_TERMS);
       apply(updates);
-      return { ...answer, now: clock() };
+      return answer;
     },
     async lend(specs, ask) {
       calls.lend++;
@@ -79,10 +80,7 @@ function memoryRoot(clock: () => number) {
 /** An isolate's transport to the shard, as the Worker's leasing store builds it. */
 function toShard(shard: ShardLender, root: LeaseTransport): LeaseTransport {
   return {
-    check: async (specs) => {
-      const { outcome, now } = await shard.take(KEY, specs, { want: 0, held: 0 }, root);
-      return { ...outcome, now };
-    },
+    check: (specs) => shard.take(KEY, specs, { want: 0, held: 0 }, root),
     take: (specs, ask) => shard.take(KEY, specs, ask, root),
     lend: (specs, ask) => shard.lend(KEY, specs, ask, root),
     giveBack: async (_specs, id, unused) => shard.giveBack(KEY, id, unused),
@@ -123,7 +121,7 @@ describe("ShardLender", () => {
     await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
     await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
     const answer = await shard.take(KEY, [spec], { want: 40, held: 0 }, root.transport);
-    expect(answer.outcome.allowed).toBe(true);
+    expect(answer.allowed).toBe(true);
     const lent = (root.states.get("api-1m") as CounterState & { lent?: Array<{ n: number; until: number }> }).lent!;
     const piece = answer.grant!;
     expect(piece.units).toBeGreaterThan(0);
@@ -164,18 +162,18 @@ describe("ShardLender", () => {
     const shard = new ShardLender(clock);
     const spec = perMinute(10);
     for (let i = 0; i < 10; i++) {
-      const { outcome } = await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
-      expect(outcome.allowed).toBe(true);
+      const answer = await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
+      expect(answer.allowed).toBe(true);
     }
     const refused = await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
-    expect(refused.outcome.allowed).toBe(false);
+    expect(refused.allowed).toBe(false);
     const callsAtRefusal = root.total();
     for (let i = 0; i < 100; i++) {
       now += 5;
       const again = await shard.take(KEY, [spec], { want: 0, held: 0 }, root.transport);
-      expect(again.outcome.allowed).toBe(false);
+      expect(again.allowed).toBe(false);
       // The remembered refusal counts its time down.
-      expect(again.outcome.results[0]!.retryAfterMs).toBe(refused.outcome.results[0]!.retryAfterMs - (i + 1) * 5);
+      expect(again.counters[0]!.result.retryAfterMs).toBe(refused.counters[0]!.result.retryAfterMs - (i + 1) * 5);
     }
     expect(root.total()).toBe(callsAtRefusal);
     now += 500; // a second after the refusal: the root is asked again
@@ -183,7 +181,7 @@ describe("ShardLender", () => {
     expect(root.total()).toBe(callsAtRefusal + 1);
     // A refusal under other numbers (a published policy raised the limit) is not answered from memory.
     const raised = await shard.take(KEY, [perMinute(20)], { want: 0, held: 0 }, root.transport);
-    expect(raised.outcome.allowed).toBe(true);
+    expect(raised.allowed).toBe(true);
     expect(root.total()).toBe(callsAtRefusal + 2);
     // A reset of the tree makes the shard forget the refusal at once.
     shard.reset(KEY);

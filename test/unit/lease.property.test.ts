@@ -168,13 +168,13 @@ describe("leased quota against the exact reference", () => {
               for (let i = 0; i < 40; i++) {
                 const { answer, updates } = takeAndLend(states, specs, now, { want: 0, held: 0 }, id++, terms);
                 apply(updates, now);
-                if (!answer.outcome.allowed) break;
+                if (!answer.allowed) break;
                 admissions.push({ at: now, seq: seq++ });
               }
             } else if (op.kind === "take") {
               const { answer, updates } = takeAndLend(states, specs, now, { want: op.want, held: 0 }, id++, terms);
               apply(updates, now);
-              if (answer.outcome.allowed) admissions.push({ at: now, seq: seq++ });
+              if (answer.allowed) admissions.push({ at: now, seq: seq++ });
               if (answer.grant) useLease(now, answer.grant, op);
             } else {
               const { grant, updates } = lend(states, specs, now, { want: op.want, held: 0 }, id++, terms);

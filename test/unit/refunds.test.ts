@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MemoryCounterStore } from "../../src/adapters/memory/counter-store";
+import { chargesOf } from "../../src/limiter/answer";
 import { decide, giveBack } from "../../src/limiter/decide";
 import { carryLent, keepLent, lend } from "../../src/limiter/lease/ledger";
 import type { LeaseTerms } from "../../src/limiter/lease/types";
@@ -117,7 +118,7 @@ describe("a charge made before a reset, refunded after it", () => {
     let admitted = 0;
     for (let i = 0; i < 5; i++) if ((await store.check("k", { counters: [small] })).allowed) admitted++;
     expect(admitted).toBe(5);
-    await store.release("k", first.charges);
+    await store.release("k", chargesOf(first));
     const after = await store.check("k", { counters: [small] });
     expect(after.allowed).toBe(false);
   });
@@ -130,7 +131,7 @@ describe("a charge made before a reset, refunded after it", () => {
     let admitted = 0;
     for (let i = 0; i < 5; i++) if ((await store.check("k", { counters: [bucket] })).allowed) admitted++;
     expect(admitted).toBe(5);
-    await store.release("k", first.charges);
+    await store.release("k", chargesOf(first));
     expect((await store.check("k", { counters: [bucket] })).allowed).toBe(false);
   });
 
@@ -140,7 +141,7 @@ describe("a charge made before a reset, refunded after it", () => {
     await store.check("k", { counters: [small] });
     await store.reset("k");
     const charged = await store.check("k", { counters: [small] });
-    await store.release("k", charged.charges);
+    await store.release("k", chargesOf(charged));
     const { results } = await store.inspect("k", [small]);
     expect(results[0]!.remaining).toBe(5);
   });

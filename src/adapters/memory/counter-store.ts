@@ -5,11 +5,12 @@
  * counting key; time from the injected clock, never running backwards.
  * @module
  */
-import type { CheckRequest, CheckResponse, Clock, CounterStore, InspectResponse } from "../../engine/ports";
+import type { CheckRequest, Clock, CounterStore, InspectResponse } from "../../engine/ports";
+import { answerOf } from "../../limiter/answer";
 import { giveBack, peekOne } from "../../limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../../limiter/delay";
 import { decideWithShadowAndPenalties, runningPenalties } from "../../limiter/penalty";
-import type { Charge, CounterSpec, CounterState } from "../../limiter/types";
+import type { Charge, CounterAnswer, CounterSpec, CounterState } from "../../limiter/types";
 
 export class MemoryCounterStore implements CounterStore {
   private readonly keys = new Map<string, Map<string, CounterState>>();
@@ -20,24 +21,23 @@ export class MemoryCounterStore implements CounterStore {
 
   constructor(private readonly clock: Clock = { now: () => Date.now() }) {}
 
-  async check(key: string, request: CheckRequest): Promise<CheckResponse> {
+  async check(key: string, request: CheckRequest): Promise<CounterAnswer> {
     const states = this.statesOf(key);
     const now = this.now();
-    const shadow = request.shadow ?? [];
-    const needsLease = [...request.counters, ...shadow].some((c) => c.algorithm === "concurrency");
+    const needsLease = request.counters.some((c) => c.algorithm === "concurrency");
     const leaseId = needsLease ? `lease-${++this.leases}` : "";
-    const { outcome, updates, shadowResults } = decideWithShadowAndPenalties(
+    const decision = decideWithShadowAndPenalties(
       states,
-      request.counters,
-      shadow,
+      request.counters.filter((c) => !c.shadow),
+      request.counters.filter((c) => c.shadow),
       request.penalties ?? [],
       now,
       leaseId,
       this.epochs.get(key) ?? 0,
       request.delay,
     );
-    for (const [name, state] of updates) states.set(name, state);
-    return { ...outcome, now, shadowResults };
+    for (const [name, state] of decision.updates) states.set(name, state);
+    return answerOf(request.counters, decision, now);
   }
 
   async release(key: string, charges: Charge[]): Promise<void> {

@@ -7,8 +7,8 @@
  * @module
  */
 import type { RateLimiter } from "../../durable/rate-limiter";
-import type { CheckRequest, CheckResponse, CounterStore, InspectResponse } from "../../engine/ports";
-import type { Charge, CounterSpec } from "../../limiter/types";
+import type { CheckRequest, CounterStore, InspectResponse } from "../../engine/ports";
+import type { Charge, CounterAnswer, CounterSpec } from "../../limiter/types";
 
 interface RuntimeError {
   retryable?: boolean;
@@ -32,8 +32,8 @@ export async function retryOnce<T>(call: () => Promise<T>): Promise<T> {
 export class DurableObjectStore implements CounterStore {
   constructor(private readonly namespace: DurableObjectNamespace<RateLimiter>) {}
 
-  check(key: string, request: CheckRequest): Promise<CheckResponse> {
-    return retryOnce(() => this.namespace.getByName(key).check(request) as Promise<CheckResponse>);
+  check(key: string, request: CheckRequest): Promise<CounterAnswer> {
+    return retryOnce(() => this.namespace.getByName(key).check(request) as Promise<CounterAnswer>);
   }
 
   async release(key: string, charges: Charge[]): Promise<void> {

@@ -16,18 +16,15 @@
  * @module
  */
 import type { RateLimiter } from "../../durable/rate-limiter";
-import type { Background, CheckRequest, CheckResponse, CounterStore, InspectResponse } from "../../engine/ports";
+import type { Background, CheckRequest, CounterStore, InspectResponse } from "../../engine/ports";
 import { type LeaseTransport, LeasingClient } from "../../limiter/lease/client";
 import { leasable } from "../../limiter/lease/ledger";
 import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../limiter/lease/region";
 import { regionalShardName, shardName, shardOf } from "../../limiter/lease/shard";
-import type { Charge, CounterSpec } from "../../limiter/types";
+import type { Charge, CounterAnswer, CounterSpec } from "../../limiter/types";
 import { DurableObjectStore, retryOnce } from "./durable-object-store";
 
 export { regionalShardName, shardName, shardOf };
-
-/** Marks the charges of a request admitted from a lease: `lease:<id>` in `leaseId`. */
-const LEASE_MARK = "lease:";
 
 export class LeasingCounterStore implements CounterStore {
   private readonly plain: DurableObjectStore;
@@ -35,7 +32,7 @@ export class LeasingCounterStore implements CounterStore {
 
   constructor(
     private readonly namespace: DurableObjectNamespace<RateLimiter>,
-    private readonly clock: () => number = () => Date.now(),
+    clock: () => number = () => Date.now(),
   ) {
     this.plain = new DurableObjectStore(namespace);
     this.client = new LeasingClient({ clock });
@@ -49,9 +46,9 @@ export class LeasingCounterStore implements CounterStore {
   /** Picks this isolate's shard of a key: stable for the isolate's life, spread over isolates and keys. */
   private readonly isolateDraw = Math.floor(Math.random() * 2 ** 31);
 
-  async check(key: string, request: CheckRequest, background: Background): Promise<CheckResponse> {
+  async check(key: string, request: CheckRequest, background: Background): Promise<CounterAnswer> {
     const perRequest =
-      (request.shadow && request.shadow.length > 0) ||
+      request.counters.some((c) => c.shadow) ||
       (request.penalties && request.penalties.length > 0) ||
       // A delayed request's slot is reserved in the object's own state: never admitted from a lease.
       request.delay !== undefined ||
@@ -68,32 +65,14 @@ export class LeasingCounterStore implements CounterStore {
         : request.shardsPerRegion && region
           ? this.shardTransport(key, shardOf(key, this.isolateDraw, request.shardsPerRegion), background, region)
           : this.transport(key, background);
-    const decision = await this.client.admit(key, request.counters, transport);
-    if (decision.outcome) {
-      return {
-        ...decision.outcome,
-        results: decision.results,
-        now: decision.now ?? this.clock(),
-        shadowResults: [],
-      };
-    }
-    return {
-      allowed: true,
-      results: decision.results,
-      charges: request.counters.map((spec) => leasedCharge(spec, decision.leaseId!)),
-      now: this.clock(),
-      shadowResults: [],
-      // From the lease in memory: no round trip for the time budget to learn from.
-      local: decision.fromLease,
-    };
+    return this.client.admit(key, request.counters, transport);
   }
 
   async release(key: string, charges: Charge[]): Promise<void> {
-    const leased = charges.filter((c) => c.leaseId?.startsWith(LEASE_MARK));
-    const leaseIds = new Set(leased.map((c) => Number(c.leaseId!.slice(LEASE_MARK.length))));
     // One unit per request, however many counters it charged.
-    for (const id of leaseIds) this.client.returnUnit(key, id);
-    const rest = charges.filter((c) => !c.leaseId?.startsWith(LEASE_MARK));
+    const leases = new Set(charges.flatMap((c) => (c.lease !== undefined ? [c.lease] : [])));
+    for (const id of leases) this.client.returnUnit(key, id);
+    const rest = charges.filter((c) => c.lease === undefined);
     if (rest.length > 0) await this.plain.release(key, rest);
   }
 
@@ -171,10 +150,8 @@ function shardCalls(
       ? namespace.get(namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
       : namespace.getByName(shardName(key, shard));
   return {
-    check: async (specs) => {
-      const { outcome, now } = await retryOnce(() => stub().shardTake(key, specs, 0, 0));
-      return { ...outcome, now };
-    },
+    // A plain check is a take that wants nothing.
+    check: (specs) => retryOnce(() => stub().shardTake(key, specs, 0, 0)),
     take: (specs, ask) => retryOnce(() => stub().shardTake(key, specs, ask.want, ask.held)),
     lend: async (specs, ask) => (await retryOnce(() => stub().shardLend(key, specs, ask.want, ask.held))) ?? undefined,
     giveBack: (_specs, id, unused) => retryOnce(() => stub().shardGiveBack(key, id, unused)),
@@ -201,22 +178,10 @@ function rootCalls(
 ): Omit<LeaseTransport, "waitUntil"> {
   const stub = () => namespace.getByName(key);
   return {
-    check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CheckResponse>),
+    check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CounterAnswer>),
     take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held, toShard)),
     lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held, toShard))) ?? undefined,
     giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
-  };
-}
-
-function leasedCharge(spec: CounterSpec, leaseId: number): Charge {
-  return {
-    name: spec.name,
-    algorithm: spec.algorithm,
-    cost: spec.cost,
-    windowMs: spec.windowMs,
-    limit: spec.limit,
-    ...(spec.calendar ? { calendar: spec.calendar } : {}),
-    leaseId: `${LEASE_MARK}${leaseId}`,
   };
 }
 

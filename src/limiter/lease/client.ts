@@ -7,18 +7,18 @@
  * that call's lease.
  * @module
  */
+import { resultsOf } from "../answer";
 import { calendarTag } from "../calendar";
-import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import type { Charge, CounterAnswer, CounterResult, CounterSpec } from "../types";
 import { DEFAULT_HOLDER_TERMS, type HeldLease, type HolderTerms, LeaseHolder } from "./holder";
-import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
 
 /** The calls to a key's object. */
 export interface LeaseTransport {
   /** A plain check of this request (no lease asked for: the key is not hot, or its room is small). */
-  check(specs: CounterSpec[]): Promise<CheckOutcome & { now?: number }>;
-  /** Decide this request and lend room for the next ones. */
-  take(specs: CounterSpec[], ask: LeaseAsk): Promise<TakeAnswer & { now?: number }>;
+  check(specs: CounterSpec[]): Promise<CounterAnswer>;
+  /** Decide this request and lend room for the next ones (the answer's `grant`). */
+  take(specs: CounterSpec[], ask: LeaseAsk): Promise<CounterAnswer>;
   /** Lend room only (a background refresh). */
   lend(specs: CounterSpec[], ask: LeaseAsk): Promise<LeaseGrant | undefined>;
   /**
@@ -39,20 +39,6 @@ export interface LeaseTransport {
  * keys (the 100k/s tree's root peak 1,961 calls/s instead of 1,522).
  */
 export const DEFAULT_MAX_SHARED_WAITS = Number.POSITIVE_INFINITY;
-
-export interface LeasedDecision {
-  allowed: boolean;
-  /** Every counter's room, as headers should show it. */
-  results: CounterResult[];
-  /** Admitted from a lease in memory, with no call. */
-  fromLease: boolean;
-  /** The object's own answer, when it was called for this request. */
-  outcome?: CheckOutcome;
-  /** The object's clock at that answer (its results' times are on it). */
-  now?: number;
-  /** The lease the request was admitted from (to hand its unit back with {@link LeasingClient.returnUnit}). */
-  leaseId?: number;
-}
 
 export interface LeasingClientOptions {
   clock: () => number;
@@ -125,7 +111,15 @@ export class LeasingClient {
     this.maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
   }
 
-  async admit(key: string, specs: CounterSpec[], transport: LeaseTransport): Promise<LeasedDecision> {
+  /**
+   * This request's answer: from a lease in memory (`local`, on this client's
+   * clock, each charge naming its `lease`), or the object's own (on its clock;
+   * a grant it brought is taken in here, not handed on). `ownRoom`: an answer
+   * that brought a grant shows this request's own room (the lease's units are
+   * not used yet); without it, the object's figures as they came (a shard
+   * passes them on).
+   */
+  async admit(key: string, specs: CounterSpec[], transport: LeaseTransport, ownRoom = true): Promise<CounterAnswer> {
     const entry = this.entryFor(key, specs, transport);
     const costs = specs.map((s) => s.cost);
     entry.holder.noteRequest(this.options.clock());
@@ -138,7 +132,7 @@ export class LeasingClient {
     // check) rather than wait for the next lease call: across an ocean each wait is a round trip, and
     // requests queued behind a chain of them wait seconds.
     for (let waits = 0; ; waits++) {
-      const local = this.fromLease(entry, costs, transport);
+      const local = this.fromLease(entry, specs, transport);
       if (local) return local;
       if (!entry.inFlight || waits >= (this.options.maxSharedWaits ?? DEFAULT_MAX_SHARED_WAITS)) break;
       if (!(await entry.inFlight)) break; // nothing was lent: ask the object side by side, as a plain check does
@@ -151,13 +145,13 @@ export class LeasingClient {
     const want = entry.holder.want(now);
     const asksLease =
       entry.inFlight === undefined && want >= this.minUnits && entry.holder.roomAtLeast(this.minRoom, costs, now);
-    const call: Promise<TakeAnswer & { now?: number }> = asksLease
+    const call: Promise<CounterAnswer> = asksLease
       ? transport.take(specs, { want, held: entry.holder.held(now) })
-      : transport.check(specs).then((outcome) => ({ outcome, now: outcome.now }));
+      : transport.check(specs);
     const settled = call.then(
       (answer) => {
         if (answer.grant) return this.acceptGrant(entry, answer.grant, sentAt, transport);
-        entry.holder.noteResults(answer.outcome.results);
+        entry.holder.noteResults(resultsOf(answer));
         return false;
       },
       () => false,
@@ -167,22 +161,24 @@ export class LeasingClient {
     try {
       const answer = await call;
       await settled;
-      if (!answer.outcome.allowed) {
+      if (!answer.allowed) {
         // Refused, while another call of this key may have brought (or may bring) a lease here: its units
         // are charged already, so this request uses one rather than be refused with room in hand (the
         // object could not count what it had lent this isolate as room).
         if (entry.inFlight && entry.inFlight !== settled) await entry.inFlight;
-        const local = this.fromLease(entry, costs, transport);
+        const local = this.fromLease(entry, specs, transport);
         if (local) return local;
       }
-      // This request's own room, from its own answer: the lease's units are not used yet.
-      const results = answer.grant
-        ? answer.grant.results.map((r, i) => ({
-            ...r,
-            remaining: Math.min(r.limit, r.remaining + answer.grant!.units * (costs[i] ?? 1)),
-          }))
-        : answer.outcome.results;
-      return { allowed: answer.outcome.allowed, results, fromLease: false, outcome: answer.outcome, now: answer.now };
+      const { grant, ...decided } = answer;
+      if (!grant || !ownRoom) return { ...decided, local: false };
+      // This request's own room: the room left with the lease charged, plus the lease's units, not used yet.
+      const counters = decided.counters.map((e, i) => {
+        const r = grant.results[i];
+        return e && r
+          ? { ...e, result: { ...r, remaining: Math.min(r.limit, r.remaining + grant.units * (costs[i] ?? 1)) } }
+          : e;
+      });
+      return { ...decided, counters, local: false };
     } finally {
       if (asksLease && entry.inFlight === settled) entry.inFlight = undefined;
     }
@@ -339,13 +335,15 @@ export class LeasingClient {
     return entry;
   }
 
-  private fromLease(entry: KeyLeases, costs: number[], transport: LeaseTransport): LeasedDecision | undefined {
+  private fromLease(entry: KeyLeases, specs: CounterSpec[], transport: LeaseTransport): CounterAnswer | undefined {
     const now = this.options.clock();
     const leaseId = entry.holder.take(now);
     if (leaseId === undefined) return undefined;
+    const costs = specs.map((s) => s.cost);
     const results = entry.holder.results(now, costs) ?? [];
     this.refreshIfLow(entry, costs, transport);
-    return { allowed: true, results, fromLease: true, leaseId };
+    const counters = results.map((result, i) => ({ result, charge: leasedCharge(specs[i]!, leaseId) }));
+    return { now, allowed: true, counters, local: true };
   }
 
   private refreshIfLow(entry: KeyLeases, costs: readonly number[], transport: LeaseTransport): void {
@@ -407,6 +405,19 @@ export class LeasingClient {
       current.waitUntil(entry.giveBack(entry.specs, lease.id, lease.unused).catch(() => undefined));
     }
   }
+}
+
+/** A request admitted from lease `lease`: undone by handing its unit back into the lease ({@link LeasingClient.returnUnit}). */
+function leasedCharge(spec: CounterSpec, lease: number): Charge {
+  return {
+    name: spec.name,
+    algorithm: spec.algorithm,
+    cost: spec.cost,
+    windowMs: spec.windowMs,
+    limit: spec.limit,
+    ...(spec.calendar ? { calendar: spec.calendar } : {}),
+    lease,
+  };
 }
 
 function entryId(key: string, fingerprint: string): string {

@@ -27,12 +27,12 @@
  * that admit never spend it, so a key's last units are all admitted.
  * @module
  */
+import { resultsOf } from "../answer";
 import { windowBoundsOf } from "../calendar";
-import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import type { CounterAnswer, CounterResult, CounterSpec } from "../types";
 import { fingerprintOf, type LeaseTransport, LeasingClient } from "./client";
 import { DEFAULT_HOLDER_TERMS, type HolderTerms } from "./holder";
 import { leaseUnits } from "./ledger";
-import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant, type LeaseTerms } from "./types";
 
 /**
@@ -171,9 +171,8 @@ interface Sublet {
 interface RememberedRefusal {
   /** The counters it was refused under (`fingerprintOf`). */
   fingerprint: string;
-  outcome: CheckOutcome;
-  /** Root clock at its answer. */
-  rootNow: number;
+  /** The root's answer (its `now`: the root's clock then). */
+  answer: CounterAnswer;
   /** Shard clock when it came in, and when it runs out. */
   at: number;
   until: number;
@@ -221,34 +220,25 @@ export class ShardLender {
    * held, at the root, which lends the next block with its answer) and sublet
    * a piece for the requests to come. `want: 0` is a plain check.
    */
-  async take(
-    key: string,
-    specs: CounterSpec[],
-    ask: LeaseAsk,
-    root: LeaseTransport,
-  ): Promise<TakeAnswer & { now: number }> {
+  async take(key: string, specs: CounterSpec[], ask: LeaseAsk, root: LeaseTransport): Promise<CounterAnswer> {
     const remembered = this.rememberedRefusal(key, specs);
     if (remembered && this.client.heldFor(key) === 0) return remembered;
     root = this.budgeted(key, root);
-    const decision = await this.client.admit(key, specs, root);
-    if (!decision.allowed) {
-      const outcome = decision.outcome ?? { allowed: false, results: decision.results, charges: [] };
-      const rootNow = decision.now ?? this.clock();
-      this.rememberRefusal(key, specs, outcome, rootNow);
-      return this.rememberedRefusal(key, specs) ?? { outcome, now: rootNow };
+    // The root's figures as they came: what this shard holds is not the isolate's room.
+    const { local, ...answer } = await this.client.admit(key, specs, root, false);
+    if (!answer.allowed) {
+      this.rememberRefusal(key, specs, answer);
+      return this.rememberedRefusal(key, specs) ?? answer;
     }
     this.refusals.delete(key);
     // This request is decided: sublet what is held now rather than wait for the next block.
     const grant = ask.want > 0 ? await this.sublet(key, specs, ask, root, false) : undefined;
+    const granted = grant ? { grant } : {};
+    if (!local) return { ...answer, ...granted };
     // A request decided here from a block has no charge of its own at the root to give back: its unit
-    // was charged with the block, and lapses with it.
-    const outcome: CheckOutcome = decision.outcome ?? { allowed: true, results: decision.results, charges: [] };
-    const results = this.client.resultsFor(key, specs) ?? outcome.results;
-    return {
-      outcome: decision.fromLease ? { ...outcome, results } : outcome,
-      ...(grant ? { grant } : {}),
-      now: decision.fromLease ? this.clock() : (decision.now ?? this.clock()),
-    };
+    // was charged with the block, and lapses with it. Its room: what this shard has left after the sublet.
+    const results = this.client.resultsFor(key, specs) ?? resultsOf(answer);
+    return { now: this.clock(), allowed: true, counters: results.map((result) => ({ result })), ...granted };
   }
 
   /** An isolate fetches its next piece ahead of need (no request decided). */
@@ -364,7 +354,7 @@ export class ShardLender {
       if (!admitted) take1(nothing());
       else if (!lent) take1(oneByOne());
     };
-    const refusal = (specs: CounterSpec[], waitMs: number): CheckOutcome & { now: number } => {
+    const refusal = (specs: CounterSpec[], waitMs: number): CounterAnswer => {
       const now = this.clock();
       // Its reset is the budget's: this answer also reaches this shard's own leasing client as the root's
       // room, and a figure of none until a window's end would keep it from asking for blocks till then.
@@ -376,27 +366,24 @@ export class ShardLender {
         resetAt: now + waitMs,
         retryAfterMs: waitMs,
       }));
-      return { allowed: false, results, charges: [], now };
+      return { now, allowed: false, counters: results.map((result) => ({ result })) };
     };
     return {
       check: async (specs) => {
         const waitMs = wait(specs, true);
         if (waitMs > 0) return refusal(specs, waitMs);
         reserve(specs);
-        const outcome = await root.check(specs);
-        spendFor(specs, outcome.allowed, false);
-        return outcome;
+        const answer = await root.check(specs);
+        spendFor(specs, answer.allowed, false);
+        return answer;
       },
       take: async (specs, ask) => {
         const waitMs = wait(specs, false);
-        if (waitMs > 0) {
-          const { now, ...outcome } = refusal(specs, waitMs);
-          return { outcome, now };
-        }
+        if (waitMs > 0) return refusal(specs, waitMs);
         reserve(specs);
         const answer = await root.take(specs, ask);
         if (answer.grant) this.noteBlock(answer.grant.id);
-        spendFor(specs, answer.outcome.allowed, answer.grant !== undefined);
+        spendFor(specs, answer.allowed, answer.grant !== undefined);
         return answer;
       },
       // The root lends nothing that would live less than its minLifetimeMs: not worth a call.
@@ -450,18 +437,23 @@ export class ShardLender {
     );
   }
 
-  private rememberRefusal(key: string, specs: readonly CounterSpec[], outcome: CheckOutcome, rootNow: number): void {
+  private rememberRefusal(key: string, specs: readonly CounterSpec[], answer: CounterAnswer): void {
     const waitMs = Math.min(
       this.terms.maxRefusalMemoryMs,
-      Math.max(this.terms.minRefusalMemoryMs, ...outcome.results.filter((r) => !r.allowed).map((r) => r.retryAfterMs)),
+      Math.max(
+        this.terms.minRefusalMemoryMs,
+        ...resultsOf(answer)
+          .filter((r) => !r.allowed)
+          .map((r) => r.retryAfterMs),
+      ),
     );
     if (waitMs <= 0) return;
     const at = this.clock();
-    this.refusals.set(key, { fingerprint: fingerprintOf(specs), outcome, rootNow, at, until: at + waitMs });
+    this.refusals.set(key, { fingerprint: fingerprintOf(specs), answer, at, until: at + waitMs });
   }
 
   /** A refusal still running, with its times moved on by what has passed here since. */
-  private rememberedRefusal(key: string, specs: readonly CounterSpec[]): (TakeAnswer & { now: number }) | undefined {
+  private rememberedRefusal(key: string, specs: readonly CounterSpec[]): CounterAnswer | undefined {
     const hit = this.refusals.get(key);
     // A refusal under other numbers (a published policy changed the limit) says nothing about these.
     if (!hit || hit.fingerprint !== fingerprintOf(specs)) return undefined;
@@ -473,7 +465,9 @@ export class ShardLender {
     const passed = now - hit.at;
     // A refused counter's retry is this memory's rest: this shard refuses until then, and asks the root
     // again after it (room can come back sooner than the root said: blocks and pieces given back).
-    const results = hit.outcome.results.map((r) => ({ ...r, retryAfterMs: r.allowed ? 0 : hit.until - now }));
-    return { outcome: { ...hit.outcome, results }, now: hit.rootNow + passed };
+    const counters = hit.answer.counters.map(
+      (e) => e && { ...e, result: { ...e.result, retryAfterMs: e.result.allowed ? 0 : hit.until - now } },
+    );
+    return { ...hit.answer, counters, now: hit.answer.now + passed };
   }
 }

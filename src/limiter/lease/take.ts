@@ -4,18 +4,13 @@
  * requests the isolate expects next, in the same step.
  * @module
  */
+import { answerOf } from "../answer";
 import { decide } from "../decide";
-import type { CheckOutcome, CounterSpec, CounterState } from "../types";
+import type { CounterAnswer, CounterSpec, CounterState } from "../types";
 import { carryLent, lend } from "./ledger";
-import type { LeaseAsk, LeaseGrant, LeaseTerms } from "./types";
+import type { LeaseAsk, LeaseTerms } from "./types";
 
-export interface TakeAnswer {
-  /** This request's decision, as a plain check gives it. */
-  outcome: CheckOutcome;
-  /** Room lent for the requests to come (absent: ask again next time). */
-  grant?: LeaseGrant;
-}
-
+/** This request's answer, as a plain check gives it, with room lent for the requests to come (`grant`; absent: ask again next time). */
 export function takeAndLend(
   states: ReadonlyMap<string, CounterState>,
   specs: readonly CounterSpec[],
@@ -24,9 +19,11 @@ export function takeAndLend(
   id: number,
   terms: LeaseTerms,
   epoch = 0,
-): { answer: TakeAnswer; updates: Map<string, CounterState> } {
-  const { outcome, updates } = decide(states, specs, now, "", [], epoch);
-  if (!outcome.allowed) return { answer: { outcome }, updates };
+): { answer: CounterAnswer; updates: Map<string, CounterState> } {
+  const decision = decide(states, specs, now, "", [], epoch);
+  const { outcome, updates } = decision;
+  const answer = answerOf(specs, decision, now);
+  if (!outcome.allowed) return { answer, updates };
   const after = new Map(states);
   for (const [name, state] of updates) {
     const kept = carryLent(states.get(name), state, now);
@@ -34,7 +31,7 @@ export function takeAndLend(
     after.set(name, kept);
   }
   const lending = lend(after, specs, now, ask, id, terms, epoch);
-  if (!lending.grant) return { answer: { outcome }, updates };
+  if (!lending.grant) return { answer, updates };
   for (const [name, state] of lending.updates) updates.set(name, state);
-  return { answer: { outcome, grant: lending.grant }, updates };
+  return { answer: { ...answer, grant: lending.grant }, updates };
 }

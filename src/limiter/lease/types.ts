@@ -5,7 +5,7 @@
  * Plain data, so it crosses the object's RPC boundary cheaply.
  * @module
  */
-import type { CounterResult, CounterState } from "../types";
+import type { CounterState } from "../types";
 
 /** Units of one counter out on one lease: charged in the object, perhaps not yet used. */
 export interface LentUnits {
@@ -23,16 +23,8 @@ export const MERGED_LEASE_ID = -1;
 /** A counter's stored state with the leases still out on it. */
 export type LeasedState = CounterState & { lent?: LentUnits[] };
 
-/** What the object hands out. */
-export interface LeaseGrant {
-  id: number;
-  /** Requests the isolate may admit (each one uses every counter's `cost`). */
-  units: number;
-  /** How long it may admit them, counted on its own clock from when it sent the request for the lease. */
-  lifetimeMs: number;
-  /** Every counter as it stands with the lease charged: room the object still has. */
-  results: CounterResult[];
-}
+/** What the object hands out: a part of every store answer, so defined beside it. */
+export type { LeaseGrant } from "../types";
 
 /** What an isolate asks for. */
 export interface LeaseAsk {
