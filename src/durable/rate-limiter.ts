@@ -33,11 +33,6 @@ const ROWS_PER_STATEMENT = 32;
 /** The object's epoch, in its key-value storage (beside the counters' table, in the same database). */
 const EPOCH_KEY = "epoch";
 
-/** A counter's room as `inspect` reports it, with the units out on leases (charged, perhaps not yet used). */
-export interface InspectedCounter extends CounterResult {
-  leased: number;
-}
-
 interface Row {
   name: string;
   state: string;
@@ -207,7 +202,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** The counters' room as it stands, charging nothing, and what is out on leases (admin `GET /keys`). */
-  inspect(counters: CounterSpec[], penalties: string[] = []): InspectResponse & { results: InspectedCounter[] } {
+  inspect(counters: CounterSpec[], penalties: string[] = []): InspectResponse {
     this.ready();
     const now = this.now();
     this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh

@@ -443,7 +443,7 @@ function rememberLateRefusal(ctx: RequestContext, failed: KeyResult, startedAt: 
 }
 
 function enforcedSpecs(plan: KeyPlan) {
-  return plan.limits.filter((l) => l.rule.mode !== "shadow").map((l) => l.spec);
+  return plan.limits.filter((l) => !l.shadow).map((l) => l.spec);
 }
 
 function blocked(ctx: RequestContext, rule: CompiledRule): LimitOutcome {
