@@ -34,6 +34,7 @@ import {
   runClient,
 } from "./lib/client";
 import { type BurstResult, burst, type LoadResult, load, loadAutocannon, request } from "./lib/load";
+import { type ObjectCountsRead, objectWork, readObjectCounts } from "./lib/object-counts";
 import { type Options, parseOptions, type Scenario } from "./lib/options";
 import { type Origin, startOrigin } from "./lib/origin";
 import { freePorts, groupCpuMs, killAll, killAllSync, killGroup, lastStartedPgid, startGroup, tail } from "./lib/procs";
@@ -303,7 +304,8 @@ async function startWorker(
   mkdirSync(persist, { recursive: true });
   const logFile = path.join(tmp, `${def.id}.log`);
   const vars = [`ORIGIN:http://127.0.0.1:${originPort}`];
-  if (isSluice(def)) vars.push(`ADMIN_TOKEN:${adminToken}`, ...opts.sluiceVars);
+  // OBJECT_COUNTS: the admin API serves the objects' call counts (bench/lib/object-counts.ts).
+  if (isSluice(def)) vars.push(`ADMIN_TOKEN:${adminToken}`, "OBJECT_COUNTS:true", ...opts.sluiceVars);
   const args = [
     wrangler,
     "dev",
@@ -371,6 +373,10 @@ async function setUpWorker(w: Running, opts: Options, adminToken: string): Promi
   if (w.def.headers && !("ratelimit-limit" in r.headers || "ratelimit" in r.headers)) {
     throw new Error(`${w.def.id}: GET /admitted carried no RateLimit headers: ${JSON.stringify(r.headers)}`);
   }
+  if (isSluice(w.def) && !(await readObjectCounts(w.baseUrl, adminToken)))
+    throw new Error(
+      `${w.def.id}: GET /__ratelimit/object-counts did not answer 200 (OBJECT_COUNTS is set):\n${tail(w.logFile)}`,
+    );
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -410,6 +416,9 @@ async function clearOfMinuteBoundary(): Promise<void> {
   if (intoMinute > 56_000) await sleep(60_000 - intoMinute + 500);
 }
 
+/** Background work of the last requests (a give-back, a release, a lease refresh) lands within this after the load. */
+const SETTLE_MS = 250;
+
 async function measure(
   w: Running,
   scenario: Scenario,
@@ -417,15 +426,25 @@ async function measure(
   opts: Options,
   origin: Origin,
   runTag: string,
+  adminToken: string,
 ): Promise<Measurement> {
   const at = new Date().toISOString();
   const base = { round, worker: w.def.id, scenario, at };
   if (w.hasExited()) throw new Error(`${w.def.id}: wrangler dev has exited:\n${tail(w.logFile)}`);
+  // sluice's objects count what they are asked: read before and after (after the background work settles).
+  const countsBefore = () => (isSluice(w.def) ? readObjectCounts(w.baseUrl, adminToken) : Promise.resolve(null));
+  const objectsSince = async (before: ObjectCountsRead | null) => {
+    if (!before) return {};
+    await sleep(SETTLE_MS);
+    const after = await readObjectCounts(w.baseUrl, adminToken);
+    return after ? { objects: objectWork(before, after) } : {};
+  };
   if (scenario === "burst") {
     await clearOfMinuteBoundary();
     const key = `burst-${runTag}-${round}`;
+    const before = await countsBefore();
     const result: BurstResult = await burst(w.baseUrl, "/burst", key, opts.burstTotal);
-    return { ...base, burst: result };
+    return { ...base, burst: result, ...(await objectsSince(before)) };
   }
   let key: string | (() => string);
   let precheck: string | undefined;
@@ -451,6 +470,7 @@ async function measure(
         log(`  ! ${w.def.id}: the key is not refused after ${REFUSED_LIMIT + 5} requests (last status ${last})`);
     }
   }
+  const objectsBefore = await countsBefore();
   const servedBefore = await origin.served();
   const cpuBefore = groupCpuMs(w.pgid);
   const result: LoadResult = await load({
@@ -466,6 +486,7 @@ async function measure(
   return {
     ...base,
     load: result,
+    ...(await objectsSince(objectsBefore)),
     originHits,
     ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
     ...(precheck ? { precheck } : {}),
@@ -475,14 +496,19 @@ async function measure(
 function describe(m: Measurement, def: WorkerDef): string {
   if (m.burst) {
     const b = m.burst;
-    return `admitted ${b.admitted}, 429 ${b.refused}, other ${b.other}, errors ${b.errors}${def.headers && b.admittedWithoutHeaders ? `, admitted without RateLimit headers ${b.admittedWithoutHeaders}` : ""} (${fmtInt(b.ms)} ms)`;
+    const objects = m.objects ? `, ${m.objects.calls} object calls, ${m.objects.newObjects} new objects` : "";
+    return `admitted ${b.admitted}, 429 ${b.refused}, other ${b.other}, errors ${b.errors}${def.headers && b.admittedWithoutHeaders ? `, admitted without RateLimit headers ${b.admittedWithoutHeaders}` : ""}${objects} (${fmtInt(b.ms)} ms)`;
   }
   const l = m.load!;
   const codes = Object.entries(l.statuses)
     .map(([c, n]) => `${c}:${n}`)
     .join(" ");
   const cpu = m.workerCpuMs !== undefined && l.responses ? `  cpu ${fmtMs(m.workerCpuMs / l.responses)} ms/resp` : "";
-  return `${fmtInt(l.rps)} rps  p50 ${fmtMs(l.p50)} ms  p99 ${fmtMs(l.p99)} ms${cpu}  [${codes}${l.errors + l.timeouts ? ` errors:${l.errors + l.timeouts}` : ""}]`;
+  const objects =
+    m.objects && l.responses
+      ? `  ${(m.objects.calls / l.responses).toFixed(2)} object calls/resp, ${fmtInt((m.objects.newObjects * 1000) / l.responses)} new objects/1k`
+      : "";
+  return `${fmtInt(l.rps)} rps  p50 ${fmtMs(l.p50)} ms  p99 ${fmtMs(l.p99)} ms${cpu}${objects}  [${codes}${l.errors + l.timeouts ? ` errors:${l.errors + l.timeouts}` : ""}]`;
 }
 
 // ---------------------------------------------------------------- main
@@ -762,7 +788,7 @@ async function main(): Promise<void> {
         for (const w of order) {
           if (notApplicable(w.def, scenario)) continue;
           await sleep(opts.pauseMs);
-          const m = await measure(w, scenario, round, opts, origin, runTag);
+          const m = await measure(w, scenario, round, opts, origin, runTag, adminToken);
           measurements.push(m);
           log(`[round ${round}/${opts.rounds}] ${scenario.padEnd(8)} ${w.def.id.padEnd(12)} ${describe(m, w.def)}`);
         }

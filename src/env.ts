@@ -44,6 +44,11 @@ export interface Env {
   STATS?: DurableObjectNamespace<StatsStore>;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */
   ANALYTICS?: AnalyticsEngineDataset;
+  /**
+   * `"true"`: the admin API serves `GET /object-counts` (calls, activations and new objects counted by
+   * the objects of this isolate). For local runs (`npm run bench` sets it), where every object shares the isolate.
+   */
+  OBJECT_COUNTS?: string;
 }
 
 export function numberVar(value: string | undefined, fallback: number): number {

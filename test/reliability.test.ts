@@ -17,6 +17,7 @@ import { MIGRATIONS } from "../migrations";
 import { TenantCache } from "../src/adapters/workers/kv-tenants";
 import { applyMigrations, schemaVersion } from "../src/durable/migrations";
 import { MAX_COUNTERS_PER_OBJECT } from "../src/durable/rate-limiter";
+import { objectCounts } from "../src/observability/object-counts";
 import type { PolicyInput } from "../src/policy/schema";
 import worker from "../src/worker";
 import { call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "./support/client";
@@ -30,6 +31,11 @@ const oneRule = (extra: Record<string, unknown> = {}, limit = 3): PolicyInput =>
   version: 1,
   rules: [{ id: "guarded", key: "ip", limits: [{ limit, window: "15m" }], ...extra }],
 });
+
+/** The calls counted under names that start with `prefix` (`RateLimiter.`, or "" for every object). */
+function sumOf(calls: Record<string, number>, prefix: string): number {
+  return Object.entries(calls).reduce((n, [name, count]) => (name.startsWith(prefix) ? n + count : n), 0);
+}
 
 /** Calls the Worker with bindings of our choosing, and waits for its waitUntil work. */
 async function fetchWith(
@@ -269,18 +275,58 @@ describe("isolate-local refusal cache", () => {
   it("refuses later requests of a refused key until its reset without calling the object", async () => {
     await usePolicy(oneRule({}, 2));
     const faulty = faultyNamespace(() => undefined);
+    // No statistics store: each request here waits for its waitUntil work, which would include the
+    // isolate's next flush of its figures (up to 5 s each); they are not what this test is about.
+    const bindings = { LIMITER: faulty.ns, STATS: undefined };
     const ip = uniqueIp();
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push((await fetchWith({ LIMITER: faulty.ns }, "/x", ip)).status);
+    for (let i = 0; i < 3; i++) statuses.push((await fetchWith(bindings, "/x", ip)).status);
     expect(statuses).toEqual([200, 200, 429]);
     expect(faulty.calls()).toBe(3);
     for (let i = 0; i < 20; i++) {
-      const res = await fetchWith({ LIMITER: faulty.ns }, "/x", ip);
+      const res = await fetchWith(bindings, "/x", ip);
       expect(res.status).toBe(429);
       expect(Number(res.headers.get("Retry-After"))).toBeGreaterThanOrEqual(1);
       expect(res.headers.get("RateLimit-Remaining")).toBe("0");
     }
     expect(faulty.calls()).toBe(3);
+  });
+
+  it("answers a refusal it holds with no call to any object, as the objects count them", async () => {
+    await usePolicy(oneRule({}, 2));
+    const ip = uniqueIp();
+    const calls = () => {
+      const { calls } = objectCounts();
+      return { limiter: sumOf(calls, "RateLimiter."), all: sumOf(calls, "") };
+    };
+    const before = calls();
+    expect(await callMany(3, "/x", { ip })).toEqual([200, 200, 429]);
+    const afterFirst = calls();
+    // The counter sees the objects of this isolate: the first three asked the key's object.
+    expect(afterFirst.limiter - before.limiter).toBeGreaterThanOrEqual(3);
+    expect(await callMany(50, "/x", { ip })).toEqual(Array(50).fill(429));
+    const afterRepeats = calls();
+    expect(afterRepeats.limiter - afterFirst.limiter).toBe(0);
+    // Not one object (the statistics store is sent this isolate's figures at most every 5 s).
+    expect(afterRepeats.all - afterFirst.all).toBeLessThanOrEqual(1);
+    // The counts are served to the bench only where they mean something (OBJECT_COUNTS, local runs).
+    const route = async (extra: Partial<Cloudflare.Env>) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch!(
+        new Request("http://api.example.com/__ratelimit/object-counts", {
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "cf-connecting-ip": uniqueIp() },
+        }) as Request<unknown, IncomingRequestCfProperties>,
+        { ...env, ...extra },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    expect((await route({})).status).toBe(404);
+    const served = await route({ OBJECT_COUNTS: "true" });
+    expect(served.status).toBe(200);
+    const body = (await served.json()) as ReturnType<typeof objectCounts>;
+    expect(sumOf(body.calls, "RateLimiter.")).toBeGreaterThanOrEqual(afterRepeats.limiter);
   });
 
   // 25 runs of up to 25 requests through workerd: more than the default 5 s on a busy machine. A timeout

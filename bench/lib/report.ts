@@ -3,6 +3,7 @@
  * targets, and the Markdown report.
  */
 import type { BurstResult, LoadResult } from "./load";
+import type { ObjectWork } from "./object-counts";
 import type { Scenario } from "./options";
 
 export interface WorkerInfo {
@@ -29,6 +30,8 @@ export interface Measurement {
   workerCpuMs?: number;
   /** Refused path: what the pre-exhaustion saw (the status of its last request). */
   precheck?: string;
+  /** sluice: what its Durable Objects were asked to do during the measurement (bench/lib/object-counts.ts). */
+  objects?: ObjectWork;
 }
 
 export interface LoadSummary {
@@ -52,7 +55,18 @@ export interface LoadSummary {
   share2xxWithHeaders: number | null;
   errors: number;
   originHitsPerResponse: number | null;
-  perRound: Array<{ rps: number; p50: number; p99: number; cpuMsPerResponse: number }>;
+  /** Calls received by the Worker's Durable Objects per response, over every round (null: not counted). */
+  objectCallsPerResponse: number | null;
+  /** Objects that started with nothing stored, per 1,000 responses, over every round (null: not counted). */
+  newObjectsPer1000: number | null;
+  perRound: Array<{
+    rps: number;
+    p50: number;
+    p99: number;
+    cpuMsPerResponse: number;
+    objectCallsPerResponse?: number;
+    newObjectsPer1000?: number;
+  }>;
 }
 
 export interface BurstSummary {
@@ -64,6 +78,9 @@ export interface BurstSummary {
   admittedWithoutHeaders: number[];
   exactEveryRound: boolean;
   ms: number[];
+  /** sluice: calls its objects received, and new objects, per round (empty: not counted). */
+  objectCalls: number[];
+  newObjects: number[];
 }
 
 export type Cell = LoadSummary | BurstSummary | { kind: "na"; why: string };
@@ -125,6 +142,8 @@ export function summarize(
           admittedWithoutHeaders: b.map((x) => x.admittedWithoutHeaders),
           exactEveryRound: b.length > 0 && b.every((x) => x.admitted === burstLimit && x.errors === 0),
           ms: b.map((x) => x.ms),
+          objectCalls: mine.flatMap((m) => (m.objects ? [m.objects.calls] : [])),
+          newObjects: mine.flatMap((m) => (m.objects ? [m.objects.newObjects] : [])),
         };
         continue;
       }
@@ -157,6 +176,12 @@ export function summarize(
       const n429 = count((c) => c === 429);
       const withHeaders2xx = sum(loads.map((m) => m.load!.withRateLimitHeaders2xx));
       const hits = loads.filter((m) => m.originHits !== undefined);
+      const counted = loads.filter((m) => m.objects);
+      const countedResponses = sum(counted.map((m) => m.load!.responses));
+      const perObjects = (pick: (o: ObjectWork) => number, scale: number) =>
+        counted.length && countedResponses
+          ? (sum(counted.map((m) => pick(m.objects!))) * scale) / countedResponses
+          : null;
       cells[scenario]![w.id] = {
         kind: "load",
         rounds: loads.length,
@@ -177,11 +202,19 @@ export function summarize(
           hits.length && responses
             ? sum(hits.map((m) => m.originHits!)) / sum(hits.map((m) => m.load!.responses))
             : null,
+        objectCallsPerResponse: perObjects((o) => o.calls, 1),
+        newObjectsPer1000: perObjects((o) => o.newObjects, 1000),
         perRound: loads.map((m) => ({
           rps: m.load!.rps,
           p50: m.load!.p50,
           p99: m.load!.p99,
           cpuMsPerResponse: cpuPer(m),
+          ...(m.objects && m.load!.responses
+            ? {
+                objectCallsPerResponse: m.objects.calls / m.load!.responses,
+                newObjectsPer1000: (m.objects.newObjects * 1000) / m.load!.responses,
+              }
+            : {}),
         })),
       };
     }
@@ -259,6 +292,13 @@ function fmtPct(n: number | null | undefined): string {
     : `${(n * 100).toFixed(n === 1 || n === 0 ? 0 : 1)}%`;
 }
 
+function fmtCalls(n: number | null | undefined): string {
+  return n === null || n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(n !== 0 && n < 0.01 ? 4 : 2);
+}
+function fmtPerK(n: number | null | undefined): string {
+  return n === null || n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(n !== 0 && n < 10 ? 1 : 0);
+}
+
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map((_, i) => (i === 0 ? "---" : "---:"))), ...rows.map(line)].join("\n");
@@ -323,6 +363,34 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
   });
   out.push("## Overview", "", table(head, rows), "");
 
+  // What a response costs, per scenario: CPU of the Worker's processes, and (sluice) its objects' work.
+  const costHead = ["Worker", ...scenarios.map((s) => s)];
+  const costRows = workers.map((w) => [
+    label(w.id),
+    ...scenarios.map((s) => {
+      const c = summary.cells[s]?.[w.id];
+      if (c?.kind === "load")
+        return `${fmtMs(c.cpuMsPerResponse)} ms · ${fmtCalls(c.objectCallsPerResponse)} · ${fmtPerK(c.newObjectsPer1000)}`;
+      if (c?.kind === "burst") {
+        const sent = c.admitted.map((n, i) => n + c.refused[i]! + c.other[i]! + c.errors[i]!);
+        return c.objectCalls.length
+          ? `${c.objectCalls.map((n, i) => fmtCalls(n / sent[i]!)).join(", ")} · ${c.newObjects.map((n, i) => fmtPerK((n * 1000) / sent[i]!)).join(", ")}`
+          : "–";
+      }
+      return "n/a";
+    }),
+  ]);
+  out.push(
+    "## Cost per response",
+    "",
+    "Each cell: Worker CPU ms per response · object calls per response · new objects per 1,000 responses " +
+      "(burst: each round's). Object calls and new objects are " +
+      "counted by sluice's objects themselves (`OBJECT_COUNTS`); the peers' are not counted (–).",
+    "",
+    table(costHead, costRows),
+    "",
+  );
+
   if (summary.targets.length) {
     out.push(
       "## sluice's targets",
@@ -340,7 +408,7 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
     if (s === "burst") {
       const rows = workers.map((w) => {
         const c = summary.cells.burst?.[w.id];
-        if (c?.kind !== "burst") return [label(w.id), "n/a", "", "", "", "", c?.kind === "na" ? c.why : ""];
+        if (c?.kind !== "burst") return [label(w.id), "n/a", "", "", "", "", "", "", c?.kind === "na" ? c.why : ""];
         return [
           label(w.id),
           c.admitted.join(", "),
@@ -348,6 +416,8 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
           c.other.map((x, i) => x + c.errors[i]!).join(", "),
           w.headers ? c.admittedWithoutHeaders.join(", ") : "–",
           c.ms.map((x) => fmtInt(x)).join(", "),
+          c.objectCalls.length ? c.objectCalls.join(", ") : "–",
+          c.newObjects.length ? c.newObjects.join(", ") : "–",
           c.exactEveryRound ? "yes" : "**no**",
         ];
       });
@@ -360,6 +430,8 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
             "other/errors",
             "admitted without RateLimit headers",
             "wall ms",
+            "object calls",
+            "new objects",
             "exactly 50 every round",
           ],
           rows,
@@ -371,7 +443,7 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
     const rows = workers.map((w) => {
       const c = summary.cells[s]?.[w.id];
       if (c?.kind !== "load")
-        return [label(w.id), "n/a", "", "", "", "", "", "", "", "", "", "", c?.kind === "na" ? c.why : ""];
+        return [label(w.id), "n/a", "", "", "", "", "", "", "", "", "", "", "", "", c?.kind === "na" ? c.why : ""];
       return [
         label(w.id),
         fmtInt(c.rps),
@@ -382,6 +454,8 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
         fmtRatio(c.p99Ratio),
         fmtMs(c.cpuMsPerResponse),
         fmtRatio(c.cpuRatio),
+        fmtCalls(c.objectCallsPerResponse),
+        fmtPerK(c.newObjectsPer1000),
         `${fmtPct(c.share2xx)} / ${fmtPct(c.share429)} / ${fmtPct(c.shareOther)}${c.errors ? ` (+${c.errors} errors)` : ""}`,
         fmtPct(c.share2xxWithHeaders),
         c.originHitsPerResponse === null ? "–" : c.originHitsPerResponse.toFixed(2),
@@ -400,6 +474,8 @@ export function markdown(summary: Summary, workers: WorkerInfo[], scenarios: Sce
           "× pt",
           "Worker CPU ms / response",
           "× pt",
+          "object calls / response",
+          "new objects / 1,000 responses",
           "2xx / 429 / other",
           "2xx with RateLimit headers",
           "origin hits per response",

@@ -11,6 +11,7 @@ import type { Env } from "../env";
 import { reportAdminOff } from "./admin-off";
 import { createAdminApp } from "./app";
 import { mountConsoleSupport } from "./console-support-routes";
+import { mountObjectCounts } from "./object-counts-route";
 import { mountObservability } from "./observability-routes";
 import { DEFAULT_ADMIN_PREFIX } from "./prefix";
 import { adminApiOn } from "./tokens";
@@ -55,6 +56,7 @@ export function sluiceAdmin<E extends { Bindings: Env }>(options: SluiceAdminOpt
   const admin = createAdminApp(limiter);
   mountObservability(admin, limiter);
   mountConsoleSupport(admin, limiter);
+  mountObjectCounts(admin);
 
   return async function sluiceAdmin(c, next) {
     reportAdminOff(c.env);

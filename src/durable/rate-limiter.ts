@@ -23,6 +23,7 @@ import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limite
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { AskedCounter, Charge, CounterAnswer, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
+import { countActivation, countAlarm, countCall } from "../observability/object-counts";
 import { applyMigrations, schemaVersion } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 
@@ -32,6 +33,8 @@ export const MAX_COUNTERS_PER_OBJECT = 1024;
 const ROWS_PER_STATEMENT = 32;
 /** The object's epoch, in its key-value storage (beside the counters' table, in the same database). */
 const EPOCH_KEY = "epoch";
+/** Its name in the object counts (src/observability/object-counts.ts). */
+const CLASS = "RateLimiter";
 
 interface Row {
   name: string;
@@ -73,10 +76,12 @@ export class RateLimiter extends DurableObject<Env> {
     } catch (e) {
       this.startupError = e;
     }
+    countActivation(CLASS, this.hasTable);
   }
 
   /** Checks every counter; charges them all only when all have room. */
   check(request: CheckRequest): CounterAnswer {
+    countCall(CLASS, "check");
     this.ready();
     const now = this.now();
     const enforced = request.counters.filter((c) => !c.shadow);
@@ -104,6 +109,7 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Gives back charges (a refund, a released slot, or a rollback). */
   release(charges: Charge[]): void {
+    countCall(CLASS, "release");
     this.ready();
     const now = this.now();
     const updates = giveBack(this.states, charges, now);
@@ -128,6 +134,7 @@ export class RateLimiter extends DurableObject<Env> {
    * `toShard`: the caller is a shard of this key's tree, lent larger blocks.
    */
   take(counters: CounterSpec[], want: number, held: number, toShard = false): CounterAnswer {
+    countCall(CLASS, "take");
     this.ready();
     const now = this.now();
     // A corrupt row is used up until it expires: decided as `check` decides it, and nothing is lent.
@@ -148,6 +155,7 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Lends room only (an isolate fetching its next lease ahead of need); `null` when none is lent. */
   lend(counters: CounterSpec[], want: number, held: number, toShard = false): LeaseGrant | null {
+    countCall(CLASS, "lend");
     this.ready();
     const now = this.now();
     if (this.usedUp(counters, now)) return null;
@@ -166,6 +174,7 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Ends a lease: its unused units go back to a window still current. Counted once per lease. */
   giveBack(counters: CounterSpec[], id: number, unused: number): void {
+    countCall(CLASS, "giveBack");
     this.ready();
     const now = this.now();
     this.store(takeBack(this.states, counters, now, id, unused), counters, now);
@@ -178,31 +187,37 @@ export class RateLimiter extends DurableObject<Env> {
    * it is stored: see `src/limiter/lease/shard.ts`.
    */
   shardTake(root: string, counters: CounterSpec[], want: number, held: number): Promise<CounterAnswer> {
+    countCall(CLASS, "shardTake");
     return this.lender().take(root, counters, { want, held }, this.rootTransport(root));
   }
 
   /** A shard sublets a piece ahead of an isolate's need; `null` when it has none to give. */
   async shardLend(root: string, counters: CounterSpec[], want: number, held: number): Promise<LeaseGrant | null> {
+    countCall(CLASS, "shardLend");
     return (await this.lender().lend(root, counters, { want, held }, this.rootTransport(root))) ?? null;
   }
 
   /** An isolate gives back what it did not use of a sublet piece. */
   shardGiveBack(root: string, id: number, unused: number): void {
+    countCall(CLASS, "shardGiveBack");
     this.lender().giveBack(root, id, unused);
   }
 
   /** What this shard holds and has sublet (admin `GET /keys`). */
   shardView(root: string): ShardView {
+    countCall(CLASS, "shardView");
     return this.lender().view(root);
   }
 
   /** Admin `DELETE /keys` on a sharded key: the shard forgets the refusals it remembers. */
   shardReset(root: string): void {
+    countCall(CLASS, "shardReset");
     this.lender().reset(root);
   }
 
   /** The counters' room as it stands, charging nothing, and what is out on leases (admin `GET /keys`). */
   inspect(counters: CounterSpec[], penalties: string[] = []): InspectResponse {
+    countCall(CLASS, "inspect");
     this.ready();
     const now = this.now();
     this.usedUp(counters, now); // drops corrupt rows whose time is over, so they read as fresh
@@ -226,6 +241,7 @@ export class RateLimiter extends DurableObject<Env> {
    * kept as it is until they are back.
    */
   reset(names?: string[], specs?: CounterSpec[]): number {
+    countCall(CLASS, "reset");
     this.ready();
     // An object with no table has never stored a charge: nothing to delete, no charge to outdate, nothing written.
     if (!this.hasTable) return 0;
@@ -259,11 +275,13 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** How many counters this object holds (tests, bounded-state checks). */
   size(): number {
+    countCall(CLASS, "size");
     return this.states.size;
   }
 
   /** Removes counters that no longer matter, and wakes again for the next. */
   override async alarm(): Promise<void> {
+    countAlarm(CLASS);
     this.ready();
     const now = Date.now();
     if (this.hasTable) this.ctx.storage.sql.exec("DELETE FROM counters WHERE expires_at <= ?", now);

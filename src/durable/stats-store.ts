@@ -12,6 +12,7 @@ import { type FlushBatch, MINUTE_MS } from "../observability/fleet-aggregate";
 import type { KeyTotal, SeriesRow, Totals } from "../observability/fleet-rows";
 import { isFleetVerdict } from "../observability/fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "../observability/latency-buckets";
+import { countActivation, countAlarm, countCall } from "../observability/object-counts";
 
 import { applyMigrations } from "./migrations";
 import { STATS_MIGRATIONS } from "./stats-migrations";
@@ -28,6 +29,8 @@ const KEYS_PER_MINUTE = 64;
 const MAX_LABEL_LENGTH = 512;
 /** Rows a single batch may carry (an isolate's batch is far smaller): a bound on one call's work. */
 const MAX_ROWS_PER_BATCH = 20_000;
+/** Its name in the object counts (src/observability/object-counts.ts). */
+const CLASS = "StatsStore";
 
 export class StatsStore extends DurableObject<Env> {
   private alarmSet = false;
@@ -35,9 +38,11 @@ export class StatsStore extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     applyMigrations(ctx.storage, STATS_MIGRATIONS);
+    countActivation(CLASS);
   }
 
   ingest(batch: FlushBatch): { rows: number; accepted: boolean } {
+    countCall(CLASS, "ingest");
     const rows = batch.counts.length + batch.keys.length + batch.latency.length;
     // Answered, not thrown: the sender drops a batch either way, and a throw here would be an uncaught error.
     if (rows > MAX_ROWS_PER_BATCH) return { rows, accepted: false };
@@ -108,6 +113,7 @@ export class StatsStore extends DurableObject<Env> {
 
   /** Counts per minute in [from, to), summed into steps of `stepMinutes` (the day view uses 10). */
   series(from: number, to: number, stepMinutes = 1): SeriesRow[] {
+    countCall(CLASS, "series");
     const step = Math.max(1, Math.floor(stepMinutes)) * MINUTE_MS;
     return this.ctx.storage.sql
       .exec<{ minute: number; rule: string; verdict: string; n: number }>(
@@ -124,6 +130,7 @@ export class StatsStore extends DurableObject<Env> {
    * policy that has since declared a header a credential shows it hashed from its next refusal on).
    */
   refusedKeys(from: number, limit: number): KeyTotal[] {
+    countCall(CLASS, "refusedKeys");
     return this.ctx.storage.sql
       .exec<{ rule: string; key: string; n: number; label: string | null }>(
         `SELECT rule, key, SUM(n) AS n,
@@ -138,6 +145,7 @@ export class StatsStore extends DurableObject<Env> {
   }
 
   totals(): Totals {
+    countCall(CLASS, "totals");
     const sql = this.ctx.storage.sql;
     const meta = new Map(
       sql
@@ -161,6 +169,7 @@ export class StatsStore extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    countAlarm(CLASS);
     const oldest = Date.now() - RETENTION_MS;
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM counts WHERE minute < ?1", oldest);

@@ -133,7 +133,10 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
       counters: counterStoreOf(env),
       tenants: { lookup: (hash) => tenants.lookup(env.POLICIES, hash, policyTtlMs(env)) },
       clock: systemClock,
-      observer: both(workersObserver(stats, env.ANALYTICS), fleetObserver(fleet, env, background, startedAt)),
+      observer: both(
+        workersObserver(stats, env.ANALYTICS, background),
+        fleetObserver(fleet, env, background, startedAt),
+      ),
       background,
     };
   }
