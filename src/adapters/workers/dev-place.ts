@@ -11,7 +11,6 @@
  * however they are spelt, and the request's own `cf` decides.
  * @module
  */
-import type { Env } from "../../env";
 import type { PlaceOf } from "../../limiter/lease/region";
 import { logEvent } from "../../log";
 
@@ -29,8 +28,9 @@ const ON = "1";
 let warned = false;
 
 /** The request's place: its `cf`, with the faked fields over it when `DEV_FAKE_CF` is `"1"`. */
-export function placeOf(request: Request, env: Pick<Env, "DEV_FAKE_CF">): PlaceOf | undefined {
-  const cf = request.cf as (PlaceOf & { colo?: string }) | undefined;
+export function placeOf(request: Request, env: { DEV_FAKE_CF?: string | undefined }): PlaceOf | undefined {
+  // `cf` is the Workers runtime's; this module is also type-checked for Node (its unit test).
+  const cf = (request as { cf?: unknown }).cf as (PlaceOf & { colo?: string }) | undefined;
   if (env.DEV_FAKE_CF !== ON) return cf;
   if (!warned) {
     warned = true;
