@@ -299,6 +299,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       target.specs,
       target.penalties,
       target.shards,
+      target.shardsPerRegion,
     );
     const penalty = penalties?.[0];
     return c.json({
