@@ -59,6 +59,31 @@ describe('scope: "region"', () => {
     expect(JSON.stringify(none.body)).toContain("add region=");
   });
 
+  it("POST /explain reads the region's own count when given one, and refuses a region that is not a hint", async () => {
+    const limit = 3;
+    await usePolicy({
+      version: 1,
+      rules: [{ id: "per-ip", key: "ip", scope: "region", limits: [{ limit, window: "1d" }] }],
+    });
+    const ip = uniqueIp();
+    await statusesFrom("EU", ip, limit);
+    const explain = (region: string) =>
+      exports.default.fetch(
+        new Request(`http://api.example.com${DEFAULT_ADMIN_PREFIX}/explain`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({ url: "http://api.example.com/r", headers: { "cf-connecting-ip": ip }, region }),
+        }),
+      );
+    const weur = (await (await explain("weur")).json()) as {
+      rules: Array<{ key: string; limits: Array<{ remaining: number }> }>;
+    };
+    expect(weur.rules[0]).toMatchObject({ key: `region:weur:ip:${ip}`, limits: [{ remaining: 0 }] });
+    const enam = (await (await explain("enam")).json()) as { rules: Array<{ limits: Array<{ remaining: number }> }> };
+    expect(enam.rules[0]!.limits[0]!.remaining).toBe(limit);
+    expect((await explain("mars")).status).toBe(400);
+  });
+
   it("without the scope the same client gets the limit once, whichever regions it reaches", async () => {
     const limit = 6;
     await usePolicy({ version: 1, rules: [{ id: "per-ip", key: "ip", limits: [{ limit, window: "1d" }] }] });
