@@ -42,6 +42,12 @@ export interface Env {
   LIMITER_TIMEOUT_CEILING_MS?: string;
   /** Fleet-wide figures (console, `/metrics`): a few SQLite-backed shards; optional, unset: none are kept. */
   STATS?: DurableObjectNamespace<StatsStore>;
+  /**
+   * Development only: `"1"` lets request headers (`x-sluice-dev-cf-continent`, `-country`,
+   * `-longitude`, `-colo`) fake the request's `cf` place under `wrangler dev`. Never set it on a
+   * deployed Worker: any client could then choose the region it is counted in.
+   */
+  DEV_FAKE_CF?: string;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */
   ANALYTICS?: AnalyticsEngineDataset;
   /**

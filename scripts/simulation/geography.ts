@@ -4,8 +4,9 @@
  *
  * The matrix is approximate. Each region stands for one AWS region in it
  * (Cloudflare does not publish a matrix between its own locations), and the
- * figures are median round trips between those AWS regions as published by
- * cloudping.co (AWS inter-region latency, p50), rounded to 5 ms. Eastern
+ * figures are approximate, from cloudping.co's public matrix as of 2026 (AWS
+ * inter-region latency, p50), rounded to 5 ms: typed in from that page, not
+ * checked against it since (docs/leases.md prints the table). Eastern
  * Europe has no AWS region: Stockholm stands for it. Within a region, a Worker
  * and the object it calls are rarely in the same data centre: the round trip
  * inside a region is taken as 6 ms (an assumption, not a published figure),

@@ -12,10 +12,11 @@ import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
 import { readHistoryEntry } from "../adapters/workers/policy-history";
 import type { StoredPolicyState } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
-import { countingKeyForValue, scoped } from "../engine/counting-key";
+import { countingKeyForValue, regionalKey, scoped, UNKNOWN_REGION } from "../engine/counting-key";
 import { ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
 import { sha256Hex } from "../hash";
+import { LOCATION_HINTS } from "../limiter/lease/region";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
@@ -290,6 +291,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       c.env,
       limiter,
       c.req.query("tenant"),
+      c.req.query("region"),
     );
     if (target instanceof Response) return target;
     const { now, results, penalties, shards } = await counterStoreOf(c.env).inspect(
@@ -297,6 +299,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       target.specs,
       target.penalties,
       target.shards,
+      target.shardsPerRegion,
     );
     const penalty = penalties?.[0];
     return c.json({
@@ -341,6 +344,8 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
       c.req.query("sandbox"),
       c.env,
       limiter,
+      undefined,
+      c.req.query("region"),
     );
     if (target instanceof Response) return target;
     // Resetting a key also lifts its penalty.
@@ -391,6 +396,9 @@ export async function publish(
   return result;
 }
 
+/** What `region=` may name for a rule counted per region: a location hint, or the region of requests with none. */
+const REGIONS: readonly string[] = [...LOCATION_HINTS, UNKNOWN_REGION];
+
 async function counterTarget(
   ruleId: string | undefined,
   value: string | undefined,
@@ -399,6 +407,7 @@ async function counterTarget(
   env: Env,
   limiter: Limiter,
   tenantId?: string,
+  region?: string,
 ): Promise<
   | Response
   | {
@@ -429,7 +438,16 @@ async function counterTarget(
   const lookupId = tenantId ?? (rule.key.kind === "tenant" && !isIp ? value : undefined);
   const tenant = lookupId !== undefined ? await findTenantById(env.POLICIES, lookupId) : null;
   const inSandbox = sandbox === "true" || tenant?.sandbox === true;
-  const objectName = scoped(await countingKeyForValue(rule.key, ipValue, isIp), inSandbox);
+  // A rule counted per region has one counter per region: region= names which.
+  if (rule.perRegion && (region === undefined || !REGIONS.includes(region))) {
+    return problem(
+      400,
+      "bad_request",
+      `rule "${ruleId}" counts each region on its own (scope "region"): add region= with one of ${REGIONS.join(", ")}`,
+    );
+  }
+  const counted = await countingKeyForValue(rule.key, ipValue, isIp);
+  const objectName = scoped(rule.perRegion ? regionalKey(counted, region) : counted, inSandbox);
   const badTier = tier === undefined ? undefined : unknownTier(tier, policy.document);
   if (badTier) return problem(400, "bad_request", badTier);
   const t = tier ?? tenant?.tier ?? policy.defaultTier;

@@ -9,13 +9,14 @@
 import type { Hono } from "hono";
 import { policyTtlMs } from "../adapters/workers/kv-policy-source";
 import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
-import { labelledCountingKeys, scoped } from "../engine/counting-key";
+import { labelledCountingKeys, regionalKey, scoped } from "../engine/counting-key";
 import { clientIp } from "../engine/identity";
 import { isCredentialKey } from "../engine/key-label";
 import { matchRules, ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
 import { sha256Hex } from "../hash";
 import { keysToCount, readCredentials } from "../http/credentials";
+import { LOCATION_HINTS } from "../limiter/lease/region";
 import { logEvent } from "../log";
 import { normalizePath } from "../policy/normalize-path";
 
@@ -75,8 +76,15 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
 
   admin.post("/explain", async (c) => {
     const body = await c.req
-      .json<{ method?: unknown; url?: unknown; headers?: unknown }>()
-      .catch(() => ({}) as { method?: unknown; url?: unknown; headers?: unknown });
+      .json<{ method?: unknown; url?: unknown; headers?: unknown; region?: unknown }>()
+      .catch(() => ({}) as { method?: unknown; url?: unknown; headers?: unknown; region?: unknown });
+    // The region (a location hint) a rule counted per region would count the request in; absent: unknown.
+    const region =
+      typeof body.region === "string" && (LOCATION_HINTS as readonly string[]).includes(body.region)
+        ? body.region
+        : undefined;
+    if (body.region !== undefined && region === undefined)
+      return problem(400, "bad_request", `region must be one of ${LOCATION_HINTS.join(", ")}`);
     if (typeof body.url !== "string") return problem(400, "bad_request", 'body must be { "method", "url", "headers" }');
     let url: URL;
     try {
@@ -148,9 +156,10 @@ export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>
           undefined,
           isCredentialKey(rule.key, policy.credentials),
         );
-        const key = scoped(first!.key, sandbox);
+        const inRegion = (k: string) => (rule.perRegion ? regionalKey(k, region) : k);
+        const key = scoped(inRegion(first!.key), sandbox);
         entry.key = key;
-        if (first!.label !== undefined) entry.label = scoped(first!.label, sandbox);
+        if (first!.label !== undefined) entry.label = scoped(inRegion(first!.label), sandbox);
         const { now, results } = await store.inspect(key, ruleCounterSpecs(policy, rule, tier, sandbox));
         entry.limits = results.map((r) => ({
           name: r.name,

@@ -34,6 +34,11 @@ export interface EngineSettings {
   ceilingMs?: number;
   /** The whole deployment gets the sandbox multiplier. */
   sandbox: boolean;
+  /**
+   * The request's region (a location hint, from its `cf`), for rules with `scope: "region"`;
+   * absent: unknown (such rules count it in the `unknown` region).
+   */
+  region?: string;
 }
 
 export interface RequestContext {

@@ -1,8 +1,9 @@
 /**
  * Counting keys: the name under which a rule's counters are kept (one
  * Durable Object per key). Every format is spelled here: `ip:<ip key>`,
- * `tenant:<id>`, `header|query|body:<name>:<sha256>`, `custom:<value>`, and the
- * `sandbox:` scope in front of any of them. Values taken from the request (a
+ * `tenant:<id>`, `header|query|body:<name>:<sha256>`, `custom:<value>`, the
+ * `region:<hint>:` scope of a rule counted per region and the `sandbox:` scope
+ * in front of any of them. Values taken from the request (a
  * header, a query parameter, a body field) are trimmed, lower-cased and
  * hashed first, so no raw value is stored, and `Foo@x.com` is `foo@x.com`. A
  * request that lacks the value is counted by its IP; a body that cannot be
@@ -58,6 +59,18 @@ export function ipCountingKey(ipKey: string): string {
 /** A key given by the user's own `key` hook. */
 export function customCountingKey(value: string): string {
   return `custom:${value}`;
+}
+
+/** The region a request without a known one (no `cf.continent`, a call by key) is counted in. */
+export const UNKNOWN_REGION = "unknown";
+
+/**
+ * The key of a rule counted per region (`scope: "region"`): `region:<hint>:<key>`, one count per
+ * region, kept in an object created by that region's first request (so near it). Inside the
+ * sandbox scope: `sandbox:region:weur:ip:…`.
+ */
+export function regionalKey(key: string, region: string | undefined): string {
+  return `region:${region ?? UNKNOWN_REGION}:${key}`;
 }
 
 /** The key in the sandbox's own set of counters, or as it is. */

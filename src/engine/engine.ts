@@ -17,7 +17,14 @@ import { normalizePath } from "../policy/normalize-path";
 import { DEFAULT_BODY_MAX_BYTES } from "../policy/schema";
 import { RoundTrips } from "./budget";
 import type { EnginePorts, EngineSettings, RequestContext } from "./context";
-import { customCountingKey, type KeySources, type LabelledKey, labelledCountingKeys, scoped } from "./counting-key";
+import {
+  customCountingKey,
+  type KeySources,
+  type LabelledKey,
+  labelledCountingKeys,
+  regionalKey,
+  scoped,
+} from "./counting-key";
 import { type ExecutionScope, executePlan, failures, type KeyResult, rollBack } from "./execute";
 import { admittedOutcome } from "./finish";
 import { clientIp, type Identity, resolveIdentity, UNKNOWN_IP } from "./identity";
@@ -140,7 +147,9 @@ async function decideByKey(scope: KeyScope, call: KeyCall): Promise<RateLimitRes
   }
   const startedAt = ports.clock.now();
   const identity = { tier: policy.defaultTier, sandbox: scope.settings.sandbox };
-  const plans = planCounters([{ rule, key: customCountingKey(call.key), identity }], policy, startedAt);
+  // A call by key has no request, so no region: a rule counted per region counts it in `unknown`.
+  const key = perRegion(rule, customCountingKey(call.key), scope.settings.region);
+  const plans = planCounters([{ rule, key, identity }], policy, startedAt);
   if (call.cost !== undefined) {
     for (const plan of plans) for (const planned of plan.limits) planned.spec = { ...planned.spec, cost: call.cost };
   }
@@ -281,18 +290,24 @@ async function ruleReadings(
         headers: ctx.request.headers,
         body,
       };
+      const region = ctx.settings.region;
       const keys: LabelledKey[] =
         custom !== undefined
-          ? [{ key: customCountingKey(custom) }]
+          ? [{ key: perRegion(rule, customCountingKey(custom), region) }]
           : (await keysOf(rule, sources, isCredentialKey(rule.key, ctx.policy.credentials))).map((k) => ({
-              key: scoped(k.key, reading.sandbox),
-              ...(k.label !== undefined ? { label: scoped(k.label, reading.sandbox) } : {}),
+              key: scoped(perRegion(rule, k.key, region), reading.sandbox),
+              ...(k.label !== undefined ? { label: scoped(perRegion(rule, k.label, region), reading.sandbox) } : {}),
             }));
       for (const { key, label } of keys)
         readings.push({ rule, key, ...(label !== undefined ? { label } : {}), identity: reading });
     }
   }
   return readings;
+}
+
+/** The key as the rule counts it: per region under `scope: "region"`, else as it is. */
+function perRegion(rule: CompiledRule, key: string, region: string | undefined): string {
+  return rule.perRegion ? regionalKey(key, region) : key;
 }
 
 /** The rule's counting keys (one per value of an array counted on each); a key that cannot be read and must not be guessed refuses, naming the rule. */

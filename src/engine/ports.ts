@@ -49,7 +49,8 @@ export interface InspectResponse {
   /** The running penalties among those asked about. */
   penalties?: Array<{ name: string; until: number }>;
   /** A sharded key's shards: units each holds on its blocks and has sublet to isolates. */
-  shards?: Array<{ shard: number; held: number; sublet: number }>;
+  /** A regional tree's shards carry their `region` (location hint). */
+  shards?: Array<{ shard: number; held: number; sublet: number; region?: string }>;
 }
 
 /**
@@ -72,7 +73,13 @@ export interface CounterStore {
   /** Gives charges back: a refund, a released slot, a rollback. */
   release(key: string, charges: Charge[], background: Background): Promise<void>;
   /** The counters' room as it stands, charging nothing; and which of the named penalties are running. */
-  inspect(key: string, counters: CounterSpec[], penalties?: string[], shards?: number): Promise<InspectResponse>;
+  inspect(
+    key: string,
+    counters: CounterSpec[],
+    penalties?: string[],
+    shards?: number,
+    shardsPerRegion?: number,
+  ): Promise<InspectResponse>;
   /**
    * Deletes the named counters of a key, or all of them; returns how many
    * there were. `shards`: the key's tree is reset too.

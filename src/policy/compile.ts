@@ -110,6 +110,8 @@ export interface CompiledRule {
   shards?: number;
   /** Regional tree: this many shard objects per region (location hint); absent: none. */
   shardsPerRegion?: number;
+  /** `scope: "region"`: each region counts on its own key (`region:<hint>:<key>`); absent: one count worldwide. */
+  perRegion?: true;
   matches(facts: RequestFacts): boolean;
   /**
    * With `match.methodOverride`: whether the rule could match this request as some overridden method (every
@@ -241,6 +243,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     ...(rule.shardsPerRegion !== undefined ? { shardsPerRegion: rule.shardsPerRegion } : {}),
+    ...(rule.scope === "region" ? { perRegion: true as const } : {}),
     matches: compileMatch(rule.match),
     ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };

@@ -349,6 +349,11 @@ export const RuleSchema = z
           z.lte(MAX_SHARDS_PER_REGION, `must be an integer from 1 to ${MAX_SHARDS_PER_REGION}`),
         ),
     ),
+    /**
+     * `"region"`: count each region (the request's location hint) on its own, so a client reaching
+     * two regions gets the limit in each. Absent or `"global"`: one count worldwide.
+     */
+    scope: z.optional(z.enum(["global", "region"])),
     limits: z._default(z.array(LimitSchema), []),
   })
   .check(
@@ -387,8 +392,13 @@ export const RuleSchema = z
         const issues =
           r.shards !== undefined
             ? ['not allowed with "shards": a key\'s tree is hashed or regional, not both']
-            : shardsIssues(r);
+            : r.scope === "region"
+              ? ['not allowed with scope "region": each region\'s count already lives in its own region']
+              : shardsIssues(r);
         for (const message of issues) ctx.addIssue({ code: "custom", path: ["shardsPerRegion"], message });
+      }
+      if (r.scope === "region" && r.action !== "limit") {
+        ctx.addIssue({ code: "custom", path: ["scope"], message: `not allowed with action "${r.action}"` });
       }
       const names = new Map<string, number>();
       r.limits.forEach((l, i) => {

@@ -3,7 +3,7 @@
  * is a key the request is counted on; a missing one is the IP.
  */
 import { describe, expect, it } from "vitest";
-import { countingKeys, type KeySources } from "../../src/engine/counting-key";
+import { countingKeys, type KeySources, regionalKey, scoped } from "../../src/engine/counting-key";
 import { sha256Hex } from "../../src/hash";
 import { parseBody } from "../../src/http/body-key";
 import type { BodyKeyOptions, KeySpec } from "../../src/policy/compile";
@@ -72,5 +72,13 @@ describe("countingKeys: body keys", () => {
       await hashed("body", "email", "q@x.test"),
     ]);
     expect(await countingKeys(email, sources("", "email=b@x.test"), queryOnly)).toEqual(["ip:198.51.100.7"]);
+  });
+});
+
+describe("regionalKey", () => {
+  it("puts the region in front of the key, and counts a request of unknown region in `unknown`", () => {
+    expect(regionalKey("ip:203.0.113.7", "weur")).toBe("region:weur:ip:203.0.113.7");
+    expect(regionalKey("ip:203.0.113.7", undefined)).toBe("region:unknown:ip:203.0.113.7");
+    expect(scoped(regionalKey("tenant:acme", "apac"), true)).toBe("sandbox:region:apac:tenant:acme");
   });
 });

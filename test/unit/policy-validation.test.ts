@@ -529,3 +529,44 @@ describe("onLimit (delay instead of refuse)", () => {
     expect(errors({ onLimit: { delay: "2s" }, action: "bypass" }).map((e) => e.path)).toEqual(["rules[0].onLimit"]);
   });
 });
+
+describe('scope: "region"', () => {
+  const limits = [{ limit: 100, window: "1m" }];
+  const errors = (rule: Record<string, unknown>) => {
+    const result = validatePolicy({ version: 1, rules: [{ id: "per-ip", ...rule }] });
+    return result.ok ? [] : result.errors;
+  };
+
+  it("compiles to a rule counted per region; global or absent counts once worldwide", () => {
+    const compiled = (scope?: string) => {
+      const result = validatePolicy({
+        version: 1,
+        rules: [{ id: "per-ip", key: "ip", ...(scope ? { scope } : {}), limits }],
+      });
+      if (!result.ok) throw new Error(JSON.stringify(result.errors));
+      return result.compiled.rules[0]!;
+    };
+    expect(compiled("region").perRegion).toBe(true);
+    expect(compiled("global").perRegion).toBeUndefined();
+    expect(compiled().perRegion).toBeUndefined();
+  });
+
+  it("is an explicit choice even for tenant keys: allowed when asked for, never the default", () => {
+    expect(errors({ key: "tenant", scope: "region", limits })).toEqual([]);
+    const result = validatePolicy({ version: 1, rules: [{ id: "t", limits }] });
+    expect(result.ok && result.compiled.rules[0]!.perRegion).toBeUndefined();
+  });
+
+  it("refuses another value, a rule that does not limit, and shardsPerRegion beside it", () => {
+    expect(errors({ scope: "colo", limits }).map((e) => e.path)).toEqual(["rules[0].scope"]);
+    expect(errors({ scope: "region", action: "block" })).toEqual([
+      { path: "rules[0].scope", message: 'not allowed with action "block"' },
+    ]);
+    expect(errors({ scope: "region", shardsPerRegion: 1, limits })).toEqual([
+      {
+        path: "rules[0].shardsPerRegion",
+        message: 'not allowed with scope "region": each region\'s count already lives in its own region',
+      },
+    ]);
+  });
+});

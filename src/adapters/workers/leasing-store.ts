@@ -76,9 +76,34 @@ export class LeasingCounterStore implements CounterStore {
     if (rest.length > 0) await this.plain.release(key, rest);
   }
 
-  /** The root's counters, and with `shards` what each shard holds and has sublet (the tree summed up). */
-  async inspect(key: string, counters: CounterSpec[], penalties?: string[], shards?: number): Promise<InspectResponse> {
+  /**
+   * The root's counters, and with `shards` (or `shardsPerRegion`) what each shard holds and has
+   * sublet (the tree summed up); a regional shard is read through its region's hint, as it was created.
+   */
+  async inspect(
+    key: string,
+    counters: CounterSpec[],
+    penalties?: string[],
+    shards?: number,
+    shardsPerRegion?: number,
+  ): Promise<InspectResponse> {
     const root = await this.plain.inspect(key, counters, penalties);
+    if (shardsPerRegion && shardsPerRegion > 0 && !(shards && shards > 1)) {
+      const places = LOCATION_HINTS.flatMap((region) =>
+        Array.from({ length: shardsPerRegion }, (_, shard) => ({ region, shard })),
+      );
+      const views = await Promise.all(
+        places.map(({ region, shard }) =>
+          this.namespace
+            .get(this.namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
+            .shardView(key),
+        ),
+      );
+      return {
+        ...root,
+        shards: views.map((view, i) => ({ ...places[i]!, held: view.held, sublet: view.sublet })),
+      };
+    }
     if (!shards || shards < 2) return root;
     const views = await Promise.all(
       Array.from({ length: shards }, (_, shard) => this.namespace.getByName(shardName(key, shard)).shardView(key)),

@@ -21,10 +21,11 @@ import type { LimiterOptions, LimitOutcome, RateLimitResult } from "../../engine
 import type { Background, CounterStore, DecisionObserver } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
-import type { PlaceOf } from "../../limiter/lease/region";
+import { locationHintOf } from "../../limiter/lease/region";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
 import { CandidateShadow } from "./candidate";
+import { placeOf } from "./dev-place";
 import { fleetObserver } from "./fleet-observer";
 import { PolicyStore, policyTtlMs } from "./kv-policy-source";
 import { TenantCache } from "./kv-tenants";
@@ -156,9 +157,11 @@ export function createLimiter(options: LimiterOptions = {}): Limiter {
 
   async function limitRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<LimitOutcome> {
     const base = portsFor(env, ctx, Date.now());
-    // The request's location hint, for keys with a regional tree (`shardsPerRegion`).
-    const ports = { ...base, counters: withRegion(base.counters, request.cf as PlaceOf | undefined) };
-    const settings = settingsOf(env);
+    // The request's location hint, for keys with a regional tree (`shardsPerRegion`) and rules counted per region.
+    const place = placeOf(request, env);
+    const ports = { ...base, counters: withRegion(base.counters, place) };
+    const region = locationHintOf(place);
+    const settings = { ...settingsOf(env), ...(region ? { region } : {}) };
     const outcome = await engine.decide(request, ports, settings);
     // A fixed policy has no published candidate beside it.
     return fixed ? outcome : candidates.attach(request, env, ports, settings, outcome);
