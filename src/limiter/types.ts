@@ -171,6 +171,11 @@ export interface Charge {
   shifted?: number;
   /** The concurrency slot taken. */
   leaseId?: string;
+  /**
+   * A settle's debit (the response cost more than its estimate): `cost` more is charged to the
+   * charge's window (or the bucket), room or not; past the limit it is a debt. Absent: a give-back.
+   */
+  debit?: true;
 }
 
 export interface CheckOutcome {
