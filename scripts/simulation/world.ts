@@ -104,7 +104,7 @@ export interface Scenario {
 }
 
 /** Known bugs injected at the simulation's seams, to prove the judge catches them (`--mutants`). */
-export type Mutant = "lease-overrun" | "bucket-charged-at-grant" | "double-refund" | "stale-reset";
+export type Mutant = "lease-overrun" | "bucket-charged-at-grant" | "double-refund" | "stale-reset" | "settle-lost-debt";
 
 export interface RunOptions {
   mutant?: Mutant;
@@ -531,7 +531,9 @@ export async function simulate(
             key,
             () => alive(isolate),
             () => {
-              object.release(settlementCharges(outcome.charges, actual));
+              const charges = settlementCharges(outcome.charges, actual);
+              // The mutant: a debit is dropped (the debt never reaches the object), a give-back still lands.
+              object.release(mutant === "settle-lost-debt" ? charges.filter((c) => !c.debit) : charges);
               if (id !== undefined) noteSettle(key, id, actual);
             },
           ).catch(() => undefined);
