@@ -14,6 +14,7 @@ import {
   CredentialPlaceSchema,
   cidr,
   delayString,
+  EstimateSchema,
   LimitSchema,
   limitWindow,
   MatchSchema,
@@ -23,6 +24,7 @@ import {
   ResponseObjectSchema,
   RuleSchema,
   ruleKey,
+  SettleSchema,
   windowString,
 } from "../src/policy/schema";
 
@@ -100,6 +102,8 @@ const yearDays = [
     { properties: { anchor: { properties: { day: { maximum: max } } } } },
   ),
 );
+/** A settle's `from` is this. */
+const fromIs = (from: string) => ({ required: ["from"], properties: { from: { const: from } } });
 const nonEmptyLimits = { required: ["limits"], properties: { limits: { minItems: 1 } } };
 
 const EXTRAS = new Map<unknown, Record<string, unknown>>([
@@ -153,6 +157,16 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
           },
           not: has("shards"),
         }),
+        // settle: rate limits only, count "all", at the key's own object (no tree), not held (no onLimit).
+        ifThen(has("settle"), {
+          required: ["limits"],
+          properties: {
+            action: { const: "limit" },
+            limits: { minItems: 1, not: { contains: has("concurrency") } },
+            count: { const: "all" },
+          },
+          not: { anyOf: ["shards", "shardsPerRegion", "onLimit"].map(has) },
+        }),
         // shards: limits without a concurrency one, no penalty, count "all".
         ifThen(has("shards"), {
           required: ["limits"],
@@ -165,6 +179,21 @@ const EXTRAS = new Map<unknown, Record<string, unknown>>([
       ],
     },
   ],
+  // settle: `header` with from "header", `path` with from "json", `maxBytes` only with "json", a status map with "status".
+  [
+    SettleSchema,
+    {
+      allOf: [
+        ifThen(fromIs("header"), has("header")),
+        ifThen({ not: fromIs("header") }, { not: has("header") }),
+        ifThen(fromIs("json"), has("path")),
+        ifThen({ not: fromIs("json") }, { not: { anyOf: [has("path"), has("maxBytes")] } }),
+        ifThen(fromIs("status"), { required: ["status"], properties: { status: { not: { const: {} } } } }),
+      ],
+    },
+  ],
+  // An estimate is read from a request header or a body field, one of the two.
+  [EstimateSchema, { oneOf: [has("header"), has("body")] }],
   // `from` names each place once; `methodOverride` only beside `methods`.
   [BodyKeySchema, { allOf: [{ properties: { from: { uniqueItems: true } } }] }],
   [MatchSchema, ifThen(has("methodOverride"), has("methods"))],

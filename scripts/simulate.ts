@@ -26,6 +26,7 @@ import {
   harshTreeScenarios,
   randomScenario,
   scenarios,
+  settleScenarios,
   targetedScenarios,
   treeScenarios,
 } from "./simulation/scenarios";
@@ -137,6 +138,7 @@ if (process.argv.includes("--geo")) {
     ...harshScenarios({ durationMs }),
     ...targetedScenarios(),
     ...delayScenarios({ durationMs }),
+    ...settleScenarios({ durationMs }),
   ];
   // The hot-key set runs with --tree, or when --only names some of it (e.g. `--only tree`, `--only 10k/s`).
   const selected = tree ? hotKeys : only ? [...flat, ...hotKeys] : flat;

@@ -10,9 +10,11 @@
  *   held units and a refilled bucket);
  * - `double-refund`: every refund applied twice (at the object and into a lease);
  * - `stale-reset`: `DELETE /keys` keeps the units out on leases in a stale
- *   window, so the current one starts empty while they are still used.
+ *   window, so the current one starts empty while they are still used;
+ * - `settle-lost-debt`: a settle above its estimate never reaches the object
+ *   (its give-backs still do), so requests are admitted into a debt.
  */
-import { targetedScenarios } from "./scenarios";
+import { settleScenarios, targetedScenarios } from "./scenarios";
 import type { Mutant, Scenario } from "./world";
 
 export interface MutantCheck {
@@ -57,5 +59,10 @@ export const MUTANT_CHECKS: MutantCheck[] = [
   {
     mutant: "stale-reset",
     runs: (quick) => targeted(quick, "reset with leases out, then the window used up, fixed 1000/10s"),
+  },
+  {
+    mutant: "settle-lost-debt",
+    runs: (quick) =>
+      grid(named(settleScenarios({ durationMs: 8_000 }), "settle (estimate 10, 0 to 40), fixed 2000/10s"), quick),
   },
 ];

@@ -656,3 +656,60 @@ export function delayScenarios(options: ScenarioOptions = {}): Scenario[] {
     },
   ];
 }
+
+/**
+ * Reserve, then settle: every request charged an estimate of 10 and settled later at its real cost:
+ * 20% nothing (a 5xx), 30% up to 4 times the estimate (a long answer: a debt once the limit is near),
+ * the rest a little under it. Decided at the key's object, as the engine decides a settling key.
+ */
+export function settleScenarios(options: ScenarioOptions = {}): Scenario[] {
+  const d = options.durationMs ?? 20_000;
+  const common = { start: START, durationMs: d, skewMs: 50 };
+  const estimate = 10;
+  const settle = (maxMs: number) => ({
+    afterMs: { min: 0, max: maxMs },
+    actual: (r: () => number, cost: number) => {
+      const u = r();
+      if (u < 0.2) return 0;
+      if (u < 0.5) return Math.floor(r() * 4 * cost) + 1;
+      return Math.max(1, cost - Math.floor(r() * 3));
+    },
+  });
+  const costly = (spec: CounterSpec): CounterSpec => ({ ...spec, cost: estimate });
+  return [
+    {
+      ...common,
+      name: "settle (estimate 10, 0 to 40), fixed 2000/10s",
+      settle: settle(500),
+      specsFor: () => [costly(fixed("llm-10s", 2_000, 10_000))],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
+      name: "settle late (up to 3 s), sliding 2000/10s",
+      settle: settle(3_000),
+      specsFor: () => [costly(sliding("llm-10s", 2_000, 10_000))],
+      arrivals: (r) => poisson(r, 400, d, one),
+    },
+    {
+      ...common,
+      name: "settle, token bucket 1000/s burst 3000",
+      settle: settle(1_000),
+      specsFor: () => [costly(bucket("llm-bucket", 1_000, 1_000, 3_000))],
+      arrivals: (r) => poisson(r, 200, d, one),
+    },
+    {
+      ...common,
+      name: "settle with lost and late answers, restarts, resets, isolates dying, fixed and bucket",
+      settle: settle(2_000),
+      resetAt: [d / 3 + 77, (2 * d) / 3 + 1],
+      loss: 0.03,
+      lostAfterMs: 1_500,
+      late: { share: 0.05, maxMs: 3_000 },
+      objectRestarts: 3,
+      deaths: 0.3,
+      specsFor: () => [costly(bucket("llm-bucket", 500, 1_000, 1_500)), costly(fixed("llm-1m", 20_000, 60_000))],
+      arrivals: (r) => poisson(r, 300, d, one),
+    },
+  ];
+}

@@ -9,6 +9,8 @@
  * same network.
  */
 import { chargesOf, resultsOf } from "../../src/limiter/answer";
+
+import { settlementCharges } from "../../src/engine/settle";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
 import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/limiter/lease/shard";
@@ -93,10 +95,17 @@ export interface Scenario {
   delay?: DelaySpec;
   /** Regions: isolates placed in them, objects placed where their first call came from (or by hint). */
   geo?: GeoOptions;
+  /**
+   * Every key's rule settles (`settle`): each request is decided at the key's object (never from a
+   * lease, as the engine asks of a settling key), charged its spec's cost as the estimate, and
+   * `afterMs` after its answer its real cost (`actual`, drawn per request) is settled there: the
+   * difference given back or debited.
+   */
+  settle?: { actual: (random: () => number, estimate: number) => number; afterMs: { min: number; max: number } };
 }
 
 /** Known bugs injected at the simulation's seams, to prove the judge catches them (`--mutants`). */
-export type Mutant = "lease-overrun" | "bucket-charged-at-grant" | "double-refund" | "stale-reset";
+export type Mutant = "lease-overrun" | "bucket-charged-at-grant" | "double-refund" | "stale-reset" | "settle-lost-debt";
 
 export interface RunOptions {
   mutant?: Mutant;
@@ -244,6 +253,8 @@ export async function simulate(
     return id;
   };
   const noteRefund = (key: string, id: number) => log.push({ type: "refund", id, at: now(), seq: seq++, key });
+  const noteSettle = (key: string, id: number, actual: number) =>
+    log.push({ type: "settle", id, at: now(), seq: seq++, key, actual });
 
   const isolateList = Array.from({ length: isolates }, (_, i) => {
     const clock = clockOf(random, scenario, scenario.start);
@@ -486,6 +497,43 @@ export async function simulate(
     );
   }
 
+  /**
+   * A request of a settling rule: the object decides it (charging the estimate); when its response has
+   * ended, the object applies the difference to what it charged. An isolate that dies meanwhile never
+   * settles: the estimate stands.
+   */
+  function settled(isolate: number, keyNumber: number, specs: CounterSpec[], actual: number, afterMs: number) {
+    const key = String(keyNumber);
+    const object = objectFor(keyNumber);
+    let id: number | undefined;
+    const decide = () => {
+      const outcome = object.check(specs);
+      if (outcome.allowed) id = noteAdmit(key, specs);
+      return outcome;
+    };
+    call(key, () => alive(isolate), decide).then(
+      (outcome) => {
+        if (!outcome.allowed) return;
+        scheduler.at(scheduler.now + afterMs, () => {
+          if (!alive(isolate)) return;
+          call(
+            key,
+            () => alive(isolate),
+            () => {
+              const charges = settlementCharges(chargesOf(outcome), actual);
+              // The mutant: a debit is dropped (the debt never reaches the object), a give-back still lands.
+              object.release(mutant === "settle-lost-debt" ? charges.filter((c) => !c.debit) : charges);
+              if (id !== undefined) noteSettle(key, id, actual);
+            },
+          ).catch(() => undefined);
+        });
+      },
+      () => {
+        errors++;
+      },
+    );
+  }
+
   const keysSeen = new Set<number>();
   const allAlive = Array.from({ length: isolates }, (_, i) => i);
   const geoRecorder = geo ? new GeoRecorder(geo, scenario.start) : undefined;
@@ -520,6 +568,16 @@ export async function simulate(
       }
       if (scenario.delay) {
         delayed(isolate, arrival.key, specs, scenario.delay, refunded ? refundAfter : undefined);
+        return;
+      }
+      if (scenario.settle) {
+        const { min, max } = scenario.settle.afterMs;
+        const afterMs = min + random() * (max - min);
+        const actual = scenario.settle.actual(random, specs[0]!.cost);
+        scheduler.at(scheduler.now + afterMs, () => {
+          demand.push({ type: "settle", id: demandId, at: now(), seq: seq++, key, actual });
+        });
+        settled(isolate, arrival.key, specs, actual, afterMs);
         return;
       }
       // The engine's refusal cache: refused here, with no call, until the retry time it was told.

@@ -1,16 +1,21 @@
 /**
  * Calls back once when a response body has been read to its end, has failed,
  * or was cancelled by the client. The body is passed through chunk by chunk
- * as the client reads it; nothing is buffered.
+ * as the client reads it; nothing is buffered. `seen` is shown each chunk
+ * as it passes; `ended` is told whether the body was read to its end.
  * @module
  */
-export function onBodyEnd(body: ReadableStream<Uint8Array>, ended: () => void): ReadableStream<Uint8Array> {
+export function onBodyEnd(
+  body: ReadableStream<Uint8Array>,
+  ended: (complete: boolean) => void,
+  seen?: (chunk: Uint8Array) => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let done = false;
-  const end = () => {
+  const end = (complete: boolean) => {
     if (done) return;
     done = true;
-    ended();
+    ended(complete);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -18,17 +23,18 @@ export function onBodyEnd(body: ReadableStream<Uint8Array>, ended: () => void): 
         const chunk = await reader.read();
         if (chunk.done) {
           controller.close();
-          end();
+          end(true);
         } else {
+          seen?.(chunk.value);
           controller.enqueue(chunk.value);
         }
       } catch (e) {
         controller.error(e);
-        end();
+        end(false);
       }
     },
     async cancel(reason) {
-      end();
+      end(false);
       await reader.cancel(reason);
     },
   });

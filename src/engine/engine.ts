@@ -40,6 +40,7 @@ import {
 import { type KeyPlan, matchRules, planCounters, plannedPageSize, type RuleReading } from "./plan";
 import type { DecisionRecord } from "./ports";
 import { CALENDAR_REFUSAL_MEMORY_MS, RefusalCache } from "./refusal-cache";
+import { applyEstimates } from "./settle";
 import { admittedResult, admittedVerdicts, type CountedLimit, refusedResult, tally } from "./verdict";
 
 /** A decision without an HTTP request (a queue message, a WebSocket message, a cron job): a key and a rule. */
@@ -239,6 +240,7 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
       policy,
       ctx.ports.clock.now(),
     );
+    if (limited.some((r) => r.settle?.estimate)) await applyEstimates(plans, original.headers, body);
   } catch (e) {
     if (!(e instanceof KeyRefusal)) throw e;
     return keyRefused(ctx, e);
@@ -422,7 +424,8 @@ function rememberRefusal(
   if (rule.mode !== "enforce") return;
   // A delaying rule's room comes back for a delayed request before its retry time (and when a waiter's slot passes).
   if (rule.delay) return;
-  if (!penalised && (spec.algorithm === "concurrency" || rule.count !== "all")) return;
+  // A settle may give room back before the retry time too.
+  if (!penalised && (spec.algorithm === "concurrency" || rule.count !== "all" || rule.settle)) return;
   // The store decided at or after startedAt, so startedAt + retryAfter is never later than its own time of room.
   const until = startedAt + refusedBy.report.result.retryAfterMs;
   // A calendar window's refusal is remembered for a minute at most: a reset elsewhere must take effect here.

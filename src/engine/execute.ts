@@ -60,14 +60,15 @@ export function executePlan(plans: readonly KeyPlan[], ctx: ExecutionScope, dela
 }
 
 /**
- * Gives back, when a late answer lands, the charges of the limits `back`
- * picks (nothing when it refused). The wait is kept alive with `background`
- * and bounded by {@link LATE_ANSWER_WAIT_MS}.
+ * Gives back, when a late answer lands, what `back` makes of each limit's
+ * charge (nothing when it refused): the charge itself, a part of it (a
+ * settle), or nothing. The wait is kept alive with `background` and bounded
+ * by {@link LATE_ANSWER_WAIT_MS}.
  */
 export function settleLate(
   ctx: ExecutionScope,
   result: KeyResult,
-  back: (planned: PlannedLimit, charge: Charge) => boolean,
+  back: (planned: PlannedLimit, charge: Charge) => Charge[],
 ): void {
   if (result.ok || !result.late) return;
   const { key, limits } = result.plan;
@@ -77,7 +78,7 @@ export function settleLate(
         if (!response.allowed) return;
         const charges = limits.flatMap((planned, i) => {
           const charge = response.counters[i]?.charge;
-          return charge && back(planned, charge) ? [charge] : [];
+          return charge ? back(planned, charge) : [];
         });
         releaseLater(ctx, key, charges);
       },
@@ -123,7 +124,7 @@ export function failures(results: readonly KeyResult[]): { failed: KeyResult[]; 
 export function rollBack(results: readonly KeyResult[], ctx: ExecutionScope): void {
   for (const r of results) {
     if (r.ok && r.response.allowed) releaseLater(ctx, r.plan.key, chargesOf(r.response));
-    else settleLate(ctx, r, () => true);
+    else settleLate(ctx, r, (_, charge) => [charge]);
   }
 }
 

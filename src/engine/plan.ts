@@ -176,11 +176,15 @@ export function checkRequestOf(plan: KeyPlan, delayable = false): CheckRequest {
   // failures-only rule stacked there gives each success's charge back, which a shard's block cannot take
   // back: such a request is decided without the tree (at the root, as a plain leased key is).
   const failuresOnly = plan.rules.some((r) => r.mode === "enforce" && r.count === "failures");
-  const shards = failuresOnly ? 0 : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
+  // A settling rule's debt is charged at the key's own object: its requests are decided there, never
+  // from room lent before the debt (a lease, a shard's block).
+  const settles = plan.rules.some((r) => r.settle !== undefined);
+  const shards =
+    failuresOnly || settles ? 0 : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shards ?? 0) : 0)));
   const delay = delayable ? delayOf(plan.rules) : undefined;
   // A hashed tree, when a stacked rule asks for one, holds the key; otherwise the widest regional tree.
   const perRegion =
-    failuresOnly || shards > 0
+    failuresOnly || settles || shards > 0
       ? 0
       : Math.max(0, ...plan.rules.map((r) => (r.mode === "enforce" ? (r.shardsPerRegion ?? 0) : 0)));
   return {
@@ -189,6 +193,7 @@ export function checkRequestOf(plan: KeyPlan, delayable = false): CheckRequest {
     ...(shards > 0 ? { shards } : {}),
     ...(delay ? { delay } : {}),
     ...(perRegion > 0 ? { shardsPerRegion: perRegion } : {}),
+    ...(settles ? { settles } : {}),
   };
 }
 

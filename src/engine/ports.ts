@@ -40,6 +40,12 @@ export interface CheckRequest {
   shardsPerRegion?: number;
   /** The request's location hint (from its `cf`), for a regional tree; absent: the key's root decides. */
   region?: string;
+  /**
+   * A rule counted under the key settles its cost after the response (`settle`): the key's own object
+   * must decide the request (not a lease or a shard's block), since a debt is charged there and room
+   * lent before it would still admit.
+   */
+  settles?: boolean;
 }
 
 export interface InspectResponse {

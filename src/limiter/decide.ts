@@ -8,9 +8,9 @@
  * @module
  */
 import { advanceConcurrency, checkConcurrency, releaseConcurrency } from "./algorithms/concurrency";
-import { checkFixed, refundFixed } from "./algorithms/fixed-window";
-import { checkSliding, refundSliding } from "./algorithms/sliding-window";
-import { bucketStamp, checkTokenBucket, refundTokenBucket } from "./algorithms/token-bucket";
+import { checkFixed, debitFixed, refundFixed } from "./algorithms/fixed-window";
+import { checkSliding, debitSliding, refundSliding } from "./algorithms/sliding-window";
+import { bucketStamp, checkTokenBucket, debitTokenBucket, refundTokenBucket } from "./algorithms/token-bucket";
 import { type Reserved, reserveOne, waitingAt, withWaiting } from "./delay";
 import { epochOf, withEpoch } from "./epoch";
 import type { Charge, CheckOutcome, CounterResult, CounterSpec, CounterState, DelaySpec } from "./types";
@@ -224,7 +224,9 @@ export function epochFor(state: CounterState | undefined, spec: CounterSpec, epo
  * the state it is applied to: nothing into another epoch (the counter was
  * reset since), nothing into a window past (fixed) or past the previous one
  * (sliding), and into a bucket only what is still above every later charge's
- * moment of use (`roomHeld`).
+ * moment of use (`roomHeld`). A settle's debit (`charge.debit`) charges
+ * `cost` more into the same window (a bucket: now), room or not, in the
+ * same epoch only: a reset forgives the debt with the rest.
  */
 export function giveBack(
   states: ReadonlyMap<string, CounterState>,
@@ -248,13 +250,22 @@ export function giveBack(
     const epoch = epochOf(current);
     switch (current.algorithm) {
       case "fixed":
-        updates.set(charge.name, withEpoch(refundFixed(current, now, spec, charge), epoch));
+        updates.set(
+          charge.name,
+          withEpoch((charge.debit ? debitFixed : refundFixed)(current, now, spec, charge), epoch),
+        );
         break;
       case "sliding":
-        updates.set(charge.name, withEpoch(refundSliding(current, now, spec, charge), epoch));
+        updates.set(
+          charge.name,
+          withEpoch((charge.debit ? debitSliding : refundSliding)(current, now, spec, charge), epoch),
+        );
         break;
       case "token-bucket":
-        updates.set(charge.name, withEpoch(refundTokenBucket(current, now, spec, charge), epoch));
+        updates.set(
+          charge.name,
+          withEpoch((charge.debit ? debitTokenBucket : refundTokenBucket)(current, now, spec, charge), epoch),
+        );
         break;
       case "concurrency":
         updates.set(charge.name, releaseConcurrency(current, now, charge));

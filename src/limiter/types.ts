@@ -176,6 +176,11 @@ export interface Charge {
    * (the object charged it with the lease), not to the object.
    */
   lease?: number;
+  /**
+   * A settle's debit (the response cost more than its estimate): `cost` more is charged to the
+   * charge's window (or the bucket), room or not; past the limit it is a debt. Absent: a give-back.
+   */
+  debit?: true;
 }
 
 export interface CheckOutcome {

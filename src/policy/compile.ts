@@ -16,6 +16,7 @@ import { compilePathPatterns, withoutFormatSuffix } from "./normalize-path";
 import {
   DEFAULT_BODY_MAX_BYTES,
   DEFAULT_MAX_WAITING,
+  DEFAULT_SETTLE_MAX_BYTES,
   isCalendarWindow,
   type Policy,
   parseDelay,
@@ -87,6 +88,18 @@ export interface CompiledLimit {
   limitFor(tier: string): number;
 }
 
+/** A rule's `settle`, with its defaults filled in and its paths split. */
+export interface CompiledSettle {
+  from: "header" | "json" | "status";
+  /** Lower-case. */
+  header?: string;
+  path?: string[];
+  /** `settle.status`, exact statuses first, then classes. */
+  status: Array<{ pattern: string; cost: number }>;
+  maxBytes: number;
+  estimate?: { header?: string; body?: string[]; max: number };
+}
+
 export interface CompiledRule {
   id: string;
   action: Rule["action"];
@@ -104,6 +117,8 @@ export interface CompiledRule {
   penalty: PenaltySpec | undefined;
   /** `onLimit.delay`: how long a request its limits would refuse may wait for its room, and how many at once. */
   delay?: DelaySpec;
+  /** Reserve, then settle (`settle`): how the real cost is read from the response. */
+  settle?: CompiledSettle;
   /** True when any limit's number depends on the tier. */
   tiered: boolean;
   /** How many shard objects the key's room is spread over (a tree of leases); absent: the key's one object. */
@@ -240,12 +255,36 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
           },
         }
       : {}),
+    ...(rule.settle !== undefined ? { settle: compileSettle(rule.settle) } : {}),
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     ...(rule.shardsPerRegion !== undefined ? { shardsPerRegion: rule.shardsPerRegion } : {}),
     ...(rule.scope === "region" ? { perRegion: true as const } : {}),
     matches: compileMatch(rule.match),
     ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
+  };
+}
+
+function compileSettle(settle: NonNullable<Rule["settle"]>): CompiledSettle {
+  const status = Object.entries(settle.status ?? {})
+    .map(([pattern, cost]) => ({ pattern, cost }))
+    .sort((a, b) => Number(a.pattern.endsWith("xx")) - Number(b.pattern.endsWith("xx")));
+  const e = settle.estimate;
+  return {
+    from: settle.from,
+    ...(settle.header !== undefined ? { header: settle.header.toLowerCase() } : {}),
+    ...(settle.path !== undefined ? { path: settle.path.split(".") } : {}),
+    status,
+    maxBytes: settle.maxBytes ?? DEFAULT_SETTLE_MAX_BYTES,
+    ...(e !== undefined
+      ? {
+          estimate: {
+            ...(e.header !== undefined ? { header: e.header.toLowerCase() } : {}),
+            ...(e.body !== undefined ? { body: e.body.split(".") } : {}),
+            max: e.max,
+          },
+        }
+      : {}),
   };
 }
 

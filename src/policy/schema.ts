@@ -307,6 +307,81 @@ export const BodyKeySchema = z.strictObject({
   arrays: z.optional(z.enum(["refuse", "each"])),
 });
 
+/** What a settle reads of a response body by default (`settle.maxBytes`), and the most it may read. */
+export const DEFAULT_SETTLE_MAX_BYTES = 64 * 1024;
+export const MAX_SETTLE_MAX_BYTES = 1024 * 1024;
+
+/** A JSON field's dotted path, `usage.total_tokens`. */
+const jsonPath = z
+  .string()
+  .check(z.regex(/^[^.\s]+(?:\.[^.\s]+)*$/, 'must be a dotted JSON path, e.g. "usage.total_tokens"'));
+
+/** A status pattern of `settle.status`: `"503"`, or a class, `"5xx"`. */
+export const STATUS_PATTERN = /^[1-5](?:xx|[0-9]{2})$/;
+
+/**
+ * Where a request's estimate is read from (`settle.estimate`): a request header or a JSON field of its
+ * body, bounded by `max`; absent or unreadable, the rule's `cost`.
+ */
+export const EstimateSchema = z
+  .strictObject({
+    header: z.optional(headerName),
+    body: z.optional(jsonPath),
+    max: positiveInt,
+  })
+  .check(
+    z.superRefine((e, ctx) => {
+      if ((e.header === undefined) === (e.body === undefined))
+        ctx.addIssue({ code: "custom", path: [], message: 'give exactly one of "header" or "body"' });
+    }),
+  );
+
+/**
+ * Reserve, then settle: the rule charges its estimate (`cost`, or `estimate`) at admission and, when
+ * the response is known, the real cost: from a response header, a JSON field of the body (a plain JSON
+ * body, or the last `data:` event of a `text/event-stream` carrying it), or only from `status`. The
+ * difference is given back or charged as debt.
+ */
+export const SettleSchema = z
+  .strictObject({
+    from: z.enum(["header", "json", "status"]),
+    header: z.optional(headerName),
+    path: z.optional(jsonPath),
+    /** The cost of a response by status (`"503"`) or class (`"5xx"`), before `from` is read: `{ "5xx": 0 }`. */
+    status: z.optional(
+      z.record(
+        z.string().check(z.regex(STATUS_PATTERN, 'must be a status ("503") or a class ("5xx")')),
+        z
+          .int()
+          .check(
+            z.gte(0, "must be a whole number of at least 0"),
+            z.lte(MAX_HEADER_INTEGER, `must be at most ${MAX_HEADER_INTEGER}`),
+          ),
+      ),
+    ),
+    /** `from: "json"`: the most of the body's tail kept to find the field in (default 64 KiB). */
+    maxBytes: z.optional(
+      z.int().check(z.gte(1), z.lte(MAX_SETTLE_MAX_BYTES, `must be at most ${MAX_SETTLE_MAX_BYTES} (1 MiB)`)),
+    ),
+    estimate: z.optional(EstimateSchema),
+  })
+  .check(
+    z.superRefine((s, ctx) => {
+      const need = { header: "header", json: "path" } as const;
+      for (const [from, field] of Object.entries(need)) {
+        const given = s[field] !== undefined;
+        if (s.from === from && !given)
+          ctx.addIssue({ code: "custom", path: [field], message: `required with from "${from}"` });
+        if (s.from !== from && given)
+          ctx.addIssue({ code: "custom", path: [field], message: `only allowed with from "${from}"` });
+      }
+      if (s.maxBytes !== undefined && s.from !== "json")
+        ctx.addIssue({ code: "custom", path: ["maxBytes"], message: 'only allowed with from "json"' });
+      if (s.from === "status" && (s.status === undefined || Object.keys(s.status).length === 0))
+        ctx.addIssue({ code: "custom", path: ["status"], message: 'required with from "status"' });
+    }),
+  );
+
 /** The fewest and the most shard objects a key's room may be spread over (`shards`). */
 export const MIN_SHARDS = 2;
 export const MAX_SHARDS = 256;
@@ -328,6 +403,8 @@ export const RuleSchema = z
     penalty: z.optional(PenaltySchema),
     onLimit: z.optional(OnLimitSchema),
     bodyKey: z.optional(BodyKeySchema),
+    /** Reserve `cost` (or `settle.estimate`) at admission, settle the real cost from the response. */
+    settle: z.optional(SettleSchema),
     /** Spread the key's room over this many shard objects under a root (docs/leases.md); absent: one object. */
     shards: z.optional(
       z
@@ -385,6 +462,9 @@ export const RuleSchema = z
       if (r.onLimit !== undefined) {
         for (const message of onLimitIssues(r)) ctx.addIssue({ code: "custom", path: ["onLimit"], message });
       }
+      if (r.settle !== undefined) {
+        for (const message of settleIssues(r)) ctx.addIssue({ code: "custom", path: ["settle"], message });
+      }
       if (r.shards !== undefined) {
         for (const message of shardsIssues(r)) ctx.addIssue({ code: "custom", path: ["shards"], message });
       }
@@ -436,6 +516,39 @@ function onLimitIssues(r: {
   if (r.mode === "shadow") issues.push('not allowed with mode "shadow": a shadow rule never refuses, so never delays');
   if (r.shards !== undefined)
     issues.push("not allowed with shards: a delayed request's slot is reserved at the key's own object");
+  return issues;
+}
+
+/**
+ * Why a rule cannot settle: a settle is a delta to the object that made the charge, the key's own
+ * (root) object, so what decides elsewhere (a shard's block, a held slot) or charges a slot has none.
+ */
+function settleIssues(r: {
+  action: string;
+  count: string;
+  shards?: number | undefined;
+  shardsPerRegion?: number | undefined;
+  onLimit?: unknown;
+  limits: ReadonlyArray<{ concurrency?: number | undefined }>;
+}): string[] {
+  if (r.action !== "limit") return [`not allowed with action "${r.action}"`];
+  if (r.limits.length === 0) return ["only allowed on a rule with limits"];
+  const issues: string[] = [];
+  const concurrency = r.limits.findIndex((l) => l.concurrency !== undefined);
+  if (concurrency >= 0)
+    issues.push(
+      `not allowed with a concurrency limit (limits[${concurrency}]): a slot costs one, whatever the response`,
+    );
+  if (r.count === "failures")
+    issues.push(
+      'not allowed with count "failures": settle with status instead, e.g. { "from": "status", "status": { "2xx": 0, "3xx": 0 } }',
+    );
+  if (r.shards !== undefined || r.shardsPerRegion !== undefined)
+    issues.push(
+      "not allowed with shards: a settle's debt is charged at the key's own object, and a shard's block lent before it would still admit",
+    );
+  if (r.onLimit !== undefined)
+    issues.push("not allowed with onLimit: a held request's slot is reserved at a cost the response may change");
   return issues;
 }
 

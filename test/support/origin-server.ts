@@ -9,6 +9,11 @@
  *   ANY  /status/NNN                → answers NNN
  *   ANY  with header x-test-status: NNN → the echo, with status NNN
  *   ANY  /hold?id=I                 → sends headers and a first chunk, ends when released
+ *   ANY  /sse?tokens=N              → an LLM's streamed answer (text/event-stream): a few delta events,
+ *                                     one written per tick, then one with `usage.total_tokens` N and
+ *                                     `[DONE]`; with `pad=B`, B bytes of deltas before the usage
+ *   ANY  /usage?tokens=N            → a plain JSON answer with `usage.total_tokens` N and header
+ *                                     `x-tokens-used: N`
  *   ANY  anything else              → a JSON echo of the request, with the route and body fields
  *                                     a generous framework would read (framework-origin.ts)
  */
@@ -62,6 +67,34 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
     if (status) {
       res.writeHead(Number(status[1]), { "content-type": "application/json", "x-origin": "loopback" });
       res.end(JSON.stringify({ status: Number(status[1]) }));
+      return;
+    }
+    if (url.pathname === "/sse") {
+      const tokens = Number(url.searchParams.get("tokens") ?? 0);
+      const pad = Number(url.searchParams.get("pad") ?? 0);
+      res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "x-origin": "loopback" });
+      const events = ["Hel", "lo", ", ", "world"].map((content) => ({ choices: [{ delta: { content } }] }));
+      if (pad > 0) events.push({ choices: [{ delta: { content: "x".repeat(pad) } }] });
+      events.push({
+        choices: [],
+        usage: { prompt_tokens: 0, completion_tokens: tokens, total_tokens: tokens },
+      } as never);
+      for (const event of events) {
+        res.write(`data: ${JSON.stringify(event)}\n\n`);
+        // One event per tick: the Worker sees the body arrive in pieces, as from a model.
+        await new Promise((r) => setImmediate(r));
+      }
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    if (url.pathname === "/usage") {
+      const tokens = Number(url.searchParams.get("tokens") ?? 0);
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "x-origin": "loopback",
+        "x-tokens-used": String(tokens),
+      });
+      res.end(JSON.stringify({ id: "r1", usage: { total_tokens: tokens } }));
       return;
     }
     if (url.pathname === "/hold") {

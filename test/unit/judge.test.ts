@@ -29,6 +29,9 @@ function log() {
     refund(at: number, ids: number[], key = "k") {
       for (const i of ids) events.push({ type: "refund", id: i, at: T0 + at, seq: seq++, key });
     },
+    settle(at: number, id: number, actual: number, key = "k") {
+      events.push({ type: "settle", id, at: T0 + at, seq: seq++, key, actual });
+    },
     reset(at: number, key = "k") {
       events.push({ type: "reset", at: T0 + at, seq: seq++, key });
     },
@@ -404,5 +407,74 @@ describe("judge: two versions of a bucket against the definition in time, by bru
       caught += expected.length;
     }
     expect(caught).toBeGreaterThan(0);
+  });
+});
+
+describe("judge: reserve, then settle", () => {
+  const est = (spec: JudgeSpec) => ({ ...spec, cost: 10 });
+
+  it("fixed: a debt past the limit refuses the admissions after it; the window's end clears it", () => {
+    const l = log();
+    const [a] = l.admit(0, [est(fixed(100, 1_000))]);
+    l.settle(1, a!, 95); // 95 used: 5 left, less than an estimate
+    const over = l.admit(2, [est(fixed(100, 1_000))]);
+    l.admit(1_000, [est(fixed(100, 1_000))], 10); // a new window: all its room
+    const v = judge(l.events);
+    expect([...v.overIds]).toEqual(over);
+    expect(v.settlesIgnored).toBe(0);
+  });
+
+  it("fixed: a settle below the estimate gives the difference back, exactly, once", () => {
+    const l = log();
+    const ids = l.admit(0, [est(fixed(100, 1_000))], 10);
+    l.settle(1, ids[0]!, 0);
+    l.settle(1, ids[0]!, 0); // a second settle of it changes nothing
+    l.settle(1, ids[1]!, 9); // one back
+    l.admit(2, [est(fixed(100, 1_000))]); // the 10 + 1 back: room for one estimate
+    const over = l.admit(2, [{ ...fixed(100, 1_000), cost: 2 }]); // 1 left
+    const v = judge(l.events);
+    expect([...v.overIds]).toEqual(over);
+    expect(v.settlesIgnored).toBe(1);
+  });
+
+  it("in-flight estimates count: an admission that fits settled usage but not the reservations is over", () => {
+    const l = log();
+    const [a] = l.admit(0, [est(fixed(20, 1_000))]);
+    l.admit(1, [est(fixed(20, 1_000))]); // 20 reserved
+    const over = l.admit(2, [est(fixed(20, 1_000))]); // before either settled
+    l.settle(3, a!, 0);
+    l.admit(4, [est(fixed(20, 1_000))]); // 10 back: fits
+    expect([...judge(l.events).overIds]).toEqual(over);
+  });
+
+  it("sliding: a debt in the previous window weighs as its charges do", () => {
+    const l = log();
+    const [a] = l.admit(999, [est(sliding(100, 1_000))]);
+    l.settle(1_000, a!, 100); // the previous window holds 100
+    // Half of it still weighs at 1,500: 50 + 10 + 10 × 4 = 100, the fifth estimate over.
+    l.admit(1_500, [est(sliding(100, 1_000))], 5);
+    const over = l.admit(1_500, [est(sliding(100, 1_000))]);
+    expect([...judge(l.events).overIds]).toEqual(over);
+  });
+
+  it("token bucket: a debt is used at the settle's time, and refills at the rate", () => {
+    const l = log();
+    const spec = bucket(100, 1_000, 100, 10); // 10 ms per token
+    const [a] = l.admit(0, [spec]);
+    l.settle(0, a!, 190); // 180 more than the estimate: 90 below empty
+    const early = l.admit(999, [spec]); // 190 - 99.9 refilled: not yet room for 10
+    l.admit(1_000, [spec]); // 190 - 100 = 90 used: room for exactly 10
+    const over = l.admit(1_000, [spec]);
+    expect([...judge(l.events).overIds]).toEqual([...early, ...over]);
+  });
+
+  it("token bucket: a settle below the estimate gives the difference back", () => {
+    const l = log();
+    const spec = bucket(100, 1_000, 100, 10);
+    const ids = l.admit(0, [spec], 10);
+    l.settle(0, ids[0]!, 3); // 7 back
+    const over = l.admit(0, [spec]); // 7 of room: not 10
+    l.admit(30, [spec]); // 30 ms refill 3 more: 10
+    expect([...judge(l.events).overIds]).toEqual(over);
   });
 });

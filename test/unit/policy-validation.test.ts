@@ -110,6 +110,11 @@ const EXPECTED_PATH: Record<string, string> = {
   "on-limit-delay-over-a-minute.json": "rules[0].onLimit.delay",
   "on-limit-bad-delay.json": "rules[0].onLimit.delay",
   "on-limit-with-concurrency.json": "rules[0].onLimit",
+  "settle-bad-status.json": "rules[0].settle.status.5XX",
+  "settle-estimate-two-places.json": "rules[0].settle.estimate",
+  "settle-json-without-path.json": "rules[0].settle.path",
+  "settle-with-failures.json": "rules[0].settle",
+  "settle-with-shards.json": "rules[0].settle",
   "on-limit-max-waiting-zero.json": "rules[0].onLimit.maxWaiting",
 };
 

@@ -47,6 +47,19 @@
  *   its key; charges made before it are gone, and their refunds, however late,
  *   give nothing.
  *
+ * Reserve, then settle (a rule's `settle`): an admission is charged its
+ * estimate (its spec's `cost`); a settle event, when the response has said
+ * what the request really cost (`actual`), replaces that charge by `actual`,
+ * once, in the same places a refund would take it from (a fixed window's
+ * refund after that window ended changes nothing, and so does a settle).
+ * Exactness with settling: at each admission, the settled usage so far plus
+ * the estimates of the admissions not yet settled, plus this one's, fits the
+ * limit; a debt (a settle above its estimate) may take a counter past its
+ * limit, and the admissions after it are then judged against that. A
+ * bucket's debt is usage at the settle's time (its part above the estimate
+ * taken in every interval that holds that time); a settle below its
+ * estimate gives the difference back as a refund gives its whole charge.
+ *
  * Policy changes and staged rollouts (docs/leases.md, "Rollouts"): an
  * admission is judged over the shared history of its counter (a window's
  * count is kept across a change of its limit, as the product keeps it).
@@ -92,6 +105,15 @@ export type JudgeEvent =
       readonly specs: readonly JudgeSpec[];
     }
   | { readonly type: "refund"; readonly id: number; readonly at: number; readonly seq: number; readonly key: string }
+  /** The real cost of admission `id` (≥ 0), known when its response ended. */
+  | {
+      readonly type: "settle";
+      readonly id: number;
+      readonly at: number;
+      readonly seq: number;
+      readonly key: string;
+      readonly actual: number;
+    }
   | { readonly type: "reset"; readonly at: number; readonly seq: number; readonly key: string };
 
 export type Admit = Extract<JudgeEvent, { type: "admit" }>;
@@ -115,13 +137,22 @@ export interface Verdict {
   overIds: Set<number>;
   /** Refunds that gave nothing back: repeated, of an over-admission, or of a charge from before a reset. */
   refundsIgnored: number;
+  /** Settles that changed nothing: repeated, of an over-admission, from before a reset, into a window past. */
+  settlesIgnored: number;
 }
 
 /** Judges a whole log (any order; it is sorted by `at`, then `seq`). */
 export function judge(events: readonly JudgeEvent[]): Verdict {
   const sorted = [...events].sort((a, b) => a.at - b.at || a.seq - b.seq);
   const keys = new Map<string, KeyJudge>();
-  const verdict: Verdict = { admitted: 0, over: 0, firstOver: [], overIds: new Set(), refundsIgnored: 0 };
+  const verdict: Verdict = {
+    admitted: 0,
+    over: 0,
+    firstOver: [],
+    overIds: new Set(),
+    refundsIgnored: 0,
+    settlesIgnored: 0,
+  };
   for (const event of sorted) {
     let key = keys.get(event.key);
     if (!key) {
@@ -129,7 +160,9 @@ export function judge(events: readonly JudgeEvent[]): Verdict {
       keys.set(event.key, key);
     }
     if (event.type === "reset") key.reset();
-    else if (event.type === "refund") {
+    else if (event.type === "settle") {
+      if (!key.settle(event.id, BigInt(event.at), BigInt(event.actual))) verdict.settlesIgnored++;
+    } else if (event.type === "refund") {
       if (!key.refund(event.id, BigInt(event.at))) verdict.refundsIgnored++;
     } else {
       verdict.admitted++;
@@ -152,6 +185,8 @@ interface Counter {
   charge(spec: JudgeSpec, at: bigint, id: number): void;
   /** Gives the charge of admission `id` back at `at`, if it still counts; whether it held one. */
   refund(id: number, at: bigint): boolean;
+  /** Replaces the charge of admission `id` by `actual` at `at`, if it still counts; whether it did. */
+  settle(id: number, at: bigint, actual: bigint): boolean;
 }
 
 /** One key's counters, for the current epoch (a reset starts a new one). */
@@ -194,6 +229,15 @@ class KeyJudge {
     let gave = false;
     for (const name of names) if (this.counters.get(name)?.refund(id, at)) gave = true;
     return gave;
+  }
+  settle(id: number, at: bigint, actual: bigint): boolean {
+    const names = this.charged.get(id);
+    if (!names) return false;
+    // Settled once: what the response said is the request's cost from now on; nothing more comes back.
+    this.charged.delete(id);
+    let changed = false;
+    for (const name of names) if (this.counters.get(name)?.settle(id, at, actual)) changed = true;
+    return changed;
   }
 }
 
@@ -254,6 +298,15 @@ class FixedCounter implements Counter {
     this.count -= charge.cost;
     return true;
   }
+
+  settle(id: number, at: bigint, actual: bigint): boolean {
+    const charge = this.charges.get(id);
+    if (!charge) return false;
+    this.charges.delete(id);
+    if (charge.windowStart !== this.windowStart || at >= this.windowStart + this.windowMs) return false;
+    this.count += actual - charge.cost;
+    return actual !== charge.cost;
+  }
 }
 
 class SlidingCounter implements Counter {
@@ -305,6 +358,17 @@ class SlidingCounter implements Counter {
     else if (charge.windowStart === this.windowStart - this.windowMs) this.previous -= charge.cost;
     else return false;
     return true;
+  }
+  settle(id: number, at: bigint, actual: bigint): boolean {
+    const charge = this.charges.get(id);
+    if (!charge) return false;
+    this.charges.delete(id);
+    this.advance(this.windowMs, at);
+    const delta = actual - charge.cost;
+    if (charge.windowStart === this.windowStart) this.current += delta;
+    else if (charge.windowStart === this.windowStart - this.windowMs) this.previous += delta;
+    else return false;
+    return delta !== 0n;
   }
 }
 
@@ -423,6 +487,32 @@ class BucketCounter implements Counter {
     this.tree.addPrefix(i + 1, -this.weight(this.specs[i]!));
     return true;
   }
+  settle(id: number, at: bigint, actual: bigint): boolean {
+    const i = this.index.get(id);
+    if (i === undefined) return false;
+    this.index.delete(id);
+    const spec = this.specs[i]!;
+    const cost = BigInt(spec.cost);
+    if (actual === cost) return false;
+    if (actual < cost) {
+      // The difference given back, as a refund gives its whole charge back.
+      this.tree.addPrefix(i + 1, -this.weight({ ...spec, cost: Number(cost - actual) }));
+      if (actual === 0n) this.refunded[i] = true;
+      else this.specs[i] = { ...spec, cost: Number(actual) };
+      return true;
+    }
+    // The debt: used at the settle's time, under the admission's numbers, with no room asked of it.
+    const debt = { ...spec, cost: Number(actual - cost) };
+    const j = this.specs.length;
+    const weight = this.weight(debt);
+    this.times.push(at);
+    this.specs.push(debt);
+    this.refunded.push(false);
+    this.versionOf(debt).charges.push(j);
+    this.tree.addPrefix(j, weight);
+    this.tree.push(this.scale * at + weight);
+    return true;
+  }
 }
 
 function gcd(a: bigint, b: bigint): bigint {
@@ -452,5 +542,9 @@ class ConcurrencyCounter implements Counter {
   refund(id: number, at: bigint): boolean {
     this.expire(at);
     return this.held.delete(id);
+  }
+  /** A slot is one, whatever the response: a settle changes nothing (a rule with a slot cannot settle). */
+  settle(): boolean {
+    return false;
   }
 }

@@ -5,7 +5,7 @@
  * dry; when none is held, the object decides the request itself, exactly as
  * the plain store does, and lends room with its answer. Counters that cannot
  * be leased (concurrency slots), requests with shadow counters and requests of
- * rules with a penalty or an `onLimit.delay` go to the plain store unchanged:
+ * rules with a penalty, an `onLimit.delay` or a `settle` go to the plain store unchanged:
  * a penalty is set and read in the object at each request, and a lease would
  * admit past it; a delay reserves a future slot in the object's own state,
  * which a lease (charged as used at its end) cannot. See `src/limiter/lease/` for the invariant.
@@ -52,6 +52,8 @@ export class LeasingCounterStore implements CounterStore {
       (request.penalties && request.penalties.length > 0) ||
       // A delayed request's slot is reserved in the object's own state: never admitted from a lease.
       request.delay !== undefined ||
+      // A settle's debt is charged at the object: room lent before it would still admit.
+      request.settles === true ||
       !leasable(request.counters);
     if (perRequest) {
       return this.plain.check(key, request);

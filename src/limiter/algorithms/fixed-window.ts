@@ -92,3 +92,13 @@ export function refundFixed(state: FixedState | undefined, now: number, spec: Co
   if (current.windowStart !== charge.windowStart) return current;
   return { ...current, count: Math.max(0, current.count - charge.cost) };
 }
+
+/**
+ * A settle's debit: `charge.cost` more in the window the charge was made in, past the limit if need be
+ * (a debt the window's later requests are refused for). A window already past owes nothing.
+ */
+export function debitFixed(state: FixedState | undefined, now: number, spec: CounterSpec, charge: Charge): FixedState {
+  const current = advanceFixed(state, now, spec);
+  if (current.windowStart !== charge.windowStart) return current;
+  return { ...current, count: current.count + charge.cost };
+}

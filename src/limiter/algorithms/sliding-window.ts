@@ -73,3 +73,17 @@ export function refundSliding(
   }
   return current;
 }
+
+/** A settle's debit: `charge.cost` more in the charge's window, the current or the previous one. */
+export function debitSliding(
+  state: SlidingState | undefined,
+  now: number,
+  spec: CounterSpec,
+  charge: Charge,
+): SlidingState {
+  const current = advanceSliding(state, now, spec);
+  if (current.windowStart === charge.windowStart) return { ...current, count: current.count + charge.cost };
+  if (current.windowStart - spec.windowMs === charge.windowStart)
+    return { ...current, previousCount: current.previousCount + charge.cost };
+  return current;
+}

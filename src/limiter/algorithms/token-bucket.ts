@@ -150,3 +150,18 @@ export function refundTokenBucket(
   const shifted = held > 0 ? (Math.round((state.shifted ?? 0) * den) + held) / den : state.shifted;
   return { ...stateAt(now, debt - held, den), ...run, ...(shifted ? { shifted } : {}) };
 }
+
+/**
+ * A settle's debit: `charge.cost` tokens more used now, past the bucket's capacity if need be (the
+ * bucket goes below empty, and refuses until it has refilled past the debt).
+ */
+export function debitTokenBucket(
+  state: TokenBucketState | undefined,
+  now: number,
+  spec: CounterSpec,
+  charge: Charge,
+): TokenBucketState {
+  const { num, den } = interval(spec);
+  const debt = debtAt(state, now, den);
+  return { ...stateAt(now, debt + charge.cost * num, den), ...runOf(state, now, debt === 0) };
+}
