@@ -14,6 +14,7 @@ import { mountConsoleSupport } from "./console-support-routes";
 import { mountObservability } from "./observability-routes";
 import { DEFAULT_ADMIN_PREFIX } from "./prefix";
 import { adminApiOn } from "./tokens";
+import { mountUsage } from "./usage-routes";
 
 export interface SluiceAdminOptions {
   /**
@@ -55,6 +56,7 @@ export function sluiceAdmin<E extends { Bindings: Env }>(options: SluiceAdminOpt
   const admin = createAdminApp(limiter);
   mountObservability(admin, limiter);
   mountConsoleSupport(admin, limiter);
+  mountUsage(admin, limiter);
 
   return async function sluiceAdmin(c, next) {
     reportAdminOff(c.env);

@@ -29,8 +29,11 @@ export class FleetRecorder {
 
   observe(decision: DecisionFacts, latencyMs: number, now: number): void {
     const verdicts = fleetVerdicts(decision);
-    for (const [rule, verdict] of verdicts)
+    for (const [rule, verdict] of verdicts) {
       this.aggregate.record(rule, verdict, now, decision.refusedKey, decision.refusedLabel);
+      if (decision.tenant !== undefined)
+        this.aggregate.recordUsage(decision.tenant, rule, verdict, decision.costs?.[rule] ?? 1, now);
+    }
     if (verdicts.length > 0) this.aggregate.recordLatency(latencyMs, now);
   }
 
