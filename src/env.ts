@@ -42,6 +42,8 @@ export interface Env {
   LIMITER_TIMEOUT_CEILING_MS?: string;
   /** Fleet-wide figures (console, `/metrics`): a few SQLite-backed shards; optional, unset: none are kept. */
   STATS?: DurableObjectNamespace<StatsStore>;
+  /** Secret: signs threshold webhooks (`x-sluice-signature`); unset, they go unsigned and a warning is logged. */
+  THRESHOLD_WEBHOOK_SECRET?: string;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */
   ANALYTICS?: AnalyticsEngineDataset;
 }

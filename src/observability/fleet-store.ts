@@ -87,10 +87,18 @@ export async function readThresholdEvents(
     .slice(0, limit);
 }
 
-/** Sends a key object's delivery reports to any shard: reads merge every shard. */
+/**
+ * Sends a key object's delivery reports, each to the shard its event's id picks: all of one event's
+ * reports land together, so the shard's row for it holds its latest outcome.
+ */
 export async function reportNotifications(
   ns: DurableObjectNamespace<StatsStore>,
   reports: NotificationReport[],
 ): Promise<void> {
-  await ns.getByName(shardName(Math.floor(Math.random() * STATS_SHARDS))).recordNotifications(reports);
+  const byShard = new Map<number, NotificationReport[]>();
+  for (const r of reports) {
+    const shard = (Number.parseInt(r.event.id.slice(0, 8), 16) || 0) % STATS_SHARDS;
+    byShard.set(shard, [...(byShard.get(shard) ?? []), r]);
+  }
+  await Promise.all([...byShard].map(([shard, rs]) => ns.getByName(shardName(shard)).recordNotifications(rs)));
 }

@@ -110,6 +110,8 @@ export interface CompiledRule {
   shards?: number;
   /** Regional tree: this many shard objects per region (location hint); absent: none. */
   shardsPerRegion?: number;
+  /** Fractions of each window limit at which an event fires (`thresholds`); absent: none. */
+  thresholds?: number[];
   matches(facts: RequestFacts): boolean;
   /**
    * With `match.methodOverride`: whether the rule could match this request as some overridden method (every
@@ -140,6 +142,8 @@ export interface CompiledPolicy {
   readsBody: boolean;
   /** Some rule matches a POST by the method it overrides to (`match.methodOverride`). */
   methodOverride: boolean;
+  /** Where threshold events are sent (`notify.url`); absent: no rule has thresholds. */
+  notifyUrl?: string;
 }
 
 export function compilePolicy(document: Policy): CompiledPolicy {
@@ -167,6 +171,7 @@ export function compilePolicy(document: Policy): CompiledPolicy {
       rules.some((r) => r.action === "limit" && r.key.kind === "body" && r.bodyKey.from.body) ||
       document.rules.some((r) => r.match.methodOverride === true),
     methodOverride: document.rules.some((r) => r.match.methodOverride === true),
+    ...(document.notify ? { notifyUrl: document.notify.url } : {}),
   };
 }
 
@@ -241,6 +246,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     tiered: rule.limits.some((l) => typeof l.limit === "object"),
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     ...(rule.shardsPerRegion !== undefined ? { shardsPerRegion: rule.shardsPerRegion } : {}),
+    ...(rule.thresholds !== undefined ? { thresholds: rule.thresholds } : {}),
     matches: compileMatch(rule.match),
     ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };
