@@ -122,6 +122,17 @@ describe("threshold webhooks", () => {
     expect(rolled).toMatchObject({ threshold: 0.5, count: 5, windowStart: "2033-06-01T10:01:00.000Z" });
     expect(keys.has(next[0]!.headers["idempotency-key"])).toBe(false);
 
+    // A reset in the same window starts the count again, but the stored record keeps 0.5 from firing twice.
+    const reset = await call(`/__ratelimit/keys?rule=${rule}&key=${ip}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+      ip: uniqueIp(),
+    });
+    expect(reset.status).toBe(200);
+    expect(await callMany(6, "/v1/things", { ip })).toEqual([200, 200, 200, 200, 200, 200]);
+    await runAlarm(stub);
+    expect(await hookCalls(box)).toHaveLength(6);
+
     // /metrics: each attempt counted by its outcome.
     const metrics = await (
       await call(`/__ratelimit/metrics`, { headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` }, ip: uniqueIp() })
