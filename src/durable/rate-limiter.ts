@@ -458,9 +458,14 @@ export class RateLimiter extends DurableObject<Env> {
     // new row needs one: when none is set, or when this activation has not yet learnt whether one is.
     // That replaces an earlier alarm with a later one at worst, which only delays the cleanup.
     const needsAlarm = this.alarmAt === null || (this.alarmAt === undefined && fresh > 0);
-    // A new event is sent by the alarm at once (it then sets itself again for the next expiry).
-    if (fired > 0) this.scheduleAfterAnswer(now);
-    else if (needsAlarm && Number.isFinite(earliest)) this.scheduleAfterAnswer(Math.max(earliest, now + 1000));
+    // A new event is sent by the alarm at once (it then sets itself again for the next expiry). Set before
+    // the answer, with the event's write: an object stopped right after answering would otherwise hold
+    // the event with no alarm to send it. Only a request that fires pays for it (rarely: once per
+    // threshold per window).
+    if (fired > 0) {
+      this.alarmAt = now;
+      void this.ctx.storage.setAlarm(now);
+    } else if (needsAlarm && Number.isFinite(earliest)) this.scheduleAfterAnswer(Math.max(earliest, now + 1000));
   }
 
   /** Keeps the object bounded: drop what has expired, then the counters that expire first. */

@@ -13,13 +13,14 @@
  *
  * The table is created by the first event (`CREATE TABLE IF NOT EXISTS`), so
  * an object whose rules have no thresholds never has it: activation is not
- * one read or write dearer.
+ * one read or write dearer. A request that fires an event sets the alarm
+ * before it answers (see `RateLimiter.store`).
  * @module
  */
 import { peekOne } from "../limiter/decide";
 import type { CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
-import { crossedThresholds, MAX_ATTEMPTS, nextAttemptAt, thresholdCount } from "../notify/crossing";
+import { crossedThresholds, MAX_ATTEMPTS, nextAttemptAt } from "../notify/crossing";
 import { eventId, SIGNATURE_HEADER, signatureHeader } from "../notify/signature";
 import type { NotificationReport, ThresholdEvent } from "../notify/types";
 
@@ -83,7 +84,7 @@ export function findCrossings(
           ...(t.label !== undefined ? { label: t.label } : {}),
           ...(t.tenant !== undefined ? { tenant: t.tenant } : {}),
           threshold,
-          count: Math.max(is, thresholdCount(threshold, spec.limit)),
+          count: is,
           limit: spec.limit,
           windowStart: new Date(after.windowStart).toISOString(),
           windowEnd: new Date(windowEnd).toISOString(),
