@@ -81,6 +81,8 @@ export class FleetAggregate {
   private dropped = 0;
   private latencySumMs = 0;
   private usage = new Map<string, UsageRow>();
+  /** Usage units dropped because this isolate held MAX_USAGE_ROWS rows already (the recorder logs them). */
+  droppedUsage = 0;
 
   /** Counts one rule's verdict; a refusal with its counting key (and the key's label) also feeds the heavy hitters. */
   record(rule: string, verdict: FleetVerdict, now: number, refusedKey?: string, refusedLabel?: string): void {
@@ -118,9 +120,6 @@ export class FleetAggregate {
     row.admitted += admitted;
     row.refused += refused;
   }
-
-  /** Usage units dropped because an isolate held MAX_USAGE_ROWS rows already (logged by the recorder). */
-  droppedUsage = 0;
 
   /** One decision's latency (ms), counted once per decision. */
   recordLatency(ms: number, now: number): void {

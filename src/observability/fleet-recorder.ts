@@ -53,6 +53,10 @@ export class FleetRecorder {
   async flush(sink: StatsSink, now: number): Promise<boolean> {
     this.scheduled = false;
     const batch = this.aggregate.drain();
+    if (this.aggregate.droppedUsage > 0) {
+      logEvent("stats.usage_dropped", { units: this.aggregate.droppedUsage }, "error");
+      this.aggregate.droppedUsage = 0;
+    }
     if (!batch) return true;
     this.lastFlushAt = now;
     this.flushing = true;

@@ -163,7 +163,17 @@ describe("tenant features under wrangler dev", () => {
       rules: [{ id: "metered", key: "tenant", cost: 2, limits: [{ limit: 6, window: "1h" }] }],
     };
     expect((await policyCli("push", await file("metered.json", doc), ...api())).code).toBe(0);
-    const add = await policyCli("tenant", "add", "--api-key", "key-ledger", "--id", "ledger", ...api());
+    const add = await policyCli(
+      "tenant",
+      "add",
+      "--api-key",
+      "key-ledger",
+      "--id",
+      "ledger",
+      "--tier",
+      "starter",
+      ...api(),
+    );
     expect(add.code, add.stderr).toBe(0);
     const sent: number[] = [];
     for (let i = 0; i < 5; i++) sent.push((await get("l", { "x-api-key": "key-ledger" })).status);
