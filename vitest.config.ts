@@ -2,6 +2,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 export const ADMIN_TOKEN_FOR_TESTS = "test-admin-token-0123456789";
+export const WEBHOOK_SECRET_FOR_TESTS = "test-webhook-secret-0123456789";
 
 function exampleProject(name: string, app: string) {
   return {
@@ -52,6 +53,7 @@ export default defineConfig({
                 // A cold object in a busy test run can take longer than the production budget.
                 LIMITER_TIMEOUT_MS: "5000",
                 ADMIN_TOKEN: ADMIN_TOKEN_FOR_TESTS,
+                THRESHOLD_WEBHOOK_SECRET: WEBHOOK_SECRET_FOR_TESTS,
               },
             },
           })),

@@ -48,6 +48,8 @@ export interface Env {
    * deployed Worker: any client could then choose the region it is counted in.
    */
   DEV_FAKE_CF?: string;
+  /** Secret: signs threshold webhooks (`x-sluice-signature`); unset, they go unsigned and a warning is logged. */
+  THRESHOLD_WEBHOOK_SECRET?: string;
   /** Optional Workers Analytics Engine dataset for per-rule counts. */
   ANALYTICS?: AnalyticsEngineDataset;
   /**

@@ -8,9 +8,9 @@
  * the real `ShardLender` and takes blocks from the key's root object over the
  * same network.
  */
-import { chargesOf, resultsOf } from "../../src/limiter/answer";
 
 import { settlementCharges } from "../../src/engine/settle";
+import { chargesOf, resultsOf } from "../../src/limiter/answer";
 import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
 import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
 import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/limiter/lease/shard";

@@ -15,6 +15,7 @@ import { mountObjectCounts } from "./object-counts-route";
 import { mountObservability } from "./observability-routes";
 import { DEFAULT_ADMIN_PREFIX } from "./prefix";
 import { adminApiOn } from "./tokens";
+import { mountUsage } from "./usage-routes";
 
 export interface SluiceAdminOptions {
   /**
@@ -57,6 +58,7 @@ export function sluiceAdmin<E extends { Bindings: Env }>(options: SluiceAdminOpt
   mountObservability(admin, limiter);
   mountConsoleSupport(admin, limiter);
   mountObjectCounts(admin);
+  mountUsage(admin, limiter);
 
   return async function sluiceAdmin(c, next) {
     reportAdminOff(c.env);

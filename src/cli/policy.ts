@@ -32,6 +32,7 @@ import { idList } from "./id-list";
 import { publishThroughKv, wranglerHistoryKv } from "./kv-history";
 import { collectOverride } from "./override-option";
 import { policyDiff } from "./policy-diff";
+import { registerUsageCommand } from "./usage";
 import { type KvTarget, kvDelete, kvGet, kvList, kvPut, kvPutMany } from "./wrangler";
 
 const EXIT_CODES = `
@@ -901,6 +902,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     if (name === "show") sub.option("--json", "print the admin API's JSON answer");
     sub.action(run((opts: KeyOptions) => fn(opts)));
   }
+  registerUsageCommand(program, { addApiOptions, apiTarget, run, out: io.out });
   // Every command's --help ends with where it acts and what its exit code means.
   const leaves = (cmd: Command): Command[] => (cmd.commands.length === 0 ? [cmd] : cmd.commands.flatMap(leaves));
   for (const leaf of program.commands.flatMap(leaves)) leaf.addHelpText("after", EXIT_CODES);

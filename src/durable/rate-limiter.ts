@@ -23,9 +23,11 @@ import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limite
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { AskedCounter, Charge, CounterAnswer, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
+import { reportNotifications } from "../observability/fleet-store";
 import { countActivation, countAlarm, countCall } from "../observability/object-counts";
 import { applyMigrations, schemaVersion } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
+import { deliverDue, findCrossings, writeCrossings } from "./threshold-outbox";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
 export const MAX_COUNTERS_PER_OBJECT = 1024;
@@ -293,8 +295,15 @@ export class RateLimiter extends DurableObject<Env> {
     }
     for (const [name, until] of this.corrupt) if (until <= now) this.forget(name);
     this.alarmAt = null;
-    const next = this.nextExpiry();
-    if (next !== undefined) await this.schedule(next);
+    const outbox = await deliverDue(this.ctx.storage.sql, this.env.THRESHOLD_WEBHOOK_SECRET, () => Date.now());
+    if (outbox.reports.length > 0 && this.env.STATS)
+      await reportNotifications(this.env.STATS, outbox.reports).catch((e: unknown) =>
+        logEvent("threshold.report_failed", { message: e instanceof Error ? e.message : String(e) }, "warn"),
+      );
+    const expiry = this.nextExpiry();
+    const next = expiry === undefined ? outbox.next : Math.min(expiry, outbox.next ?? expiry);
+    // An alarm that set itself meanwhile (a new event during the delivery) is due sooner.
+    if (next !== undefined && (this.alarmAt === null || this.alarmAt > next)) await this.schedule(next);
   }
 
   private lender(): ShardLender {
@@ -408,6 +417,8 @@ export class RateLimiter extends DurableObject<Env> {
     }));
     const fresh = rows.filter((r) => !this.states.has(r.name)).length;
     if (fresh > 0) this.makeRoom(now, fresh);
+    // Thresholds are crossed here, where the count is exact (with leases: the units lent count as charged).
+    const crossings = specs.some((s) => s.thresholds) ? findCrossings(this.states, updates, specs, now) : [];
     // Multi-row upserts: one statement for a request's counters keeps extra limits cheap, and a single
     // statement is atomic. SQLite caps bound parameters per statement, so very large sets take several,
     // in one transaction.
@@ -426,7 +437,14 @@ export class RateLimiter extends DurableObject<Env> {
         schema = "";
       }
     };
-    if (chunks.length === 1) write();
+    let fired = 0;
+    if (crossings.length > 0)
+      // The event is recorded with the charge that crossed, or not at all.
+      this.ctx.storage.transactionSync(() => {
+        write();
+        fired = writeCrossings(this.ctx.storage.sql, crossings, now);
+      });
+    else if (chunks.length === 1) write();
     else this.ctx.storage.transactionSync(write);
     this.hasTable = true;
     let earliest = Number.POSITIVE_INFINITY;
@@ -439,7 +457,14 @@ export class RateLimiter extends DurableObject<Env> {
     // new row needs one: when none is set, or when this activation has not yet learnt whether one is.
     // That replaces an earlier alarm with a later one at worst, which only delays the cleanup.
     const needsAlarm = this.alarmAt === null || (this.alarmAt === undefined && fresh > 0);
-    if (needsAlarm && Number.isFinite(earliest)) this.scheduleAfterAnswer(Math.max(earliest, now + 1000));
+    // A new event is sent by the alarm at once (it then sets itself again for the next expiry). Set before
+    // the answer, with the event's write: an object stopped right after answering would otherwise hold
+    // the event with no alarm to send it. Only a request that fires pays for it (rarely: once per
+    // threshold per window).
+    if (fired > 0) {
+      this.alarmAt = now;
+      void this.ctx.storage.setAlarm(now);
+    } else if (needsAlarm && Number.isFinite(earliest)) this.scheduleAfterAnswer(Math.max(earliest, now + 1000));
   }
 
   /** Keeps the object bounded: drop what has expired, then the counters that expire first. */

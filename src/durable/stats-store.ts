@@ -8,7 +8,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { type FlushBatch, MINUTE_MS } from "../observability/fleet-aggregate";
+import type { NotificationReport, ThresholdEvent } from "../notify/types";
+import { type FlushBatch, MINUTE_MS, type UsageRow, utcDay } from "../observability/fleet-aggregate";
 import type { KeyTotal, SeriesRow, Totals } from "../observability/fleet-rows";
 import { isFleetVerdict } from "../observability/fleet-verdict";
 import { LATENCY_BUCKETS_MS } from "../observability/latency-buckets";
@@ -18,6 +19,29 @@ import { applyMigrations } from "./migrations";
 import { STATS_MIGRATIONS } from "./stats-migrations";
 
 export type { KeyTotal, SeriesRow, Totals };
+
+/** The usage ledger's rows are kept this many days (a year and a month: last year's same month can be billed). */
+export const USAGE_RETENTION_DAYS = 400;
+/** Threshold events kept per shard for the console (the latest). */
+const EVENTS_KEPT = 200;
+const NOTIFICATION_OUTCOMES = new Set(["delivered", "retrying", "dropped"]);
+
+/** One ledger row as read back. */
+export interface UsageEntry {
+  day: string;
+  tenant: string;
+  rule: string;
+  admitted: number;
+  refused: number;
+}
+
+/** A threshold event with the latest outcome of its delivery. */
+export interface ThresholdEventEntry {
+  at: number;
+  outcome: string;
+  attempts: number;
+  event: ThresholdEvent;
+}
 
 /** Per-minute buckets are kept this long (the console's day view needs 24 h). */
 export const RETENTION_MS = 25 * 60 * MINUTE_MS;
@@ -95,6 +119,17 @@ export class StatsStore extends DurableObject<Env> {
           l.n,
         );
       }
+      for (const u of batch.usage ?? []) {
+        if (!isUsageRow(u)) continue;
+        sql.exec(
+          "INSERT INTO usage (day, tenant, rule, admitted, refused) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant, day, rule) DO UPDATE SET admitted = admitted + ?4, refused = refused + ?5",
+          u.day,
+          u.tenant.slice(0, MAX_LABEL_LENGTH),
+          u.rule,
+          u.admitted,
+          u.refused,
+        );
+      }
       sql.exec("INSERT INTO meta_totals (name, n) VALUES ('batches', 1) ON CONFLICT (name) DO UPDATE SET n = n + 1");
       if (batch.latencySumMs > 0)
         sql.exec(
@@ -109,6 +144,63 @@ export class StatsStore extends DurableObject<Env> {
     });
     this.armAlarm();
     return { rows, accepted: true };
+  }
+
+  /** The ledger's rows of a tenant for the UTC days in [from, to] (`YYYY-MM-DD`), by day then rule. */
+  usage(tenant: string, from: string, to: string): UsageEntry[] {
+    return this.ctx.storage.sql
+      .exec<{ day: string; tenant: string; rule: string; admitted: number; refused: number }>(
+        "SELECT day, tenant, rule, admitted, refused FROM usage WHERE tenant = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day, rule",
+        tenant,
+        from,
+        to,
+      )
+      .toArray();
+  }
+
+  /**
+   * What the key objects report of their threshold webhooks: each attempt's outcome adds to the totals of
+   * `/metrics`; the event is kept (its latest outcome) for the console. A report sent twice (the object
+   * retried its report) counts twice: the figures are for watching, the webhook's id is what is exact.
+   */
+  recordNotifications(reports: NotificationReport[]): void {
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      for (const r of reports.slice(0, MAX_ROWS_PER_BATCH)) {
+        if (!NOTIFICATION_OUTCOMES.has(r.outcome) || typeof r.event?.id !== "string") continue;
+        sql.exec(
+          "INSERT INTO notification_totals (rule, threshold, outcome, n) VALUES (?1, ?2, ?3, 1) ON CONFLICT (rule, threshold, outcome) DO UPDATE SET n = n + 1",
+          r.event.rule,
+          r.event.threshold,
+          r.outcome,
+        );
+        sql.exec("DELETE FROM threshold_events WHERE id = ?1", r.event.id);
+        sql.exec(
+          "INSERT INTO threshold_events (id, outcome, at, event) VALUES (?1, ?2, ?3, ?4)",
+          r.event.id,
+          `${r.outcome}:${r.attempts}`,
+          r.at,
+          JSON.stringify(r.event),
+        );
+      }
+      sql.exec(
+        `DELETE FROM threshold_events WHERE at < (SELECT at FROM threshold_events ORDER BY at DESC LIMIT 1 OFFSET ${EVENTS_KEPT - 1})`,
+      );
+    });
+  }
+
+  /** The latest threshold events, newest first. */
+  thresholdEvents(limit: number): ThresholdEventEntry[] {
+    return this.ctx.storage.sql
+      .exec<{ outcome: string; at: number; event: string }>(
+        "SELECT outcome, at, event FROM threshold_events ORDER BY at DESC LIMIT ?1",
+        Math.min(limit, EVENTS_KEPT),
+      )
+      .toArray()
+      .map((r) => {
+        const [outcome = "", attempts = "0"] = r.outcome.split(":");
+        return { at: r.at, outcome, attempts: Number(attempts), event: JSON.parse(r.event) as ThresholdEvent };
+      });
   }
 
   /** Counts per minute in [from, to), summed into steps of `stepMinutes` (the day view uses 10). */
@@ -153,6 +245,11 @@ export class StatsStore extends DurableObject<Env> {
         .toArray()
         .map((r) => [r.name, r.n]),
     );
+    const notifications = sql
+      .exec<{ rule: string; threshold: number; outcome: string; n: number }>(
+        "SELECT rule, threshold, outcome, n FROM notification_totals ORDER BY rule, threshold, outcome",
+      )
+      .toArray();
     return {
       counts: sql
         .exec<{ rule: string; verdict: string; n: number }>(
@@ -162,6 +259,7 @@ export class StatsStore extends DurableObject<Env> {
       latency: sql
         .exec<{ bucket: number; n: number }>("SELECT bucket, n FROM latency_totals ORDER BY bucket")
         .toArray(),
+      ...(notifications.length > 0 ? { notifications } : {}),
       latencySumMs: meta.get("latency_sum_ms") ?? 0,
       droppedFlushes: meta.get("dropped_flushes") ?? 0,
       batches: meta.get("batches") ?? 0,
@@ -174,7 +272,10 @@ export class StatsStore extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM counts WHERE minute < ?1", oldest);
     sql.exec("DELETE FROM refused_keys WHERE minute < ?1", oldest);
-    const left = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM counts").one().n;
+    sql.exec("DELETE FROM usage WHERE day < ?1", utcDay(Date.now() - USAGE_RETENTION_DAYS * 86_400_000));
+    const left =
+      sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM counts").one().n +
+      sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM usage").one().n;
     // An idle shard stops waking up once its buckets are gone; the next batch arms it again.
     if (left > 0) {
       await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
@@ -189,4 +290,19 @@ export class StatsStore extends DurableObject<Env> {
       if (at === null) return this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
     });
   }
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+function isUsageRow(u: UsageRow): boolean {
+  return (
+    typeof u?.tenant === "string" &&
+    typeof u.rule === "string" &&
+    typeof u.day === "string" &&
+    DAY.test(u.day) &&
+    Number.isSafeInteger(u.admitted) &&
+    Number.isSafeInteger(u.refused) &&
+    u.admitted >= 0 &&
+    u.refused >= 0
+  );
 }

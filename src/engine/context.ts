@@ -51,6 +51,8 @@ export interface RequestContext {
   readonly client: ClientIp;
   /** Ids of the rules that apply, in order. */
   rules: string[];
+  /** The tenant's id once its API key is resolved (the usage ledger counts by it); absent: none. */
+  tenant?: string;
   readonly ports: EnginePorts;
   readonly settings: EngineSettings;
   readonly hooks: EngineHooks;

@@ -235,11 +235,9 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
     return settle(ctx, settledOutcome(ctx.request, resultWithoutLimit(true, "allowed", ctx.rules)));
   let plans: KeyPlan[];
   try {
-    plans = planCounters(
-      await ruleReadings(ctx, limited, await resolveIdentity(ctx, host), body),
-      policy,
-      ctx.ports.clock.now(),
-    );
+    const identity = await resolveIdentity(ctx, host);
+    if (identity.tenant) ctx.tenant = identity.tenant.id;
+    plans = planCounters(await ruleReadings(ctx, limited, identity, body), policy, ctx.ports.clock.now());
     if (limited.some((r) => r.settle?.estimate)) await applyEstimates(plans, original.headers, body);
   } catch (e) {
     if (!(e instanceof KeyRefusal)) throw e;
@@ -492,6 +490,14 @@ function settle(
     shadowRefusals: record.shadowRefusals ?? [],
     ...(record.refusal ? { refusal: record.refusal } : {}),
     ...(record.lateRules && record.lateRules.length > 0 ? { lateRules: record.lateRules } : {}),
+    ...(ctx.tenant !== undefined
+      ? {
+          tenant: ctx.tenant,
+          costs: Object.fromEntries(
+            ctx.policy.rules.filter((r) => ctx.rules.includes(r.id)).map((r) => [r.id, r.cost]),
+          ),
+        }
+      : {}),
   });
   return outcome;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { CounterSpec, DelaySpec } from "../limiter/types";
+import type { ThresholdSpec } from "../notify/types";
 import { withBilling } from "../policy/calendar-anchor";
 import type { CompiledLimit, CompiledPolicy, CompiledRule, RequestFacts } from "../policy/compile";
 import { activeOverride, type Overrides, overridden, overriddenBurst } from "../policy/overrides";
@@ -110,10 +111,38 @@ export function planCounters(readings: readonly RuleReading[], policy: CompiledP
     }
     plan.rules.push(rule);
     rule.limits.forEach((limit, j) => {
-      plan.limits.push({ rule, limit, spec: specs[j]!, shadow: rule.mode === "shadow" });
+      const spec = specs[j]!;
+      const thresholds = thresholdSpec(policy, rule, limit, key, label, identity.tenant?.id);
+      plan.limits.push({
+        rule,
+        limit,
+        spec: thresholds ? { ...spec, thresholds } : spec,
+        shadow: rule.mode === "shadow",
+      });
     });
   }
   return [...plans.values()];
+}
+
+/** What the key's object needs to fire a rule's thresholds on one of its window limits; undefined: none. */
+function thresholdSpec(
+  policy: CompiledPolicy,
+  rule: CompiledRule,
+  limit: CompiledLimit,
+  key: string,
+  label: string | undefined,
+  tenant: string | undefined,
+): ThresholdSpec | undefined {
+  if (!rule.thresholds || policy.notifyUrl === undefined) return undefined;
+  if (limit.algorithm !== "fixed" && limit.algorithm !== "sliding") return undefined;
+  return {
+    rule: rule.id,
+    at: rule.thresholds,
+    url: policy.notifyUrl,
+    key,
+    ...(label !== undefined ? { label } : {}),
+    ...(tenant !== undefined ? { tenant } : {}),
+  };
 }
 
 function tightened(spec: CounterSpec, other: CounterSpec): CounterSpec {

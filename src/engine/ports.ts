@@ -134,6 +134,10 @@ export interface DecisionRecord {
    * as `late_open` / `late_closed`.
    */
   lateRules?: string[];
+  /** The tenant the request was counted for (its record's `id`): the usage ledger's row. Absent: no tenant. */
+  tenant?: string;
+  /** Units one request charges per applying rule (its `cost`): the usage ledger counts admitted units. */
+  costs?: Record<string, number>;
 }
 
 /** Stats, logs, analytics: told of every decision, after it is made. It must not throw. */

@@ -1,3 +1,4 @@
+import type { ThresholdSpec } from "../notify/types";
 import type { CalendarAnchor } from "./calendar";
 
 /**
@@ -27,6 +28,8 @@ export interface CounterSpec {
   burst?: number;
   /** How much one request uses (concurrency always takes one slot). */
   cost: number;
+  /** The rule's thresholds on this counter and where their events go (fixed and sliding windows only). */
+  thresholds?: ThresholdSpec;
 }
 
 export interface FixedState {

@@ -44,6 +44,19 @@ export interface LatencyRow {
   n: number;
 }
 
+/** Usage of one tenant under one rule on one UTC day (the ledger's row): units admitted and refused. */
+export interface UsageRow {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  tenant: string;
+  rule: string;
+  admitted: number;
+  refused: number;
+}
+
+/** Distinct (day, tenant, rule) rows one isolate holds between flushes; past it a row's units are dropped and counted. */
+export const MAX_USAGE_ROWS = 10_000;
+
 /** One flush: what the statistics store adds to its buckets. */
 export interface FlushBatch {
   counts: CountRow[];
@@ -53,6 +66,8 @@ export interface FlushBatch {
   latencySumMs: number;
   /** Flushes of this isolate that failed (and were dropped) since the last batch that was sent. */
   droppedFlushes: number;
+  /** The usage ledger's increments (absent in batches of isolates older than the ledger). */
+  usage?: UsageRow[];
 }
 
 interface Minute {
@@ -65,6 +80,9 @@ export class FleetAggregate {
   private minutes = new Map<number, Minute>();
   private dropped = 0;
   private latencySumMs = 0;
+  private usage = new Map<string, UsageRow>();
+  /** Usage units dropped because this isolate held MAX_USAGE_ROWS rows already (the recorder logs them). */
+  droppedUsage = 0;
 
   /** Counts one rule's verdict; a refusal with its counting key (and the key's label) also feeds the heavy hitters. */
   record(rule: string, verdict: FleetVerdict, now: number, refusedKey?: string, refusedLabel?: string): void {
@@ -80,6 +98,29 @@ export class FleetAggregate {
       m.keys.offer(JSON.stringify([name, refusedKey]), 1, refusedLabel);
   }
 
+  /**
+   * Units of one rule's verdict for a tenant, on the UTC day of `now`: admitted units count as admitted,
+   * refusals (cached ones too) as refused; other verdicts (errors, bypasses, shadow) are not billed.
+   */
+  recordUsage(tenant: string, rule: string, verdict: FleetVerdict, units: number, now: number): void {
+    const admitted = verdict === "admitted" ? units : 0;
+    const refused = verdict === "refused" || verdict === "cached_refusal" ? units : 0;
+    if (admitted === 0 && refused === 0) return;
+    const day = utcDay(now);
+    const id = JSON.stringify([day, tenant, rule]);
+    let row = this.usage.get(id);
+    if (!row) {
+      if (this.usage.size >= MAX_USAGE_ROWS) {
+        this.droppedUsage += admitted + refused;
+        return;
+      }
+      row = { day, tenant, rule, admitted: 0, refused: 0 };
+      this.usage.set(id, row);
+    }
+    row.admitted += admitted;
+    row.refused += refused;
+  }
+
   /** One decision's latency (ms), counted once per decision. */
   recordLatency(ms: number, now: number): void {
     const m = this.minute(now);
@@ -89,7 +130,7 @@ export class FleetAggregate {
   }
 
   get pending(): boolean {
-    return this.minutes.size > 0;
+    return this.minutes.size > 0 || this.usage.size > 0;
   }
 
   /** How full it is: minutes pending, and the most rules and refused keys any of them holds. */
@@ -105,7 +146,7 @@ export class FleetAggregate {
 
   /** Everything recorded so far, as one batch, and forgets it: a batch is sent once, never re-sent. */
   drain(): FlushBatch | undefined {
-    if (this.minutes.size === 0) return undefined;
+    if (this.minutes.size === 0 && this.usage.size === 0) return undefined;
     const batch: FlushBatch = {
       counts: [],
       keys: [],
@@ -122,6 +163,8 @@ export class FleetAggregate {
       }
       for (const [bucket, n] of m.latency) batch.latency.push({ minute, bucket, n });
     }
+    if (this.usage.size > 0) batch.usage = [...this.usage.values()];
+    this.usage.clear();
     this.minutes.clear();
     this.dropped = 0;
     this.latencySumMs = 0;
@@ -146,4 +189,9 @@ export class FleetAggregate {
     }
     return m;
   }
+}
+
+/** The UTC day of an epoch-ms time, `YYYY-MM-DD`. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }

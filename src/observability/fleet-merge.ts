@@ -37,7 +37,14 @@ export function mergeTotals(parts: Totals[]): Totals {
   let droppedFlushes = 0;
   let latencySumMs = 0;
   let batches = 0;
+  const notifications = new Map<string, { rule: string; threshold: number; outcome: string; n: number }>();
   for (const t of parts) {
+    for (const x of t.notifications ?? []) {
+      const id = JSON.stringify([x.rule, x.threshold, x.outcome]);
+      const known = notifications.get(id);
+      if (known) known.n += x.n;
+      else notifications.set(id, { ...x });
+    }
     for (const c of t.counts) {
       const id = JSON.stringify([c.rule, c.verdict]);
       const known = counts.get(id);
@@ -55,6 +62,13 @@ export function mergeTotals(parts: Totals[]): Totals {
     latencySumMs,
     droppedFlushes,
     batches,
+    ...(notifications.size > 0
+      ? {
+          notifications: [...notifications.values()].sort(
+            (a, b) => cmp(a.rule, b.rule) || a.threshold - b.threshold || cmp(a.outcome, b.outcome),
+          ),
+        }
+      : {}),
   };
 }
 

@@ -29,8 +29,11 @@ export class FleetRecorder {
 
   observe(decision: DecisionFacts, latencyMs: number, now: number): void {
     const verdicts = fleetVerdicts(decision);
-    for (const [rule, verdict] of verdicts)
+    for (const [rule, verdict] of verdicts) {
       this.aggregate.record(rule, verdict, now, decision.refusedKey, decision.refusedLabel);
+      if (decision.tenant !== undefined)
+        this.aggregate.recordUsage(decision.tenant, rule, verdict, decision.costs?.[rule] ?? 1, now);
+    }
     if (verdicts.length > 0) this.aggregate.recordLatency(latencyMs, now);
   }
 
@@ -50,6 +53,10 @@ export class FleetRecorder {
   async flush(sink: StatsSink, now: number): Promise<boolean> {
     this.scheduled = false;
     const batch = this.aggregate.drain();
+    if (this.aggregate.droppedUsage > 0) {
+      logEvent("stats.usage_dropped", { units: this.aggregate.droppedUsage }, "error");
+      this.aggregate.droppedUsage = 0;
+    }
     if (!batch) return true;
     this.lastFlushAt = now;
     this.flushing = true;

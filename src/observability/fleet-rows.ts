@@ -26,4 +26,6 @@ export interface Totals {
   latencySumMs: number;
   droppedFlushes: number;
   batches: number;
+  /** Threshold webhook attempts per rule, threshold and outcome (absent from a store older than thresholds). */
+  notifications?: Array<{ rule: string; threshold: number; outcome: string; n: number }>;
 }

@@ -5,7 +5,8 @@
  * merges. docs/operations.md gives the arithmetic behind the shard count.
  * @module
  */
-import type { KeyTotal, SeriesRow, StatsStore, Totals } from "../durable/stats-store";
+import type { KeyTotal, SeriesRow, StatsStore, ThresholdEventEntry, Totals, UsageEntry } from "../durable/stats-store";
+import type { NotificationReport } from "../notify/types";
 import type { FlushBatch } from "./fleet-aggregate";
 import { mergeKeys, mergeSeries, mergeTotals } from "./fleet-merge";
 import type { StatsSink } from "./fleet-recorder";
@@ -52,4 +53,52 @@ export async function readRefusedKeys(
 
 export async function readTotals(ns: DurableObjectNamespace<StatsStore>): Promise<Totals> {
   return mergeTotals(await everyShard(ns, async (s) => (await s.totals()) as Totals));
+}
+
+/** The usage ledger of a tenant over UTC days [from, to], every shard's rows summed per day and rule. */
+export async function readUsage(
+  ns: DurableObjectNamespace<StatsStore>,
+  tenant: string,
+  from: string,
+  to: string,
+): Promise<UsageEntry[]> {
+  const parts = await everyShard(ns, async (s) => (await s.usage(tenant, from, to)) as UsageEntry[]);
+  const sum = new Map<string, UsageEntry>();
+  for (const row of parts.flat()) {
+    const id = JSON.stringify([row.day, row.rule]);
+    const known = sum.get(id);
+    if (known) {
+      known.admitted += row.admitted;
+      known.refused += row.refused;
+    } else sum.set(id, { ...row });
+  }
+  return [...sum.values()].sort((a, b) => (a.day === b.day ? (a.rule < b.rule ? -1 : 1) : a.day < b.day ? -1 : 1));
+}
+
+/** The latest threshold events of every shard, newest first. */
+export async function readThresholdEvents(
+  ns: DurableObjectNamespace<StatsStore>,
+  limit: number,
+): Promise<ThresholdEventEntry[]> {
+  const parts = await everyShard(ns, async (s) => (await s.thresholdEvents(limit)) as ThresholdEventEntry[]);
+  return parts
+    .flat()
+    .sort((a, b) => b.at - a.at)
+    .slice(0, limit);
+}
+
+/**
+ * Sends a key object's delivery reports, each to the shard its event's id picks: all of one event's
+ * reports land together, so the shard's row for it holds its latest outcome.
+ */
+export async function reportNotifications(
+  ns: DurableObjectNamespace<StatsStore>,
+  reports: NotificationReport[],
+): Promise<void> {
+  const byShard = new Map<number, NotificationReport[]>();
+  for (const r of reports) {
+    const shard = (Number.parseInt(r.event.id.slice(0, 8), 16) || 0) % STATS_SHARDS;
+    byShard.set(shard, [...(byShard.get(shard) ?? []), r]);
+  }
+  await Promise.all([...byShard].map(([shard, rs]) => ns.getByName(shardName(shard)).recordNotifications(rs)));
 }

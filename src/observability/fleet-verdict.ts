@@ -38,6 +38,10 @@ export interface DecisionFacts {
   refusedLabel?: string;
   /** Rules whose `error_open` / `error_closed` was the time budget running out, not an error. */
   lateRules?: readonly string[];
+  /** The tenant counted for (usage ledger); absent: none. */
+  tenant?: string;
+  /** Units per request of each applying rule (its `cost`). */
+  costs?: Readonly<Record<string, number>>;
 }
 
 const LATE: Record<string, FleetVerdict> = { error_open: "late_open", error_closed: "late_closed" };

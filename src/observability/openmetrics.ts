@@ -139,6 +139,23 @@ function families(m: MetricsInput): Family[] {
     help: "Statistics batches the store received.",
     samples: [{ suffix: "_total", labels: [], value: String(m.totals.batches) }],
   });
+
+  const notifications = m.totals.notifications ?? [];
+  if (notifications.length > 0)
+    out.push({
+      name: "sluice_threshold_notifications",
+      type: "counter",
+      help: "Threshold webhook attempts by rule, threshold and outcome (delivered, retrying, dropped).",
+      samples: notifications.map((x) => ({
+        suffix: "_total",
+        labels: [
+          ["rule", x.rule],
+          ["threshold", String(x.threshold)],
+          ["outcome", x.outcome],
+        ],
+        value: String(x.n),
+      })),
+    });
   return out;
 }
 

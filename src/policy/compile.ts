@@ -127,6 +127,8 @@ export interface CompiledRule {
   shardsPerRegion?: number;
   /** `scope: "region"`: each region counts on its own key (`region:<hint>:<key>`); absent: one count worldwide. */
   perRegion?: true;
+  /** Fractions of each window limit at which an event fires (`thresholds`); absent: none. */
+  thresholds?: number[];
   matches(facts: RequestFacts): boolean;
   /**
    * With `match.methodOverride`: whether the rule could match this request as some overridden method (every
@@ -157,6 +159,8 @@ export interface CompiledPolicy {
   readsBody: boolean;
   /** Some rule matches a POST by the method it overrides to (`match.methodOverride`). */
   methodOverride: boolean;
+  /** Where threshold events are sent (`notify.url`); absent: no rule has thresholds. */
+  notifyUrl?: string;
 }
 
 export function compilePolicy(document: Policy): CompiledPolicy {
@@ -184,6 +188,7 @@ export function compilePolicy(document: Policy): CompiledPolicy {
       rules.some((r) => r.action === "limit" && r.key.kind === "body" && r.bodyKey.from.body) ||
       document.rules.some((r) => r.match.methodOverride === true),
     methodOverride: document.rules.some((r) => r.match.methodOverride === true),
+    ...(document.notify ? { notifyUrl: document.notify.url } : {}),
   };
 }
 
@@ -260,6 +265,7 @@ function compileRule(rule: Rule, defaultTier: string): CompiledRule {
     ...(rule.shards !== undefined ? { shards: rule.shards } : {}),
     ...(rule.shardsPerRegion !== undefined ? { shardsPerRegion: rule.shardsPerRegion } : {}),
     ...(rule.scope === "region" ? { perRegion: true as const } : {}),
+    ...(rule.thresholds !== undefined ? { thresholds: rule.thresholds } : {}),
     matches: compileMatch(rule.match),
     ...(rule.match.methodOverride ? { mayMatchOverridden: compileMatch({ ...rule.match, methods: undefined }) } : {}),
   };

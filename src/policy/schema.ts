@@ -388,6 +388,34 @@ export const MAX_SHARDS = 256;
 /** The most shard objects per region a key's tree may have (`shardsPerRegion`). */
 export const MAX_SHARDS_PER_REGION = 16;
 
+/** The most thresholds a rule may have. */
+export const MAX_THRESHOLDS = 10;
+
+/**
+ * A rule's thresholds: fractions of each window limit's number, each in (0, 1], ascending and
+ * unique; an event fires once per window per key when the key's count reaches one (docs/policy.md).
+ */
+const FRACTION = "each threshold must be a fraction of the limit, above 0 and at most 1 (0.8 is 80%)";
+export const ThresholdsSchema = z.array(z.number().check(z.gt(0, FRACTION), z.lte(1, FRACTION))).check(
+  z.minLength(1, "must name at least one threshold"),
+  z.maxLength(MAX_THRESHOLDS, `at most ${MAX_THRESHOLDS} thresholds`),
+  z.refine((ts) => ts.every((t, i) => i === 0 || t > ts[i - 1]!), "must be ascending, each threshold once"),
+);
+
+/** Where threshold events are sent (`notify.url`); the signing secret is the Worker's, never in the policy. */
+export const NotifySchema = z.strictObject({
+  url: z.string().check(
+    z.refine((u) => {
+      try {
+        const url = new URL(u);
+        return (url.protocol === "https:" || url.protocol === "http:") && url.username === "" && url.password === "";
+      } catch {
+        return false;
+      }
+    }, "must be an http(s) URL with no user name or password in it"),
+  ),
+});
+
 export const RuleSchema = z
   .strictObject({
     id: z.string().check(z.regex(RULE_ID, "must match [a-z0-9_-]{1,64}")),
@@ -432,9 +460,21 @@ export const RuleSchema = z
      */
     scope: z.optional(z.enum(["global", "region"])),
     limits: z._default(z.array(LimitSchema), []),
+    /** Fractions of each window limit at which an event fires, once per window per key (`notify.url`). */
+    thresholds: z.optional(ThresholdsSchema),
   })
   .check(
     z.superRefine((r, ctx) => {
+      if (
+        r.thresholds !== undefined &&
+        !r.limits.some((l) => l.concurrency === undefined && l.algorithm !== "token-bucket")
+      )
+        ctx.addIssue({
+          code: "custom",
+          path: ["thresholds"],
+          message:
+            "only allowed on a rule with a fixed or sliding window limit (a bucket and a concurrency limit have no window to fire once in)",
+        });
       if (r.action === "limit" && r.limits.length === 0 && r.pageSize === undefined) {
         ctx.addIssue({
           code: "custom",
@@ -686,9 +726,20 @@ export const PolicySchema = z
     allowEmptyRules: z.optional(z.boolean()),
     /** A rule an earlier one always catches first is refused unless this says it is meant. */
     allowUnreachableRules: z.optional(z.boolean()),
+    /** Where the rules' threshold events go: a signed webhook (docs/policy.md, "Thresholds"). */
+    notify: z.optional(NotifySchema),
   })
   .check(
     z.superRefine((p, ctx) => {
+      if (p.notify === undefined) {
+        const i = p.rules.findIndex((r) => r.thresholds !== undefined);
+        if (i >= 0)
+          ctx.addIssue({
+            code: "custom",
+            path: ["rules", i, "thresholds"],
+            message: 'needs the policy\'s "notify": { "url": "https://..." } to send its events to',
+          });
+      }
       const ids = new Map<string, number>();
       p.rules.forEach((r, i) => {
         const seen = ids.get(r.id);

@@ -2,7 +2,8 @@
  * Under `wrangler dev`, through HTTP and the CLI: a candidate policy pushed with
  * `push --candidate` counts what it would refuse without refusing, `promote`
  * puts it in force and it then refuses those requests; a penalty outlasts its
- * window until `key reset` lifts it; `tenant add --override` raises a limit.
+ * window until `key reset` lifts it; `tenant add --override` raises a limit;
+ * `usage` reads a tenant's ledger, which matches the traffic sent.
  */
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -151,5 +152,41 @@ describe("tenant features under wrangler dev", () => {
     );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('no limit "nope-1h"');
+  });
+
+  it("usage reads the tenant's ledger: the units admitted and refused, as sent", async () => {
+    await roomInWindow(3_600_000, 60_000);
+    const doc = {
+      version: 1,
+      identity: { apiKey: { header: "x-api-key" } },
+      // Under the leasing threshold (64): every charge is decided at the key's object.
+      rules: [{ id: "metered", key: "tenant", cost: 2, limits: [{ limit: 6, window: "1h" }] }],
+    };
+    expect((await policyCli("push", await file("metered.json", doc), ...api())).code).toBe(0);
+    const add = await policyCli(
+      "tenant",
+      "add",
+      "--api-key",
+      "key-ledger",
+      "--id",
+      "ledger",
+      "--tier",
+      "starter",
+      ...api(),
+    );
+    expect(add.code, add.stderr).toBe(0);
+    const sent: number[] = [];
+    for (let i = 0; i < 5; i++) sent.push((await get("l", { "x-api-key": "key-ledger" })).status);
+    expect(sent).toEqual([200, 200, 200, 429, 429]);
+    // From yesterday: a run that crosses midnight UTC still finds every row.
+    const from = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const read = await policyCli("usage", "--tenant", "ledger", "--from", from, "--json", ...api());
+    expect(read.code, read.stderr).toBe(0);
+    const { rows } = JSON.parse(read.stdout) as { rows: Array<{ rule: string; admitted: number; refused: number }> };
+    const metered = rows.filter((r) => r.rule === "metered");
+    expect(metered.reduce((n, r) => n + r.admitted, 0)).toBe(6);
+    expect(metered.reduce((n, r) => n + r.refused, 0)).toBe(4);
+    const table = await policyCli("usage", "--tenant", "ledger", "--from", from, ...api());
+    expect(table.stdout).toMatch(/metered\s+6\s+4/);
   });
 });

@@ -14,6 +14,8 @@
  *                                     `[DONE]`; with `pad=B`, B bytes of deltas before the usage
  *   ANY  /usage?tokens=N            → a plain JSON answer with `usage.total_tokens` N and header
  *                                     `x-tokens-used: N`
+ *   POST /__hooks/B?fail=N          → a webhook receiver: records the call in box B; the first N calls to B answer 500
+ *   GET  /__hooks/B                 → [{ status, headers, body }] of every call to box B, in order
  *   ANY  anything else              → a JSON echo of the request, with the route and body fields
  *                                     a generous framework would read (framework-origin.ts)
  */
@@ -35,6 +37,7 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
   const counts = new Map<string, number>();
   const held = new Map<string, ServerResponse>();
   const releasedEarly = new Set<string>();
+  const hooks = new Map<string, Array<{ status: number; headers: IncomingMessage["headers"]; body: string }>>();
 
   const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://origin.test");
@@ -52,6 +55,23 @@ export async function startOriginServer(port = 0): Promise<OriginServer> {
       } else releasedEarly.add(id);
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ released: Boolean(r) }));
+      return;
+    }
+    const hook = /^\/__hooks\/([\w-]+)$/.exec(url.pathname);
+    if (hook) {
+      const box = hooks.get(hook[1]!) ?? [];
+      hooks.set(hook[1]!, box);
+      if (req.method === "GET") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(box));
+        return;
+      }
+      const parts: Buffer[] = [];
+      for await (const c of req) parts.push(c as Buffer);
+      const status = box.length < Number(url.searchParams.get("fail") ?? 0) ? 500 : 200;
+      box.push({ status, headers: req.headers, body: Buffer.concat(parts).toString("utf8") });
+      res.writeHead(status, { "content-type": "text/plain" });
+      res.end(status === 200 ? "ok" : "failing on purpose");
       return;
     }
     const arrivedAt = Date.now();

@@ -54,6 +54,8 @@ const EXPECTED_PATH: Record<string, string> = {
   "bad-on-error.json": "rules[0].onError",
   "continue-not-boolean.json": "rules[0].continue",
   "cost-zero.json": "rules[0].cost",
+  "threshold-over-one.json": "rules[0].thresholds[1]",
+  "thresholds-not-ascending.json": "rules[0].thresholds",
   "limit-rule-without-limits.json": "rules[0].limits",
   "bypass-with-limits.json": "rules[0].limits",
   "block-with-limits.json": "rules[0].limits",

@@ -27,6 +27,7 @@ export function fleetObserver(
           ...(record.refusal ? { refusedKey: record.refusal.key } : {}),
           ...(record.refusal?.label !== undefined ? { refusedLabel: record.refusal.label } : {}),
           ...(record.lateRules ? { lateRules: record.lateRules } : {}),
+          ...(record.tenant !== undefined ? { tenant: record.tenant, costs: record.costs ?? {} } : {}),
         },
         env,
         ctx,

@@ -303,8 +303,48 @@
     ];
   }
 
+  /** The latest threshold webhooks (rule thresholds) and how their delivery went. */
+  function thresholdEvents(events) {
+    const rows = events.map((e) =>
+      el(
+        "tr",
+        { "data-event": e.event.id },
+        el("td", {}, new Date(e.at).toISOString().replace("T", " ").slice(0, 19)),
+        el("td", {}, el("code", {}, e.event.rule)),
+        el("td", { class: "mono" }, e.event.label || e.event.key),
+        el("td", { class: "num" }, `${Math.round(e.event.threshold * 100)}%`),
+        el("td", { class: "num" }, `${e.event.count} / ${e.event.limit}`),
+        el("td", {}, e.attempts > 1 ? `${e.outcome} (${e.attempts} attempts)` : e.outcome),
+      ),
+    );
+    return el(
+      "div",
+      { class: "card" },
+      el("h2", {}, "Threshold events"),
+      rows.length === 0
+        ? el("p", { class: "muted" }, "No threshold has fired yet.")
+        : el(
+            "table",
+            { id: "threshold-events" },
+            el(
+              "thead",
+              {},
+              el(
+                "tr",
+                {},
+                ["at (UTC)", "rule", "key", "threshold", "count", "webhook"].map((h) => el("th", {}, h)),
+              ),
+            ),
+            el("tbody", {}, rows),
+          ),
+    );
+  }
+
   async function topKeys() {
-    const data = await json("/fleet/top-keys?minutes=15&limit=50");
+    const [data, thresholds] = await Promise.all([
+      json("/fleet/top-keys?minutes=15&limit=50"),
+      json("/thresholds/events?limit=50").catch(() => ({ events: [] })),
+    ]);
     const rows = data.keys.map((k) =>
       el(
         "tr",
@@ -332,6 +372,7 @@
               el("tbody", {}, rows),
             ),
       ),
+      thresholdEvents(thresholds.events),
     );
   }
 
