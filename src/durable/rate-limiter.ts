@@ -8,6 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
+import type { Settled } from "../adapters/workers/check-batch";
 import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
@@ -22,6 +23,7 @@ import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limite
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
+import { decideEach } from "./check-batch";
 import { applyMigrations, schemaVersion } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 
@@ -70,6 +72,9 @@ export class RateLimiter extends DurableObject<Env> {
    * the next, so a charge made before a reset holds nothing in any state of that counter after it.
    */
   private epochValue: number | undefined;
+  private checkCalls = 0;
+  /** Checks carried beyond one per call (a batch of N adds N - 1). */
+  private checksDecided = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -86,6 +91,27 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Checks every counter; charges them all only when all have room. */
   check(request: CheckRequest): CheckResponse {
+    this.checkCalls++;
+    return this.checkOne(request);
+  }
+
+  /**
+   * Concurrent checks of one isolate in one call, decided in order exactly as separate `check` calls
+   * arriving in that order, their writes one write set (see `check-batch.ts`): one answer per check.
+   */
+  checkBatch(requests: CheckRequest[]): Settled<CheckResponse>[] {
+    if (!Array.isArray(requests)) throw new TypeError("checkBatch: requests must be an array of check requests");
+    this.checkCalls++;
+    this.checksDecided += requests.length - 1;
+    return decideEach(requests, (request) => this.checkOne(request));
+  }
+
+  /** Check calls (`check`, `checkBatch`) this activation has answered, and the checks they carried (tests). */
+  checkCounts(): { calls: number; checks: number } {
+    return { calls: this.checkCalls, checks: this.checkCalls + this.checksDecided };
+  }
+
+  private checkOne(request: CheckRequest): CheckResponse {
     this.ready();
     const now = this.now();
     const usedUp = this.usedUp(request.counters, now);

@@ -89,7 +89,8 @@ const stores = new WeakMap<object, CounterStore>();
 export function counterStoreOf(env: Env): CounterStore {
   let store = stores.get(env.LIMITER);
   if (!store) {
-    store = new LeasingCounterStore(env.LIMITER);
+    // `LIMITER_BATCH=off`: each plain check its own call (a comparison, or a fault to rule out).
+    store = new LeasingCounterStore(env.LIMITER, undefined, env.LIMITER_BATCH === "off" ? false : {});
     stores.set(env.LIMITER, store);
   }
   return store;
