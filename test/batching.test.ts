@@ -1,5 +1,5 @@
 /**
- * Batching through the Workers runtime: concurrent requests of one key, each
+ * Batching through the Workers runtime (the `workers-batch` project runs the Worker with `LIMITER_BATCH=on`): concurrent requests of one key, each
  * in its own request context (`exports.default.fetch`), are decided exactly
  * (the limit-th admitted, every later one refused) in fewer object calls
  * than checks, with no request using another's I/O ("Cannot perform I/O on
@@ -40,6 +40,22 @@ describe("concurrent checks of one key from one isolate", () => {
   });
 });
 
+describe("the object's checkBatch", () => {
+  const spec: CounterSpec = { name: "o-1d", algorithm: "fixed", limit: 2, windowMs: 86_400_000, cost: 1 };
+
+  it("decides each entry in order as separate checks would; an entry that throws fails alone", async () => {
+    const stub = env.LIMITER.getByName(`batch:${uniqueTag()}`);
+    // biome-ignore lint/suspicious/noExplicitAny: a request without counters, as a broken caller might send.
+    const broken = {} as any;
+    const answers = await stub.checkBatch([{ counters: [spec] }, broken, { counters: [spec] }, { counters: [spec] }]);
+    expect(answers.map((a) => (a.ok ? a.value.allowed : "error"))).toEqual([true, "error", true, false]);
+    expect(answers.map((a) => (a.ok ? a.value.results[0]?.remaining : undefined))).toEqual([1, undefined, 0, 0]);
+    // The next plain check sees the batch's charges, stored.
+    expect((await stub.check({ counters: [spec] })).allowed).toBe(false);
+    expect(await stub.checkCounts()).toEqual({ calls: 2, checks: 5 });
+  });
+});
+
 describe("a batch whose call fails", () => {
   const spec: CounterSpec = { name: "b-1d", algorithm: "fixed", limit: 3, windowMs: 86_400_000, cost: 1 };
 
@@ -64,7 +80,7 @@ describe("a batch whose call fails", () => {
         return typeof v === "function" ? v.bind(target) : v;
       },
     }) as DurableObjectNamespace<RateLimiter>;
-    const store = new LeasingCounterStore(failing);
+    const store = new LeasingCounterStore(failing, undefined, {});
     const key = `batch:${uniqueTag()}`;
     const background = { waitUntil: (p: Promise<unknown>) => void p.catch(() => {}) };
     const answers = await Promise.all(

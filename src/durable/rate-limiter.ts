@@ -73,8 +73,9 @@ export class RateLimiter extends DurableObject<Env> {
    */
   private epochValue: number | undefined;
   private checkCalls = 0;
-  /** Checks carried beyond one per call (a batch of N adds N - 1). */
-  private checksDecided = 0;
+  /** `checkBatch` calls, and the checks they carried. */
+  private batchCalls = 0;
+  private batchedChecks = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -102,13 +103,14 @@ export class RateLimiter extends DurableObject<Env> {
   checkBatch(requests: CheckRequest[]): Settled<CheckResponse>[] {
     if (!Array.isArray(requests)) throw new TypeError("checkBatch: requests must be an array of check requests");
     this.checkCalls++;
-    this.checksDecided += requests.length - 1;
+    this.batchedChecks += requests.length;
+    this.batchCalls++;
     return decideEach(requests, (request) => this.checkOne(request));
   }
 
   /** Check calls (`check`, `checkBatch`) this activation has answered, and the checks they carried (tests). */
   checkCounts(): { calls: number; checks: number } {
-    return { calls: this.checkCalls, checks: this.checkCalls + this.checksDecided };
+    return { calls: this.checkCalls, checks: this.checkCalls - this.batchCalls + this.batchedChecks };
   }
 
   private checkOne(request: CheckRequest): CheckResponse {

@@ -6,15 +6,16 @@
  * follower its own answer. A lone check makes the call it would have made
  * alone, one window later (one macrotask by default).
  *
- * Why followers wait on plain promises: in workerd an I/O object (a stub, an
- * RPC's promise) belongs to the request that made it, and using it from
- * another request throws "Cannot perform I/O on behalf of a different
- * request". Only the leader touches the call it made; a follower holds a
- * promise of its own, resolved from the leader's continuation, and workerd
- * runs the follower's continuation in the follower's request. When the
- * leader's call fails, each follower makes its own call from its own
- * request, so one request's failure cannot fail another's check; the leader's
- * error is its own (its rule's `onError` decides).
+ * Why followers wait as they do: in workerd an I/O object (a stub, an RPC's
+ * promise) belongs to the request that made it, and using it from another
+ * request throws "Cannot perform I/O on behalf of a different request". Only
+ * the leader touches the call it made. The followers await one plain promise
+ * the leader made (its window and its call, chained), as the lease client's
+ * requests await a lease call in flight; a promise a follower made itself and
+ * the leader resolved failed with that error and left requests hung. When the
+ * leader's call fails, each follower makes its own call from its own request,
+ * so one request's failure cannot fail another's check; the leader's error is
+ * its own (its rule's `onError` decides).
  * @module
  */
 

@@ -34,13 +34,13 @@ const LEASE_MARK = "lease:";
 export class LeasingCounterStore implements CounterStore {
   private readonly plain: DurableObjectStore;
   private readonly client: LeasingClient;
-  /** Concurrent plain checks of one key's object, batched into one call (`false`: each its own call). */
+  /** Concurrent plain checks of one key's object, batched into one call; none: each its own call (the default). */
   readonly batcher: CheckBatcher<CheckRequest, CheckResponse> | undefined;
 
   constructor(
     private readonly namespace: DurableObjectNamespace<RateLimiter>,
     private readonly clock: () => number = () => Date.now(),
-    batching: CheckBatcherOptions | false = {},
+    batching: CheckBatcherOptions | false = false,
   ) {
     this.plain = new DurableObjectStore(namespace);
     this.client = new LeasingClient({ clock });
