@@ -32,7 +32,6 @@ export function withBatchedCheck(
     many: (requests: CheckRequest[]) =>
       retryOnce(() => stub().checkBatch(requests) as Promise<Settled<CheckResponse>[]>),
     keepAlive: (work: Promise<unknown>) => background.waitUntil(work),
-    sleep: (ms: number) => scheduler.wait(ms),
   };
   return { ...transport, check: (specs) => batcher.check(key, { counters: specs }, calls) };
 }
