@@ -28,6 +28,39 @@ function exampleProject(name: string, app: string) {
   };
 }
 
+function workersProject(name: string, include: string[], exclude: string[], vars: Record<string, string> = {}) {
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
+            // The loopback origin stands in for the sandbox origin too (test/security.test.ts sets them apart).
+            SANDBOX_ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
+            ORIGIN_PORT: String(inject("originPort")),
+            // Tests write KV and expect the next request to see it.
+            POLICY_TTL_SECONDS: "0",
+            // A cold object in a busy test run can take longer than the production budget.
+            LIMITER_TIMEOUT_MS: "5000",
+            ADMIN_TOKEN: ADMIN_TOKEN_FOR_TESTS,
+            THRESHOLD_WEBHOOK_SECRET: WEBHOOK_SECRET_FOR_TESTS,
+            ...vars,
+          },
+        },
+      })),
+    ],
+    test: {
+      name,
+      include,
+      exclude,
+      globalSetup: ["test/support/global-setup.ts"],
+      // Several tests make hundreds of object calls; on a loaded 2-core machine 5 s is not enough.
+      testTimeout: 30_000,
+    },
+  };
+}
+
 export default defineConfig({
   test: {
     // Structured log lines of passing tests are noise; a failing test still shows its own.
@@ -37,35 +70,10 @@ export default defineConfig({
         // Pure units: the algorithms, the config model, path and IP helpers. Plain Node.
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
       },
-      {
-        // Through the Workers runtime: the Worker, the Durable Object, KV.
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: "./wrangler.toml" },
-            miniflare: {
-              bindings: {
-                ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
-                // The loopback origin stands in for the sandbox origin too (test/security.test.ts sets them apart).
-                SANDBOX_ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
-                ORIGIN_PORT: String(inject("originPort")),
-                // Tests write KV and expect the next request to see it.
-                POLICY_TTL_SECONDS: "0",
-                // A cold object in a busy test run can take longer than the production budget.
-                LIMITER_TIMEOUT_MS: "5000",
-                ADMIN_TOKEN: ADMIN_TOKEN_FOR_TESTS,
-                THRESHOLD_WEBHOOK_SECRET: WEBHOOK_SECRET_FOR_TESTS,
-              },
-            },
-          })),
-        ],
-        test: {
-          name: "workers",
-          include: ["test/*.test.ts"],
-          globalSetup: ["test/support/global-setup.ts"],
-          // Several tests make hundreds of object calls; on a loaded 2-core machine 5 s is not enough.
-          testTimeout: 30_000,
-        },
-      },
+      // Through the Workers runtime: the Worker, the Durable Object, KV.
+      workersProject("workers", ["test/*.test.ts"], ["test/batching.test.ts"]),
+      // Batching is off unless LIMITER_BATCH=on (docs/architecture.md): its test runs the Worker with it on.
+      workersProject("workers-batch", ["test/batching.test.ts"], [], { LIMITER_BATCH: "on" }),
       // The example apps (examples/*), each in workerd from its own wrangler.toml. They import
       // "sluice" by name: the package's `exports` resolve it to the built dist/, which the global
       // setup builds when it is not up to date with the sources.

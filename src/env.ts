@@ -40,6 +40,8 @@ export interface Env {
   LIMITER_TIMEOUT_MS?: string;
   /** Ceiling of that budget, default 2000: a new or far object's call; at or below the floor: a fixed budget. */
   LIMITER_TIMEOUT_CEILING_MS?: string;
+  /** `on`: concurrent plain checks of one key's object go as one call, one write set (default off). */
+  LIMITER_BATCH?: string;
   /** Fleet-wide figures (console, `/metrics`): a few SQLite-backed shards; optional, unset: none are kept. */
   STATS?: DurableObjectNamespace<StatsStore>;
   /**

@@ -8,6 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
+import type { Settled } from "../adapters/workers/check-batch";
 import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, InspectResponse } from "../engine/ports";
 import type { Env } from "../env";
@@ -25,6 +26,7 @@ import type { AskedCounter, Charge, CounterAnswer, CounterResult, CounterSpec, C
 import { logEvent } from "../log";
 import { reportNotifications } from "../observability/fleet-store";
 import { countActivation, countAlarm, countCall } from "../observability/object-counts";
+import { decideEach } from "./check-batch";
 import { applyMigrations, schemaVersion } from "./migrations";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 import { deliverDue, findCrossings, writeCrossings } from "./threshold-outbox";
@@ -66,6 +68,10 @@ export class RateLimiter extends DurableObject<Env> {
    * the next, so a charge made before a reset holds nothing in any state of that counter after it.
    */
   private epochValue: number | undefined;
+  private checkCalls = 0;
+  /** `checkBatch` calls, and the checks they carried. */
+  private batchCalls = 0;
+  private batchedChecks = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,6 +90,29 @@ export class RateLimiter extends DurableObject<Env> {
   /** Checks every counter; charges them all only when all have room. */
   check(request: CheckRequest): CounterAnswer {
     countCall(CLASS, "check");
+    this.checkCalls++;
+    return this.checkOne(request);
+  }
+
+  /**
+   * Concurrent checks of one isolate in one call, decided in order exactly as separate `check` calls
+   * arriving in that order, their writes one write set (see `check-batch.ts`): one answer per check.
+   */
+  checkBatch(requests: CheckRequest[]): Settled<CounterAnswer>[] {
+    countCall(CLASS, "checkBatch");
+    if (!Array.isArray(requests)) throw new TypeError("checkBatch: requests must be an array of check requests");
+    this.checkCalls++;
+    this.batchedChecks += requests.length;
+    this.batchCalls++;
+    return decideEach(requests, (request) => this.checkOne(request));
+  }
+
+  /** Check calls (`check`, `checkBatch`) this activation has answered, and the checks they carried (tests). */
+  checkCounts(): { calls: number; checks: number } {
+    return { calls: this.checkCalls, checks: this.checkCalls - this.batchCalls + this.batchedChecks };
+  }
+
+  private checkOne(request: CheckRequest): CounterAnswer {
     this.ready();
     const now = this.now();
     const enforced = request.counters.filter((c) => !c.shadow);

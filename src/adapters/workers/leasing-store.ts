@@ -22,6 +22,8 @@ import { leasable } from "../../limiter/lease/ledger";
 import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../limiter/lease/region";
 import { regionalShardName, shardName, shardOf } from "../../limiter/lease/shard";
 import type { Charge, CounterAnswer, CounterSpec } from "../../limiter/types";
+import { withBatchedCheck } from "./batching-transport";
+import { CheckBatcher, type CheckBatcherOptions } from "./check-batch";
 import { DurableObjectStore, retryOnce } from "./durable-object-store";
 
 export { regionalShardName, shardName, shardOf };
@@ -29,13 +31,17 @@ export { regionalShardName, shardName, shardOf };
 export class LeasingCounterStore implements CounterStore {
   private readonly plain: DurableObjectStore;
   private readonly client: LeasingClient;
+  /** Concurrent plain checks of one key's object, batched into one call; none: each its own call (the default). */
+  readonly batcher: CheckBatcher<CheckRequest, CounterAnswer> | undefined;
 
   constructor(
     private readonly namespace: DurableObjectNamespace<RateLimiter>,
     clock: () => number = () => Date.now(),
+    batching: CheckBatcherOptions | false = false,
   ) {
     this.plain = new DurableObjectStore(namespace);
     this.client = new LeasingClient({ clock });
+    this.batcher = batching === false ? undefined : new CheckBatcher(batching);
   }
 
   /** Keys whose leases (and rate) this isolate tracks: at most the lease client's bound. */
@@ -144,7 +150,8 @@ export class LeasingCounterStore implements CounterStore {
   }
 
   private transport(key: string, background: Background): LeaseTransport {
-    return rootTransport(this.namespace, key, background, false);
+    const transport = rootTransport(this.namespace, key, background, false);
+    return this.batcher ? withBatchedCheck(transport, this.batcher, this.namespace, key, background) : transport;
   }
 
   /**

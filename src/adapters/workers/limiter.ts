@@ -90,7 +90,9 @@ const stores = new WeakMap<object, CounterStore>();
 export function counterStoreOf(env: Env): CounterStore {
   let store = stores.get(env.LIMITER);
   if (!store) {
-    store = new LeasingCounterStore(env.LIMITER);
+    // Batching is off unless `LIMITER_BATCH=on`: under load a batch that waits past its budget fails all its
+    // requests open at once (measured, docs/architecture.md).
+    store = new LeasingCounterStore(env.LIMITER, undefined, env.LIMITER_BATCH === "on" ? {} : false);
     stores.set(env.LIMITER, store);
   }
   return store;
