@@ -10,7 +10,6 @@ import { serveConsole } from "../console/serve";
 import type { Env } from "../env";
 import { reportAdminOff } from "./admin-off";
 import { createAdminApp } from "./app";
-import { mountConsoleSupport } from "./console-support-routes";
 import { mountObservability } from "./observability-routes";
 import { DEFAULT_ADMIN_PREFIX } from "./prefix";
 import { adminApiOn } from "./tokens";
@@ -54,7 +53,6 @@ export function sluiceAdmin<E extends { Bindings: Env }>(options: SluiceAdminOpt
   const { limiter } = options;
   const admin = createAdminApp(limiter);
   mountObservability(admin, limiter);
-  mountConsoleSupport(admin, limiter);
 
   return async function sluiceAdmin(c, next) {
     reportAdminOff(c.env);
