@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { CliError } from "./errors";
 
-export type Out = { out: (line: string) => void; err: (line: string) => void };
+type Out = { out: (line: string) => void; err: (line: string) => void };
 export const io: Out = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),

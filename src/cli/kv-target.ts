@@ -27,7 +27,7 @@ import { historyKvOf, publishThroughKv } from "./kv-history";
 import type { HistoryRow, InForce, PolicyTarget } from "./target";
 import { type KvCalls, type KvTarget, wranglerKv } from "./wrangler";
 
-export function kvLabel(kv: KvTarget): string {
+function kvLabel(kv: KvTarget): string {
   return kv.mode === "local" ? `local KV${kv.persistTo ? ` (${kv.persistTo})` : ""}` : "remote KV";
 }
 

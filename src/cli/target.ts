@@ -71,7 +71,7 @@ export function addApiOptions(cmd: Command): Command {
     );
 }
 
-export function addKvOptions(cmd: Command): Command {
+function addKvOptions(cmd: Command): Command {
   return cmd
     .option("--local", "Workers KV of wrangler dev on this machine (through wrangler)")
     .option("--remote", "Workers KV of the deployed Worker (through wrangler)")
