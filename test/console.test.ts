@@ -116,6 +116,25 @@ describe("the admin calls the console uses", () => {
     expect((await admin(`/counters?rule=${rule}`)).status).toBe(400);
   });
 
+  it("/keys and /counters name one counter both ways: key= (a request's value) and object= (its counting key)", async () => {
+    const rule = uniqueRule("both");
+    await usePolicy(policy(rule, 2));
+    const ip = uniqueIp();
+    expect(await callMany(1, "/x", { ip })).toEqual([200]);
+    const remaining = async (path: string) =>
+      ((await (await admin(path)).json()) as { object: string; limits: Array<{ remaining: number }> }).limits[0]!
+        .remaining;
+    for (const path of [
+      `/keys?rule=${rule}&key=${ip}`,
+      `/keys?rule=${rule}&object=ip:${ip}`,
+      `/counters?rule=${rule}&object=ip:${ip}`,
+      `/counters?rule=${rule}&key=${ip}`,
+    ])
+      expect(await remaining(path)).toBe(1);
+    expect((await admin(`/counters?rule=${rule}&key=${ip}`, { method: "DELETE" })).status).toBe(200);
+    expect(await remaining(`/keys?rule=${rule}&object=ip:${ip}`)).toBe(2);
+  });
+
   it("POST /explain says which rules match and what each limit would say, counting nothing", async () => {
     const rule = uniqueRule("exp");
     await usePolicy(policy(rule, 1));

@@ -10,7 +10,6 @@ import { serveConsole } from "../console/serve";
 import type { Env } from "../env";
 import { reportAdminOff } from "./admin-off";
 import { createAdminApp } from "./app";
-import { mountConsoleSupport } from "./console-support-routes";
 import { mountObjectCounts } from "./object-counts-route";
 import { mountObservability } from "./observability-routes";
 import { DEFAULT_ADMIN_PREFIX } from "./prefix";
@@ -56,7 +55,6 @@ export function sluiceAdmin<E extends { Bindings: Env }>(options: SluiceAdminOpt
   const { limiter } = options;
   const admin = createAdminApp(limiter);
   mountObservability(admin, limiter);
-  mountConsoleSupport(admin, limiter);
   mountObjectCounts(admin);
   mountUsage(admin, limiter);
 

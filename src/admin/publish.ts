@@ -5,10 +5,13 @@
  */
 
 import { POLICY_KEY } from "../adapters/workers/kv-keys";
+import type { Limiter } from "../adapters/workers/limiter";
 import { appendHistory } from "../adapters/workers/policy-history";
 import { POLICY_WRITER_NAME } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
+import { logEvent } from "../log";
+import type { CompiledPolicy } from "../policy/compile";
 import { DEFAULT_POLICY } from "../policy/default-policy";
 import { etagOf, ifMatchTags } from "./etag";
 
@@ -24,4 +27,26 @@ export async function publishThroughWriter(env: Env, request: PublishRequest): P
   const entry = await appendHistory(env.POLICIES, { actor: request.actor, how: request.how, text: request.text });
   await env.POLICIES.put(POLICY_KEY, request.text);
   return { ok: true, version: entry.version, etag: await etagOf(request.text) };
+}
+
+/**
+ * Publishes through the single writer (version, history entry, KV write, in that order, one publish
+ * at a time) and puts the document in force in this isolate at once.
+ */
+export async function publish(
+  env: Env,
+  limiter: Limiter,
+  compiled: CompiledPolicy,
+  request: PublishRequest,
+): Promise<PublishResult> {
+  const result = await publishThroughWriter(env, request);
+  if (!result.ok) return result;
+  limiter.policies.install(compiled, request.text, Date.now(), result.version);
+  logEvent("policy.published", {
+    version: result.version,
+    actor: request.actor,
+    how: request.how,
+    rules: compiled.rules.length,
+  });
+  return result;
 }

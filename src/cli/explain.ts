@@ -1,12 +1,10 @@
 /**
- * `policy explain`: what the policy does with one request, worked out the way the Worker does it
- * (the same compiled matchers, first match decides, `continue` stacks) without sending anything.
+ * `policy explain` in words: the engine's own plan for one request (src/engine/explain.ts, run
+ * offline on in-memory ports), said line by line. Nothing here walks the rules or scales a limit.
  * @module
  */
-
-import { clientIpKey, parseIp } from "../net/ip";
-import type { CompiledPolicy, CompiledRule, KeySpec } from "../policy/compile";
-import { normalizePath } from "../policy/normalize-path";
+import type { ExplainedRule, Explanation } from "../engine/explain";
+import type { KeySpec } from "../policy/compile";
 
 function keyInWords(key: KeySpec, headers: Headers, url: URL, ipKey: string): string {
   switch (key.kind) {
@@ -27,48 +25,45 @@ function keyInWords(key: KeySpec, headers: Headers, url: URL, ipKey: string): st
   }
 }
 
-function limitsInWords(rule: CompiledRule, tier: string, multiplier: number): string[] {
-  return rule.limits.map((l) => {
-    const n = Math.max(1, Math.floor(l.limitFor(tier) * multiplier));
+/** Each limit's numbers as the counter store would check them (tier, sandbox multiplier applied). */
+function limitsInWords({ rule, limits = [] }: ExplainedRule): string[] {
+  return limits.map(({ limit: l, spec }) => {
+    const n = spec.limit;
     if (l.algorithm === "concurrency") return `    ${l.name}: at most ${n} in flight at once`;
     const burst = l.burst !== undefined ? `, bursts up to ${l.burst}` : "";
     return `    ${l.name}: ${n} per ${l.windowWords} (${l.algorithm}${burst}${rule.cost !== 1 ? `, each request costs ${rule.cost}` : ""})`;
   });
 }
 
-/** The explanation, one line each. */
-export function explainRequest(
-  policy: CompiledPolicy,
-  method: string,
+/** The explanation, one line each. `ip`: the client address as the user gave it. */
+export function explainLines(
+  plan: Explanation,
   url: URL,
   headers: Headers,
   ip: string,
-  tier?: string,
+  sandboxMultiplier: number,
 ): string[] {
-  const host = url.hostname.toLowerCase();
-  const facts = { method: method.toUpperCase(), path: normalizePath(url.pathname), host, headers, ip: parseIp(ip) };
-  const ipKey = clientIpKey(ip, policy.ipv6Prefix);
-  if (ipKey === undefined)
+  if (plan.kind === "invalid-client-ip")
     return [
-      `${facts.method} ${url.href}: client address ${JSON.stringify(ip)} is not one IPv4 or IPv6 address: answered 400 INVALID_CLIENT_IP before any rule`,
+      `${plan.method} ${url.href}: client address ${JSON.stringify(ip)} is not one IPv4 or IPv6 address: answered 400 INVALID_CLIENT_IP before any rule`,
     ];
-  const t = tier ?? policy.defaultTier;
-  const sandboxed = policy.sandboxHosts.has(host);
-  const multiplier = sandboxed ? policy.sandboxMultiplier : 1;
+  const { ipKey, tier, sandbox } = plan.client;
   const out = [
-    `${facts.method} ${url.href} (path matched as ${facts.path}, client ${ipKey}, tier ${t}${sandboxed ? `, sandbox host: limits x${multiplier}` : ""})`,
+    `${plan.method} ${url.href} (path matched as ${plan.path}, client ${ipKey}, tier ${tier}${sandbox ? `, sandbox host: limits x${sandboxMultiplier}` : ""})`,
   ];
   let applied = 0;
-  for (const [i, rule] of policy.rules.entries()) {
-    if (!rule.matches(facts)) {
+  for (const explained of plan.rules) {
+    const { rule, index: i, step } = explained;
+    if (step === "not-reached") return out;
+    if (step === "no-match") {
       out.push(`  rules[${i}] ${rule.id}: does not match`);
       continue;
     }
-    if (rule.action === "block") {
+    if (step === "blocks") {
       out.push(`  rules[${i}] ${rule.id}: matches: BLOCKED, answered 403; nothing below applies`);
       return out;
     }
-    if (rule.action === "bypass") {
+    if (step === "bypasses") {
       out.push(
         `  rules[${i}] ${rule.id}: matches: bypass, ${applied === 0 ? "not counted, no headers" : "no rule below applies"}`,
       );
@@ -77,7 +72,7 @@ export function explainRequest(
     applied++;
     out.push(
       `  rules[${i}] ${rule.id}: matches: counted by ${keyInWords(rule.key, headers, url, ipKey)}${rule.mode === "shadow" ? " (shadow: never refuses)" : ""}${rule.count === "failures" ? " (only responses >= 400 use it up)" : ""}`,
-      ...limitsInWords(rule, t, multiplier),
+      ...limitsInWords(explained),
     );
     if (!rule.continue) {
       out.push(`  (first match decides: rules below rules[${i}] are not tried)`);

@@ -1,5 +1,5 @@
 /**
- * The policy history (see `config/policy-history`) in Workers KV through wrangler, for
+ * The policy history (see src/adapters/workers/policy-history.ts) in Workers KV through wrangler, for
  * `--local`/`--remote`: a push appends its entry and writes the document in one bulk write.
  * @module
  */
@@ -11,12 +11,12 @@ import {
   historyKey,
   latestVersion,
 } from "../adapters/workers/policy-history";
-import { type KvTarget, kvBulkPut, kvGet, kvList } from "./wrangler";
+import type { KvCalls } from "./wrangler";
 
-export function wranglerHistoryKv(target: KvTarget): HistoryKv {
+export function historyKvOf(kv: KvCalls): HistoryKv {
   return {
-    get: (key) => kvGet(key, target),
-    list: async ({ prefix }) => ({ keys: await kvList(prefix, target) }),
+    get: (key) => kv.get(key),
+    list: async ({ prefix }) => ({ keys: await kv.list(prefix) }),
   };
 }
 
@@ -26,19 +26,16 @@ export function wranglerHistoryKv(target: KvTarget): HistoryKv {
  * an admin API publish) may take the same number. The admin API (`--url`) has no such race.
  */
 export async function publishThroughKv(
-  target: KvTarget,
+  kv: KvCalls,
   record: Omit<HistoryEntry, "version" | "at">,
 ): Promise<HistoryEntry> {
-  const version = (await latestVersion(wranglerHistoryKv(target))) + 1;
+  const version = (await latestVersion(historyKvOf(kv))) + 1;
   const entry: HistoryEntry = { version, at: new Date().toISOString(), ...record };
   const metadata: HistoryMetadata = { at: entry.at, actor: entry.actor, how: entry.how };
-  await kvBulkPut(
-    [
-      { key: historyKey(version), value: JSON.stringify(entry), metadata },
-      { key: VERSION_KEY, value: String(version) },
-      { key: POLICY_KEY, value: record.text },
-    ],
-    target,
-  );
+  await kv.bulkPut([
+    { key: historyKey(version), value: JSON.stringify(entry), metadata },
+    { key: VERSION_KEY, value: String(version) },
+    { key: POLICY_KEY, value: record.text },
+  ]);
   return entry;
 }

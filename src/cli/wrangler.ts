@@ -165,30 +165,10 @@ export async function kvGet(key: string, target: KvTarget): Promise<string | nul
   return stdout;
 }
 
-/** Writes the file at `path` as the value of `key`. */
-export async function kvPutFile(key: string, path: string, target: KvTarget): Promise<void> {
-  await runWrangler(["kv", "key", "put", key, "--path", path, ...targetArgs(target)]);
-}
-
 /** Writes `value` as `key`; with `ttlSeconds` (at least 60, as KV requires) it expires after that long. */
 export async function kvPut(key: string, value: string, target: KvTarget, ttlSeconds?: number): Promise<void> {
   const ttl = ttlSeconds !== undefined ? ["--ttl", String(ttlSeconds)] : [];
   await runWrangler(["kv", "key", "put", key, value, ...ttl, ...targetArgs(target)]);
-}
-
-/** Several keys in one wrangler run (`kv bulk put`): one start-up of wrangler instead of one per key. */
-export async function kvPutMany(
-  entries: ReadonlyArray<{ key: string; value: string }>,
-  target: KvTarget,
-): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
-  try {
-    const file = join(dir, "entries.json");
-    await writeFile(file, JSON.stringify(entries), "utf8");
-    await runWrangler(["kv", "bulk", "put", file, ...targetArgs(target)]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 export async function kvDelete(key: string, target: KvTarget): Promise<void> {
@@ -221,4 +201,23 @@ export async function kvBulkPut(entries: readonly BulkEntry[], target: KvTarget)
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The KV calls the policy tool makes, as one object: wrangler's here, KV in memory in a test. */
+export interface KvCalls {
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string, ttlSeconds?: number): Promise<void>;
+  bulkPut(entries: readonly BulkEntry[]): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<Array<{ name: string; metadata?: unknown }>>;
+}
+
+export function wranglerKv(target: KvTarget): KvCalls {
+  return {
+    get: (key) => kvGet(key, target),
+    put: (key, value, ttlSeconds) => kvPut(key, value, target, ttlSeconds),
+    bulkPut: (entries) => kvBulkPut(entries, target),
+    delete: (key) => kvDelete(key, target),
+    list: (prefix) => kvList(prefix, target),
+  };
 }

@@ -11,6 +11,7 @@ import { ipKeyOf, type ParsedIp, parseIp } from "../net/ip";
 import type { CompiledPolicy } from "../policy/compile";
 import type { Tenant } from "../policy/tenant-record";
 import type { RequestContext } from "./context";
+import type { TenantLookup } from "./ports";
 
 /**
  * The counting key of requests without a `CF-Connecting-IP` (never the case behind Cloudflare's edge):
@@ -56,16 +57,41 @@ export function clientIp(headers: Headers, policy: CompiledPolicy): ClientIp {
  * `"strictest"`, gives one reading per key.
  */
 export async function resolveIdentity(ctx: RequestContext, host: string): Promise<Identity> {
-  const { policy } = ctx;
+  return identityOf(
+    {
+      policy: ctx.policy,
+      headers: ctx.request.headers,
+      url: ctx.url,
+      client: ctx.client,
+      tenants: ctx.ports.tenants,
+      sandbox: ctx.settings.sandbox,
+    },
+    host,
+  );
+}
+
+/** What an identity is read from: a request being decided, or one being explained (./explain.ts). */
+export interface IdentitySources {
+  policy: CompiledPolicy;
+  headers: Headers;
+  url: URL;
+  client: ClientIp;
+  tenants: TenantLookup;
+  /** The whole deployment gets the sandbox multiplier. */
+  sandbox: boolean;
+}
+
+export async function identityOf(sources: IdentitySources, host: string): Promise<Identity> {
+  const { policy } = sources;
   const keys = policy.needsTenant
-    ? keysToCount(readCredentials(ctx.request.headers, ctx.url, policy.credentials), policy.credentials.onConflict)
+    ? keysToCount(readCredentials(sources.headers, sources.url, policy.credentials), policy.credentials.onConflict)
     : [];
-  const found = await Promise.all(keys.map(async (key) => ctx.ports.tenants.lookup(await sha256Hex(key))));
+  const found = await Promise.all(keys.map(async (key) => sources.tenants.lookup(await sha256Hex(key))));
   const identityOf = (tenant: Tenant | null): Identity => ({
-    ...ctx.client,
+    ...sources.client,
     tenant,
     tier: tenant?.tier ?? policy.defaultTier,
-    sandbox: ctx.settings.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
+    sandbox: sources.sandbox || tenant?.sandbox === true || policy.sandboxHosts.has(host),
   });
   const [first = null, ...others] = found;
   return { ...identityOf(first), ...(others.length > 0 ? { alsoCountedAs: others.map(identityOf) } : {}) };

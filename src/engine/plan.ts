@@ -19,7 +19,7 @@ export type RuleMatch =
   | { kind: "none" }
   | { kind: "block"; rule: CompiledRule }
   | { kind: "bypass"; rule: CompiledRule }
-  | { kind: "apply"; rules: CompiledRule[] };
+  | { kind: "apply"; rules: CompiledRule[]; endedBy?: CompiledRule };
 
 /**
  * One limit to check: its rule, its compiled limit, the numbers for this
@@ -50,7 +50,8 @@ export function matchRules(policy: CompiledPolicy, facts: RequestFacts): RuleMat
     if (rule.action === "block") return { kind: "block", rule };
     if (rule.action === "bypass") {
       if (applying.length === 0) return { kind: "bypass", rule };
-      break;
+      // Kept so that an explain can say which bypass ended the stack (./explain.ts).
+      return { kind: "apply", rules: applying, endedBy: rule };
     }
     applying.push(rule);
     if (!rule.continue) break;
