@@ -7,8 +7,8 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { readHistoryEntry } from "../src/adapters/workers/policy-history";
 import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../src/admin/unlock-key";
+import { readHistoryEntry } from "../src/kv/policy-history";
 import type { PolicyInput } from "../src/policy/schema";
 import worker from "../src/worker";
 import { call, uniqueIp } from "./support/client";

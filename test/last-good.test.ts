@@ -7,7 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PolicyStore } from "../src/adapters/workers/kv-policy-source";
-import { appendHistory, latestVersion, readHistoryEntry } from "../src/adapters/workers/policy-history";
+import { appendHistory, latestVersion, readHistoryEntry } from "../src/kv/policy-history";
 import type { PolicyInput } from "../src/policy/schema";
 import { call, forgetHistory, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
 

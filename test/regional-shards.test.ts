@@ -6,7 +6,7 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { regionalShardName } from "../src/adapters/workers/leasing-store";
+import { regionalShardName } from "../src/durable/rate-limiter-client";
 import { uniqueIp, usePolicy } from "./support/client";
 
 function callFrom(continent: string, ip: string, longitude: string): Promise<Response> {

@@ -5,8 +5,8 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { shardName } from "../src/adapters/workers/leasing-store";
 import { counterStoreOf } from "../src/adapters/workers/limiter";
+import { shardName } from "../src/durable/rate-limiter-client";
 import type { Background } from "../src/engine/ports";
 import type { CounterSpec } from "../src/limiter/types";
 import { uniqueTag } from "./support/client";

@@ -7,15 +7,16 @@
  * @module
  */
 import { Hono } from "hono";
-import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../adapters/workers/kv-keys";
 import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
-import { readHistoryEntry } from "../adapters/workers/policy-history";
 import type { StoredPolicyState } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import { countingKeyForValue, scoped } from "../engine/counting-key";
 import { ruleCounterSpecs } from "../engine/plan";
 import type { Env } from "../env";
 import { sha256Hex } from "../hash";
+import { etagOf } from "../http/etag";
+import { HISTORY_PREFIX, POLICY_KEY, tenantKey } from "../kv/keys";
+import { readHistoryEntry } from "../kv/policy-history";
 import type { CounterSpec } from "../limiter/types";
 import { logEvent } from "../log";
 import { clientIpKey } from "../net/ip";
@@ -28,7 +29,6 @@ import { parseTenant, type Tenant } from "../policy/tenant-record";
 import { MAX_POLICY_BYTES, tooLarge, validatePolicyText } from "../policy/validate";
 import { adminOffResponse } from "./admin-off";
 import { registerCandidateRoutes } from "./candidate-routes";
-import { etagOf } from "./etag";
 import { addressKey, authenticate, unlockAddress } from "./lockout";
 import { publishThroughWriter } from "./publish";
 import { findTenantById, indexTenant, unindexTenant } from "./tenant-lookup";

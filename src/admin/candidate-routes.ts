@@ -7,10 +7,10 @@
  */
 import type { Hono } from "hono";
 import { candidateId } from "../adapters/workers/kv-candidate-source";
-import { CANDIDATE_KEY } from "../adapters/workers/kv-keys";
 import type { Limiter } from "../adapters/workers/limiter";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
+import { CANDIDATE_KEY } from "../kv/keys";
 import { logEvent } from "../log";
 import type { CompiledPolicy } from "../policy/compile";
 import { validatePolicyText } from "../policy/validate";

@@ -7,15 +7,15 @@
  * @module
  */
 import type { Hono } from "hono";
-import { HISTORY_PREFIX, VERSION_KEY } from "../adapters/workers/kv-keys";
 import type { Limiter } from "../adapters/workers/limiter";
+import { flushNow } from "../adapters/workers/observe-decision";
+import { readRefusedKeys, readSeries, readTotals } from "../durable/stats-store-client";
 import type { Env } from "../env";
+import { HISTORY_PREFIX, VERSION_KEY } from "../kv/keys";
 import { MINUTE_MS } from "../observability/fleet-aggregate";
 import type { Totals } from "../observability/fleet-rows";
-import { readRefusedKeys, readSeries, readTotals } from "../observability/fleet-store";
 import { STORE_FAILURE_VERDICTS } from "../observability/fleet-verdict";
 import { metricsFormat } from "../observability/metrics-format";
-import { flushNow } from "../observability/observe-decision";
 import {
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_TEXT_CONTENT_TYPE,

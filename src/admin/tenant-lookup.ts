@@ -6,7 +6,7 @@
  * last stored is the one found.
  * @module
  */
-import { tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import { tenantIdKey, tenantKey } from "../kv/keys";
 import { parseTenant, type Tenant } from "../policy/tenant-record";
 
 export async function findTenantById(kv: KVNamespace, id: string): Promise<Tenant | null> {

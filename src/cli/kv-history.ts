@@ -3,14 +3,14 @@
  * `--local`/`--remote`: a push appends its entry and writes the document in one bulk write.
  * @module
  */
-import { POLICY_KEY, VERSION_KEY } from "../adapters/workers/kv-keys";
+import { POLICY_KEY, VERSION_KEY } from "../kv/keys";
 import {
   type HistoryEntry,
   type HistoryKv,
   type HistoryMetadata,
   historyKey,
   latestVersion,
-} from "../adapters/workers/policy-history";
+} from "../kv/policy-history";
 import { type KvTarget, kvBulkPut, kvGet, kvList } from "./wrangler";
 
 export function wranglerHistoryKv(target: KvTarget): HistoryKv {

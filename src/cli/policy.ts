@@ -9,16 +9,16 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY, tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import { addressKey, lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../admin/unlock-key";
+import { sha256Hex } from "../hash";
+import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY, tenantIdKey, tenantKey } from "../kv/keys";
 import {
   type HistoryMetadata,
   historyKey,
   newestValidInHistory,
   parseHistoryEntry,
   versionInHistory,
-} from "../adapters/workers/policy-history";
-import { addressKey, lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../admin/unlock-key";
-import { sha256Hex } from "../hash";
+} from "../kv/policy-history";
 import { DEFAULT_POLICY } from "../policy/default-policy";
 import type { Overrides } from "../policy/overrides";
 import type { Policy } from "../policy/schema";

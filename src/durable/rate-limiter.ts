@@ -8,9 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
-import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
-import type { Env } from "../env";
 import { giveBack, peekOne } from "../limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../limiter/delay";
 import { stateExpiresAt } from "../limiter/expiry";
@@ -23,6 +21,7 @@ import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penal
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
 import { applyMigrations, schemaVersion } from "./migrations";
+import { rootTransport } from "./rate-limiter-client";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 
 /** At most this many counters in one object; a policy needs far fewer (rules × limits). */
@@ -42,6 +41,11 @@ export interface InspectedCounter extends CounterResult {
   leased: number;
 }
 
+/** The bindings this object reads: its own namespace, to call a key's root when it serves as a shard. */
+export interface RateLimiterEnv {
+  LIMITER: DurableObjectNamespace<RateLimiter>;
+}
+
 interface Row {
   name: string;
   state: string;
@@ -49,7 +53,7 @@ interface Row {
   [key: string]: SqlStorageValue;
 }
 
-export class RateLimiter extends DurableObject<Env> {
+export class RateLimiter extends DurableObject<RateLimiterEnv> {
   private readonly states = new Map<string, CounterState>();
   private readonly expiries = new Map<string, number>();
   /** Rows that did not read back as a counter: used up until the time given (see stored-state.ts). */
@@ -71,7 +75,7 @@ export class RateLimiter extends DurableObject<Env> {
    */
   private epochValue: number | undefined;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: RateLimiterEnv) {
     super(ctx, env);
     // SQLite calls are synchronous, so loading here finishes before any call is delivered: no
     // blockConcurrencyWhile (and its extra turn) is needed on this path, which every activation takes.

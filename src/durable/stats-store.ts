@@ -3,11 +3,10 @@
  * it batches (`ingest`) in the background; it adds them to per-minute
  * buckets kept for RETENTION_MS, to all-time totals (the monotonic counters
  * of `/metrics`), and prunes old minutes from its alarm. Reads merge every
- * shard (see src/observability/fleet-store.ts).
+ * shard (see ./stats-store-client.ts).
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
 import { type FlushBatch, MINUTE_MS } from "../observability/fleet-aggregate";
 import type { KeyTotal, SeriesRow, Totals } from "../observability/fleet-rows";
 import { isFleetVerdict } from "../observability/fleet-verdict";
@@ -29,10 +28,11 @@ const MAX_LABEL_LENGTH = 512;
 /** Rows a single batch may carry (an isolate's batch is far smaller): a bound on one call's work. */
 const MAX_ROWS_PER_BATCH = 20_000;
 
-export class StatsStore extends DurableObject<Env> {
+/** Reads no bindings: its figures come in through `ingest`. */
+export class StatsStore extends DurableObject<object> {
   private alarmSet = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env);
     applyMigrations(ctx.storage, STATS_MIGRATIONS);
   }

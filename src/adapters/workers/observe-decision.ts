@@ -5,11 +5,12 @@
  * to `ctx.waitUntil` (at once when due, else after the rest of the interval), so nothing here waits on I/O or can fail a request.
  * @module
  */
-import type { Env } from "../env";
-import { logEvent } from "../log";
-import type { FleetRecorder } from "./fleet-recorder";
-import { statsSink } from "./fleet-store";
-import type { DecisionFacts } from "./fleet-verdict";
+
+import { statsSink } from "../../durable/stats-store-client";
+import type { Env } from "../../env";
+import { logEvent } from "../../log";
+import type { FleetRecorder } from "../../observability/fleet-recorder";
+import type { DecisionFacts } from "../../observability/fleet-verdict";
 
 export function observeDecision(
   recorder: FleetRecorder,

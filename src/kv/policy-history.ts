@@ -6,9 +6,9 @@
  * still validates.
  * @module
  */
-import type { CompiledPolicy } from "../../policy/compile";
-import { validatePolicyText } from "../../policy/validate";
-import { HISTORY_PREFIX, VERSION_KEY } from "./kv-keys";
+import type { CompiledPolicy } from "../policy/compile";
+import { validatePolicyText } from "../policy/validate";
+import { HISTORY_PREFIX, VERSION_KEY } from "./keys";
 
 /** What `policy:history:<version>` holds. */
 export interface HistoryEntry {

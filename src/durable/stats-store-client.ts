@@ -5,10 +5,11 @@
  * merges. docs/operations.md gives the arithmetic behind the shard count.
  * @module
  */
-import type { KeyTotal, SeriesRow, StatsStore, Totals } from "../durable/stats-store";
-import type { FlushBatch } from "./fleet-aggregate";
-import { mergeKeys, mergeSeries, mergeTotals } from "./fleet-merge";
-import type { StatsSink } from "./fleet-recorder";
+
+import type { FlushBatch } from "../observability/fleet-aggregate";
+import { mergeKeys, mergeSeries, mergeTotals } from "../observability/fleet-merge";
+import type { StatsSink } from "../observability/fleet-recorder";
+import type { KeyTotal, SeriesRow, StatsStore, Totals } from "./stats-store";
 
 export const STATS_SHARDS = 8;
 
