@@ -6,7 +6,7 @@
  * two are the issue's own numbers: 218 against a burst of 200, 101 against
  * 100).
  */
-import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
+import { DEFAULT_LEASE_TERMS } from "../../src/lease/types";
 import type { CounterSpec } from "../../src/limiter/types";
 import { SimObject } from "./object";
 import { type JudgeEvent, judgeRun } from "./reference";

@@ -7,7 +7,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { counterStoreOf, type SluiceLimiter } from "../adapters/workers/limiter";
 import type { StoredPolicyState } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import { countingKeyForValue, scoped } from "../engine/counting-key";
@@ -45,7 +45,7 @@ export function problem(status: number, error: string, message: string, extra: R
   return Response.json({ error, message, ...extra }, { status, headers: { "Cache-Control": "no-store" } });
 }
 
-export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
+export function createAdminApp(limiter: SluiceLimiter): Hono<AdminEnv> {
   const admin = new Hono<AdminEnv>();
 
   admin.use("*", async (c, next) => {
@@ -375,7 +375,7 @@ export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
  */
 export async function publish(
   env: Env,
-  limiter: Limiter,
+  limiter: SluiceLimiter,
   compiled: CompiledPolicy,
   request: PublishRequest,
 ): Promise<PublishResult> {
@@ -397,7 +397,7 @@ async function counterTarget(
   tier: string | undefined,
   sandbox: string | undefined,
   env: Env,
-  limiter: Limiter,
+  limiter: SluiceLimiter,
   tenantId?: string,
 ): Promise<
   | Response

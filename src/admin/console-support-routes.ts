@@ -8,7 +8,7 @@
  */
 import type { Hono } from "hono";
 import { policyTtlMs } from "../adapters/workers/kv-policy-source";
-import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { counterStoreOf, type SluiceLimiter } from "../adapters/workers/limiter";
 import { labelledCountingKeys, scoped } from "../engine/counting-key";
 import { clientIp } from "../engine/identity";
 import { isCredentialKey } from "../engine/key-label";
@@ -28,7 +28,10 @@ function problem(status: 400 | 404, error: string, message: string): Response {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the admin app's Variables are its own; these routes use only Bindings.
-export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: Limiter) {
+export function mountConsoleSupport<E extends { Bindings: Env; Variables: any }>(
+  admin: Hono<E>,
+  limiter: SluiceLimiter,
+) {
   const counterOf = async (env: Env, ruleId: string | undefined, object: string | undefined, tier?: string) => {
     if (!ruleId || !object) return problem(400, "bad_request", "rule= and object= are required");
     if (object.length > MAX_OBJECT_NAME) return problem(400, "bad_request", "object= is too long");

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
 import { flushNow } from "../adapters/workers/observe-decision";
 import { readRefusedKeys, readSeries, readTotals } from "../durable/stats-store-client";
 import type { Env } from "../env";
@@ -45,7 +45,10 @@ function intParam(value: string | undefined, fallback: number, min: number, max:
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the admin app's Variables are its own; these routes use only Bindings.
-export function mountObservability<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: Limiter) {
+export function mountObservability<E extends { Bindings: Env; Variables: any }>(
+  admin: Hono<E>,
+  limiter: SluiceLimiter,
+) {
   admin.get("/metrics", async (c) => {
     await flushNow(limiter.fleet, c.env);
     const [totals, policy] = await Promise.all([

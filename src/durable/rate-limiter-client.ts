@@ -10,9 +10,9 @@
  * @module
  */
 import type { Background, CheckResponse } from "../engine/ports";
-import type { LeaseTransport } from "../limiter/lease/client";
-import type { LocationHint } from "../limiter/lease/region";
-import { regionalShardName, shardName, shardOf } from "../limiter/lease/shard";
+import type { LeaseTransport } from "../lease/client";
+import type { LocationHint } from "../lease/region";
+import { regionalShardName, shardName, shardOf } from "../lease/shard";
 import type { RateLimiter } from "./rate-limiter";
 
 export { regionalShardName, shardName, shardOf };

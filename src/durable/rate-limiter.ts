@@ -9,14 +9,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
 import type { CheckRequest, CheckResponse, InspectResponse } from "../engine/ports";
+import type { LeaseTransport } from "../lease/client";
+import { carryLent, keepLent, leasedOut, lend, takeBack } from "../lease/ledger";
+import { BLOCK_LEASE_TERMS, ShardLender, type ShardView } from "../lease/shard";
+import { type TakeAnswer, takeAndLend } from "../lease/take";
+import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../lease/types";
 import { giveBack, peekOne } from "../limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../limiter/delay";
 import { stateExpiresAt } from "../limiter/expiry";
-import type { LeaseTransport } from "../limiter/lease/client";
-import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
-import { BLOCK_LEASE_TERMS, ShardLender, type ShardView } from "../limiter/lease/shard";
-import { type TakeAnswer, takeAndLend } from "../limiter/lease/take";
-import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limiter/lease/types";
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { Charge, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
@@ -197,7 +197,7 @@ export class RateLimiter extends DurableObject<RateLimiterEnv> {
    * Tree of leases, shard side: this object is a shard of the key `root` (its
    * name is derived from it, see `shardName`) and answers an isolate from the
    * blocks it holds, asking the root for more when they run low. Nothing of
-   * it is stored: see `src/limiter/lease/shard.ts`.
+   * it is stored: see `src/lease/shard.ts`.
    */
   shardTake(root: string, counters: CounterSpec[], want: number, held: number): Promise<TakeResponse> {
     return this.lender().take(root, counters, { want, held }, this.rootTransport(root));

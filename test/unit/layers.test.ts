@@ -1,7 +1,9 @@
 /**
  * The layers of src/ as docs/architecture.md draws them, read from the import lines of every file: the
  * Durable Objects (src/durable/) are the bottom of the Workers adapter, so they import nothing from the
- * adapters above them, the admin API or the Worker's `Env`, and nothing below them imports them back.
+ * adapters above them, the admin API or the Worker's `Env`, and nothing below them imports them back;
+ * src/limiter/ is pure arithmetic on injected time, without asynchronous code (the lease protocol is in
+ * src/lease/).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -82,5 +84,16 @@ describe("src/durable/ is the bottom of the Workers adapter", () => {
 
   it("is not imported back by the layers below it, nor are the adapters or the admin API", () => {
     expect(importsFrom(BELOW_DURABLE, anyOf(under("durable"), under("adapters"), under("admin")))).toEqual([]);
+  });
+});
+
+describe("src/limiter/ is pure", () => {
+  it("has no asynchronous code: no async, await or Promise", () => {
+    const limiter = FILES.filter((f) => under("limiter")(f.file));
+    expect(limiter.length).toBeGreaterThan(5);
+    const asynchronous = limiter
+      .filter((f) => /\b(async|await|Promise)\b/.test(readFileSync(join(ROOT, f.file), "utf8")))
+      .map((f) => f.file);
+    expect(asynchronous).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@
  * rules with a penalty or an `onLimit.delay` go to the plain store unchanged:
  * a penalty is set and read in the object at each request, and a lease would
  * admit past it; a delay reserves a future slot in the object's own state,
- * which a lease (charged as used at its end) cannot. See `src/limiter/lease/` for the invariant.
+ * which a lease (charged as used at its end) cannot. See `src/lease/` for the invariant.
  *
  * A sharded key (`CheckRequest.shards`, a rule's `shards`) is leased through
  * its tree: this isolate talks to one shard object of the key, picked by a
@@ -18,9 +18,9 @@
 import type { RateLimiter } from "../../durable/rate-limiter";
 import { rootTransport, shardOf, shardStub, shardTransport } from "../../durable/rate-limiter-client";
 import type { Background, CheckRequest, CheckResponse, CounterStore, InspectResponse } from "../../engine/ports";
-import { LeasingClient } from "../../limiter/lease/client";
-import { leasable } from "../../limiter/lease/ledger";
-import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../limiter/lease/region";
+import { LeasingClient } from "../../lease/client";
+import { leasable } from "../../lease/ledger";
+import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../lease/region";
 import type { Charge, CounterSpec } from "../../limiter/types";
 import { DurableObjectStore } from "./durable-object-store";
 

@@ -21,7 +21,7 @@ import type { LimiterOptions, LimitOutcome, RateLimitResult } from "../../engine
 import type { Background, CounterStore, DecisionObserver } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
-import type { PlaceOf } from "../../limiter/lease/region";
+import type { PlaceOf } from "../../lease/region";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
 import { CandidateShadow } from "./candidate";
@@ -31,7 +31,7 @@ import { TenantCache } from "./kv-tenants";
 import { LeasingCounterStore, withRegion } from "./leasing-store";
 import { workersObserver } from "./observer";
 
-/** The second argument of {@link Limiter.limit} for a call by key. */
+/** The second argument of {@link SluiceLimiter.limit} for a call by key. */
 export interface LimitKeyOptions {
   /** The id of a rule of the policy in force: its limits, mode, penalty and `onError` decide. */
   rule: string;
@@ -47,7 +47,11 @@ export interface LimitKeyOptions {
   ctx?: Background;
 }
 
-export interface Limiter {
+/**
+ * What `createLimiter()` builds: decides requests and calls by key over the isolate's caches. (Not a
+ * counter store, the engine's port, nor the `RateLimiter` object that holds a key's counters.)
+ */
+export interface SluiceLimiter {
   /** Decides an HTTP request: the outcome holds the refusal to answer with, or `finish` for the origin's response. */
   limit(request: Request, env: Env, ctx: ExecutionContext): Promise<LimitOutcome>;
   /**
@@ -104,7 +108,7 @@ function both(a: DecisionObserver, b: DecisionObserver): DecisionObserver {
   };
 }
 
-export function createLimiter(options: LimiterOptions = {}): Limiter {
+export function createLimiter(options: LimiterOptions = {}): SluiceLimiter {
   const policies = new PolicyStore();
   const tenants = new TenantCache();
   const stats = new Stats();

@@ -7,8 +7,8 @@
  * that call's lease.
  * @module
  */
-import { calendarTag } from "../calendar";
-import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import { calendarTag } from "../limiter/calendar";
+import type { CheckOutcome, CounterResult, CounterSpec } from "../limiter/types";
 import { DEFAULT_HOLDER_TERMS, type HeldLease, type HolderTerms, LeaseHolder } from "./holder";
 import type { TakeAnswer } from "./take";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";

@@ -4,8 +4,8 @@
  * requests the isolate expects next, in the same step.
  * @module
  */
-import { decide } from "../decide";
-import type { CheckOutcome, CounterSpec, CounterState } from "../types";
+import { decide } from "../limiter/decide";
+import type { CheckOutcome, CounterSpec, CounterState } from "../limiter/types";
 import { carryLent, lend } from "./ledger";
 import type { LeaseAsk, LeaseGrant, LeaseTerms } from "./types";
 

@@ -27,8 +27,8 @@
  * that admit never spend it, so a key's last units are all admitted.
  * @module
  */
-import { windowBoundsOf } from "../calendar";
-import type { CheckOutcome, CounterResult, CounterSpec } from "../types";
+import { windowBoundsOf } from "../limiter/calendar";
+import type { CheckOutcome, CounterResult, CounterSpec } from "../limiter/types";
 import { fingerprintOf, type LeaseTransport, LeasingClient } from "./client";
 import { DEFAULT_HOLDER_TERMS, type HolderTerms } from "./holder";
 import { leaseUnits } from "./ledger";

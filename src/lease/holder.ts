@@ -9,7 +9,7 @@
  * two clocks read. A margin covers clocks that only advance at I/O.
  * @module
  */
-import type { CounterResult } from "../types";
+import type { CounterResult } from "../limiter/types";
 import type { LeaseGrant } from "./types";
 
 export interface HolderTerms {

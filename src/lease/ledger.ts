@@ -35,13 +35,13 @@
  *   ends; a request per call, as before).
  * @module
  */
-import { checkFixed } from "../algorithms/fixed-window";
-import { checkSliding } from "../algorithms/sliding-window";
-import { ceilDiv, debtAt, floorDiv, interval, runOf, stateAt } from "../algorithms/token-bucket";
-import { windowBoundsOf } from "../calendar";
-import { epochFor } from "../decide";
-import { epochOf, withEpoch } from "../epoch";
-import type { CounterResult, CounterSpec, CounterState, TokenBucketState } from "../types";
+import { checkFixed } from "../limiter/algorithms/fixed-window";
+import { checkSliding } from "../limiter/algorithms/sliding-window";
+import { ceilDiv, debtAt, floorDiv, interval, runOf, stateAt } from "../limiter/algorithms/token-bucket";
+import { windowBoundsOf } from "../limiter/calendar";
+import { epochFor } from "../limiter/decide";
+import { epochOf, withEpoch } from "../limiter/epoch";
+import type { CounterResult, CounterSpec, CounterState, TokenBucketState } from "../limiter/types";
 import {
   type LeaseAsk,
   type LeasedState,
