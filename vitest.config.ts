@@ -33,8 +33,9 @@ export default defineConfig({
     silent: "passed-only",
     projects: [
       {
-        // Pure units: the algorithms, the config model, path and IP helpers. Plain Node.
-        test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+        // Pure units: the algorithms, the config model, path and IP helpers; and the repository checks
+        // (test/repo/: docs, package, layers, generated files). Plain Node.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts", "test/repo/**/*.test.ts"], environment: "node" },
       },
       {
         // Through the Workers runtime: the Worker, the Durable Object, KV.
@@ -44,7 +45,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
-                // The loopback origin stands in for the sandbox origin too (test/security.test.ts sets them apart).
+                // The loopback origin stands in for the sandbox origin too (test/workers/security.test.ts sets them apart).
                 SANDBOX_ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
                 ORIGIN_PORT: String(inject("originPort")),
                 // Tests write KV and expect the next request to see it.
@@ -58,7 +59,7 @@ export default defineConfig({
         ],
         test: {
           name: "workers",
-          include: ["test/*.test.ts"],
+          include: ["test/workers/**/*.test.ts"],
           globalSetup: ["test/support/global-setup.ts"],
           // Several tests make hundreds of object calls; on a loaded 2-core machine 5 s is not enough.
           testTimeout: 30_000,

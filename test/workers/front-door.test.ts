@@ -6,9 +6,9 @@ import { createExecutionContext, evictDurableObject, waitOnExecutionContext } fr
 import { env } from "cloudflare:workers";
 import { parseList } from "structured-headers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { sha256Hex } from "../src/hash";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
+import { sha256Hex } from "../../src/hash";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
 import {
   call,
   callMany,
@@ -18,7 +18,7 @@ import {
   uniqueTag,
   useBuiltinPolicy,
   usePolicy,
-} from "./support/client";
+} from "../support/client";
 
 const tenantPolicy = (extra: Partial<PolicyInput> = {}): PolicyInput => ({
   version: 1,

@@ -7,11 +7,11 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../src/admin/unlock-key";
-import { readHistoryEntry } from "../src/kv/policy-history";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { call, uniqueIp } from "./support/client";
+import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../../src/admin/unlock-key";
+import { readHistoryEntry } from "../../src/kv/policy-history";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { call, uniqueIp } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

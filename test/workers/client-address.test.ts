@@ -7,8 +7,8 @@
  * (and past every block list).
  */
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, originCount, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 beforeAll(async () => {
   await (await call("/warm-up")).arrayBuffer();

@@ -7,9 +7,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { uniqueIp, usePolicy } from "./support/client";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { uniqueIp, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

@@ -6,10 +6,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { PolicyStore } from "../src/adapters/workers/kv-policy-source";
-import { appendHistory, latestVersion, readHistoryEntry } from "../src/kv/policy-history";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, forgetHistory, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
+import { PolicyStore } from "../../src/adapters/workers/kv-policy-source";
+import { appendHistory, latestVersion, readHistoryEntry } from "../../src/kv/policy-history";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, forgetHistory, uniqueIp, useBuiltinPolicy, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 const BROKEN = '{"version":1,"rules":[{"id":"x",';

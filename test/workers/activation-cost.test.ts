@@ -2,7 +2,7 @@
  * What a key's object costs, by part: wall time per new-object activation and
  * per warm call, printed as tables (run with `--silent=false` to see them):
  *
- *   npx vitest run --project workers test/activation-cost.test.ts --silent=false
+ *   npx vitest run --project workers test/workers/activation-cost.test.ts --silent=false
  *
  * No timing is asserted (speed targets live in the bench). workerd's clocks
  * tick in whole milliseconds: every figure is a sum over many runs divided by
@@ -18,11 +18,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { COUNTERS_SCHEMA } from "../migrations";
-import { schemaVersion } from "../src/durable/migrations";
-import type { CheckRequest } from "../src/engine/ports";
-import { countWrites } from "./support/count-writes";
-import { makeV1Object, upsertRow, v1MigrationCheck, v1Schema } from "./support/v1-schema";
+import { COUNTERS_SCHEMA } from "../../migrations";
+import { schemaVersion } from "../../src/durable/migrations";
+import type { CheckRequest } from "../../src/engine/ports";
+import { countWrites } from "../support/count-writes";
+import { makeV1Object, upsertRow, v1MigrationCheck, v1Schema } from "../support/v1-schema";
 
 const RUNS = 150;
 /** 150 runs of several variants take minutes on a loaded machine. */

@@ -13,13 +13,13 @@ import {
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { MIGRATIONS } from "../migrations";
-import { TenantCache } from "../src/adapters/workers/kv-tenants";
-import { applyMigrations, schemaVersion } from "../src/durable/migrations";
-import { MAX_COUNTERS_PER_OBJECT } from "../src/durable/rate-limiter";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import { MIGRATIONS } from "../../migrations";
+import { TenantCache } from "../../src/adapters/workers/kv-tenants";
+import { applyMigrations, schemaVersion } from "../../src/durable/migrations";
+import { MAX_COUNTERS_PER_OBJECT } from "../../src/durable/rate-limiter";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -11,13 +11,13 @@ import {
 import { env } from "cloudflare:workers";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createLimiter } from "../src/adapters/workers/limiter";
-import { RETENTION_MS, type StatsStore } from "../src/durable/stats-store";
-import { sha256Hex } from "../src/hash";
-import { type FlushBatch, MINUTE_MS } from "../src/observability/fleet-aggregate";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
-import { parseOpenMetricsStrict } from "./support/openmetrics-check";
+import { createLimiter } from "../../src/adapters/workers/limiter";
+import { RETENTION_MS, type StatsStore } from "../../src/durable/stats-store";
+import { sha256Hex } from "../../src/hash";
+import { type FlushBatch, MINUTE_MS } from "../../src/observability/fleet-aggregate";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "../support/client";
+import { parseOpenMetricsStrict } from "../support/openmetrics-check";
 
 const PREFIX = "/__ratelimit";
 

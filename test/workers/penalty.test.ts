@@ -6,7 +6,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

@@ -6,8 +6,8 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

@@ -4,10 +4,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { sha256Hex } from "../src/hash";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
+import { sha256Hex } from "../../src/hash";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { call, callMany, uniqueIp, useBuiltinPolicy, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

@@ -5,9 +5,9 @@
  */
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, it } from "vitest";
-import { caller, uniqueIp } from "../examples/shared/client";
-import { expectSharedPolicyFigures, sharedPolicy } from "../examples/shared/parity";
-import { useBuiltinPolicy, usePolicy } from "./support/client";
+import { caller, uniqueIp } from "../../examples/shared/client";
+import { expectSharedPolicyFigures, sharedPolicy } from "../../examples/shared/parity";
+import { useBuiltinPolicy, usePolicy } from "../support/client";
 
 afterEach(useBuiltinPolicy);
 

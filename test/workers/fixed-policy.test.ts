@@ -1,7 +1,7 @@
 /** fixedPolicy(): a policy document compiled into a Worker, checked once when it is made (in workerd, where Workers compile it). */
 import { describe, expect, it } from "vitest";
-import sharedPolicy from "../examples/shared-policy.json";
-import { fixedPolicy, PolicyDocumentError } from "../src/policy/fixed-policy";
+import sharedPolicy from "../../examples/shared-policy.json";
+import { fixedPolicy, PolicyDocumentError } from "../../src/policy/fixed-policy";
 
 describe("fixedPolicy()", () => {
   it("compiles a valid document (object, JSON import or text) once, and hands the same one out", () => {

@@ -8,10 +8,10 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { sha256Hex } from "../src/hash";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { uniqueIp, uniqueTag, useBuiltinPolicy } from "./support/client";
+import { sha256Hex } from "../../src/hash";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { uniqueIp, uniqueTag, useBuiltinPolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 const READ = `read-token-${uniqueTag()}`;

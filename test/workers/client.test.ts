@@ -5,9 +5,9 @@
  */
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { pacedFetch, RateLimitedError, readRateLimit } from "../src/client/index";
-import type { PolicyInput } from "../src/policy/schema";
-import { uniqueIp, useBuiltinPolicy, usePolicy } from "./support/client";
+import { pacedFetch, RateLimitedError, readRateLimit } from "../../src/client/index";
+import type { PolicyInput } from "../../src/policy/schema";
+import { uniqueIp, useBuiltinPolicy, usePolicy } from "../support/client";
 
 const RULE = "client-paced";
 const policy = (limit: number, window: string): PolicyInput => ({

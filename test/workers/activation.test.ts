@@ -7,13 +7,13 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { MIGRATIONS } from "../migrations";
-import { MIGRATIONS_TABLE, schemaVersion } from "../src/durable/migrations";
-import type { RateLimiter } from "../src/durable/rate-limiter";
-import { fixedWindowStart } from "../src/limiter/algorithms/fixed-window";
-import type { CounterSpec } from "../src/limiter/types";
-import { countWrites } from "./support/count-writes";
-import { makeV1Object } from "./support/v1-schema";
+import { MIGRATIONS } from "../../migrations";
+import { MIGRATIONS_TABLE, schemaVersion } from "../../src/durable/migrations";
+import type { RateLimiter } from "../../src/durable/rate-limiter";
+import { fixedWindowStart } from "../../src/limiter/algorithms/fixed-window";
+import type { CounterSpec } from "../../src/limiter/types";
+import { countWrites } from "../support/count-writes";
+import { makeV1Object } from "../support/v1-schema";
 
 const DAY = 86_400_000;
 const SPEC: CounterSpec = { name: "new-1d", algorithm: "fixed", limit: 5, windowMs: DAY, cost: 1 };

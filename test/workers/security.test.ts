@@ -17,12 +17,12 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Env } from "../src/env";
-import { sha256Hex } from "../src/hash";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
-import { routedPath } from "./support/routed-path";
+import type { Env } from "../../src/env";
+import { sha256Hex } from "../../src/hash";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { call, callMany, originCount, uniqueIp, uniqueTag, usePolicy } from "../support/client";
+import { routedPath } from "../support/routed-path";
 
 interface Echo {
   body: string;
@@ -420,7 +420,7 @@ describe("6. a sandbox host never reaches the production origin", () => {
   });
 
   it("in route mode (ORIGIN empty), a sandbox host goes to its own URL: the zone routes it", async () => {
-    const { originFor } = await import("../src/origin/sandbox-origin");
+    const { originFor } = await import("../../src/origin/sandbox-origin");
     expect(originFor({ ...env, ORIGIN: "", SANDBOX_ORIGIN: "" }, true)).toBe("");
     expect(originFor({ ...env, ORIGIN: "https://prod.example", SANDBOX_ORIGIN: "" }, true)).toBeUndefined();
     expect(originFor({ ...env, ORIGIN: "https://prod.example", SANDBOX_ORIGIN: "" }, false)).toBe(
@@ -488,7 +488,7 @@ describe("7. a corrupt counter row is used up until it expires, and its object k
 
 describe("7. limits and the sandbox multiplier fit the header grammar", () => {
   it("refuses a multiplier or a limit whose numbers a RateLimit header cannot carry (RFC 9651: at most 15 digits)", async () => {
-    const { validatePolicy } = await import("../src/policy/validate");
+    const { validatePolicy } = await import("../../src/policy/validate");
     const rules = [{ id: "a", limits: [{ limit: 100_000_000_000, window: "1m" }] }];
     expect(validatePolicy({ version: 1, rules }).ok).toBe(true);
     const overflow = validatePolicy({ version: 1, sandbox: { multiplier: 1e300 }, rules });

@@ -9,9 +9,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { calendarWindow } from "../src/limiter/calendar";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import { calendarWindow } from "../../src/limiter/calendar";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

@@ -8,8 +8,8 @@
  * refill a token where it would change them.
  */
 import { describe, expect, it } from "vitest";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, originCount, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 /** 10 per `window` (a token every tenth of it), 10 at once; held up to `delay`. */
 function policy(delay: string, maxWaiting?: number, window = "1s"): PolicyInput {

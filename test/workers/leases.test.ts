@@ -7,8 +7,8 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { CounterSpec } from "../src/limiter/types";
-import { call, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import type { CounterSpec } from "../../src/limiter/types";
+import { call, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 // A day window: the few seconds of a test do not cross a window's end (unless run at midnight UTC).
 const day: CounterSpec = { name: "api-1d", algorithm: "fixed", limit: 200, windowMs: 86_400_000, cost: 1 };

@@ -8,8 +8,8 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { type Item, parseList } from "structured-headers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, originCount, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, originCount, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 afterEach(() => {
   vi.restoreAllMocks();

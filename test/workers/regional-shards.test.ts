@@ -6,8 +6,8 @@
  */
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { regionalShardName } from "../src/durable/rate-limiter-client";
-import { uniqueIp, usePolicy } from "./support/client";
+import { regionalShardName } from "../../src/durable/rate-limiter-client";
+import { uniqueIp, usePolicy } from "../support/client";
 
 function callFrom(continent: string, ip: string, longitude: string): Promise<Response> {
   const headers = new Headers({ "cf-connecting-ip": ip });

@@ -6,8 +6,8 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { PolicyInput } from "../src/policy/schema";
-import { call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "./support/client";
+import type { PolicyInput } from "../../src/policy/schema";
+import { call, callMany, originCount, releaseHeld, uniqueIp, uniqueTag, usePolicy } from "../support/client";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -472,8 +472,8 @@ describe("page size", () => {
 
 describe("WebSocket upgrades on a limited rule", () => {
   it("keep their socket: finish() passes a 101 on with the headers and gives the slot back", async () => {
-    const { createLimiter } = await import("../src/adapters/workers/limiter");
-    const { validatePolicy } = await import("../src/policy/validate");
+    const { createLimiter } = await import("../../src/adapters/workers/limiter");
+    const { validatePolicy } = await import("../../src/policy/validate");
     const { createExecutionContext, waitOnExecutionContext } = await import("cloudflare:test");
     const checked = validatePolicy({
       version: 1,

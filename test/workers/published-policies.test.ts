@@ -9,15 +9,15 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import fintech from "../examples/policies/fintech-tiered.json";
-import openBanking from "../examples/policies/open-banking.json";
-import partner from "../examples/policies/partner-api.json";
-import propertyManagement from "../examples/policies/property-management.json";
-import telematics from "../examples/policies/telematics.json";
-import { sha256Hex } from "../src/hash";
-import type { Algorithm } from "../src/limiter/types";
-import type { PolicyInput } from "../src/policy/schema";
-import { validatePolicy } from "../src/policy/validate";
+import fintech from "../../examples/policies/fintech-tiered.json";
+import openBanking from "../../examples/policies/open-banking.json";
+import partner from "../../examples/policies/partner-api.json";
+import propertyManagement from "../../examples/policies/property-management.json";
+import telematics from "../../examples/policies/telematics.json";
+import { sha256Hex } from "../../src/hash";
+import type { Algorithm } from "../../src/limiter/types";
+import type { PolicyInput } from "../../src/policy/schema";
+import { validatePolicy } from "../../src/policy/validate";
 import {
   type CallOptions,
   call,
@@ -27,7 +27,7 @@ import {
   uniqueIp,
   uniqueTag,
   usePolicy,
-} from "./support/client";
+} from "../support/client";
 
 const MINUTE = 60_000;
 const QUARTER = 15 * MINUTE;

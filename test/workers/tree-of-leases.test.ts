@@ -5,11 +5,11 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { counterStoreOf } from "../src/adapters/workers/limiter";
-import { shardName } from "../src/durable/rate-limiter-client";
-import type { Background } from "../src/engine/ports";
-import type { CounterSpec } from "../src/limiter/types";
-import { uniqueTag } from "./support/client";
+import { counterStoreOf } from "../../src/adapters/workers/limiter";
+import { shardName } from "../../src/durable/rate-limiter-client";
+import type { Background } from "../../src/engine/ports";
+import type { CounterSpec } from "../../src/limiter/types";
+import { uniqueTag } from "../support/client";
 
 // A day window: the few seconds of a test do not cross a window's end (unless run at midnight UTC).
 const day = (limit: number): CounterSpec => ({

@@ -4,11 +4,11 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { PolicyStore } from "../src/adapters/workers/kv-policy-source";
-import { sha256Hex } from "../src/hash";
-import type { PolicyInput } from "../src/policy/schema";
-import worker from "../src/worker";
-import { call, callMany, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "./support/client";
+import { PolicyStore } from "../../src/adapters/workers/kv-policy-source";
+import { sha256Hex } from "../../src/hash";
+import type { PolicyInput } from "../../src/policy/schema";
+import worker from "../../src/worker";
+import { call, callMany, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 

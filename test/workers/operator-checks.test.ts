@@ -6,9 +6,9 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { MAX_POLICY_BYTES } from "../src/policy/validate";
-import worker from "../src/worker";
-import { call, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "./support/client";
+import { MAX_POLICY_BYTES } from "../../src/policy/validate";
+import worker from "../../src/worker";
+import { call, uniqueIp, uniqueTag, useBuiltinPolicy, usePolicy } from "../support/client";
 
 const PREFIX = "/__ratelimit";
 
