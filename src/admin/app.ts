@@ -37,7 +37,6 @@ import { type AdminRole, adminTokens, readOnlyCall } from "./tokens";
 /** `actor`: the name of the token the call came with; `role`: what that token may do. */
 export type AdminEnv = { Bindings: Env; Variables: { actor: string; role: AdminRole } };
 
-export { ADMIN_FAILURES } from "./lockout";
 export { etagOf };
 
 /** Error body of the admin API: `{ error, message }` plus `errors: [{path, message}]` for a bad document. */
@@ -453,7 +452,7 @@ async function counterTarget(
   };
 }
 
-/** One sentence on what is in force and why, for `GET /policy/status` and the CLI. */
+/** One sentence on what is in force and why, for `GET /policy/status`. */
 export function statusMessage(
   source: PolicyOrigin,
   version: number | undefined,

@@ -1,5 +1,5 @@
 /**
- * The policy history (see `config/policy-history`) in Workers KV through wrangler, for
+ * The policy history (see `src/kv/policy-history.ts`) in Workers KV through wrangler, for
  * `--local`/`--remote`: a push appends its entry and writes the document in one bulk write.
  * @module
  */

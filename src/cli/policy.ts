@@ -32,7 +32,7 @@ import { idList } from "./id-list";
 import { publishThroughKv, wranglerHistoryKv } from "./kv-history";
 import { collectOverride } from "./override-option";
 import { policyDiff } from "./policy-diff";
-import { type KvTarget, kvDelete, kvGet, kvList, kvPut, kvPutMany } from "./wrangler";
+import { type KvTarget, kvBulkPut, kvDelete, kvGet, kvList, kvPut } from "./wrangler";
 
 const EXIT_CODES = `
 Where it acts:
@@ -416,7 +416,7 @@ async function tenantAddCommand(opts: TenantAddOptions, cmd: Command): Promise<n
     // The admin API checks the overrides against the policy in force.
     await adminCall(target.api, "PUT", "/tenants", { body: JSON.stringify({ apiKey: opts.apiKey, ...record }) });
   } else {
-    await kvPutMany(
+    await kvBulkPut(
       [
         { key, value: JSON.stringify(record) },
         { key: tenantIdKey(record.id), value: hash },

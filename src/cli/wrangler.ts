@@ -165,30 +165,10 @@ export async function kvGet(key: string, target: KvTarget): Promise<string | nul
   return stdout;
 }
 
-/** Writes the file at `path` as the value of `key`. */
-export async function kvPutFile(key: string, path: string, target: KvTarget): Promise<void> {
-  await runWrangler(["kv", "key", "put", key, "--path", path, ...targetArgs(target)]);
-}
-
 /** Writes `value` as `key`; with `ttlSeconds` (at least 60, as KV requires) it expires after that long. */
 export async function kvPut(key: string, value: string, target: KvTarget, ttlSeconds?: number): Promise<void> {
   const ttl = ttlSeconds !== undefined ? ["--ttl", String(ttlSeconds)] : [];
   await runWrangler(["kv", "key", "put", key, value, ...ttl, ...targetArgs(target)]);
-}
-
-/** Several keys in one wrangler run (`kv bulk put`): one start-up of wrangler instead of one per key. */
-export async function kvPutMany(
-  entries: ReadonlyArray<{ key: string; value: string }>,
-  target: KvTarget,
-): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
-  try {
-    const file = join(dir, "entries.json");
-    await writeFile(file, JSON.stringify(entries), "utf8");
-    await runWrangler(["kv", "bulk", "put", file, ...targetArgs(target)]);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 export async function kvDelete(key: string, target: KvTarget): Promise<void> {
@@ -211,7 +191,7 @@ export interface BulkEntry {
   metadata?: unknown;
 }
 
-/** Writes several keys in one wrangler call (one process start instead of one per key). */
+/** Writes several keys in one wrangler run (`kv bulk put`): one start-up of wrangler instead of one per key. */
 export async function kvBulkPut(entries: readonly BulkEntry[], target: KvTarget): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
   try {

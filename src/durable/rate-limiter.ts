@@ -310,14 +310,15 @@ export class RateLimiter extends DurableObject<RateLimiterEnv> {
     return rootTransport(this.env.LIMITER, root, this.ctx, true);
   }
 
-  /**
-   * Time for decisions. A clock that steps back across a window boundary must
-   * not open a fresh window, so time here only moves forward.
-   */
+  /** The next lease id of this activation (see `nextLeaseId`). */
   private leaseId(): number {
     return this.nextLeaseId++;
   }
 
+  /**
+   * Time for decisions. A clock that steps back across a window boundary must
+   * not open a fresh window, so time here only moves forward.
+   */
   private now(): number {
     this.lastNow = Math.max(this.lastNow, Date.now());
     return this.lastNow;

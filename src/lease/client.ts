@@ -251,16 +251,6 @@ export class LeasingClient {
     return false;
   }
 
-  /** Ends the leases of every key whose counters match (a published policy changed them). */
-  drop(
-    matches: (key: string, specs: readonly CounterSpec[]) => boolean,
-    transport: (key: string) => LeaseTransport,
-  ): void {
-    for (const entry of [...this.entries.values()]) {
-      if (matches(entry.key, entry.specs)) this.end(entry, transport(entry.key));
-    }
-  }
-
   /**
    * Ends this client's leases of a key whose counters are being reset (all of
    * them, or those holding one of `names`), giving their unused units back; it

@@ -41,7 +41,7 @@ export interface LimitKeyOptions {
   env: Env;
   /**
    * The invocation's context: a `fetch`, `queue` or `scheduled` handler's `ctx`, or a Durable
-   * Object's `this.ctx`. Work after the decision (a lease settled, figures sent) goes to its
+   * Object's `this.ctx`. Work after the decision (a lease given back or renewed, figures sent) goes to its
    * `waitUntil`; without it that work runs unawaited.
    */
   ctx?: Background;
