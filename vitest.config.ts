@@ -36,7 +36,7 @@ function workersProject(name: string, include: string[], exclude: string[], vars
         miniflare: {
           bindings: {
             ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
-            // The loopback origin stands in for the sandbox origin too (test/security.test.ts sets them apart).
+            // The loopback origin stands in for the sandbox origin too (test/workers/security.test.ts sets them apart).
             SANDBOX_ORIGIN: `http://127.0.0.1:${inject("originPort")}`,
             ORIGIN_PORT: String(inject("originPort")),
             // Tests write KV and expect the next request to see it.
@@ -67,13 +67,14 @@ export default defineConfig({
     silent: "passed-only",
     projects: [
       {
-        // Pure units: the algorithms, the config model, path and IP helpers. Plain Node.
-        test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+        // Pure units: the algorithms, the config model, path and IP helpers; and the repository checks
+        // (test/repo/: docs, package, layers, generated files). Plain Node.
+        test: { name: "unit", include: ["test/unit/**/*.test.ts", "test/repo/**/*.test.ts"], environment: "node" },
       },
       // Through the Workers runtime: the Worker, the Durable Object, KV.
-      workersProject("workers", ["test/*.test.ts"], ["test/batching.test.ts"]),
+      workersProject("workers", ["test/workers/**/*.test.ts"], ["test/workers/batching.test.ts"]),
       // Batching is off unless LIMITER_BATCH=on (docs/architecture.md): its test runs the Worker with it on.
-      workersProject("workers-batch", ["test/batching.test.ts"], [], { LIMITER_BATCH: "on" }),
+      workersProject("workers-batch", ["test/workers/batching.test.ts"], [], { LIMITER_BATCH: "on" }),
       // The example apps (examples/*), each in workerd from its own wrangler.toml. They import
       // "sluice" by name: the package's `exports` resolve it to the built dist/, which the global
       // setup builds when it is not up to date with the sources.

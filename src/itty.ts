@@ -17,7 +17,8 @@
  * @module
  */
 
-export type { Limiter, LimitKeyOptions } from "./adapters/workers/limiter";
+/** @deprecated The old name of {@link SluiceLimiter}, kept for existing imports. */
+export type { LimitKeyOptions, SluiceLimiter, SluiceLimiter as Limiter } from "./adapters/workers/limiter";
 export { createLimiter } from "./adapters/workers/limiter";
 export { PolicyWriter } from "./durable/policy-writer";
 export { RateLimiter } from "./durable/rate-limiter";

@@ -16,7 +16,11 @@
 export const REGIONS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
 export type Region = (typeof REGIONS)[number];
 
-/** The AWS region whose published figures stand for each location hint. */
+/**
+ * The AWS region whose published figures stand for each location hint: the source of the latencies
+ * above, for whoever updates them.
+ * @public
+ */
 export const STAND_INS: Record<Region, string> = {
   wnam: "us-west-1 (N. California)",
   enam: "us-east-1 (N. Virginia)",

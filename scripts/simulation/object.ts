@@ -9,13 +9,14 @@
  * plain charge back twice, `stale-reset` leaves the units out on leases in a
  * stale window after `DELETE /keys`. The code under test is not changed.
  */
+
+import { carryLent, keepLent, lend, takeBack } from "../../src/lease/ledger";
+import { takeAndLend } from "../../src/lease/take";
+import type { LeaseAsk, LeasedState, LeaseGrant, LeaseTerms } from "../../src/lease/types";
 import { debtAt, interval, stateAt } from "../../src/limiter/algorithms/token-bucket";
 import { answerOf } from "../../src/limiter/answer";
 import { decide, giveBack } from "../../src/limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../../src/limiter/delay";
-import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
-import { takeAndLend } from "../../src/limiter/lease/take";
-import type { LeaseAsk, LeasedState, LeaseGrant, LeaseTerms } from "../../src/limiter/lease/types";
 import type {
   Charge,
   CounterAnswer,

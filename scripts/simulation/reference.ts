@@ -8,7 +8,7 @@
  */
 import { type Admit, type JudgeEvent, judge, type OverAdmission } from "./judge/judge";
 
-export type { Admit, JudgeEvent, OverAdmission };
+export type { JudgeEvent, OverAdmission };
 
 export interface Judged {
   /** Admissions in the log. */

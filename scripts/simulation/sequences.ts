@@ -6,8 +6,9 @@
  * two are the issue's own numbers: 218 against a burst of 200, 101 against
  * 100).
  */
+
+import { DEFAULT_LEASE_TERMS } from "../../src/lease/types";
 import { chargesOf } from "../../src/limiter/answer";
-import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
 import type { Charge, CounterSpec } from "../../src/limiter/types";
 import { SimObject } from "./object";
 import { type JudgeEvent, judgeRun } from "./reference";

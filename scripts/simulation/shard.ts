@@ -5,9 +5,9 @@
  * over its network. Nothing is stored: a restart is a new lender, and answers
  * still owed by the old one are lost with it (its callers get an error).
  */
-import type { LeaseTransport } from "../../src/limiter/lease/client";
-import { ShardLender } from "../../src/limiter/lease/shard";
-import type { LeaseAsk, LeaseGrant } from "../../src/limiter/lease/types";
+import type { LeaseTransport } from "../../src/lease/client";
+import { ShardLender } from "../../src/lease/shard";
+import type { LeaseAsk, LeaseGrant } from "../../src/lease/types";
 import type { CounterAnswer, CounterSpec } from "../../src/limiter/types";
 
 /** A call the shard's activation did not live to answer. */

@@ -10,12 +10,12 @@
  */
 
 import { settlementCharges } from "../../src/engine/settle";
+import { type LeaseTransport, LeasingClient } from "../../src/lease/client";
+import { DEFAULT_HOLDER_TERMS } from "../../src/lease/holder";
+import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/lease/shard";
+import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/lease/types";
 import { chargesOf, resultsOf } from "../../src/limiter/answer";
-import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
-import { DEFAULT_HOLDER_TERMS } from "../../src/limiter/lease/holder";
-import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/limiter/lease/shard";
-import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/limiter/lease/types";
-import type { CounterAnswer, CounterSpec, DelaySpec } from "../../src/limiter/types";
+import type { CheckOutcome, CounterAnswer, CounterSpec, DelaySpec } from "../../src/limiter/types";
 import { type GeoOptions, GeoRecorder, type RegionFigures } from "./geo";
 import { oneWayMs, type Region } from "./geography";
 import { CallLoad, type Peak } from "./load";
@@ -75,7 +75,7 @@ export interface Scenario {
   /** A random shard object restarts at this many random times (answers it owed are lost). */
   shardRestarts?: number;
   terms?: LeaseTerms;
-  /** Lease each key through a tree of this many shard objects (see src/limiter/lease/shard.ts). */
+  /** Lease each key through a tree of this many shard objects (see src/lease/shard.ts). */
   shards?: number;
   /** Run with this many isolates (instead of each count the runner loops over). */
   isolates?: number;

@@ -9,12 +9,12 @@
  * @module
  */
 import { Hono } from "hono";
-import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { counterStoreOf, type SluiceLimiter } from "../adapters/workers/limiter";
+import { etagOf } from "../http/etag";
 import { logEvent } from "../log";
 import { adminOffResponse } from "./admin-off";
 import { registerCandidateRoutes } from "./candidate-routes";
 import { registerCounterRoutes } from "./counter-routes";
-import { etagOf } from "./etag";
 import { registerExplainRoute } from "./explain-route";
 import { addressKey, authenticate, unlockAddress } from "./lockout";
 import { registerPolicyRoutes } from "./policy-routes";
@@ -27,7 +27,7 @@ export { ADMIN_FAILURES } from "./lockout";
 export type { AdminEnv };
 export { etagOf, problem };
 
-export function createAdminApp(limiter: Limiter): Hono<AdminEnv> {
+export function createAdminApp(limiter: SluiceLimiter): Hono<AdminEnv> {
   const admin = new Hono<AdminEnv>();
 
   admin.use("*", async (c, next) => {

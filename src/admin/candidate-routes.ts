@@ -7,10 +7,10 @@
  */
 import type { Hono } from "hono";
 import { candidateId } from "../adapters/workers/kv-candidate-source";
-import { CANDIDATE_KEY } from "../adapters/workers/kv-keys";
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
+import { CANDIDATE_KEY } from "../kv/keys";
 import { logEvent } from "../log";
 import type { CompiledPolicy } from "../policy/compile";
 import { validatePolicyText } from "../policy/validate";
@@ -18,12 +18,12 @@ import { type AdminEnv, etagOf, problem } from "./app";
 
 type Publish = (
   env: Env,
-  limiter: Limiter,
+  limiter: SluiceLimiter,
   compiled: CompiledPolicy,
   request: PublishRequest,
 ) => Promise<PublishResult>;
 
-export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: Limiter, publish: Publish): void {
+export function registerCandidateRoutes(admin: Hono<AdminEnv>, limiter: SluiceLimiter, publish: Publish): void {
   admin.get("/policy/candidate", async (c) => {
     const text = await c.env.POLICIES.get(CANDIDATE_KEY);
     if (text === null) return problem(404, "not_found", "there is no candidate policy");

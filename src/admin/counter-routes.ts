@@ -6,7 +6,7 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { counterStoreOf, type SluiceLimiter } from "../adapters/workers/limiter";
 import { logEvent } from "../log";
 import { counterTarget, isCounterProblem } from "./counter-target";
 import { type AdminEnv, problem } from "./problem";
@@ -14,7 +14,7 @@ import { findTenantById, workersTenantKv } from "./tenant-store";
 
 const NO_STORE = { "Cache-Control": "no-store" };
 
-export function registerCounterRoutes(admin: Hono<AdminEnv>, limiter: Limiter): void {
+export function registerCounterRoutes(admin: Hono<AdminEnv>, limiter: SluiceLimiter): void {
   const resolve = async (c: Context<AdminEnv>, named: "key" | "object") => {
     const kv = workersTenantKv(c.env.POLICIES);
     const policy = (await limiter.policies.get(c.env)).compiled;

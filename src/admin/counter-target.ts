@@ -10,7 +10,7 @@
  */
 import { countingKeyForValue, regionalKey, scoped, UNKNOWN_REGION } from "../engine/counting-key";
 import { ruleCounterSpecs } from "../engine/plan";
-import { LOCATION_HINTS } from "../limiter/lease/region";
+import { LOCATION_HINTS } from "../lease/region";
 import type { CounterSpec } from "../limiter/types";
 import { clientIpKey } from "../net/ip";
 import type { CompiledPolicy } from "../policy/compile";

@@ -7,17 +7,17 @@
  */
 import type { Hono } from "hono";
 import { policyTtlMs } from "../adapters/workers/kv-policy-source";
-import { counterStoreOf, type Limiter } from "../adapters/workers/limiter";
+import { counterStoreOf, type SluiceLimiter } from "../adapters/workers/limiter";
 import { explain } from "../engine/explain";
 import { KeyRefusal } from "../http/key-refusal";
-import { LOCATION_HINTS } from "../limiter/lease/region";
+import { LOCATION_HINTS } from "../lease/region";
 import { type AdminEnv, problem } from "./problem";
 
 const NO_STORE = { "Cache-Control": "no-store" };
 
 type ExplainBody = { method?: unknown; url?: unknown; headers?: unknown; region?: unknown };
 
-export function registerExplainRoute(admin: Hono<AdminEnv>, limiter: Limiter): void {
+export function registerExplainRoute(admin: Hono<AdminEnv>, limiter: SluiceLimiter): void {
   admin.post("/explain", async (c) => {
     const body = await c.req.json<ExplainBody>().catch(() => ({}) as ExplainBody);
     // The region (a location hint) a rule counted per region would count the request in; absent: unknown.

@@ -14,7 +14,7 @@
  *
  * The count goes through the engine's counter-store port, the store the front door counts with. A
  * limit of 10 is far below the room an object needs before it lends any of it to an isolate (see
- * `src/limiter/lease/`; test/unit/admin-lockout.test.ts holds the two against each other), so every
+ * `src/lease/`; test/unit/admin-lockout.test.ts holds the two against each other), so every
  * guess is decided and charged in the address's object itself, before the token is compared.
  * @module
  */

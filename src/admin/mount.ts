@@ -5,7 +5,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
 import { serveConsole } from "../console/serve";
 import type { Env } from "../env";
 import { reportAdminOff } from "./admin-off";
@@ -22,7 +22,7 @@ export interface SluiceAdminOptions {
    * the admin API installs a published policy into its cache at once, and `/metrics` and the console
    * show its figures.
    */
-  limiter: Limiter;
+  limiter: SluiceLimiter;
   /** Where the admin API lives, e.g. `"/__ratelimit"`; default the `ADMIN_PREFIX` var, else `/__ratelimit`. */
   prefix?: string;
 }

@@ -7,15 +7,15 @@
  * @module
  */
 import type { Hono } from "hono";
-import { HISTORY_PREFIX, VERSION_KEY } from "../adapters/workers/kv-keys";
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
+import { flushNow } from "../adapters/workers/observe-decision";
+import { readRefusedKeys, readSeries, readTotals } from "../durable/stats-store-client";
 import type { Env } from "../env";
+import { HISTORY_PREFIX, VERSION_KEY } from "../kv/keys";
 import { MINUTE_MS } from "../observability/fleet-aggregate";
 import type { Totals } from "../observability/fleet-rows";
-import { readRefusedKeys, readSeries, readTotals } from "../observability/fleet-store";
 import { STORE_FAILURE_VERDICTS } from "../observability/fleet-verdict";
 import { metricsFormat } from "../observability/metrics-format";
-import { flushNow } from "../observability/observe-decision";
 import {
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_TEXT_CONTENT_TYPE,
@@ -45,7 +45,10 @@ function intParam(value: string | undefined, fallback: number, min: number, max:
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the admin app's Variables are its own; these routes use only Bindings.
-export function mountObservability<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: Limiter) {
+export function mountObservability<E extends { Bindings: Env; Variables: any }>(
+  admin: Hono<E>,
+  limiter: SluiceLimiter,
+) {
   admin.get("/metrics", async (c) => {
     await flushNow(limiter.fleet, c.env);
     const [totals, policy] = await Promise.all([

@@ -6,16 +6,16 @@
  * @module
  */
 import type { Hono } from "hono";
-import { HISTORY_PREFIX } from "../adapters/workers/kv-keys";
-import type { Limiter } from "../adapters/workers/limiter";
-import { readHistoryEntry } from "../adapters/workers/policy-history";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
+import { etagOf } from "../http/etag";
+import { HISTORY_PREFIX } from "../kv/keys";
+import { readHistoryEntry } from "../kv/policy-history";
 import { MAX_POLICY_BYTES, tooLarge, validatePolicyText } from "../policy/validate";
-import { etagOf } from "./etag";
 import { type AdminEnv, problem } from "./problem";
 import { publish } from "./publish";
 import { statusMessage } from "./status-message";
 
-export function registerPolicyRoutes(admin: Hono<AdminEnv>, limiter: Limiter): void {
+export function registerPolicyRoutes(admin: Hono<AdminEnv>, limiter: SluiceLimiter): void {
   admin.get("/policy", async (c) => {
     // An operator asks what is in force now: read KV afresh rather than answer from the cache.
     const inForce = await limiter.policies.current(c.env);

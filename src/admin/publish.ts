@@ -4,16 +4,16 @@
  * @module
  */
 
-import { POLICY_KEY } from "../adapters/workers/kv-keys";
-import type { Limiter } from "../adapters/workers/limiter";
-import { appendHistory } from "../adapters/workers/policy-history";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
 import { POLICY_WRITER_NAME } from "../adapters/workers/stored-policy";
 import type { PublishRequest, PublishResult } from "../durable/policy-writer";
 import type { Env } from "../env";
+import { etagOf, ifMatchTags } from "../http/etag";
+import { POLICY_KEY } from "../kv/keys";
+import { appendHistory } from "../kv/policy-history";
 import { logEvent } from "../log";
 import type { CompiledPolicy } from "../policy/compile";
 import { DEFAULT_POLICY } from "../policy/default-policy";
-import { etagOf, ifMatchTags } from "./etag";
 
 export async function publishThroughWriter(env: Env, request: PublishRequest): Promise<PublishResult> {
   if (env.POLICY_WRITER) return env.POLICY_WRITER.getByName(POLICY_WRITER_NAME).publish(request);
@@ -35,7 +35,7 @@ export async function publishThroughWriter(env: Env, request: PublishRequest): P
  */
 export async function publish(
   env: Env,
-  limiter: Limiter,
+  limiter: SluiceLimiter,
   compiled: CompiledPolicy,
   request: PublishRequest,
 ): Promise<PublishResult> {

@@ -2,8 +2,9 @@
  * What `GET /policy/status` says in words: which document is in force and why.
  * @module
  */
-import { POLICY_KEY } from "../adapters/workers/kv-keys";
+
 import type { StoredPolicyState } from "../adapters/workers/stored-policy";
+import { POLICY_KEY } from "../kv/keys";
 import type { PolicyOrigin } from "../policy/in-force";
 
 /** One sentence on what is in force and why (the CLI's `get` prints it from `GET /policy/status`). */

@@ -5,9 +5,9 @@
  * @module
  */
 import type { Hono } from "hono";
-import { tenantKey } from "../adapters/workers/kv-keys";
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
 import { sha256Hex } from "../hash";
+import { tenantKey } from "../kv/keys";
 import { logEvent } from "../log";
 import { checkOverrides } from "../policy/overrides";
 import { tenantProblems } from "../policy/tenant-checks";
@@ -15,7 +15,7 @@ import { parseTenant } from "../policy/tenant-record";
 import { type AdminEnv, problem } from "./problem";
 import { removeTenant, storeTenant, workersTenantKv } from "./tenant-store";
 
-export function registerTenantRoutes(admin: Hono<AdminEnv>, limiter: Limiter): void {
+export function registerTenantRoutes(admin: Hono<AdminEnv>, limiter: SluiceLimiter): void {
   admin.put("/tenants", async (c) => {
     const body = await c.req.json<Record<string, unknown>>().catch(() => null);
     // A new tenant is named by its API key; an existing one may instead be named by the record's KV key

@@ -8,7 +8,7 @@
  * record. With several API keys for one id, the record last stored is found.
  * @module
  */
-import { tenantIdKey, tenantKey } from "../adapters/workers/kv-keys";
+import { tenantIdKey, tenantKey } from "../kv/keys";
 import { parseTenant, type Tenant } from "../policy/tenant-record";
 
 /** The few KV calls a tenant write needs: Workers KV in the Worker, wrangler's in the CLI. */

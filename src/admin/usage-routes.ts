@@ -8,12 +8,12 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
+import { flushNow } from "../adapters/workers/observe-decision";
 import { USAGE_RETENTION_DAYS } from "../durable/stats-store";
+import { readThresholdEvents, readUsage } from "../durable/stats-store-client";
 import type { Env } from "../env";
 import { utcDay } from "../observability/fleet-aggregate";
-import { readThresholdEvents, readUsage } from "../observability/fleet-store";
-import { flushNow } from "../observability/observe-decision";
 
 const NO_STORE = { "Cache-Control": "no-store" };
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -33,7 +33,7 @@ function bad(message: string): Response {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: the admin app's Variables are its own; these routes use only Bindings.
-export function mountUsage<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: Limiter): void {
+export function mountUsage<E extends { Bindings: Env; Variables: any }>(admin: Hono<E>, limiter: SluiceLimiter): void {
   admin.get("/usage", async (c) => {
     if (!c.env.STATS) return c.json({ error: "no_stats", message: "the STATS binding is not configured" }, 501);
     const tenant = c.req.query("tenant");

@@ -3,7 +3,7 @@
  * publishes through its single writer and records the token's name as the actor.
  * @module
  */
-import { POLICY_KEY } from "../adapters/workers/kv-keys";
+import { POLICY_KEY } from "../kv/keys";
 import type { Tenant } from "../policy/tenant-record";
 import { type AdminTarget, adminCall, answerJson } from "./admin-client";
 import { EXIT_OK } from "./errors";

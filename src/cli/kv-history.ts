@@ -1,16 +1,16 @@
 /**
- * The policy history (see src/adapters/workers/policy-history.ts) in Workers KV through wrangler, for
+ * The policy history (see `src/kv/policy-history.ts`) in Workers KV through wrangler, for
  * `--local`/`--remote`: a push appends its entry and writes the document in one bulk write.
  * @module
  */
-import { POLICY_KEY, VERSION_KEY } from "../adapters/workers/kv-keys";
+import { POLICY_KEY, VERSION_KEY } from "../kv/keys";
 import {
   type HistoryEntry,
   type HistoryKv,
   type HistoryMetadata,
   historyKey,
   latestVersion,
-} from "../adapters/workers/policy-history";
+} from "../kv/policy-history";
 import type { KvCalls } from "./wrangler";
 
 export function historyKvOf(kv: KvCalls): HistoryKv {

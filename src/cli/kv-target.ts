@@ -4,17 +4,18 @@
  * own ../admin/tenant-store.ts). wrangler writes past the Worker's single writer.
  * @module
  */
-import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY } from "../adapters/workers/kv-keys";
+
+import { removeTenant, storeTenant, type TenantKv } from "../admin/tenant-store";
+import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../admin/unlock-key";
+import { sha256Hex } from "../hash";
+import { CANDIDATE_KEY, HISTORY_PREFIX, POLICY_KEY } from "../kv/keys";
 import {
   type HistoryMetadata,
   historyKey,
   newestValidInHistory,
   parseHistoryEntry,
   versionInHistory,
-} from "../adapters/workers/policy-history";
-import { removeTenant, storeTenant, type TenantKv } from "../admin/tenant-store";
-import { lockoutKey, readLockoutRecord, ttlSeconds, unlockKey, unlockMarker } from "../admin/unlock-key";
-import { sha256Hex } from "../hash";
+} from "../kv/policy-history";
 import { DEFAULT_POLICY } from "../policy/default-policy";
 import type { Policy } from "../policy/schema";
 import { tenantProblems } from "../policy/tenant-checks";

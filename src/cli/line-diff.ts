@@ -38,18 +38,6 @@ export function lines(text: string): string[] {
   return (text.endsWith("\n") ? text.slice(0, -1) : text).split("\n");
 }
 
-/** The diff from `before` to `after`, or `""` when they are the same text. */
-export function unifiedDiff(
-  before: string,
-  after: string,
-  beforeLabel: string,
-  afterLabel: string,
-  context = 3,
-): string {
-  if (before === after) return "";
-  return formatHunks(operations(lines(before), lines(after)), beforeLabel, afterLabel, context);
-}
-
 /** `--- a`, `+++ b` and the hunks of an edit script (`a`/`b`: 0-based line numbers on each side). */
 export function formatHunks(ops: readonly Op[], beforeLabel: string, afterLabel: string, context = 3): string {
   const changed = ops.map((op, k) => (op.kind !== " " ? k : -1)).filter((k) => k >= 0);

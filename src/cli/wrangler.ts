@@ -191,7 +191,7 @@ export interface BulkEntry {
   metadata?: unknown;
 }
 
-/** Writes several keys in one wrangler call (one process start instead of one per key). */
+/** Writes several keys in one wrangler run (`kv bulk put`): one start-up of wrangler instead of one per key. */
 export async function kvBulkPut(entries: readonly BulkEntry[], target: KvTarget): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "sluice-kv-"));
   try {

@@ -8,7 +8,8 @@
  * nothing (a check writes before it updates memory); the others stand.
  * @module
  */
-import type { Settled } from "../adapters/workers/check-batch";
+/** One entry's answer in a batch: its value, or the error it alone met. */
+export type Settled<A> = { ok: true; value: A } | { ok: false; error: string };
 
 export function decideEach<Q, A>(requests: readonly Q[], decide: (request: Q) => A): Settled<A>[] {
   return requests.map((request) => {

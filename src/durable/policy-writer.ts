@@ -7,10 +7,9 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import { POLICY_KEY } from "../adapters/workers/kv-keys";
-import { appendHistory, newestValidInHistory, recordIfNew } from "../adapters/workers/policy-history";
-import { etagOf, ifMatchTags } from "../admin/etag";
-import type { Env } from "../env";
+import { etagOf, ifMatchTags } from "../http/etag";
+import { POLICY_KEY } from "../kv/keys";
+import { appendHistory, newestValidInHistory, recordIfNew } from "../kv/policy-history";
 import { DEFAULT_POLICY } from "../policy/default-policy";
 import { validatePolicyText } from "../policy/validate";
 
@@ -26,10 +25,15 @@ export type PublishResult =
   | { ok: true; version: number; etag: string }
   | { ok: false; reason: "precondition_failed"; etag: string };
 
+/** The bindings this object reads: the KV namespace of the policy and its history. */
+export interface PolicyWriterEnv {
+  POLICIES: KVNamespace;
+}
+
 /** The key in this object's storage of the newest version it gave out. */
 const VERSION = "version";
 
-export class PolicyWriter extends DurableObject<Env> {
+export class PolicyWriter extends DurableObject<PolicyWriterEnv> {
   /** The tail of the queue of writes: each waits for the one before it. */
   private tail: Promise<unknown> = Promise.resolve();
 

@@ -8,26 +8,25 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { COUNTERS_SCHEMA, MIGRATIONS } from "../../migrations";
-import type { Settled } from "../adapters/workers/check-batch";
-import { rootTransport } from "../adapters/workers/leasing-store";
 import type { CheckRequest, InspectResponse } from "../engine/ports";
-import type { Env } from "../env";
+import type { LeaseTransport } from "../lease/client";
+import { carryLent, keepLent, leasedOut, lend, takeBack } from "../lease/ledger";
+import { BLOCK_LEASE_TERMS, ShardLender, type ShardView } from "../lease/shard";
+import { takeAndLend } from "../lease/take";
+import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../lease/types";
 import { answerOf } from "../limiter/answer";
 import { giveBack, peekOne } from "../limiter/decide";
 import { keepReserved, waitingAt, waitingListOf } from "../limiter/delay";
 import { stateExpiresAt } from "../limiter/expiry";
-import type { LeaseTransport } from "../limiter/lease/client";
-import { carryLent, keepLent, leasedOut, lend, takeBack } from "../limiter/lease/ledger";
-import { BLOCK_LEASE_TERMS, ShardLender, type ShardView } from "../limiter/lease/shard";
-import { takeAndLend } from "../limiter/lease/take";
-import { DEFAULT_LEASE_TERMS, type LeaseGrant, type LeaseTerms } from "../limiter/lease/types";
 import { decideWithShadowAndPenalties, runningPenalties } from "../limiter/penalty";
 import type { AskedCounter, Charge, CounterAnswer, CounterResult, CounterSpec, CounterState } from "../limiter/types";
 import { logEvent } from "../log";
-import { reportNotifications } from "../observability/fleet-store";
 import { countActivation, countAlarm, countCall } from "../observability/object-counts";
-import { decideEach } from "./check-batch";
+import { decideEach, type Settled } from "./check-batch";
 import { applyMigrations, schemaVersion } from "./migrations";
+import { rootTransport } from "./rate-limiter-client";
+import type { StatsStore } from "./stats-store";
+import { reportNotifications } from "./stats-store-client";
 import { corruptUntil, exhaustedResult, parseStoredState } from "./stored-state";
 import { deliverDue, findCrossings, writeCrossings } from "./threshold-outbox";
 
@@ -40,6 +39,15 @@ const EPOCH_KEY = "epoch";
 /** Its name in the object counts (src/observability/object-counts.ts). */
 const CLASS = "RateLimiter";
 
+/** The bindings this object reads: its own namespace, to call a key's root when it serves as a shard. */
+export interface RateLimiterEnv {
+  LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Where the threshold webhooks' delivery reports go (the fleet figures); absent: not reported. */
+  STATS?: DurableObjectNamespace<StatsStore>;
+  /** Secret: signs the threshold webhooks (`x-sluice-signature`). */
+  THRESHOLD_WEBHOOK_SECRET?: string;
+}
+
 interface Row {
   name: string;
   state: string;
@@ -47,7 +55,7 @@ interface Row {
   [key: string]: SqlStorageValue;
 }
 
-export class RateLimiter extends DurableObject<Env> {
+export class RateLimiter extends DurableObject<RateLimiterEnv> {
   private readonly states = new Map<string, CounterState>();
   private readonly expiries = new Map<string, number>();
   /** Rows that did not read back as a counter: used up until the time given (see stored-state.ts). */
@@ -73,7 +81,7 @@ export class RateLimiter extends DurableObject<Env> {
   private batchCalls = 0;
   private batchedChecks = 0;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: RateLimiterEnv) {
     super(ctx, env);
     // SQLite calls are synchronous, so loading here finishes before any call is delivered: no
     // blockConcurrencyWhile (and its extra turn) is needed on this path, which every activation takes.
@@ -215,7 +223,7 @@ export class RateLimiter extends DurableObject<Env> {
    * Tree of leases, shard side: this object is a shard of the key `root` (its
    * name is derived from it, see `shardName`) and answers an isolate from the
    * blocks it holds, asking the root for more when they run low. Nothing of
-   * it is stored: see `src/limiter/lease/shard.ts`.
+   * it is stored: see `src/lease/shard.ts`.
    */
   shardTake(root: string, counters: CounterSpec[], want: number, held: number): Promise<CounterAnswer> {
     countCall(CLASS, "shardTake");
@@ -344,14 +352,15 @@ export class RateLimiter extends DurableObject<Env> {
     return rootTransport(this.env.LIMITER, root, this.ctx, true);
   }
 
-  /**
-   * Time for decisions. A clock that steps back across a window boundary must
-   * not open a fresh window, so time here only moves forward.
-   */
+  /** The next lease id of this activation (see `nextLeaseId`). */
   private leaseId(): number {
     return this.nextLeaseId++;
   }
 
+  /**
+   * Time for decisions. A clock that steps back across a window boundary must
+   * not open a fresh window, so time here only moves forward.
+   */
   private now(): number {
     this.lastNow = Math.max(this.lastNow, Date.now());
     return this.lastNow;

@@ -3,7 +3,7 @@
  * it batches (`ingest`) in the background; it adds them to per-minute
  * buckets kept for RETENTION_MS, to all-time totals (the monotonic counters
  * of `/metrics`), and prunes old minutes from its alarm. Reads merge every
- * shard (see src/observability/fleet-store.ts).
+ * shard (see ./stats-store-client.ts).
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
@@ -56,10 +56,11 @@ const MAX_ROWS_PER_BATCH = 20_000;
 /** Its name in the object counts (src/observability/object-counts.ts). */
 const CLASS = "StatsStore";
 
-export class StatsStore extends DurableObject<Env> {
+/** Reads no bindings: its figures come in through `ingest`. */
+export class StatsStore extends DurableObject<object> {
   private alarmSet = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: object) {
     super(ctx, env);
     applyMigrations(ctx.storage, STATS_MIGRATIONS);
     countActivation(CLASS);

@@ -78,20 +78,6 @@ export function scoped(key: string, sandbox: boolean): string {
   return sandbox ? `${SANDBOX_SCOPE}${key}` : key;
 }
 
-/**
- * The counting key of a rule for a request (without the sandbox scope). A
- * `body:` key that cannot be read and must not be guessed throws a `KeyRefusal`.
- * A `body:` key counted on each value of an array (`arrays: "each"`) gives the
- * first; `countingKeys` gives them all.
- */
-export async function countingKey(
-  key: KeySpec,
-  sources: KeySources,
-  bodyKey: BodyKeyOptions = DEFAULT_BODY_KEY,
-): Promise<string> {
-  return (await countingKeys(key, sources, bodyKey))[0]!;
-}
-
 /** Every counting key the request is counted on under this rule key: one, or one per value of an array. */
 export async function countingKeys(
   key: KeySpec,

@@ -214,17 +214,17 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
       : undefined;
   const facts = { ...seen, ...(overrides ? { overrides } : {}) };
   const match = matchRules(policy, facts);
-  if (match.kind === "none") return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "no-rule", [])));
+  if (match.kind === "none") return observed(ctx, settledOutcome(original, resultWithoutLimit(true, "no-rule", [])));
   if (match.kind === "bypass")
-    return settle(ctx, settledOutcome(original, resultWithoutLimit(true, "bypass", [match.rule.id])));
+    return observed(ctx, settledOutcome(original, resultWithoutLimit(true, "bypass", [match.rule.id])));
   if (match.kind === "block")
-    return settle(ctx, blocked(ctx, match.rule), { verdicts: [{ rule: match.rule.id, verdict: "blocked" }] });
+    return observed(ctx, blocked(ctx, match.rule), { verdicts: [{ rule: match.rule.id, verdict: "blocked" }] });
   ctx.rules = match.rules.map((r) => r.id);
 
   const page = plannedPageSize(url, match.rules);
   if ("rejected" in page) {
     const response = jsonError(400, "Bad Request", page.rejected, { code: "INVALID_PAGE_SIZE" });
-    return settle(ctx, settledOutcome(original, resultWithoutLimit(false, "page-size", ctx.rules), response));
+    return observed(ctx, settledOutcome(original, resultWithoutLimit(false, "page-size", ctx.rules), response));
   }
   if (page.url.href !== original.url) {
     ctx.url = page.url;
@@ -232,7 +232,7 @@ async function decideRequest(ctx: RequestContext): Promise<LimitOutcome> {
   }
   const limited = match.rules.filter((r) => r.limits.length > 0);
   if (limited.length === 0)
-    return settle(ctx, settledOutcome(ctx.request, resultWithoutLimit(true, "allowed", ctx.rules)));
+    return observed(ctx, settledOutcome(ctx.request, resultWithoutLimit(true, "allowed", ctx.rules)));
   let plans: KeyPlan[];
   try {
     const identity = await resolveIdentity(ctx, host);
@@ -252,7 +252,7 @@ function keyRefused(ctx: RequestContext, refusal: KeyRefusal): LimitOutcome {
   logEvent("request.key_refused", { rule, code, reason, ip: ctx.client.ipKey }, "warn");
   const result = resultWithoutLimit(false, "key-refused", ctx.rules);
   const verdicts = ctx.rules.map((r) => ({ rule: r, verdict: "refused" as const }));
-  return settle(ctx, settledOutcome(ctx.original, result, refusal.response()), { verdicts });
+  return observed(ctx, settledOutcome(ctx.original, result, refusal.response()), { verdicts });
 }
 
 /**
@@ -265,7 +265,7 @@ function invalidClientIp(ctx: RequestContext, value: string): LimitOutcome {
   const response = jsonError(400, "Bad Request", "CF-Connecting-IP is not one IPv4 or IPv6 address.", {
     code: "INVALID_CLIENT_IP",
   });
-  return settle(ctx, settledOutcome(ctx.original, resultWithoutLimit(false, "key-refused", []), response));
+  return observed(ctx, settledOutcome(ctx.original, resultWithoutLimit(false, "key-refused", []), response));
 }
 
 /**
@@ -334,7 +334,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
     const unchecked = failed.flatMap((f) =>
       f.plan.limits.filter((l) => l.rule.onError === "closed").map((l) => l.spec.name),
     );
-    return settle(ctx, settledOutcome(ctx.request, result, unavailableResponse(ctx.policy, unchecked)), {
+    return observed(ctx, settledOutcome(ctx.request, result, unavailableResponse(ctx.policy, unchecked)), {
       verdicts,
       lateRules,
     });
@@ -358,7 +358,7 @@ async function count(ctx: RequestContext, plans: KeyPlan[], limited: CompiledRul
   const result = { ...admittedResult(t, failed.length > 0, ctx.rules), ...(delayMs > 0 ? { delayedMs: delayMs } : {}) };
   const verdicts = admittedVerdicts(limited, new Set(failed.flatMap((f) => f.plan.rules)), t);
   const shadowRefusals = t.shadowRefusals.map((s) => s.report);
-  return settle(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals, lateRules });
+  return observed(ctx, admittedOutcome(ctx, t, result, failed), { verdicts, shadowRefusals, lateRules });
 }
 
 /** Waits `ms` of wall time (no CPU): the clock's own wait, or a timer. */
@@ -382,7 +382,7 @@ async function refuse(
   let response = refusalResponse(ctx.policy, reports, refusedBy, now);
   if (ctx.hooks.onRefuse) response = await ctx.hooks.onRefuse(response, result);
   const verdicts = [{ rule: refusedBy.rule, verdict: "refused" as const }];
-  return settle(ctx, settledOutcome(ctx.request, result, response), {
+  return observed(ctx, settledOutcome(ctx.request, result, response), {
     verdicts,
     ...(key !== undefined ? { refusal: { report: refusedBy, key, ...(label !== undefined ? { label } : {}) } } : {}),
   });
@@ -478,7 +478,7 @@ async function addPartitionKeys(counted: ReadonlyArray<{ key: string; report: Li
 }
 
 /** Tells the observers, and returns the outcome. */
-function settle(
+function observed(
   ctx: RequestContext,
   outcome: LimitOutcome,
   record: Partial<Omit<DecisionRecord, "result" | "ipKey">> = {},

@@ -70,7 +70,7 @@ export interface Background {
 /**
  * The counters, one set per counting key. `check` checks and charges all of a
  * request's counters of one key atomically. A store may answer from memory
- * and settle with its backing store later through `background` (marking such
+ * and catch up with its backing store later through `background` (marking such
  * an answer `local`). The engine bounds every `check` with its time budget; a
  * store need not.
  */

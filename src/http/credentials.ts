@@ -21,7 +21,7 @@ import { KeyRefusal } from "./key-refusal";
 import { queryValues } from "./query";
 
 // The compiled form belongs to the policy; the reader is here.
-export type { CredentialPlace, CredentialPolicy };
+export type { CredentialPolicy };
 
 export type Credentials =
   | { kind: "none" }
@@ -48,12 +48,6 @@ export function readCredentials(headers: Headers, url: URL, policy: CredentialPo
   if (control) return { kind: "conflict", keys: [...keys], reason: "an API key contains control characters" };
   if (keys.size > 1) return { kind: "conflict", keys: [...keys], reason: "the request carries more than one API key" };
   return { kind: "one", key: [...keys][0]! };
-}
-
-/** `"header authorization (Bearer)"`, for messages. */
-export function describePlace(place: CredentialPlace): string {
-  if ("query" in place) return `query parameter ${place.query}`;
-  return place.scheme ? `header ${place.header} (${place.scheme})` : `header ${place.header}`;
 }
 
 function keysIn(headers: Headers, url: URL, places: readonly CredentialPlace[]): string[] {

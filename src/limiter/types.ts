@@ -58,7 +58,8 @@ export interface SlidingState {
  * A counter's epoch: a reset starts a new one, and a charge made in an older
  * epoch holds nothing in the new state, so its refund gives nothing back
  * (it would lower a count the reset already emptied). Absent: 0, the epoch
- * of every state written before epochs existed.
+ * of every state written before epochs existed. Each state's `epoch` field is this one.
+ * @public
  */
 export interface Epoched {
   epoch?: number;

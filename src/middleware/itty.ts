@@ -33,7 +33,7 @@
  * `(request, env, ctx)` and `(response, request)`.
  * @module
  */
-import type { Limiter } from "../adapters/workers/limiter";
+import type { SluiceLimiter } from "../adapters/workers/limiter";
 import type { LimitOutcome, RateLimitResult } from "../engine/outcome";
 import type { Env } from "../env";
 import { expectFunction, limiterOf, type MiddlewareOptions } from "./limiter-option";
@@ -64,7 +64,7 @@ export interface IttyRateLimit {
   /** The request to forward: the original, or the one with its page size rewritten. */
   request(request: Request): Request;
   /** The limiter behind the handlers (its policy store, stats). */
-  readonly limiter: Limiter;
+  readonly limiter: SluiceLimiter;
 }
 
 interface Decided {

@@ -6,7 +6,7 @@
  * `TypeError` naming the middleware and the option, never on a request.
  * @module
  */
-import { createLimiter, type Limiter } from "../adapters/workers/limiter";
+import { createLimiter, type SluiceLimiter } from "../adapters/workers/limiter";
 import type { EngineHooks, LimiterOptions } from "../engine/outcome";
 import { didYouMean } from "../policy/did-you-mean";
 import { fixedPolicy, PolicyDocumentError } from "../policy/fixed-policy";
@@ -15,7 +15,7 @@ import type { PolicyInput } from "../policy/schema";
 /** Limiter options, or a limiter to share: the policy in force (KV `policy`, or `policy`) decides. */
 export interface PolicyLimitOptions extends LimiterOptions {
   /** Share one limiter (its policy cache and tenant cache) between middlewares; made for you when absent. */
-  limiter?: Limiter;
+  limiter?: SluiceLimiter;
   limit?: never;
   window?: never;
 }
@@ -59,7 +59,11 @@ const INLINE_OPTIONS = ["limit", "window", "key", "algorithm", "burst", "id", "h
  * The limiter a middleware runs on. `middleware` names it in errors; `extra`
  * are the middleware's own option names (`skip`), checked by the middleware.
  */
-export function limiterOf(middleware: string, options: MiddlewareOptions, extra: readonly string[] = []): Limiter {
+export function limiterOf(
+  middleware: string,
+  options: MiddlewareOptions,
+  extra: readonly string[] = [],
+): SluiceLimiter {
   if (options === null || typeof options !== "object") {
     throw new TypeError(
       `${middleware}(): options must be an object, not ${options === null ? "null" : typeof options}`,

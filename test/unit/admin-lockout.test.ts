@@ -7,12 +7,12 @@
 import { describe, expect, it } from "vitest";
 import { ADMIN_FAILURES, ADMIN_UNLOCKS, lockoutObjectName } from "../../src/admin/lockout-counter";
 import { readLockoutRecord, readUnlockMarker, ttlSeconds, unlockMarker } from "../../src/admin/unlock-key";
+import { type LeaseTransport, LeasingClient } from "../../src/lease/client";
+import { leaseUnits, lend } from "../../src/lease/ledger";
+import { takeAndLend } from "../../src/lease/take";
+import { DEFAULT_LEASE_TERMS } from "../../src/lease/types";
 import { answerOf } from "../../src/limiter/answer";
 import { decide } from "../../src/limiter/decide";
-import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
-import { leaseUnits, lend } from "../../src/limiter/lease/ledger";
-import { takeAndLend } from "../../src/limiter/lease/take";
-import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
 import type { CounterState } from "../../src/limiter/types";
 
 const T0 = 1_800_000_000_000;

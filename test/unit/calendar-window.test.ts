@@ -6,12 +6,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { advertisedWindow } from "../../src/engine/verdict";
+import { leaseLifetime, lend } from "../../src/lease/ledger";
+import { DEFAULT_LEASE_TERMS } from "../../src/lease/types";
 import { checkFixed } from "../../src/limiter/algorithms/fixed-window";
 import { type CalendarAnchor, calendarWindow, instantOfWall, isTimeZone } from "../../src/limiter/calendar";
 import { decide, giveBack } from "../../src/limiter/decide";
 import { stateExpiresAt } from "../../src/limiter/expiry";
-import { leaseLifetime, lend } from "../../src/limiter/lease/ledger";
-import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
 import type { CounterSpec, CounterState, FixedState } from "../../src/limiter/types";
 
 const at = (iso: string) => Date.parse(iso);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { DEV_CF_HEADERS, placeOf } from "../../src/adapters/workers/dev-place";
-import { locationHintOf } from "../../src/limiter/lease/region";
+import { locationHintOf } from "../../src/lease/region";
 
 const machine = { continent: "NA", country: "US", longitude: "-97.74", colo: "DFW" };
 

@@ -1,5 +1,5 @@
 /**
- * The engine's decision by key (`decideKey`, behind `Limiter.limit(key, { rule })`), in plain Node
+ * The engine's decision by key (`decideKey`, behind `SluiceLimiter.limit(key, { rule })`), in plain Node
  * over the in-memory store with an injected clock: the same counters, refusal cache and observers
  * as a request.
  */

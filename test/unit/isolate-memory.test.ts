@@ -20,7 +20,7 @@ import { counterStoreOf, createLimiter } from "../../src/adapters/workers/limite
 import type { CheckRequest } from "../../src/engine/ports";
 import { MAX_REFUSALS } from "../../src/engine/refusal-cache";
 import type { Env } from "../../src/env";
-import { DEFAULT_MAX_KEYS } from "../../src/limiter/lease/client";
+import { DEFAULT_MAX_KEYS } from "../../src/lease/client";
 import type { CounterAnswer, CounterResult, CounterSpec } from "../../src/limiter/types";
 import { MAX_PENDING_MINUTES, TOP_KEYS_PER_MINUTE } from "../../src/observability/fleet-aggregate";
 import { STATS_MINUTES } from "../../src/observability/stats";

@@ -4,12 +4,12 @@
  * headers count down exactly, a changed policy gives its leases back.
  */
 import { describe, expect, it } from "vitest";
+import { type LeaseTransport, LeasingClient } from "../../src/lease/client";
+import { carryLent, keepLent, lend, takeBack } from "../../src/lease/ledger";
+import { takeAndLend } from "../../src/lease/take";
+import { DEFAULT_LEASE_TERMS } from "../../src/lease/types";
 import { answerOf } from "../../src/limiter/answer";
 import { decide } from "../../src/limiter/decide";
-import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
-import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
-import { takeAndLend } from "../../src/limiter/lease/take";
-import { DEFAULT_LEASE_TERMS } from "../../src/limiter/lease/types";
 import type { CounterSpec, CounterState } from "../../src/limiter/types";
 
 const T0 = 1_800_000_000_000;

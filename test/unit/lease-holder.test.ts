@@ -1,7 +1,7 @@
 /** The isolate's side of a key's leases at its exact boundaries. */
 import { describe, expect, it } from "vitest";
-import { LeaseHolder } from "../../src/limiter/lease/holder";
-import type { LeaseGrant } from "../../src/limiter/lease/types";
+import { LeaseHolder } from "../../src/lease/holder";
+import type { LeaseGrant } from "../../src/lease/types";
 
 const LENDING = { minUnits: 2, minRoom: 64, maxShare: 1 / 8 };
 const TERMS = { safetyMs: 25, refreshLeadMs: 150, rateSlotMs: 250, horizonMs: 1_000, maxWant: 1_000 };

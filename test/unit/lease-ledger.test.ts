@@ -1,9 +1,9 @@
 /** The object's side of leasing at its exact boundaries. */
 import { describe, expect, it } from "vitest";
+import { carryLent, keepLent, leasedOut, leaseUnits, lend, takeBack } from "../../src/lease/ledger";
+import { takeAndLend } from "../../src/lease/take";
+import { DEFAULT_LEASE_TERMS as TERMS } from "../../src/lease/types";
 import { decide } from "../../src/limiter/decide";
-import { carryLent, keepLent, leasedOut, leaseUnits, lend, takeBack } from "../../src/limiter/lease/ledger";
-import { takeAndLend } from "../../src/limiter/lease/take";
-import { DEFAULT_LEASE_TERMS as TERMS } from "../../src/limiter/lease/types";
 import type { CounterSpec, CounterState } from "../../src/limiter/types";
 
 const T0 = 1_800_000_000_000; // a multiple of every window below

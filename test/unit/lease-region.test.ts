@@ -1,7 +1,7 @@
 /** The location hint of an isolate's regional shards, from a request's `cf`. */
 import { describe, expect, it } from "vitest";
-import { locationHintOf } from "../../src/limiter/lease/region";
-import { regionalShardName, shardName } from "../../src/limiter/lease/shard";
+import { locationHintOf } from "../../src/lease/region";
+import { regionalShardName, shardName } from "../../src/lease/shard";
 
 describe("locationHintOf", () => {
   it("maps each continent to its hint, splitting North America, Europe and Asia", () => {

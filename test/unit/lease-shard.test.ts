@@ -5,12 +5,12 @@
  * key stops costing the root a call per request.
  */
 import { describe, expect, it } from "vitest";
+import { type LeaseTransport, LeasingClient } from "../../src/lease/client";
+import { carryLent, lend, takeBack } from "../../src/lease/ledger";
+import { BLOCK_LEASE_TERMS, ShardLender } from "../../src/lease/shard";
+import { takeAndLend } from "../../src/lease/take";
 import { answerOf } from "../../src/limiter/answer";
 import { decide } from "../../src/limiter/decide";
-import { type LeaseTransport, LeasingClient } from "../../src/limiter/lease/client";
-import { carryLent, lend, takeBack } from "../../src/limiter/lease/ledger";
-import { BLOCK_LEASE_TERMS, ShardLender } from "../../src/limiter/lease/shard";
-import { takeAndLend } from "../../src/limiter/lease/take";
 import type { CounterSpec, CounterState } from "../../src/limiter/types";
 
 /** A minute boundary, so that windows start where the tests expect. */

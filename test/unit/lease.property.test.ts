@@ -7,10 +7,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { carryLent, keepLent, lend, takeBack } from "../../src/lease/ledger";
+import { takeAndLend } from "../../src/lease/take";
+import type { LeaseTerms } from "../../src/lease/types";
 import { decide } from "../../src/limiter/decide";
-import { carryLent, keepLent, lend, takeBack } from "../../src/limiter/lease/ledger";
-import { takeAndLend } from "../../src/limiter/lease/take";
-import type { LeaseTerms } from "../../src/limiter/lease/types";
 import type { CounterSpec, CounterState } from "../../src/limiter/types";
 
 interface Admission {

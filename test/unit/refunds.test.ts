@@ -7,11 +7,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MemoryCounterStore } from "../../src/adapters/memory/counter-store";
+import { carryLent, keepLent, lend } from "../../src/lease/ledger";
+import type { LeaseTerms } from "../../src/lease/types";
+import { DEFAULT_LEASE_TERMS as TERMS } from "../../src/lease/types";
 import { chargesOf } from "../../src/limiter/answer";
 import { decide, giveBack } from "../../src/limiter/decide";
-import { carryLent, keepLent, lend } from "../../src/limiter/lease/ledger";
-import type { LeaseTerms } from "../../src/limiter/lease/types";
-import { DEFAULT_LEASE_TERMS as TERMS } from "../../src/limiter/lease/types";
 import type { Charge, CounterSpec, CounterState } from "../../src/limiter/types";
 
 const T0 = 1_800_000_000_000; // a multiple of every window below

@@ -5,11 +5,11 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { tenantIdKey, tenantKey } from "../../src/adapters/workers/kv-keys";
 import { findTenantById, removeTenant, storeTenant, workersTenantKv } from "../../src/admin/tenant-store";
 import { KvPolicyTarget } from "../../src/cli/kv-target";
 import type { BulkEntry, KvCalls } from "../../src/cli/wrangler";
 import { sha256Hex } from "../../src/hash";
+import { tenantIdKey, tenantKey } from "../../src/kv/keys";
 import type { Tenant } from "../../src/policy/tenant-record";
 
 const POLICY = readFileSync(new URL("../fixtures/cli/tiered.json", import.meta.url), "utf8");

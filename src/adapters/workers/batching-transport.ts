@@ -11,11 +11,11 @@
  * @module
  */
 import type { RateLimiter } from "../../durable/rate-limiter";
+import { retryOnce } from "../../durable/rate-limiter-client";
 import type { Background, CheckRequest } from "../../engine/ports";
-import type { LeaseTransport } from "../../limiter/lease/client";
+import type { LeaseTransport } from "../../lease/client";
 import type { CounterAnswer } from "../../limiter/types";
 import type { CheckBatcher, Settled } from "./check-batch";
-import { retryOnce } from "./durable-object-store";
 
 export type ObjectCheckBatcher = CheckBatcher<CheckRequest, CounterAnswer>;
 

@@ -21,7 +21,7 @@ import { createEngine, type Engine } from "../../engine/engine";
 import type { EngineHooks, LimitOutcome } from "../../engine/outcome";
 import type { CheckRequest, CounterStore } from "../../engine/ports";
 import type { Env } from "../../env";
-import type { Charge, CounterSpec } from "../../limiter/types";
+import type { Charge } from "../../limiter/types";
 import { logEvent } from "../../log";
 import { type MinuteStats, Stats } from "../../observability/stats";
 import type { CompiledPolicy } from "../../policy/compile";
@@ -51,9 +51,8 @@ function prefixed(store: CounterStore, candidate: Candidate): CounterStore {
       store.check(candidateKey(candidate, key), request, background),
     release: (key: string, charges: Charge[], background) =>
       store.release(candidateKey(candidate, key), charges, background),
-    inspect: (key: string, counters: CounterSpec[], penalties?: string[]) =>
-      store.inspect(candidateKey(candidate, key), counters, penalties),
-    reset: (key: string, names?: string[]) => store.reset(candidateKey(candidate, key), names),
+    inspect: (key, ...rest) => store.inspect(candidateKey(candidate, key), ...rest),
+    reset: (key, ...rest) => store.reset(candidateKey(candidate, key), ...rest),
   };
 }
 

@@ -19,8 +19,9 @@
  * @module
  */
 
-/** One entry's answer in a batch: its result, or the error that entry alone met. */
-export type Settled<A> = { ok: true; value: A } | { ok: false; error: string };
+import type { Settled } from "../../durable/check-batch";
+
+export type { Settled };
 
 /** The calls a batch is made of, built by the caller in its own request. */
 export interface BatchCalls<Q, A> {

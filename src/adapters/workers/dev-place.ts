@@ -11,7 +11,7 @@
  * however they are spelt, and the request's own `cf` decides.
  * @module
  */
-import type { PlaceOf } from "../../limiter/lease/region";
+import type { PlaceOf } from "../../lease/region";
 import { logEvent } from "../../log";
 
 /** The request headers a faked place is read from (lower case; `Headers` matches any case). */

@@ -1,13 +1,13 @@
 /**
  * The fleet-wide figures as a decision observer: each decision goes to the
  * isolate's FleetRecorder, which sends its figures to the `STATS` store in
- * the request's background (see src/observability/observe-decision.ts).
+ * the request's background (see ./observe-decision.ts).
  * @module
  */
 import type { DecisionObserver } from "../../engine/ports";
 import type { Env } from "../../env";
 import type { FleetRecorder } from "../../observability/fleet-recorder";
-import { observeDecision } from "../../observability/observe-decision";
+import { observeDecision } from "./observe-decision";
 
 /** `startedAt`: when the request reached the limiter (the latency histogram measures from there). */
 export function fleetObserver(

@@ -10,10 +10,10 @@
  */
 import type { Env } from "../../env";
 import { sha256Hex } from "../../hash";
+import { CANDIDATE_KEY } from "../../kv/keys";
 import { logEvent } from "../../log";
 import type { CompiledPolicy } from "../../policy/compile";
 import { validatePolicyText } from "../../policy/validate";
-import { CANDIDATE_KEY } from "./kv-keys";
 import { policyTtlMs } from "./kv-policy-source";
 
 /**

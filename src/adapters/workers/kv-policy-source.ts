@@ -11,13 +11,13 @@
  * @module
  */
 import { type Env, numberVar } from "../../env";
+import { POLICY_KEY } from "../../kv/keys";
+import { newestValidInHistory } from "../../kv/policy-history";
 import { logEvent } from "../../log";
 import type { CompiledPolicy } from "../../policy/compile";
 import { DEFAULT_POLICY } from "../../policy/default-policy";
 import type { PolicyInForce } from "../../policy/in-force";
 import { validatePolicy, validatePolicyText } from "../../policy/validate";
-import { POLICY_KEY } from "./kv-keys";
-import { newestValidInHistory } from "./policy-history";
 import { type StoredPolicyState, seenInKv } from "./stored-policy";
 
 export { POLICY_KEY };

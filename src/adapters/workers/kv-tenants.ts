@@ -11,9 +11,10 @@
  * recently used entry of that map is forgotten.
  * @module
  */
+
+import { tenantKey } from "../../kv/keys";
 import { logEvent } from "../../log";
 import { parseTenant, type Tenant } from "../../policy/tenant-record";
-import { tenantKey } from "./kv-keys";
 
 /** Tenants found, kept per isolate. */
 export const MAX_TENANTS = 10_000;

@@ -8,7 +8,7 @@
  * rules with a penalty, an `onLimit.delay` or a `settle` go to the plain store unchanged:
  * a penalty is set and read in the object at each request, and a lease would
  * admit past it; a delay reserves a future slot in the object's own state,
- * which a lease (charged as used at its end) cannot. See `src/limiter/lease/` for the invariant.
+ * which a lease (charged as used at its end) cannot. See `src/lease/` for the invariant.
  *
  * A sharded key (`CheckRequest.shards`, a rule's `shards`) is leased through
  * its tree: this isolate talks to one shard object of the key, picked by a
@@ -16,17 +16,16 @@
  * @module
  */
 import type { RateLimiter } from "../../durable/rate-limiter";
+
+import { rootTransport, shardOf, shardStub, shardTransport } from "../../durable/rate-limiter-client";
 import type { Background, CheckRequest, CounterStore, InspectResponse } from "../../engine/ports";
-import { type LeaseTransport, LeasingClient } from "../../limiter/lease/client";
-import { leasable } from "../../limiter/lease/ledger";
-import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../limiter/lease/region";
-import { regionalShardName, shardName, shardOf } from "../../limiter/lease/shard";
+import { type LeaseTransport, LeasingClient } from "../../lease/client";
+import { leasable } from "../../lease/ledger";
+import { LOCATION_HINTS, type LocationHint, locationHintOf, type PlaceOf } from "../../lease/region";
 import type { Charge, CounterAnswer, CounterSpec } from "../../limiter/types";
 import { withBatchedCheck } from "./batching-transport";
 import { CheckBatcher, type CheckBatcherOptions } from "./check-batch";
-import { DurableObjectStore, retryOnce } from "./durable-object-store";
-
-export { regionalShardName, shardName, shardOf };
+import { DurableObjectStore } from "./durable-object-store";
 
 export class LeasingCounterStore implements CounterStore {
   private readonly plain: DurableObjectStore;
@@ -69,9 +68,15 @@ export class LeasingCounterStore implements CounterStore {
     // with no region (no `cf.continent`) leases from the root, as a key without a tree.
     const transport =
       request.shards && request.shards > 1
-        ? this.shardTransport(key, shardOf(key, this.isolateDraw, request.shards), background)
+        ? shardTransport(this.namespace, key, shardOf(key, this.isolateDraw, request.shards), background)
         : request.shardsPerRegion && region
-          ? this.shardTransport(key, shardOf(key, this.isolateDraw, request.shardsPerRegion), background, region)
+          ? shardTransport(
+              this.namespace,
+              key,
+              shardOf(key, this.isolateDraw, request.shardsPerRegion),
+              background,
+              region,
+            )
           : this.transport(key, background);
     return this.client.admit(key, request.counters, transport);
   }
@@ -101,11 +106,7 @@ export class LeasingCounterStore implements CounterStore {
         Array.from({ length: shardsPerRegion }, (_, shard) => ({ region, shard })),
       );
       const views = await Promise.all(
-        places.map(({ region, shard }) =>
-          this.namespace
-            .get(this.namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
-            .shardView(key),
-        ),
+        places.map(({ region, shard }) => shardStub(this.namespace, key, shard, region).shardView(key)),
       );
       return {
         ...root,
@@ -114,7 +115,7 @@ export class LeasingCounterStore implements CounterStore {
     }
     if (!shards || shards < 2) return root;
     const views = await Promise.all(
-      Array.from({ length: shards }, (_, shard) => this.namespace.getByName(shardName(key, shard)).shardView(key)),
+      Array.from({ length: shards }, (_, shard) => shardStub(this.namespace, key, shard).shardView(key)),
     );
     return { ...root, shards: views.map((view, shard) => ({ shard, held: view.held, sublet: view.sublet })) };
   }
@@ -131,7 +132,7 @@ export class LeasingCounterStore implements CounterStore {
     const removed = await this.plain.reset(key, names);
     if (shards && shards > 1) {
       await Promise.all(
-        Array.from({ length: shards }, (_, shard) => this.namespace.getByName(shardName(key, shard)).shardReset(key)),
+        Array.from({ length: shards }, (_, shard) => shardStub(this.namespace, key, shard).shardReset(key)),
       );
     }
     if (shardsPerRegion && shardsPerRegion > 0) {
@@ -139,9 +140,7 @@ export class LeasingCounterStore implements CounterStore {
       await Promise.all(
         LOCATION_HINTS.flatMap((region) =>
           Array.from({ length: shardsPerRegion }, (_, shard) =>
-            this.namespace
-              .get(this.namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
-              .shardReset(key),
+            shardStub(this.namespace, key, shard, region).shardReset(key),
           ),
         ),
       );
@@ -153,70 +152,6 @@ export class LeasingCounterStore implements CounterStore {
     const transport = rootTransport(this.namespace, key, background, false);
     return this.batcher ? withBatchedCheck(transport, this.batcher, this.namespace, key, background) : transport;
   }
-
-  /**
-   * The calls of a sharded key: to its shard object, which answers from its blocks and asks the root. With
-   * `region`, the shard of that region, created there by location hint.
-   */
-  private shardTransport(key: string, shard: number, background: Background, region?: LocationHint): LeaseTransport {
-    return withBackground(shardCalls(this.namespace, key, shard, region), background);
-  }
-}
-
-/**
- * A transport from calls and the request's `waitUntil`. The calls are built in
- * a scope of their own, without `background`: the lease client keeps a key's
- * `giveBack` after its request is over, and a closure that shared a scope with
- * `background` would keep the finished request's context alive with it.
- */
-function withBackground(calls: Omit<LeaseTransport, "waitUntil">, background: Background): LeaseTransport {
-  return { ...calls, waitUntil: (work) => background.waitUntil(work) };
-}
-
-function shardCalls(
-  namespace: DurableObjectNamespace<RateLimiter>,
-  key: string,
-  shard: number,
-  region?: LocationHint,
-): Omit<LeaseTransport, "waitUntil"> {
-  const stub = () =>
-    region
-      ? namespace.get(namespace.idFromName(regionalShardName(key, region, shard)), { locationHint: region })
-      : namespace.getByName(shardName(key, shard));
-  return {
-    // A plain check is a take that wants nothing.
-    check: (specs) => retryOnce(() => stub().shardTake(key, specs, 0, 0)),
-    take: (specs, ask) => retryOnce(() => stub().shardTake(key, specs, ask.want, ask.held)),
-    lend: async (specs, ask) => (await retryOnce(() => stub().shardLend(key, specs, ask.want, ask.held))) ?? undefined,
-    giveBack: (_specs, id, unused) => retryOnce(() => stub().shardGiveBack(key, id, unused)),
-  };
-}
-
-/**
- * The leasing calls to a key's own object (its root, when it has a tree), from
- * an isolate or, with `toShard`, from one of its shards (lent blocks).
- */
-export function rootTransport(
-  namespace: DurableObjectNamespace<RateLimiter>,
-  key: string,
-  background: Background,
-  toShard: boolean,
-): LeaseTransport {
-  return withBackground(rootCalls(namespace, key, toShard), background);
-}
-
-function rootCalls(
-  namespace: DurableObjectNamespace<RateLimiter>,
-  key: string,
-  toShard: boolean,
-): Omit<LeaseTransport, "waitUntil"> {
-  const stub = () => namespace.getByName(key);
-  return {
-    check: (specs) => retryOnce(() => stub().check({ counters: specs }) as Promise<CounterAnswer>),
-    take: (specs, ask) => retryOnce(() => stub().take(specs, ask.want, ask.held, toShard)),
-    lend: async (specs, ask) => (await retryOnce(() => stub().lend(specs, ask.want, ask.held, toShard))) ?? undefined,
-    giveBack: (specs, id, unused) => retryOnce(() => stub().giveBack(specs, id, unused)),
-  };
 }
 
 /**

@@ -21,7 +21,8 @@ import type { LimiterOptions, LimitOutcome, RateLimitResult } from "../../engine
 import type { Background, CounterStore, DecisionObserver } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
-import { locationHintOf } from "../../limiter/lease/region";
+import type { PlaceOf } from "../../lease/region";
+import { locationHintOf } from "../../lease/region";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
 import { CandidateShadow } from "./candidate";
@@ -32,7 +33,7 @@ import { TenantCache } from "./kv-tenants";
 import { LeasingCounterStore, withRegion } from "./leasing-store";
 import { workersObserver } from "./observer";
 
-/** The second argument of {@link Limiter.limit} for a call by key. */
+/** The second argument of {@link SluiceLimiter.limit} for a call by key. */
 export interface LimitKeyOptions {
   /** The id of a rule of the policy in force: its limits, mode, penalty and `onError` decide. */
   rule: string;
@@ -42,13 +43,17 @@ export interface LimitKeyOptions {
   env: Env;
   /**
    * The invocation's context: a `fetch`, `queue` or `scheduled` handler's `ctx`, or a Durable
-   * Object's `this.ctx`. Work after the decision (a lease settled, figures sent) goes to its
+   * Object's `this.ctx`. Work after the decision (a lease given back or renewed, figures sent) goes to its
    * `waitUntil`; without it that work runs unawaited.
    */
   ctx?: Background;
 }
 
-export interface Limiter {
+/**
+ * What `createLimiter()` builds: decides requests and calls by key over the isolate's caches. (Not a
+ * counter store, the engine's port, nor the `RateLimiter` object that holds a key's counters.)
+ */
+export interface SluiceLimiter {
   /** Decides an HTTP request: the outcome holds the refusal to answer with, or `finish` for the origin's response. */
   limit(request: Request, env: Env, ctx: ExecutionContext): Promise<LimitOutcome>;
   /**
@@ -107,7 +112,7 @@ function both(a: DecisionObserver, b: DecisionObserver): DecisionObserver {
   };
 }
 
-export function createLimiter(options: LimiterOptions = {}): Limiter {
+export function createLimiter(options: LimiterOptions = {}): SluiceLimiter {
   const policies = new PolicyStore();
   const tenants = new TenantCache();
   const stats = new Stats();

@@ -4,9 +4,9 @@
  * @module
  */
 import type { Env } from "../../env";
+import { latestVersion, readHistoryEntry, recordIfNew } from "../../kv/policy-history";
 import { logEvent } from "../../log";
 import type { PolicyError } from "../../policy/validate";
-import { latestVersion, readHistoryEntry, recordIfNew } from "./policy-history";
 
 /** The name of the one policy writer object (`env.POLICY_WRITER.getByName(...)`). */
 export const POLICY_WRITER_NAME = "policy";

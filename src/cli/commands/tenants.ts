@@ -3,8 +3,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { tenantKey } from "../../adapters/workers/kv-keys";
 import { sha256Hex } from "../../hash";
+import { tenantKey } from "../../kv/keys";
 import type { Overrides } from "../../policy/overrides";
 import { parseTenant } from "../../policy/tenant-record";
 import { adminCall, answerJson } from "../admin-client";

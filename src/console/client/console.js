@@ -10,7 +10,7 @@
   // The verdicts the Worker counts, in the order the charts draw them: `npm run console:build` writes
   // FLEET_VERDICTS of src/observability/fleet-verdict.ts in place of the empty list, so there is one list.
   const VERDICTS = /* FLEET_VERDICTS */ [];
-  // One colour per verdict (test/unit/console-asset.test.ts checks that every verdict has one).
+  // One colour per verdict (test/repo/console-asset.test.ts checks that every verdict has one).
   const COLORS = {
     admitted: "#27ae60",
     refused: "#c0392b",
