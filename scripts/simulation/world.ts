@@ -15,7 +15,7 @@ import { DEFAULT_HOLDER_TERMS } from "../../src/lease/holder";
 import { BLOCK_LEASE_TERMS, regionalShardName, shardName, shardOf } from "../../src/lease/shard";
 import { DEFAULT_LEASE_TERMS, type LeaseTerms } from "../../src/lease/types";
 import { chargesOf, resultsOf } from "../../src/limiter/answer";
-import type { CheckOutcome, CounterAnswer, CounterSpec, DelaySpec } from "../../src/limiter/types";
+import type { CounterAnswer, CounterSpec, DelaySpec } from "../../src/limiter/types";
 import { type GeoOptions, GeoRecorder, type RegionFigures } from "./geo";
 import { oneWayMs, type Region } from "./geography";
 import { CallLoad, type Peak } from "./load";

@@ -23,7 +23,6 @@ import { publish } from "./publish";
 import { registerTenantRoutes } from "./tenant-routes";
 import { adminTokens, readOnlyCall } from "./tokens";
 
-export { ADMIN_FAILURES } from "./lockout";
 export type { AdminEnv };
 export { etagOf, problem };
 

@@ -7,7 +7,6 @@
  * @module
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
 import type { NotificationReport, ThresholdEvent } from "../notify/types";
 import { type FlushBatch, MINUTE_MS, type UsageRow, utcDay } from "../observability/fleet-aggregate";
 import type { KeyTotal, SeriesRow, Totals } from "../observability/fleet-rows";

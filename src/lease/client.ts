@@ -9,7 +9,7 @@
  */
 import { resultsOf } from "../limiter/answer";
 import { calendarTag } from "../limiter/calendar";
-import type { Charge, CheckOutcome, CounterAnswer, CounterResult, CounterSpec } from "../limiter/types";
+import type { Charge, CounterAnswer, CounterResult, CounterSpec } from "../limiter/types";
 import { DEFAULT_HOLDER_TERMS, type HeldLease, type HolderTerms, LeaseHolder } from "./holder";
 import { DEFAULT_LEASE_TERMS, type LeaseAsk, type LeaseGrant } from "./types";
 

@@ -29,7 +29,7 @@
  */
 import { resultsOf } from "../limiter/answer";
 import { windowBoundsOf } from "../limiter/calendar";
-import type { CheckOutcome, CounterAnswer, CounterResult, CounterSpec } from "../limiter/types";
+import type { CounterAnswer, CounterResult, CounterSpec } from "../limiter/types";
 import { fingerprintOf, type LeaseTransport, LeasingClient } from "./client";
 import { DEFAULT_HOLDER_TERMS, type HolderTerms } from "./holder";
 import { leaseUnits } from "./ledger";

@@ -6,7 +6,7 @@
  */
 import { answerOf } from "../limiter/answer";
 import { decide } from "../limiter/decide";
-import type { CheckOutcome, CounterAnswer, CounterSpec, CounterState } from "../limiter/types";
+import type { CounterAnswer, CounterSpec, CounterState } from "../limiter/types";
 import { carryLent, lend } from "./ledger";
 import type { LeaseAsk, LeaseTerms } from "./types";
 

@@ -5,7 +5,7 @@
  * Plain data, so it crosses the object's RPC boundary cheaply.
  * @module
  */
-import type { CounterResult, CounterState } from "../limiter/types";
+import type { CounterState } from "../limiter/types";
 
 /** Units of one counter out on one lease: charged in the object, perhaps not yet used. */
 export interface LentUnits {

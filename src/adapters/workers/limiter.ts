@@ -21,7 +21,6 @@ import type { LimiterOptions, LimitOutcome, RateLimitResult } from "../../engine
 import type { Background, CounterStore, DecisionObserver } from "../../engine/ports";
 import type { RefusalCache } from "../../engine/refusal-cache";
 import { type Env, numberVar } from "../../env";
-import type { PlaceOf } from "../../lease/region";
 import { locationHintOf } from "../../lease/region";
 import { FleetRecorder } from "../../observability/fleet-recorder";
 import { Stats } from "../../observability/stats";
