@@ -268,6 +268,8 @@ export async function simulate(
       minUnits: terms.minUnits,
       minRoom: terms.minRoom,
       maxShare: terms.maxShare,
+      // The geography runs bound the waits behind another request's lease call (see DEFAULT_MAX_SHARED_WAITS).
+      ...(geo ? { maxSharedWaits: 1 } : {}),
     });
     // The leasing store's per-isolate draw, from which its shard of each key follows.
     const draw = shards > 0 || geo?.regionalShards ? Math.floor(random() * 2 ** 31) : 0;
