@@ -1,17 +1,17 @@
 /**
- * The `policy` program: its commands, a file per group under ./commands/, each acting where
+ * The `policy` program: its commands, a file per group (`*-command.ts`, `*-commands.ts`), each acting where
  * ./target.ts says.
  * @module
  */
 import { Command } from "commander";
-import { registerKeyCommands, registerStatsCommand } from "./commands/counters";
-import { registerDocumentCommands } from "./commands/documents";
-import { registerExplainCommand } from "./commands/explain";
-import { registerHistoryCommands } from "./commands/history";
-import type { Run } from "./commands/run";
-import { registerTenantCommands } from "./commands/tenants";
-import { registerUnlockCommand } from "./commands/unlock";
-import { registerUsageCommand } from "./commands/usage";
+import type { Run } from "./command-run";
+import { registerKeyCommands, registerStatsCommand } from "./counter-commands";
+import { registerDocumentCommands } from "./document-commands";
+import { registerExplainCommand } from "./explain-command";
+import { registerHistoryCommands } from "./history-commands";
+import { registerTenantCommands } from "./tenant-commands";
+import { registerUnlockCommand } from "./unlock-command";
+import { registerUsageCommand } from "./usage-command";
 
 const EXIT_CODES = `
 Where it acts:

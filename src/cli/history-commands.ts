@@ -3,10 +3,10 @@
  * @module
  */
 import type { Command } from "commander";
-import { CliError, EXIT_OK } from "../errors";
-import { io, printDocument } from "../io";
-import { actorOption, addTargetOptions, resolveTarget, type TargetOptions } from "../target";
-import type { Run } from "./run";
+import type { Run } from "./command-run";
+import { CliError, EXIT_OK } from "./errors";
+import { io, printDocument } from "./io";
+import { actorOption, addTargetOptions, resolveTarget, type TargetOptions } from "./target";
 
 export function registerHistoryCommands(program: Command, run: Run): void {
   addTargetOptions(

@@ -4,12 +4,13 @@
  */
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { validatePolicyText } from "../../policy/validate";
-import { adminCall, answerJson, formatErrorLine } from "../admin-client";
-import { CliError, EXIT_NO, EXIT_OK } from "../errors";
-import { idList } from "../id-list";
-import { io, readPolicyFile, userPath } from "../io";
-import { policyDiff } from "../policy-diff";
+import { validatePolicyText } from "../policy/validate";
+import { adminCall, answerJson, formatErrorLine } from "./admin-client";
+import type { Run } from "./command-run";
+import { CliError, EXIT_NO, EXIT_OK } from "./errors";
+import { idList } from "./id-list";
+import { io, readPolicyFile, userPath } from "./io";
+import { policyDiff } from "./policy-diff";
 import {
   actorOption,
   addApiOptions,
@@ -18,8 +19,7 @@ import {
   type PolicyTarget,
   resolveTarget,
   type TargetOptions,
-} from "../target";
-import type { Run } from "./run";
+} from "./target";
 
 type PushOptions = TargetOptions & { ifMatch?: string; actor?: string; candidate?: boolean };
 

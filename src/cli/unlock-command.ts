@@ -3,10 +3,10 @@
  * @module
  */
 import type { Command } from "commander";
-import { addressKey } from "../../admin/unlock-key";
-import { CliError, EXIT_OK } from "../errors";
-import { addTargetOptions, resolveTarget, type TargetOptions } from "../target";
-import type { Run } from "./run";
+import { addressKey } from "../admin/unlock-key";
+import type { Run } from "./command-run";
+import { CliError, EXIT_OK } from "./errors";
+import { addTargetOptions, resolveTarget, type TargetOptions } from "./target";
 
 export function registerUnlockCommand(program: Command, run: Run): void {
   addTargetOptions(

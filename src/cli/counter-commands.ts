@@ -4,11 +4,11 @@
  * @module
  */
 import type { Command } from "commander";
-import { adminCall, answerJson } from "../admin-client";
-import { EXIT_OK } from "../errors";
-import { io } from "../io";
-import { addApiOptions, apiTarget, type TargetOptions } from "../target";
-import type { Run } from "./run";
+import { adminCall, answerJson } from "./admin-client";
+import type { Run } from "./command-run";
+import { EXIT_OK } from "./errors";
+import { io } from "./io";
+import { addApiOptions, apiTarget, type TargetOptions } from "./target";
 
 interface KeyOptions extends TargetOptions {
   rule: string;

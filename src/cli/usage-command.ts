@@ -6,11 +6,11 @@
  * @module
  */
 import type { Command } from "commander";
-import { adminCall, answerJson } from "../admin-client";
-import { CliError, EXIT_OK } from "../errors";
-import { io } from "../io";
-import { addApiOptions, apiTarget, type TargetOptions } from "../target";
-import type { Run } from "./run";
+import { adminCall, answerJson } from "./admin-client";
+import type { Run } from "./command-run";
+import { CliError, EXIT_OK } from "./errors";
+import { io } from "./io";
+import { addApiOptions, apiTarget, type TargetOptions } from "./target";
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 

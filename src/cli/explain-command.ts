@@ -4,15 +4,15 @@
  * @module
  */
 import type { Command } from "commander";
-import { MemoryCounterStore } from "../../adapters/memory/counter-store";
-import { explain } from "../../engine/explain";
-import { KeyRefusal } from "../../http/key-refusal";
-import { validatePolicyText } from "../../policy/validate";
-import { CliError, EXIT_OK } from "../errors";
-import { explainLines } from "../explain";
-import { io, readPolicyFile } from "../io";
-import { addTargetOptions, resolveTarget, type TargetOptions } from "../target";
-import type { Run } from "./run";
+import { MemoryCounterStore } from "../adapters/memory/counter-store";
+import { explain } from "../engine/explain";
+import { KeyRefusal } from "../http/key-refusal";
+import { validatePolicyText } from "../policy/validate";
+import type { Run } from "./command-run";
+import { CliError, EXIT_OK } from "./errors";
+import { explainLines } from "./explain";
+import { io, readPolicyFile } from "./io";
+import { addTargetOptions, resolveTarget, type TargetOptions } from "./target";
 
 type ExplainOptions = TargetOptions & { header?: string[]; ip?: string; tier?: string; file?: string };
 

@@ -3,16 +3,16 @@
  * @module
  */
 import type { Command } from "commander";
-import { sha256Hex } from "../../hash";
-import { tenantKey } from "../../kv/keys";
-import type { Overrides } from "../../policy/overrides";
-import { parseTenant } from "../../policy/tenant-record";
-import { adminCall, answerJson } from "../admin-client";
-import { CliError, EXIT_OK } from "../errors";
-import { io } from "../io";
-import { collectOverride } from "../override-option";
-import { addApiOptions, addTargetOptions, apiTarget, resolveTarget, type TargetOptions } from "../target";
-import type { Run } from "./run";
+import { sha256Hex } from "../hash";
+import { tenantKey } from "../kv/keys";
+import type { Overrides } from "../policy/overrides";
+import { parseTenant } from "../policy/tenant-record";
+import { adminCall, answerJson } from "./admin-client";
+import type { Run } from "./command-run";
+import { CliError, EXIT_OK } from "./errors";
+import { io } from "./io";
+import { collectOverride } from "./override-option";
+import { addApiOptions, addTargetOptions, apiTarget, resolveTarget, type TargetOptions } from "./target";
 
 type TenantAddOptions = TargetOptions & {
   apiKey: string;
