@@ -212,6 +212,9 @@ export class ShardLender {
       minUnits: terms.root.minUnits,
       minRoom: terms.root.minRoom,
       maxShare: terms.root.maxShare,
+      // A shard's calls to its root may cross an ocean: waiting behind a chain of them is what made far
+      // regions wait seconds and fail open (`npm run simulate -- --geo`), so it waits for one at most.
+      maxSharedWaits: 1,
     });
   }
 
